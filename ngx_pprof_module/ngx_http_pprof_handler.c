@@ -1,0 +1,582 @@
+/*
+ * The request's path through SPEC §3: gather what nginx knows, ask the core
+ * stage by stage, then either answer the denial or rewrite the request into
+ * its canonical form for proxy_pass.
+ */
+
+#include "ngx_http_pprof_module.h"
+
+#if (NGX_HTTP_SSL)
+#include <openssl/ssl.h>
+#endif
+
+
+static pprof_reason_t ngx_http_pprof_decide(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
+static ngx_int_t ngx_http_pprof_stop(pprof_reason_t *first,
+    pprof_reason_t rc, ngx_flag_t enforce);
+static pprof_method_t ngx_http_pprof_method(ngx_http_request_t *r);
+static pprof_reason_t ngx_http_pprof_address(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf);
+static pprof_reason_t ngx_http_pprof_authenticate(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
+static pprof_reason_t ngx_http_pprof_authorize(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
+static long long ngx_http_pprof_body_length(ngx_http_request_t *r);
+static ngx_int_t ngx_http_pprof_forward(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
+static ngx_int_t ngx_http_pprof_is_credential(ngx_table_elt_t *h);
+static ngx_int_t ngx_http_pprof_strip_credentials(ngx_http_request_t *r);
+static ngx_int_t ngx_http_pprof_deny(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx);
+static ngx_int_t ngx_http_pprof_add_header(ngx_http_request_t *r,
+    const char *key, ngx_str_t *value, ngx_table_elt_t **slot);
+static ngx_int_t ngx_http_pprof_location(ngx_http_request_t *r,
+    ngx_str_t *location);
+
+
+static ngx_str_t  ngx_http_pprof_text_type = ngx_string("text/plain");
+static ngx_str_t  ngx_http_pprof_json_type = ngx_string("application/json");
+
+
+ngx_int_t
+ngx_http_pprof_handler(ngx_http_request_t *r)
+{
+    ngx_http_pprof_ctx_t       *ctx;
+    ngx_http_pprof_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
+
+    if (!plcf->enable || ngx_http_get_module_ctx(r, ngx_http_pprof_module)) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_pprof_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_pprof_module);
+
+    ctx->enforced = plcf->enforce ? 1 : 0;
+
+    if (pprof_audit_id_generate(ctx->audit_id) != 0) {
+        ngx_cpystrn((u_char *) ctx->audit_id, (u_char *) "unavailable",
+                    sizeof(ctx->audit_id));
+        ctx->reason = PPROF_INTERNAL_ERROR;
+
+    } else {
+        ctx->reason = ngx_http_pprof_decide(r, plcf, ctx);
+    }
+
+    if (ctx->reason != PPROF_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "pprof: %s%s%s%s, audit id %s",
+                      ctx->enforced ? "" : "dry run, would deny: ",
+                      pprof_reason_name(ctx->reason),
+                      ctx->auth.detail ? ": " : "",
+                      ctx->auth.detail ? ctx->auth.detail : "",
+                      ctx->audit_id);
+    }
+
+    if (!pprof_policy_forwards(ctx->reason, plcf->enforce)) {
+        return ngx_http_pprof_deny(r, ctx);
+    }
+
+    if (ngx_http_pprof_forward(r, plcf, ctx) != NGX_OK) {
+        ctx->reason = PPROF_INTERNAL_ERROR;
+        return ngx_http_pprof_deny(r, ctx);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static pprof_reason_t
+ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
+    ngx_http_pprof_ctx_t *ctx)
+{
+    pprof_str_t        prefix, uri, args;
+    pprof_method_t     method;
+    pprof_reason_t     rc, first;
+    pprof_transport_t  transport;
+
+    method = ngx_http_pprof_method(r);
+
+    prefix.data = plcf->prefix.data;
+    prefix.len = plcf->prefix.len;
+    uri.data = r->uri.data;
+    uri.len = r->uri.len;
+    args.data = r->args.data;
+    args.len = r->args.len;
+
+    /* Without an endpoint nothing further can be judged, even in a dry run. */
+    rc = pprof_policy_classify(prefix, uri, method, args, &ctx->endpoint);
+    if (rc != PPROF_OK) {
+        return rc;
+    }
+
+    first = PPROF_OK;
+
+    transport = pprof_policy_transport(plcf->tls, r->connection->ssl != NULL,
+                                       method);
+    if (transport == PPROF_TRANSPORT_REDIRECT) {
+        ctx->redirect = 1;
+    }
+
+    rc = transport == PPROF_TRANSPORT_PASS ? PPROF_OK : PPROF_TLS_REQUIRED;
+    if (ngx_http_pprof_stop(&first, rc, plcf->enforce)) {
+        return first;
+    }
+
+    rc = ngx_http_pprof_address(r, plcf);
+    if (ngx_http_pprof_stop(&first, rc, plcf->enforce)) {
+        return first;
+    }
+
+    rc = ngx_http_pprof_authenticate(r, plcf, ctx);
+    if (ngx_http_pprof_stop(&first, rc, plcf->enforce)) {
+        return first;
+    }
+
+    rc = ngx_http_pprof_authorize(r, plcf, ctx);
+    if (ngx_http_pprof_stop(&first, rc, plcf->enforce)) {
+        return first;
+    }
+
+    rc = pprof_policy_params(&ctx->endpoint, args, method,
+                             ngx_http_pprof_body_length(r),
+                             (unsigned) plcf->max_seconds, &ctx->params);
+    if (rc == PPROF_OK) {
+        ctx->canonical = 1;
+    }
+
+    ngx_http_pprof_stop(&first, rc, plcf->enforce);
+
+    return first;
+}
+
+
+/* Keeps the first failure; a dry run goes on judging the later stages. */
+static ngx_int_t
+ngx_http_pprof_stop(pprof_reason_t *first, pprof_reason_t rc,
+    ngx_flag_t enforce)
+{
+    if (rc == PPROF_OK) {
+        return 0;
+    }
+
+    if (*first == PPROF_OK) {
+        *first = rc;
+    }
+
+    return enforce || rc == PPROF_INTERNAL_ERROR;
+}
+
+
+static pprof_method_t
+ngx_http_pprof_method(ngx_http_request_t *r)
+{
+    switch (r->method) {
+    case NGX_HTTP_GET:
+        return PPROF_METHOD_GET;
+    case NGX_HTTP_HEAD:
+        return PPROF_METHOD_HEAD;
+    case NGX_HTTP_POST:
+        return PPROF_METHOD_POST;
+    default:
+        return PPROF_METHOD_OTHER;
+    }
+}
+
+
+/* The address nginx sees, after realip: X-Forwarded-For is not read here. */
+static pprof_reason_t
+ngx_http_pprof_address(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf)
+{
+    struct sockaddr      *sa;
+    pprof_addr_family_t   family;
+    const unsigned char  *addr;
+
+    if (plcf->allow == NULL) {
+        return PPROF_OK;
+    }
+
+    sa = r->connection->sockaddr;
+
+    switch (sa->sa_family) {
+
+    case AF_INET:
+        family = PPROF_ADDR_INET;
+        addr = (u_char *) &((struct sockaddr_in *) sa)->sin_addr;
+        break;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        family = PPROF_ADDR_INET6;
+        addr = ((struct sockaddr_in6 *) sa)->sin6_addr.s6_addr;
+        break;
+#endif
+
+    default:
+        family = PPROF_ADDR_ANY;
+        addr = NULL;
+        break;
+    }
+
+    return pprof_cidr_match(plcf->allow->elts, plcf->allow->nelts, family,
+                            addr)
+           ? PPROF_OK : PPROF_ADDRESS_DENIED;
+}
+
+
+static pprof_reason_t
+ngx_http_pprof_authenticate(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
+{
+    pprof_auth_input_t  input;
+
+    ngx_memzero(&input, sizeof(pprof_auth_input_t));
+
+#if (NGX_HTTP_SSL)
+    {
+    ngx_http_ssl_srv_conf_t  *sscf;
+
+    sscf = ngx_http_get_module_srv_conf(r, ngx_http_ssl_module);
+
+    /* A certificate counts only where nginx was told to verify one. */
+    if (r->connection->ssl && sscf->verify) {
+        input.cert = SSL_get_peer_certificate(r->connection->ssl->connection);
+        input.verify_result =
+                        SSL_get_verify_result(r->connection->ssl->connection);
+    }
+    }
+#endif
+
+    pprof_auth_identify(plcf->sources->elts, plcf->sources->nelts, &input,
+                        &ctx->auth);
+
+#if (NGX_HTTP_SSL)
+    if (input.cert) {
+        X509_free(input.cert);
+    }
+#endif
+
+    return ctx->auth.reason;
+}
+
+
+static pprof_reason_t
+ngx_http_pprof_authorize(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
+{
+    pprof_str_t  identity;
+
+    if (ctx->auth.reason != PPROF_OK) {
+        return PPROF_FORBIDDEN;
+    }
+
+    identity.data = ctx->auth.identity;
+    identity.len = ctx->auth.identity_len;
+
+    if (plcf->max_held) {
+        ctx->held = ngx_palloc(r->pool, plcf->max_held * sizeof(pprof_str_t));
+        if (ctx->held == NULL) {
+            return PPROF_INTERNAL_ERROR;
+        }
+
+        if (pprof_policy_bind_roles(plcf->binds->elts, plcf->binds->nelts,
+                                    identity, ctx->held, &ctx->nheld,
+                                    plcf->max_held)
+            != 0)
+        {
+            return PPROF_INTERNAL_ERROR;
+        }
+    }
+
+    return pprof_policy_authorize(plcf->roles ? plcf->roles->elts : NULL,
+                                  plcf->roles ? plcf->roles->nelts : 0,
+                                  ctx->held, ctx->nheld, &ctx->endpoint);
+}
+
+
+/* 0 without a body, -1 when its length is not known up front. */
+static long long
+ngx_http_pprof_body_length(ngx_http_request_t *r)
+{
+    if (r->headers_in.chunked) {
+        return -1;
+    }
+
+#if (NGX_HTTP_V2)
+    if (r->stream && !r->stream->in_closed
+        && r->headers_in.content_length_n < 0)
+    {
+        return -1;
+    }
+#endif
+
+    return r->headers_in.content_length_n > 0
+           ? r->headers_in.content_length_n : 0;
+}
+
+
+/*
+ * proxy_pass without a URI sends r->unparsed_uri while it is valid: clearing
+ * valid_unparsed_uri makes it build the request line from r->uri and r->args,
+ * which now hold only what the core printed.
+ */
+static ngx_int_t
+ngx_http_pprof_forward(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
+    ngx_http_pprof_ctx_t *ctx)
+{
+    u_char  *p;
+
+    if (ctx->canonical) {
+        p = ngx_pnalloc(r->pool, plcf->prefix.len + ctx->endpoint.name.len
+                                 + ctx->params.canonical_len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        r->uri.data = p;
+        p = ngx_cpymem(p, plcf->prefix.data, plcf->prefix.len);
+        p = ngx_cpymem(p, ctx->endpoint.name.data, ctx->endpoint.name.len);
+        r->uri.len = p - r->uri.data;
+
+        ctx->endpoint.name.data = r->uri.data + plcf->prefix.len;
+
+        r->args.data = p;
+        r->args.len = ctx->params.canonical_len;
+        ngx_memcpy(p, ctx->params.canonical, ctx->params.canonical_len);
+
+        r->valid_unparsed_uri = 0;
+        r->quoted_uri = 0;
+        r->plus_in_uri = 0;
+    }
+
+    return ngx_http_pprof_strip_credentials(r);
+}
+
+
+static ngx_int_t
+ngx_http_pprof_is_credential(ngx_table_elt_t *h)
+{
+    ngx_uint_t  i;
+
+    static ngx_str_t  credentials[] = {
+        ngx_string("authorization"),
+        ngx_string("proxy-authorization"),
+        ngx_string("cookie"),
+    };
+
+    for (i = 0; i < sizeof(credentials) / sizeof(credentials[0]); i++) {
+        if (h->key.len == credentials[i].len
+            && ngx_strncmp(h->lowcase_key, credentials[i].data,
+                           credentials[i].len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_pprof_strip_credentials(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_t        kept;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *copy;
+
+    if (ngx_list_init(&kept, r->pool, 20, sizeof(ngx_table_elt_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (ngx_http_pprof_is_credential(&h[i])) {
+            continue;
+        }
+
+        copy = ngx_list_push(&kept);
+        if (copy == NULL) {
+            return NGX_ERROR;
+        }
+
+        *copy = h[i];
+    }
+
+    /* Every upstream module builds its request from this list. */
+    r->headers_in.headers = kept;
+    r->headers_in.authorization = NULL;
+    r->headers_in.cookies.nelts = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
+{
+    int           json;
+    size_t        len;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_str_t     value;
+    ngx_chain_t   out;
+    pprof_str_t   accept;
+    char          body[PPROF_DENIAL_MAX];
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    json = 0;
+#if (NGX_HTTP_HEADERS)
+    if (r->headers_in.accept) {
+        accept.data = r->headers_in.accept->value.data;
+        accept.len = r->headers_in.accept->value.len;
+        json = pprof_denial_wants_json(accept);
+    }
+#endif
+
+    len = pprof_denial_render(body, sizeof(body), ctx->reason, ctx->audit_id,
+                              json);
+    if (len == 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = pprof_reason_status(ctx->reason);
+    r->headers_out.content_type = json ? ngx_http_pprof_json_type
+                                       : ngx_http_pprof_text_type;
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_length_n = len;
+
+    /* go tool pprof shows the body of an error only with this header. */
+    ngx_str_set(&value, "1");
+    if (ngx_http_pprof_add_header(r, "X-Go-Pprof", &value, NULL) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->reason == PPROF_METHOD_NOT_ALLOWED) {
+        if (ctx->endpoint.kind == PPROF_EP_SYMBOL) {
+            ngx_str_set(&value, "GET, HEAD, POST");
+        } else {
+            ngx_str_set(&value, "GET, HEAD");
+        }
+
+        if (ngx_http_pprof_add_header(r, "Allow", &value, NULL) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (ctx->redirect && ctx->reason == PPROF_TLS_REQUIRED) {
+        r->headers_out.status = NGX_HTTP_PERMANENT_REDIRECT;
+
+        if (ngx_http_pprof_location(r, &value) != NGX_OK
+            || ngx_http_pprof_add_header(r, "Location", &value,
+                                         &r->headers_out.location)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return NGX_DONE;
+    }
+
+    b->last = ngx_cpymem(b->last, body, len);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    /* Answered here: no later phase handler may turn this into an allow. */
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_pprof_add_header(ngx_http_request_t *r, const char *key,
+    ngx_str_t *value, ngx_table_elt_t **slot)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value = *value;
+
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    if (slot) {
+        *slot = h;
+    }
+
+    return NGX_OK;
+}
+
+
+/* https://<host><the URI as sent>, host as nginx validated it. */
+static ngx_int_t
+ngx_http_pprof_location(ngx_http_request_t *r, ngx_str_t *location)
+{
+    u_char     *p;
+    ngx_str_t  *host;
+
+    host = &r->headers_in.server;
+
+    if (host->len == 0) {
+        host = &((ngx_http_core_srv_conf_t *)
+                 ngx_http_get_module_srv_conf(r, ngx_http_core_module))
+                ->server_name;
+    }
+
+    location->len = sizeof("https://") - 1 + host->len + r->unparsed_uri.len;
+    location->data = ngx_pnalloc(r->pool, location->len);
+    if (location->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(location->data, "https://", sizeof("https://") - 1);
+    p = ngx_cpymem(p, host->data, host->len);
+    ngx_memcpy(p, r->unparsed_uri.data, r->unparsed_uri.len);
+
+    return NGX_OK;
+}

@@ -1,0 +1,629 @@
+/*
+ * ngx_http_pprof_module: directives, configuration and its merge, module
+ * registration.  Decisions live in policy/, auth/ and proxy/.
+ */
+
+#include "ngx_http_pprof_module.h"
+
+
+static ngx_int_t ngx_http_pprof_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_pprof_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_pprof_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_pprof_merge_list(ngx_conf_t *cf, ngx_array_t **conf,
+    ngx_array_t *prev, size_t size);
+static char *ngx_http_pprof_check_binds(ngx_conf_t *cf,
+    ngx_http_pprof_loc_conf_t *conf);
+
+static char *ngx_http_pprof_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_pprof_allow(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_pprof_identity(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_pprof_role(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_pprof_bind(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void ngx_http_pprof_bind_cleanup(void *data);
+
+
+static ngx_conf_enum_t  ngx_http_pprof_tls_modes[] = {
+    { ngx_string("required"), PPROF_TLS_MODE_REQUIRED },
+    { ngx_string("redirect"), PPROF_TLS_MODE_REDIRECT },
+    { ngx_string("off"), PPROF_TLS_MODE_OFF },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_pprof_max_seconds_bounds = {
+    ngx_conf_check_num_bounds, 1, PPROF_MAX_SECONDS_LIMIT
+};
+
+
+static ngx_command_t  ngx_http_pprof_commands[] = {
+
+    { ngx_string("pprof"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("pprof_prefix"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_pprof_prefix,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, prefix),
+      NULL },
+
+    { ngx_string("pprof_tls"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, tls),
+      &ngx_http_pprof_tls_modes },
+
+    { ngx_string("pprof_allow"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_pprof_allow,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pprof_identity"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_pprof_identity,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pprof_role"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_pprof_role,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pprof_bind"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_pprof_bind,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pprof_max_seconds"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, max_seconds),
+      &ngx_http_pprof_max_seconds_bounds },
+
+    { ngx_string("pprof_enforce"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, enforce),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_pprof_module_ctx = {
+    ngx_http_pprof_preconfiguration,       /* preconfiguration */
+    ngx_http_pprof_postconfiguration,      /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_pprof_create_loc_conf,        /* create location configuration */
+    ngx_http_pprof_merge_loc_conf          /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_pprof_module = {
+    NGX_MODULE_V1,
+    &ngx_http_pprof_module_ctx,            /* module context */
+    ngx_http_pprof_commands,               /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_pprof_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_pprof_add_variables(cf);
+}
+
+
+/*
+ * The handler runs in the precontent phase, after every access-phase
+ * module: "satisfy any" cannot turn one of its denials into an allow, and
+ * identities that auth_basic or auth_request establish are already known.
+ */
+static ngx_int_t
+ngx_http_pprof_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_pprof_handler;
+
+    return ngx_http_pprof_filter_init(cf);
+}
+
+
+static void *
+ngx_http_pprof_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_pprof_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_pprof_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->prefix = { 0, NULL };
+     *     conf->allow = NULL;
+     *     conf->sources = NULL;
+     *     conf->roles = NULL;
+     *     conf->binds = NULL;
+     *     conf->max_held = 0;
+     */
+
+    conf->enable = NGX_CONF_UNSET;
+    conf->enforce = NGX_CONF_UNSET;
+    conf->tls = NGX_CONF_UNSET_UINT;
+    conf->max_seconds = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_pprof_loc_conf_t *prev = parent;
+    ngx_http_pprof_loc_conf_t *conf = child;
+
+    pprof_auth_source_t  *src;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_value(conf->enforce, prev->enforce, 1);
+    ngx_conf_merge_uint_value(conf->tls, prev->tls, PPROF_TLS_MODE_REQUIRED);
+    ngx_conf_merge_uint_value(conf->max_seconds, prev->max_seconds, 30);
+    ngx_conf_merge_str_value(conf->prefix, prev->prefix, "/debug/pprof/");
+
+    /* Address lists and identity lists replace what they inherit. */
+    if (conf->allow == NULL) {
+        conf->allow = prev->allow;
+    }
+
+    if (conf->sources == NULL) {
+        conf->sources = prev->sources;
+    }
+
+    if (conf->sources == NULL) {
+        conf->sources = ngx_array_create(cf->pool, 1,
+                                         sizeof(pprof_auth_source_t));
+        if (conf->sources == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        src = ngx_array_push(conf->sources);
+        if (src == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        src->method = PPROF_AUTH_CERT;
+    }
+
+    /* Roles and binds add to what they inherit (SPEC §6). */
+    if (ngx_http_pprof_merge_list(cf, &conf->roles, prev->roles,
+                                  sizeof(pprof_role_t))
+        != NGX_CONF_OK
+        || ngx_http_pprof_merge_list(cf, &conf->binds, prev->binds,
+                                     sizeof(pprof_bind_t))
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_pprof_check_binds(cf, conf);
+}
+
+
+static char *
+ngx_http_pprof_merge_list(ngx_conf_t *cf, ngx_array_t **conf,
+    ngx_array_t *prev, size_t size)
+{
+    ngx_array_t  *own, *all;
+    void         *p;
+
+    own = *conf;
+
+    if (prev == NULL || prev->nelts == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (own == NULL || own->nelts == 0) {
+        *conf = prev;
+        return NGX_CONF_OK;
+    }
+
+    all = ngx_array_create(cf->pool, prev->nelts + own->nelts, size);
+    if (all == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_array_push_n(all, prev->nelts + own->nelts);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(p, prev->elts, prev->nelts * size);
+    ngx_memcpy((u_char *) p + prev->nelts * size, own->elts, own->nelts * size);
+
+    *conf = all;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Where pprof is on, a bind to a role nobody defined is a typo that would
+ * silently grant nothing: refuse the configuration instead.
+ */
+static char *
+ngx_http_pprof_check_binds(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
+{
+    ngx_uint_t     i, k, n;
+    size_t         j;
+    pprof_bind_t  *bind;
+    pprof_role_t  *role;
+
+    conf->max_held = 0;
+
+    if (!conf->enable || conf->binds == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    bind = conf->binds->elts;
+    role = conf->roles ? conf->roles->elts : NULL;
+    n = conf->roles ? conf->roles->nelts : 0;
+
+    for (i = 0; i < conf->binds->nelts; i++) {
+        conf->max_held += bind[i].nroles;
+
+        for (j = 0; j < bind[i].nroles; j++) {
+            for (k = 0; k < n; k++) {
+                if (role[k].name.len == bind[i].roles[j].len
+                    && ngx_memcmp(role[k].name.data, bind[i].roles[j].data,
+                                  role[k].name.len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (k == n) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "pprof_bind: role \"%*s\" is bound but "
+                                   "never defined by pprof_role",
+                                   bind[i].roles[j].len,
+                                   bind[i].roles[j].data);
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_pprof_prefix(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_loc_conf_t *plcf = conf;
+
+    ngx_str_t  *value;
+
+    if (plcf->prefix.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len < 2 || value[1].data[0] != '/'
+        || value[1].data[value[1].len - 1] != '/')
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pprof_prefix \"%V\" must start and end with \"/\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    plcf->prefix = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_pprof_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_loc_conf_t *plcf = conf;
+
+    ngx_str_t     *value;
+    ngx_uint_t     i;
+    const char    *err;
+    pprof_str_t    text;
+    pprof_cidr_t  *cidr;
+
+    if (plcf->allow == NULL) {
+        plcf->allow = ngx_array_create(cf->pool, 4, sizeof(pprof_cidr_t));
+        if (plcf->allow == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        cidr = ngx_array_push(plcf->allow);
+        if (cidr == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        text.data = value[i].data;
+        text.len = value[i].len;
+
+        if (pprof_cidr_parse(text, cidr, &err) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "pprof_allow: \"%V\" %s", &value[i], err);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_pprof_identity(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_loc_conf_t *plcf = conf;
+
+    ngx_str_t            *value;
+    ngx_uint_t            i, j;
+    const char           *err;
+    pprof_str_t           word;
+    pprof_auth_source_t  *src;
+
+    if (plcf->sources) {
+        return "is duplicate";
+    }
+
+    plcf->sources = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                     sizeof(pprof_auth_source_t));
+    if (plcf->sources == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        src = ngx_array_push(plcf->sources);
+        if (src == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        word.data = value[i].data;
+        word.len = value[i].len;
+
+        if (pprof_auth_source_parse(word, src, &err) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "pprof_identity: \"%V\" %s", &value[i], err);
+            return NGX_CONF_ERROR;
+        }
+
+        for (j = 1; j < i; j++) {
+            if (value[j].len == value[i].len
+                && ngx_strncmp(value[j].data, value[i].data, value[i].len)
+                   == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "pprof_identity: \"%V\" is listed twice",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_pprof_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_loc_conf_t *plcf = conf;
+
+    ngx_str_t      *value;
+    ngx_uint_t      i;
+    pprof_str_t     word, *ep;
+    pprof_role_t   *role;
+    pprof_class_t   cls;
+    ngx_array_t    *endpoints;
+
+    value = cf->args->elts;
+
+    word.data = value[1].data;
+    word.len = value[1].len;
+
+    if (pprof_permission_parse(word, &cls) != -1) {
+        /* A role called "capture" would read as a grant everywhere. */
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pprof_role: \"%V\" is a class or endpoint name, "
+                           "not a role name", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (plcf->roles == NULL) {
+        plcf->roles = ngx_array_create(cf->pool, 4, sizeof(pprof_role_t));
+        if (plcf->roles == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    role = plcf->roles->elts;
+
+    for (i = 0; i < plcf->roles->nelts; i++) {
+        if (role[i].name.len == word.len
+            && ngx_memcmp(role[i].name.data, word.data, word.len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "pprof_role: \"%V\" is defined twice here",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    endpoints = ngx_array_create(cf->pool, cf->args->nelts,
+                                 sizeof(pprof_str_t));
+    role = ngx_array_push(plcf->roles);
+    if (endpoints == NULL || role == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    role->name = word;
+    role->classes = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        word.data = value[i].data;
+        word.len = value[i].len;
+
+        switch (pprof_permission_parse(word, &cls)) {
+
+        case 1:
+            role->classes |= 1u << cls;
+            break;
+
+        case 0:
+            ep = ngx_array_push(endpoints);
+            if (ep == NULL) {
+                return NGX_CONF_ERROR;
+            }
+            *ep = word;
+            break;
+
+        default:
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "pprof_role: unknown class or endpoint \"%V\" "
+                               "(classes: index cmdline symbol snapshot "
+                               "capture)", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    role->endpoints = endpoints->elts;
+    role->nendpoints = endpoints->nelts;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_pprof_bind(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_loc_conf_t *plcf = conf;
+
+    u_char               err[NGX_MAX_CONF_ERRSTR];
+    ngx_str_t           *value;
+    ngx_uint_t           i;
+    pprof_str_t          pattern, *roles;
+    pprof_bind_t        *bind;
+    ngx_pool_cleanup_t  *cln;
+
+    value = cf->args->elts;
+
+    if (plcf->binds == NULL) {
+        plcf->binds = ngx_array_create(cf->pool, 4, sizeof(pprof_bind_t));
+        if (plcf->binds == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    bind = ngx_array_push(plcf->binds);
+    roles = ngx_palloc(cf->pool, (cf->args->nelts - 2) * sizeof(pprof_str_t));
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (bind == NULL || roles == NULL || cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    pattern.data = value[1].data;
+    pattern.len = value[1].len;
+
+    if (pprof_bind_compile(bind, pattern, (char *) err, sizeof(err)) != 0) {
+        plcf->binds->nelts--;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pprof_bind: bad pattern \"%V\": %s",
+                           &value[1], err);
+        return NGX_CONF_ERROR;
+    }
+
+    /* The array may move as it grows: free the compiled pattern by value. */
+    cln->data = ngx_palloc(cf->pool, sizeof(pprof_bind_t));
+    if (cln->data == NULL) {
+        pprof_bind_free(bind);
+        return NGX_CONF_ERROR;
+    }
+    ngx_memcpy(cln->data, bind, sizeof(pprof_bind_t));
+    cln->handler = ngx_http_pprof_bind_cleanup;
+
+    if (!pprof_bind_is_anchored(bind)) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "pprof_bind: regex \"%V\" is not anchored with "
+                           "\"^\" and matches anywhere in an identity",
+                           &value[1]);
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        roles[i - 2].data = value[i].data;
+        roles[i - 2].len = value[i].len;
+    }
+
+    bind->roles = roles;
+    bind->nroles = cf->args->nelts - 2;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_pprof_bind_cleanup(void *data)
+{
+    pprof_bind_free(data);
+}

@@ -1,0 +1,57 @@
+/*
+ * ngx_http_pprof_module: the glue between nginx and the core (policy/,
+ * auth/, proxy/).  Shared by the module's files only.
+ */
+
+#ifndef _NGX_HTTP_PPROF_MODULE_H_INCLUDED_
+#define _NGX_HTTP_PPROF_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "policy/policy.h"
+#include "auth/auth.h"
+#include "proxy/proxy.h"
+
+
+typedef struct {
+    ngx_flag_t            enable;
+    ngx_flag_t            enforce;
+    ngx_uint_t            tls;              /* pprof_tls_mode_t */
+    ngx_uint_t            max_seconds;
+    ngx_str_t             prefix;
+    ngx_array_t          *allow;            /* pprof_cidr_t, NULL: all */
+    ngx_array_t          *sources;          /* pprof_auth_source_t */
+    ngx_array_t          *roles;            /* pprof_role_t, inherited too */
+    ngx_array_t          *binds;            /* pprof_bind_t, inherited too */
+    ngx_uint_t            max_held;         /* roles one identity can hold */
+} ngx_http_pprof_loc_conf_t;
+
+
+typedef struct {
+    pprof_reason_t        reason;           /* the first stage that failed */
+    unsigned              redirect:1;       /* tls_required as a 308 */
+    unsigned              canonical:1;      /* params computed: rewrite */
+    unsigned              enforced:1;
+
+    pprof_endpoint_t      endpoint;
+    pprof_params_t        params;
+    pprof_auth_result_t   auth;
+    pprof_str_t          *held;
+    size_t                nheld;
+
+    char                  audit_id[PPROF_AUDIT_ID_LEN + 1];
+} ngx_http_pprof_ctx_t;
+
+
+ngx_int_t ngx_http_pprof_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_pprof_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_pprof_add_variables(ngx_conf_t *cf);
+
+
+extern ngx_module_t  ngx_http_pprof_module;
+
+
+#endif /* _NGX_HTTP_PPROF_MODULE_H_INCLUDED_ */

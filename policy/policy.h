@@ -1,0 +1,215 @@
+/*
+ * policy: what a pprof request is and whether it may pass.
+ *
+ * Portable C11, no nginx header.  Every function takes plain byte strings
+ * with lengths and returns a reason code (SPEC §3); callers own all memory.
+ */
+
+#ifndef PPROF_POLICY_H
+#define PPROF_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+typedef struct {
+    const unsigned char  *data;
+    size_t                len;
+} pprof_str_t;
+
+
+/* SPEC §3 reasons, in pipeline order; PPROF_OK is "no stage failed". */
+typedef enum {
+    PPROF_OK = 0,
+    PPROF_UNKNOWN_ENDPOINT,
+    PPROF_METHOD_NOT_ALLOWED,
+    PPROF_TLS_REQUIRED,
+    PPROF_ADDRESS_DENIED,
+    PPROF_UNAUTHENTICATED,
+    PPROF_INVALID_CREDENTIAL,
+    PPROF_FORBIDDEN,
+    PPROF_BAD_PARAMETER,
+    PPROF_RATE_LIMITED,
+    PPROF_CAPTURE_BUSY,
+    PPROF_BUDGET_EXHAUSTED,
+    PPROF_AUDIT_UNAVAILABLE,
+    PPROF_INTERNAL_ERROR,
+    PPROF_REASON_COUNT
+} pprof_reason_t;
+
+const char *pprof_reason_name(pprof_reason_t reason);
+const char *pprof_reason_message(pprof_reason_t reason);
+int pprof_reason_status(pprof_reason_t reason);
+
+
+/* SPEC §2 classes; the values are bit positions in a role's permissions. */
+typedef enum {
+    PPROF_CLASS_INDEX = 0,
+    PPROF_CLASS_CMDLINE,
+    PPROF_CLASS_SYMBOL,
+    PPROF_CLASS_SNAPSHOT,
+    PPROF_CLASS_CAPTURE,
+    PPROF_CLASS_COUNT
+} pprof_class_t;
+
+const char *pprof_class_name(pprof_class_t cls);
+
+
+typedef enum {
+    PPROF_METHOD_GET = 0,
+    PPROF_METHOD_HEAD,
+    PPROF_METHOD_POST,
+    PPROF_METHOD_OTHER
+} pprof_method_t;
+
+
+/* Which parameter rules of SPEC §4 apply. */
+typedef enum {
+    PPROF_EP_INDEX = 0,
+    PPROF_EP_CMDLINE,
+    PPROF_EP_SYMBOL,
+    PPROF_EP_PROFILE,
+    PPROF_EP_TRACE,
+    PPROF_EP_HEAP,
+    PPROF_EP_SNAPSHOT          /* any other single segment */
+} pprof_ep_kind_t;
+
+#define PPROF_ENDPOINT_NAME_MAX  128
+
+typedef struct {
+    pprof_str_t      name;     /* points into the caller's uri */
+    pprof_ep_kind_t  kind;
+    pprof_class_t    cls;
+} pprof_endpoint_t;
+
+/*
+ * Stage 1.  uri is nginx's decoded, normalised $uri; args the raw query
+ * string, looked at only to see whether a snapshot is really a capture
+ * (a delta profile), so that authorisation sees the class that will run.
+ */
+pprof_reason_t pprof_policy_classify(pprof_str_t prefix, pprof_str_t uri,
+    pprof_method_t method, pprof_str_t args, pprof_endpoint_t *ep);
+
+
+/* Stage 2. */
+typedef enum {
+    PPROF_TLS_MODE_REQUIRED = 0,
+    PPROF_TLS_MODE_REDIRECT,
+    PPROF_TLS_MODE_OFF
+} pprof_tls_mode_t;
+
+typedef enum {
+    PPROF_TRANSPORT_PASS = 0,
+    PPROF_TRANSPORT_DENY,
+    PPROF_TRANSPORT_REDIRECT
+} pprof_transport_t;
+
+pprof_transport_t pprof_policy_transport(pprof_tls_mode_t mode, int is_tls,
+    pprof_method_t method);
+
+
+/* Stage 3: IPv4 and IPv6 CIDR sets. */
+typedef enum {
+    PPROF_ADDR_ANY = 0,        /* "all": matches every client, unix too */
+    PPROF_ADDR_INET,
+    PPROF_ADDR_INET6
+} pprof_addr_family_t;
+
+typedef struct {
+    pprof_addr_family_t  family;
+    unsigned char        addr[16];
+    unsigned char        mask[16];
+} pprof_cidr_t;
+
+/* 0, or -1 with a static explanation in *err. */
+int pprof_cidr_parse(pprof_str_t text, pprof_cidr_t *cidr, const char **err);
+
+/* addr is 4 or 16 network-order bytes; family PPROF_ADDR_ANY is "other". */
+int pprof_cidr_match(const pprof_cidr_t *set, size_t n,
+    pprof_addr_family_t family, const unsigned char *addr);
+
+
+/* Stage 5: roles and binds (SPEC §6). */
+typedef struct {
+    pprof_str_t         name;
+    unsigned            classes;      /* 1u << pprof_class_t */
+    const pprof_str_t  *endpoints;
+    size_t              nendpoints;
+} pprof_role_t;
+
+/*
+ * A permission word is a class name or one of Go's endpoint names.  Returns
+ * 1 for a class (*cls set), 0 for an endpoint name, -1 for neither.
+ */
+int pprof_permission_parse(pprof_str_t word, pprof_class_t *cls);
+
+typedef struct {
+    pprof_str_t         pattern;      /* the identity, or the regex source */
+    void               *regex;        /* pcre2_code *, NULL for exact */
+    void               *match_data;
+    const pprof_str_t  *roles;
+    size_t              nroles;
+} pprof_bind_t;
+
+/*
+ * "~REGEX" compiles a PCRE2 pattern (searched in the whole identity, as
+ * nginx's own regexes are); anything else binds one identity exactly.
+ * Returns 0, or -1 with a message in err.
+ */
+int pprof_bind_compile(pprof_bind_t *bind, pprof_str_t pattern,
+    char *err, size_t errlen);
+void pprof_bind_free(pprof_bind_t *bind);
+int pprof_bind_is_anchored(const pprof_bind_t *bind);
+
+/*
+ * Appends to held[*nheld] (capacity cap) the roles every matching bind
+ * grants the identity, skipping duplicates.  -1 on a regex engine error
+ * or when cap is too small: the caller must deny.
+ */
+int pprof_policy_bind_roles(const pprof_bind_t *binds, size_t nbinds,
+    pprof_str_t identity, pprof_str_t *held, size_t *nheld, size_t cap);
+
+/* Adds one role name to held unless already there; -1 when full. */
+int pprof_roles_add(pprof_str_t role, pprof_str_t *held, size_t *nheld,
+    size_t cap);
+
+/*
+ * PPROF_OK when one held role permits the endpoint: its class, or its name
+ * while the endpoint runs in its own class (a named snapshot endpoint does
+ * not grant its delta capture).  Otherwise PPROF_FORBIDDEN.
+ */
+pprof_reason_t pprof_policy_authorize(const pprof_role_t *roles,
+    size_t nroles, const pprof_str_t *held, size_t nheld,
+    const pprof_endpoint_t *ep);
+
+
+/* Stage 6: parameters, SPEC §4. */
+#define PPROF_MAX_SECONDS_LIMIT  86400
+#define PPROF_SYMBOL_BODY_MAX    65536
+#define PPROF_CANONICAL_MAX      64
+
+typedef struct {
+    int       debug;               /* -1 when absent */
+    int       gc;                  /* -1 when absent */
+    uint64_t  seconds_us;          /* 0 when absent */
+    char      canonical[PPROF_CANONICAL_MAX];
+    size_t    canonical_len;
+} pprof_params_t;
+
+/*
+ * Validates the query string (percent-decoded as Go decodes it) against the
+ * endpoint's table row and writes the canonical form.  body_len is the
+ * request body's declared length, -1 when unknown.
+ */
+pprof_reason_t pprof_policy_params(const pprof_endpoint_t *ep,
+    pprof_str_t args, pprof_method_t method, long long body_len,
+    unsigned max_seconds, pprof_params_t *params);
+
+/* Whether a key of the query decodes to "seconds" (used by classify). */
+int pprof_params_has_seconds(pprof_str_t args);
+
+
+/* Dry run: whether the request goes upstream. */
+int pprof_policy_forwards(pprof_reason_t reason, int enforce);
+
+#endif /* PPROF_POLICY_H */

@@ -1,0 +1,101 @@
+/*
+ * Reason codes: their stable names (audit, variables, metrics), the status
+ * each denies with, and the one-line explanation a client sees.
+ */
+
+#include "policy.h"
+
+
+static const struct {
+    const char  *name;
+    int          status;
+    const char  *message;
+} reasons[PPROF_REASON_COUNT] = {
+    [PPROF_OK] = { "ok", 200, "allowed" },
+    [PPROF_UNKNOWN_ENDPOINT] = { "unknown_endpoint", 404,
+        "no such pprof endpoint behind this gateway" },
+    [PPROF_METHOD_NOT_ALLOWED] = { "method_not_allowed", 405,
+        "only GET and HEAD are allowed here (POST only for symbol)" },
+    [PPROF_TLS_REQUIRED] = { "tls_required", 403,
+        "this endpoint is served over HTTPS only" },
+    [PPROF_ADDRESS_DENIED] = { "address_denied", 403,
+        "your address is not allowed to reach pprof" },
+    [PPROF_UNAUTHENTICATED] = { "unauthenticated", 401,
+        "no credential was offered" },
+    [PPROF_INVALID_CREDENTIAL] = { "invalid_credential", 401,
+        "the credential offered was rejected" },
+    [PPROF_FORBIDDEN] = { "forbidden", 403,
+        "no role of yours permits this endpoint" },
+    [PPROF_BAD_PARAMETER] = { "bad_parameter", 400,
+        "a parameter is outside what this endpoint accepts" },
+    [PPROF_RATE_LIMITED] = { "rate_limited", 429,
+        "too many requests of this class; retry later" },
+    [PPROF_CAPTURE_BUSY] = { "capture_busy", 429,
+        "a capture of this endpoint is already running; retry later" },
+    [PPROF_BUDGET_EXHAUSTED] = { "budget_exhausted", 429,
+        "the capture time budget is used up; retry later" },
+    [PPROF_AUDIT_UNAVAILABLE] = { "audit_unavailable", 503,
+        "the audit record could not be written" },
+    [PPROF_INTERNAL_ERROR] = { "internal_error", 500,
+        "the gateway failed to decide; denied" },
+};
+
+static const char *class_names[PPROF_CLASS_COUNT] = {
+    [PPROF_CLASS_INDEX] = "index",
+    [PPROF_CLASS_CMDLINE] = "cmdline",
+    [PPROF_CLASS_SYMBOL] = "symbol",
+    [PPROF_CLASS_SNAPSHOT] = "snapshot",
+    [PPROF_CLASS_CAPTURE] = "capture",
+};
+
+
+/* An out-of-range code is a bug; it reads as the internal error, a denial. */
+static pprof_reason_t
+checked(pprof_reason_t reason)
+{
+    return (unsigned) reason < PPROF_REASON_COUNT ? reason
+                                                  : PPROF_INTERNAL_ERROR;
+}
+
+
+const char *
+pprof_reason_name(pprof_reason_t reason)
+{
+    return reasons[checked(reason)].name;
+}
+
+
+const char *
+pprof_reason_message(pprof_reason_t reason)
+{
+    return reasons[checked(reason)].message;
+}
+
+
+int
+pprof_reason_status(pprof_reason_t reason)
+{
+    return reasons[checked(reason)].status;
+}
+
+
+const char *
+pprof_class_name(pprof_class_t cls)
+{
+    return (unsigned) cls < PPROF_CLASS_COUNT ? class_names[cls] : "";
+}
+
+
+/*
+ * A dry run forwards what it would deny, but a failure of the gateway itself
+ * is never waved through.
+ */
+int
+pprof_policy_forwards(pprof_reason_t reason, int enforce)
+{
+    if (reason == PPROF_OK) {
+        return 1;
+    }
+
+    return !enforce && checked(reason) != PPROF_INTERNAL_ERROR;
+}

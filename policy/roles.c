@@ -1,0 +1,206 @@
+/*
+ * Stage 5: which roles an identity holds and whether one of them permits
+ * the endpoint.  No built-in role and no implicit grant (SPEC §6).
+ */
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <pcre2.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "policy.h"
+
+
+static int
+str_eq(pprof_str_t a, pprof_str_t b)
+{
+    return a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
+}
+
+
+int
+pprof_bind_compile(pprof_bind_t *bind, pprof_str_t pattern,
+    char *err, size_t errlen)
+{
+    pcre2_code  *re;
+    PCRE2_SIZE   offset;
+    int          code;
+    PCRE2_UCHAR  msg[128];
+
+    bind->regex = NULL;
+    bind->match_data = NULL;
+    bind->pattern = pattern;
+
+    if (pattern.len == 0 || (pattern.len == 1 && pattern.data[0] == '~')) {
+        snprintf(err, errlen, "empty identity pattern");
+        return -1;
+    }
+
+    if (pattern.data[0] != '~') {
+        return 0;
+    }
+
+    bind->pattern.data++;
+    bind->pattern.len--;
+
+    re = pcre2_compile(bind->pattern.data, bind->pattern.len, 0, &code,
+                       &offset, NULL);
+    if (re == NULL) {
+        pcre2_get_error_message(code, msg, sizeof(msg));
+        snprintf(err, errlen, "%s at offset %zu", (char *) msg,
+                 (size_t) offset);
+        return -1;
+    }
+
+    /* Workers are single-threaded: one match block per pattern is enough. */
+    bind->match_data = pcre2_match_data_create_from_pattern(re, NULL);
+    if (bind->match_data == NULL) {
+        pcre2_code_free(re);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    bind->regex = re;
+    return 0;
+}
+
+
+void
+pprof_bind_free(pprof_bind_t *bind)
+{
+    pcre2_match_data_free(bind->match_data);
+    pcre2_code_free(bind->regex);
+    bind->match_data = NULL;
+    bind->regex = NULL;
+}
+
+
+int
+pprof_bind_is_anchored(const pprof_bind_t *bind)
+{
+    uint32_t  opts = 0;
+
+    if (bind->regex == NULL) {
+        return 1;
+    }
+
+    pcre2_pattern_info(bind->regex, PCRE2_INFO_ALLOPTIONS, &opts);
+    return (opts & PCRE2_ANCHORED) != 0;
+}
+
+
+/* 1 match, 0 none, -1 engine error (match limit, memory). */
+static int
+bind_matches(const pprof_bind_t *bind, pprof_str_t identity)
+{
+    int  rc;
+
+    if (bind->regex == NULL) {
+        return str_eq(bind->pattern, identity);
+    }
+
+    rc = pcre2_match(bind->regex, identity.data, identity.len, 0, 0,
+                     bind->match_data, NULL);
+
+    if (rc >= 0) {
+        return 1;
+    }
+
+    return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+}
+
+
+int
+pprof_roles_add(pprof_str_t role, pprof_str_t *held, size_t *nheld,
+    size_t cap)
+{
+    size_t  i;
+
+    for (i = 0; i < *nheld; i++) {
+        if (str_eq(held[i], role)) {
+            return 0;
+        }
+    }
+
+    if (*nheld >= cap) {
+        return -1;
+    }
+
+    held[(*nheld)++] = role;
+    return 0;
+}
+
+
+int
+pprof_policy_bind_roles(const pprof_bind_t *binds, size_t nbinds,
+    pprof_str_t identity, pprof_str_t *held, size_t *nheld, size_t cap)
+{
+    size_t  i, j;
+    int     rc;
+
+    for (i = 0; i < nbinds; i++) {
+        rc = bind_matches(&binds[i], identity);
+
+        if (rc < 0) {
+            return -1;
+        }
+
+        for (j = 0; rc == 1 && j < binds[i].nroles; j++) {
+            if (pprof_roles_add(binds[i].roles[j], held, nheld, cap) != 0) {
+                return -1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+role_permits(const pprof_role_t *role, const pprof_endpoint_t *ep)
+{
+    size_t  i;
+
+    if (role->classes & (1u << ep->cls)) {
+        return 1;
+    }
+
+    /*
+     * A name grants the endpoint only in the class its name stands for:
+     * "heap" is the snapshot, not the 30-second delta capture of it.
+     */
+    if ((ep->cls == PPROF_CLASS_CAPTURE)
+        != (ep->kind == PPROF_EP_PROFILE || ep->kind == PPROF_EP_TRACE))
+    {
+        return 0;
+    }
+
+    for (i = 0; i < role->nendpoints; i++) {
+        if (str_eq(role->endpoints[i], ep->name)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+pprof_reason_t
+pprof_policy_authorize(const pprof_role_t *roles, size_t nroles,
+    const pprof_str_t *held, size_t nheld, const pprof_endpoint_t *ep)
+{
+    size_t  i, j;
+
+    for (i = 0; i < nheld; i++) {
+        for (j = 0; j < nroles; j++) {
+            if (str_eq(roles[j].name, held[i])
+                && role_permits(&roles[j], ep))
+            {
+                return PPROF_OK;
+            }
+        }
+    }
+
+    return PPROF_FORBIDDEN;
+}

@@ -1,0 +1,60 @@
+/*
+ * Denial bodies.  Text for humans and for `go tool pprof`, which prints a
+ * body only when X-Go-Pprof is set; JSON for clients that ask for it.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "proxy.h"
+
+
+static int
+lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+
+int
+pprof_denial_wants_json(pprof_str_t accept)
+{
+    static const char  want[] = "application/json";
+
+    size_t  i, j, n = sizeof(want) - 1;
+
+    for (i = 0; i + n <= accept.len; i++) {
+        for (j = 0; j < n && lower(accept.data[i + j]) == want[j]; j++) {
+            /* compare */
+        }
+        if (j == n) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* Reasons, messages and ids are fixed ASCII without quotes or escapes. */
+size_t
+pprof_denial_render(char *buf, size_t cap, pprof_reason_t reason,
+    const char *audit_id, int json)
+{
+    int  n;
+
+    if (json) {
+        n = snprintf(buf, cap,
+                     "{\"error\":\"%s\",\"message\":\"%s\","
+                     "\"audit_id\":\"%s\"}\n",
+                     pprof_reason_name(reason), pprof_reason_message(reason),
+                     audit_id);
+
+    } else {
+        n = snprintf(buf, cap, "pprof-gateway: %s: %s (audit id %s)\n",
+                     pprof_reason_name(reason), pprof_reason_message(reason),
+                     audit_id);
+    }
+
+    return (n > 0 && (size_t) n < cap) ? (size_t) n : 0;
+}

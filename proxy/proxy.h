@@ -1,0 +1,36 @@
+/*
+ * proxy: what the gateway says and sends on the exchange.  Audit ids and
+ * the denial bodies that clients and pprof tools read.
+ *
+ * Portable C11 and OpenSSL, no nginx header.
+ */
+
+#ifndef PPROF_PROXY_H
+#define PPROF_PROXY_H
+
+#include <stddef.h>
+
+#include "policy/policy.h"
+
+
+/* 128 bits from the CSPRNG, as lowercase hex. */
+#define PPROF_AUDIT_ID_LEN  32
+
+/* 0, or -1 when the CSPRNG fails: the caller must deny. */
+int pprof_audit_id_generate(char id[PPROF_AUDIT_ID_LEN + 1]);
+
+
+#define PPROF_DENIAL_MAX    512
+
+/* Whether an Accept header asks for application/json. */
+int pprof_denial_wants_json(pprof_str_t accept);
+
+/*
+ * The body of a denial, text ("pprof-gateway: <reason>: <message> (audit
+ * id <id>)\n") or JSON.  It names the reason and the audit id and nothing
+ * the client sent.  Returns the length written (< cap), 0 if cap is short.
+ */
+size_t pprof_denial_render(char *buf, size_t cap, pprof_reason_t reason,
+    const char *audit_id, int json);
+
+#endif /* PPROF_PROXY_H */
