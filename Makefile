@@ -92,7 +92,7 @@ unit: deps $(UNIT_PLAIN) $(UNIT_SAN)
 	done
 
 integration: module target
-	PPROF_MODULE=$(MODULE) PPROF_TARGET=$(TARGET) NGINX=$(NGINX) \
+	PPROF_MODULE=$(MODULE) PPROF_TARGET=$(TARGET) PPROF_NGINX=$(NGINX) \
 	    prove -I t/lib t/
 
 test: unit integration

@@ -1,0 +1,138 @@
+// Command pprof-target is the upstream used by the ngx_pprof_module tests
+// and demo: a plain Go service exposing net/http/pprof on DefaultServeMux.
+//
+// Every request is recorded as one JSON line in the -log file before it is
+// served, so a test can check exactly what nginx forwarded (request line,
+// headers) as soon as it has the response in hand.
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // registers /debug/pprof/* on http.DefaultServeMux
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// requestRecord is one line of the request log.
+type requestRecord struct {
+	Method     string              `json:"method"`
+	RequestURI string              `json:"request_uri"`
+	Path       string              `json:"path"`
+	RawQuery   string              `json:"raw_query"`
+	Proto      string              `json:"proto"`
+	Host       string              `json:"host"`
+	Headers    map[string][]string `json:"headers"`
+}
+
+// requestLogger wraps a handler and appends a requestRecord per request.
+type requestLogger struct {
+	mu   sync.Mutex
+	file *os.File // nil: logging disabled
+	next http.Handler
+}
+
+func (l *requestLogger) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if l.file != nil {
+		l.record(r)
+	}
+	l.next.ServeHTTP(w, r)
+}
+
+func (l *requestLogger) record(r *http.Request) {
+	headers := make(map[string][]string, len(r.Header))
+	for name, values := range r.Header {
+		key := strings.ToLower(name)
+		headers[key] = append(headers[key], values...)
+	}
+	line, err := json.Marshal(requestRecord{
+		Method:     r.Method,
+		RequestURI: r.RequestURI,
+		Path:       r.URL.Path,
+		RawQuery:   r.URL.RawQuery,
+		Proto:      r.Proto,
+		Host:       r.Host,
+		Headers:    headers,
+	})
+	if err != nil {
+		log.Printf("encoding request record: %v", err)
+		return
+	}
+	line = append(line, '\n')
+
+	// One unbuffered Write per record on an O_APPEND file: a reader never
+	// sees a partial line, and the line is visible before the response is
+	// even started, so tests need no sleeps.
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, err := l.file.Write(line); err != nil {
+		log.Printf("writing request log: %v", err)
+	}
+}
+
+// retained keeps some allocations alive so heap profiles show in-use memory.
+var retained [64][]byte
+
+// busyWork burns a little CPU and allocates forever, so that CPU, heap and
+// allocs profiles of this process are never empty. Roughly 1 ms of hashing
+// per 50 ms tick keeps it at a few percent of one core.
+func busyWork() {
+	ticker := time.NewTicker(50 * time.Millisecond)
+	defer ticker.Stop()
+	for i := 0; ; i++ {
+		buf := make([]byte, 32<<10)
+		for j := range buf {
+			buf[j] = byte(i + j)
+		}
+		sum := sha256.Sum256(buf)
+		deadline := time.Now().Add(time.Millisecond)
+		for time.Now().Before(deadline) {
+			sum = sha256.Sum256(sum[:])
+		}
+		buf[0] = sum[0]
+		retained[i%len(retained)] = buf
+		<-ticker.C
+	}
+}
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:6060", "address to listen on")
+	logPath := flag.String("log", "", "append one JSON line per request to this file (empty: no log)")
+	// These two only exist so that /debug/pprof/cmdline has something
+	// sensitive to show; the service never uses them.
+	flag.String("api-token", "", "demo secret (unused; visible in cmdline)")
+	flag.String("db-password", "", "demo secret (unused; visible in cmdline)")
+	flag.Parse()
+
+	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
+
+	handler := &requestLogger{next: http.DefaultServeMux}
+	if *logPath != "" {
+		f, err := os.OpenFile(*logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			log.Fatalf("opening request log: %v", err)
+		}
+		handler.file = f
+	}
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Fatalf("listen: %v", err)
+	}
+	fmt.Fprintf(os.Stderr, "listening on %s\n", ln.Addr())
+
+	go busyWork()
+
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	log.Fatal(srv.Serve(ln))
+}
