@@ -1,0 +1,182 @@
+#!/usr/bin/perl
+
+# The property of SPEC §4, checked on the upstream's side: a viewer never
+# makes the target receive anything but cheap endpoints, and nobody makes it
+# receive a parameter outside the canonical form or a credential.
+
+use strict;
+use warnings;
+
+use Test::More;
+use PprofTest;
+use PprofGateway qw(roles_conf make_identities tls_server);
+
+my $t = PprofTest->new;
+make_identities($t);
+$t->start_target;
+
+my $pprof = "pprof on; pprof_max_seconds 5; proxy_pass http://%%TARGET%%;";
+
+$t->write_config(roles_conf()
+    . tls_server('tls', 'optional', "location /debug/pprof/ { $pprof }")
+    . tls_server('noca', 'optional_no_ca', "location /debug/pprof/ { $pprof }")
+    . tls_server('nomerge', 'optional',
+        "merge_slashes off;\n    location /debug/pprof/ { $pprof }"));
+
+$t->run;
+
+my @tricks = (
+    '/debug/pprof/%68eap',
+    '/debug/pprof/%68%65%61%70',
+    '/debug/pprof/cmdline/../heap',
+    '/debug/pprof/cmdline/%2e%2e/heap',
+    '/debug/pprof/./heap',
+    '/debug/pprof//heap',
+    '/debug/pprof/heap/',
+    '/debug/pprof/cmdline/',
+    '/debug/pprof/cmdline/x',
+    '/debug/pprof/heap;cmdline',
+    '/debug/pprof/cmdline;heap',
+    '/debug/pprof/cmdline%00',
+    '/debug/pprof/heap%00cmdline',
+    '/debug/pprof/cmdline%5c..%5cheap',
+    '/debug/pprof/cmdline\\..\\heap',
+    '/debug/pprof/cmdline%2f..%2fheap',
+    '/debug/pprof/cmdline%2F..%2Fheap',
+    '/debug/pprof/%2e%2e/pprof/heap',
+    '/debug/pprof/CMDLINE',
+    '/debug/pprof/Heap',
+    '/DEBUG/PPROF/heap',
+    '/Debug/pprof/cmdline',
+    '/debug/pprof/heap%20',
+    '/debug/pprof/heap?seconds=5',
+    '/debug/pprof/profile',
+    '/debug/pprof/profile?seconds=1',
+    '/debug/pprof/trace',
+    '/debug/pprof/goroutine?debug=2',
+    '/debug/pprof/cmdline?debug=2&seconds=30',
+    '/debug/pprof/symbol?0x1234+0x5678',
+    '/debug/pprof/?gc=1',
+    '/debug/pprof/' . ('a' x 200),
+    '/debug/pprof/cmdline?' . join('&', map { "k$_=v" } 1 .. 100),
+    '/debug/pprof/cmdline?%zz',
+);
+
+# Every trick as a viewer, on every server flavour; whatever the status,
+# the target sees only cheap endpoints with no query at all.
+my %cheap = map { $_ => 1 } '/debug/pprof/', '/debug/pprof/cmdline',
+    '/debug/pprof/symbol';
+
+for my $port ('tls', 'nomerge') {
+    for my $path (@tricks) {
+        my $r = eval { $t->get($port, $path, cert => 'viewer') };
+        ok($r && $r->{status} =~ /^(200|400|403|404)$/,
+            "$port viewer $path: answered") or diag($@ // $r->{status});
+    }
+}
+
+my @raw = (
+    # absolute-form request lines
+    "GET https://localhost/debug/pprof/heap HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    "GET http://evil.example/debug/pprof/cmdline?seconds=9 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    # pipelined: a cheap request hides an expensive one behind it
+    "GET /debug/pprof/cmdline HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        . "GET /debug/pprof/profile?seconds=1 HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        . "GET /debug/pprof/heap HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        . "GET /debug/pprof/symbol HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    # HTTP/1.0 and a body smuggled on a GET
+    "GET /debug/pprof/heap HTTP/1.0\r\n\r\n",
+    "GET /debug/pprof/cmdline HTTP/1.1\r\nHost: localhost\r\nContent-Length: 20\r\nConnection: close\r\n\r\nseconds=30&debug=2xx",
+    "GET /debug/pprof/cmdline HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+);
+
+my @pipelined;
+for my $req (@raw) {
+    my $out = $t->raw('tls', $req, cert => 'viewer');
+    my @r = $t->parse_responses($out);
+    ok(@r >= 1, 'raw request answered: ' . (split /\r\n/, $req)[0]);
+    @pipelined = map { $_->{status} } @r if $req =~ /profile/;
+}
+is_deeply(\@pipelined, [200, 403, 403, 200],
+    'pipelined: each request judged on its own');
+
+my @up = $t->upstream_requests;
+ok(@up > 0, 'the target saw the cheap requests');
+my @bad = grep { !$cheap{ $_->{path} } || $_->{raw_query} ne ''
+    || $_->{request_uri} ne $_->{path} } @up;
+ok(!@bad, 'a viewer made the target receive only cheap endpoints, no query')
+    or diag(explain [map { $_->{request_uri} } @bad]);
+$t->clear_upstream;
+
+# GET with a body never reaches the target with that body.
+my $r = $t->get('tls', '/debug/pprof/cmdline', cert => 'oncall', body => 'seconds=30');
+is($r->{status}, 400, 'GET with a body: 400');
+$r = $t->get('tls', '/debug/pprof/cmdline', cert => 'oncall',
+    headers => { 'Transfer-Encoding' => 'chunked' });
+ok($r->{status} == 400, 'GET with a chunked body: 400');
+is_deeply([$t->upstream_requests], [], 'bodies on GET never forwarded');
+
+# --- parameters: only the canonical form reaches the target -----------------
+
+my %canonical = (
+    '/debug/pprof/profile?seconds=1&seconds=1' => '/debug/pprof/profile?seconds=1',
+    '/debug/pprof/profile?%73econds=1' => '/debug/pprof/profile?seconds=1',
+    '/debug/pprof/profile?seconds=01&debug=2&gc=1&x=%41' => '/debug/pprof/profile?seconds=1',
+    '/debug/pprof/heap?gc=1&debug=1&seconds=' => undef,
+    '/debug/pprof/heap?gc=1&debug=1' => '/debug/pprof/heap?debug=1&gc=1',
+    '/debug/pprof/heap?debug=0&seconds=1' => '/debug/pprof/heap?debug=0&seconds=1',
+    '/debug/pprof/goroutine?debug=1;seconds=30' => undef,
+    '/debug/pprof/goroutine?x;seconds=30&debug=2' => '/debug/pprof/goroutine?debug=2',
+    '/debug/pprof/trace?seconds=0.5' => '/debug/pprof/trace?seconds=0.5',
+    '/debug/pprof/trace?seconds=0.50' => '/debug/pprof/trace?seconds=0.5',
+    '/debug/pprof/trace?seconds=1e1' => undef,
+    '/debug/pprof/profile?seconds=2&seconds=1' => undef,
+    '/debug/pprof/heap?seconds=abc' => undef,
+    '/debug/pprof/profile?seconds=1%00' => undef,
+    '/debug/pprof/profile?seconds=1.5' => undef,
+    '/debug/pprof/profile?seconds=6' => undef,
+    '/debug/pprof/allocs?seconds=1&seconds=1.0' => undef,
+);
+
+for my $path (sort keys %canonical) {
+    $t->clear_upstream;
+    my $r = $t->get('tls', $path, cert => 'oncall');
+    my @u = map { $_->{request_uri} } $t->upstream_requests;
+    if (defined $canonical{$path}) {
+        is($r->{status}, 200, "oncall $path: 200");
+        is_deeply(\@u, [$canonical{$path}], "  upstream got $canonical{$path}");
+    } else {
+        is($r->{status}, 400, "oncall $path: 400");
+        is_deeply(\@u, [], '  nothing forwarded');
+    }
+}
+
+# --- credentials never reach the target --------------------------------------
+
+$t->clear_upstream;
+$r = $t->get('tls', '/debug/pprof/cmdline', cert => 'oncall', headers => {
+    Authorization => 'Bearer very-secret-token',
+    'Proxy-Authorization' => 'Basic dXNlcjpwYXNz',
+    Cookie => ['session=abc123', 'other=1'],
+    'X-Keep' => 'yes',
+});
+is($r->{status}, 200, 'request with credentials: 200');
+($r) = $t->upstream_requests;
+ok(!exists $r->{headers}{authorization}, 'no Authorization upstream');
+ok(!exists $r->{headers}{'proxy-authorization'}, 'no Proxy-Authorization upstream');
+ok(!exists $r->{headers}{cookie}, 'no Cookie upstream');
+is_deeply($r->{headers}{'x-keep'}, ['yes'], 'other headers still forwarded');
+
+# --- an untrusted-CA certificate carrying a trusted identity ------------------
+
+$t->clear_upstream;
+is($t->get('tls', '/debug/pprof/heap', cert => 'impostor')->{status}, 400,
+    'impostor under optional: refused by nginx');
+$r = $t->get('noca', '/debug/pprof/heap', cert => 'impostor');
+is($r->{status}, 401, 'impostor under optional_no_ca: 401');
+like($r->{body}, qr/invalid_credential/, 'impostor: invalid_credential');
+unlike($r->{body}, qr/spiffe|alice/, 'the denial does not echo the identity');
+is_deeply([$t->upstream_requests], [], 'impostor reached nothing');
+
+$t->done_testing_checks;
+done_testing;
