@@ -1,0 +1,72 @@
+#!/usr/bin/perl
+
+# nginx -t refuses bad directive arguments with a message naming the
+# problem, and accepts the SPEC's own example shape.
+
+use strict;
+use warnings;
+
+use Test::More;
+use PprofTest;
+
+my $t = PprofTest->new;
+
+sub check {
+    my ($body, $want, $name) = @_;
+    $t->write_config($body);
+    my ($rc, $out) = $t->nginx_t;
+    if (defined $want) {
+        isnt($rc, 0, "$name: nginx -t fails");
+        like($out, $want, "$name: message") or diag($out);
+    } else {
+        is($rc, 0, "$name: nginx -t succeeds") or diag($out);
+    }
+    return $out;
+}
+
+my $loc = 'location /debug/pprof/ { pprof on; %s proxy_pass http://127.0.0.1:1; }';
+sub server { "server { listen 127.0.0.1:%%PORT_X%%; " . sprintf($loc, $_[0]) . " }\n" }
+
+my $roles = "pprof_role viewer index cmdline;\npprof_bind ~^spiffe://x/ viewer;\n";
+
+check($roles . server(q{}), undef, q{minimal});
+
+check(server('pprof_allow 10.0.0.0/33;'), qr/pprof_allow: "10.0.0.0\/33" has an invalid prefix length/, 'bad prefix length');
+check(server('pprof_allow 10.0.0.1/8;'), qr/"10.0.0.1\/8" has host bits set/, 'host bits');
+check(server('pprof_allow 10.0.0;'), qr/"10.0.0" is not an IPv4 or IPv6 address/, 'bad address');
+check(server('pprof_allow fe80::zz/64;'), qr/"fe80::zz\/64" is not an IPv4 or IPv6 address/, 'bad IPv6');
+check(server('pprof_allow 10.0.0.0/8 fd00::/8 ::1 all;'), undef, 'good CIDRs');
+
+check("pprof_role viewer index;\npprof_bind ~^(unclosed viewer;\n" . server(''),
+    qr/pprof_bind: bad pattern "~\^\(unclosed": missing closing parenthesis/, 'bad regex');
+check("pprof_role viewer index snapshots;\n" . server(''),
+    qr/pprof_role: unknown class or endpoint "snapshots"/, 'unknown class');
+check("pprof_role viewer index Heap;\n" . server(''),
+    qr/unknown class or endpoint "Heap"/, 'endpoint names are exact');
+check("pprof_role capture index;\n" . server(''),
+    qr/"capture" is a class or endpoint name, not a role name/, 'role named like a class');
+check("pprof_role viewer index;\npprof_role viewer cmdline;\n" . server(''),
+    qr/"viewer" is defined twice here/, 'role defined twice at one level');
+check("pprof_role viewer index;\npprof_bind alice viewr;\n" . server(''),
+    qr/role "viewr" is bound but never defined by pprof_role/, 'role bound but never defined');
+check("pprof_bind alice oncall;\n" . server('pprof_role oncall capture;'),
+    undef, 'bind at http level, role defined in the location');
+check("pprof_bind ~spiffe viewer;\npprof_role viewer index;\n" . server(''),
+    undef, 'unanchored regex is accepted');
+my (undef, $warn) = $t->nginx_t;
+like($warn, qr/\[warn\].*regex "~spiffe" is not anchored/, 'unanchored regex: warning');
+
+check(server('pprof_identity cert cert;'), qr/pprof_identity: "cert" is listed twice/, 'duplicate source');
+check(server('pprof_identity certificate;'), qr/pprof_identity: "certificate" is not an identity source/, 'unknown source');
+check(server('pprof_identity jwt;'), qr/pprof_identity: "jwt" is not available in this build/, 'source not built yet');
+check(server('pprof_identity cert anonymous;'), undef, 'cert then anonymous');
+
+check(server('pprof_max_seconds 0;'), qr/value must be between 1 and 86400/, 'max_seconds 0');
+check(server('pprof_max_seconds abc;'), qr/"pprof_max_seconds" directive invalid number/, q{max_seconds not a number});
+check(server('pprof_tls maybe;'), qr/invalid value "maybe"/, 'pprof_tls value');
+check(server('pprof_prefix debug;'), qr/pprof_prefix "debug" must start and end with "\/"/, 'prefix shape');
+check(server('pprof_enforce perhaps;'), qr/invalid value "perhaps"/, 'pprof_enforce value');
+check("pprof on;\n" . server(''), qr/"pprof" directive is not allowed here/, 'pprof only in a location');
+
+$t->done_testing_checks;
+done_testing;
