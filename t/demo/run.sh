@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# `make run`: a dev PKI, the demo Go service and nginx with the module in
+# front of it on https://127.0.0.1:8443.  Foreground until Ctrl-C.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+demo=$root/build/demo
+module=$root/build/ngx_http_pprof_module.so
+target=$root/build/pprof-target
+nginx=${NGINX:-/usr/sbin/nginx}
+port=8443
+upstream=127.0.0.1:6060
+
+for p in $port ${upstream#*:}; do
+    if (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
+        echo "port $p is in use; stop whatever listens there first" >&2
+        exit 1
+    fi
+done
+
+rm -rf "$demo"
+mkdir -p "$demo"
+chmod 755 "$demo"
+cd "$demo"
+
+# Dev PKI: one CA for the server and the clients, EC P-256 keys.
+cat > pki.cnf <<'CNF'
+[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = critical, CA:true
+keyUsage = critical, keyCertSign, cRLSign
+[server]
+subjectAltName = DNS:localhost, IP:127.0.0.1
+extendedKeyUsage = serverAuth
+[operator]
+subjectAltName = URI:spiffe://demo.local/ns/sre/operator
+extendedKeyUsage = clientAuth
+[viewer]
+subjectAltName = URI:spiffe://demo.local/ns/dev/viewer
+extendedKeyUsage = clientAuth
+CNF
+
+key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key" 2>/dev/null; }
+
+key ca
+openssl req -x509 -new -key ca.key -subj "/CN=pprof-gateway dev CA" \
+    -days 30 -config pki.cnf -extensions ca -out ca.crt
+for name in server operator viewer; do
+    key $name
+    openssl req -new -key $name.key -subj "/CN=$name" -config pki.cnf \
+        -out $name.csr
+    openssl x509 -req -in $name.csr -CA ca.crt -CAkey ca.key \
+        -CAcreateserial -days 30 -extfile pki.cnf -extensions $name \
+        -out $name.crt 2>/dev/null
+done
+chmod 644 ./*.key
+
+mkdir -p logs
+cat > nginx.conf <<CONF
+load_module $module;
+worker_processes 2;
+pid $demo/nginx.pid;
+error_log $demo/logs/error.log info;
+events { worker_connections 256; }
+http {
+    access_log $demo/logs/access.log;
+    client_body_temp_path $demo/client_body_temp;
+    proxy_temp_path $demo/proxy_temp;
+
+    pprof_role viewer index cmdline symbol;
+    pprof_role oncall index cmdline symbol snapshot capture;
+    pprof_bind ~^spiffe://demo\.local/ns/sre/ oncall;
+    pprof_bind ~^spiffe://demo\.local/ns/dev/ viewer;
+
+    server {
+        listen 127.0.0.1:$port ssl;
+        server_name localhost;
+        ssl_certificate $demo/server.crt;
+        ssl_certificate_key $demo/server.key;
+        ssl_client_certificate $demo/ca.crt;
+        ssl_verify_client optional;
+
+        location /debug/pprof/ {
+            pprof on;
+            pprof_max_seconds 30;
+            proxy_pass http://$upstream;
+        }
+    }
+}
+CONF
+
+pids=()
+cleanup() {
+    trap - INT TERM EXIT
+    echo
+    echo "stopping"
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+"$target" -listen "$upstream" -log "$demo/logs/target.log" \
+    -api-token demo-token-123 -db-password hunter2 2>"$demo/logs/target.err" &
+pids+=($!)
+
+"$nginx" -p "$demo/" -c "$demo/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+
+for _ in $(seq 50); do
+    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+    sleep 0.1
+done
+if ! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+    echo "nginx did not start:" >&2
+    cat "$demo/logs/error.log" >&2
+    exit 1
+fi
+
+d=$demo
+cat <<TXT
+
+  pprof gateway: https://localhost:$port/debug/pprof/  ->  demo Go service on $upstream
+  dev PKI and logs in $d
+
+  # cmdline as the operator (spiffe://demo.local/ns/sre/operator, role oncall)
+  curl --cacert $d/ca.crt --cert $d/operator.crt --key $d/operator.key \\
+       https://localhost:$port/debug/pprof/cmdline | tr '\\0' ' '; echo
+
+  # a heap profile, then open it
+  curl --cacert $d/ca.crt --cert $d/operator.crt --key $d/operator.key \\
+       -o heap.pb.gz https://localhost:$port/debug/pprof/heap
+  go tool pprof -top heap.pb.gz
+
+  # a 5-second CPU profile
+  curl --cacert $d/ca.crt --cert $d/operator.crt --key $d/operator.key \\
+       -o cpu.pb.gz 'https://localhost:$port/debug/pprof/profile?seconds=5'
+  go tool pprof -top cpu.pb.gz
+
+  # the viewer (role viewer) may read cmdline but gets 403 on heap
+  curl -i --cacert $d/ca.crt --cert $d/viewer.crt --key $d/viewer.key \\
+       https://localhost:$port/debug/pprof/heap
+
+  Ctrl-C stops the gateway and the demo service.
+TXT
+
+wait -n "${pids[@]}"
+echo "a demo process exited; see $d/logs" >&2
