@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# `make bench`: the core's decision cost in a loop, then nginx proxying to
+# the Go target with and without the module in front (wrk, loopback, plain
+# HTTP so that TLS cost does not hide the difference).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=$root/build
+dir=$build/bench
+nginx=${NGINX:-/usr/sbin/nginx}
+duration=${BENCH_SECONDS:-5}
+
+if ! command -v wrk >/dev/null; then
+    ${SUDO:-} env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+
+rm -rf "$dir"
+mkdir -p "$dir"
+chmod 755 "$dir"
+
+cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -Werror -I"$root" \
+    -o "$dir/bench_core" "$root/t/bench/bench_core.c" \
+    "$root"/policy/*.c "$root"/proxy/*.c -lssl -lcrypto -lpcre2-8
+"$dir/bench_core"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+target_port=$(free_port)
+gw_port=$(free_port)
+
+"$build/pprof-target" -listen 127.0.0.1:$target_port 2>/dev/null &
+target_pid=$!
+
+cat > "$dir/nginx.conf" <<CONF
+load_module $build/ngx_http_pprof_module.so;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    upstream target { server 127.0.0.1:$target_port; keepalive 16; }
+    pprof_role viewer index cmdline symbol;
+    pprof_bind anonymous viewer;
+    pprof_bind ~^spiffe://prod\.example/ns/sre/ viewer;
+    server {
+        listen 127.0.0.1:$gw_port;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        location /debug/pprof/ {
+            pprof on;
+            pprof_tls off;
+            pprof_identity anonymous;
+            proxy_pass http://target;
+        }
+        location /plain/debug/pprof/ {
+            proxy_pass http://target/debug/pprof/;
+        }
+    }
+}
+CONF
+
+"$nginx" -p "$dir/" -c "$dir/nginx.conf" -g 'daemon off;' &
+nginx_pid=$!
+trap 'kill $nginx_pid $target_pid 2>/dev/null; wait 2>/dev/null || true' EXIT
+sleep 1
+
+for path in /plain/debug/pprof/cmdline /debug/pprof/cmdline \
+            /plain/debug/pprof/cmdline /debug/pprof/cmdline; do
+    printf '%-28s ' "$path"
+    wrk -t1 -c16 -d"${duration}s" "http://127.0.0.1:$gw_port$path" \
+        | awk '/Requests\/sec/ { printf "%s req/s", $2 } /Latency/ { printf "  latency avg %s  ", $2 }'
+    echo
+done
