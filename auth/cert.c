@@ -11,12 +11,14 @@
 
 
 /*
- * Identities end up in logs, headers and JSON: control bytes are refused
- * rather than escaped so that no consumer can be confused by them.
+ * Identities end up in logs, headers and JSON: control characters, C0 and
+ * C1 (U+0080-U+009F, 0xc2 0x80-0x9f in UTF-8), are refused rather than
+ * escaped so that no consumer can be confused by them.  URI and DNS SANs
+ * are IA5Strings, so a byte above 0x7f there is a malformed name.
  */
 int
 pprof_auth_set_identity(pprof_auth_result_t *result,
-    const unsigned char *data, size_t len)
+    const unsigned char *data, size_t len, int ascii)
 {
     size_t  i;
 
@@ -27,9 +29,15 @@ pprof_auth_set_identity(pprof_auth_result_t *result,
     }
 
     for (i = 0; i < len; i++) {
-        if (data[i] < 0x20 || data[i] == 0x7f) {
+        if (data[i] < 0x20 || data[i] == 0x7f
+            || (ascii && data[i] > 0x7f)
+            || (data[i] == 0xc2 && i + 1 < len
+                && data[i + 1] >= 0x80 && data[i + 1] <= 0x9f))
+        {
             result->reason = PPROF_INVALID_CREDENTIAL;
-            result->detail = "identity contains control characters";
+            result->detail = ascii && data[i] > 0x7f
+                             ? "identity is not ASCII"
+                             : "identity contains control characters";
             return -1;
         }
     }
@@ -87,7 +95,7 @@ from_san(X509 *cert, pprof_auth_result_t *result)
     s = (gn->type == GEN_URI) ? gn->d.uniformResourceIdentifier : gn->d.dNSName;
 
     i = pprof_auth_set_identity(result, ASN1_STRING_get0_data(s),
-                                (size_t) ASN1_STRING_length(s));
+                                (size_t) ASN1_STRING_length(s), 1);
 
     GENERAL_NAMES_free(names);
     return i == 0 ? 1 : -1;
@@ -127,7 +135,7 @@ from_cn(X509 *cert, pprof_auth_result_t *result)
         return;
     }
 
-    (void) pprof_auth_set_identity(result, utf8, (size_t) len);
+    (void) pprof_auth_set_identity(result, utf8, (size_t) len, 0);
     OPENSSL_free(utf8);
 }
 

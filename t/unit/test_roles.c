@@ -1,0 +1,567 @@
+/* Stage 5: binds (identity -> roles) and roles (roles -> endpoints). */
+
+#include <stdio.h>
+
+#include "unit.h"
+
+
+#define CLASS(c)  (1u << (c))
+
+
+static int
+str_is(pprof_str_t s, const char *text)
+{
+    return s.len == strlen(text) && memcmp(s.data, text, s.len) == 0;
+}
+
+
+/* Compiles a pattern that must be valid. */
+static void
+compile_ok(pprof_bind_t *bind, const char *pattern)
+{
+    char  err[256];
+
+    err[0] = '\0';
+    if (pprof_bind_compile(bind, S(pattern), err, sizeof(err)) != 0) {
+        fail_msg("\"%s\" refused: %s", pattern, err);
+    }
+}
+
+
+static void
+compile(void **state)
+{
+    pprof_bind_t  b;
+
+    (void) state;
+
+    compile_ok(&b, "spiffe://prod.example/ns/sre/sa/alice");
+    assert_null(b.regex);
+    assert_null(b.match_data);
+    assert_true(str_is(b.pattern, "spiffe://prod.example/ns/sre/sa/alice"));
+    pprof_bind_free(&b);
+
+    /* The "~" is syntax, not part of the regex. */
+    compile_ok(&b, "~^spiffe://prod\\.example/");
+    assert_non_null(b.regex);
+    assert_non_null(b.match_data);
+    assert_true(str_is(b.pattern, "^spiffe://prod\\.example/"));
+    pprof_bind_free(&b);
+    assert_null(b.regex);
+    assert_null(b.match_data);
+
+    /* Freeing twice, or freeing an exact bind, is harmless. */
+    pprof_bind_free(&b);
+}
+
+
+static void
+compile_errors(void **state)
+{
+    static const char  *bad_regex[] = { "~(", "~[a-", "~a{2,1}", "~*x",
+                                        "~(?<n>a)(?<n>b)" };
+
+    pprof_bind_t  b;
+    char          err[256];
+    size_t        i;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(bad_regex) / sizeof(bad_regex[0]); i++) {
+        err[0] = '\0';
+        memset(&b, 0, sizeof(b));
+        if (pprof_bind_compile(&b, S(bad_regex[i]), err, sizeof(err)) != -1) {
+            pprof_bind_free(&b);
+            fail_msg("\"%s\" compiled", bad_regex[i]);
+        }
+        /* nginx -t prints it: it must say something. */
+        if (err[0] == '\0') {
+            fail_msg("\"%s\" refused without a message", bad_regex[i]);
+        }
+        assert_null(b.regex);
+        assert_null(b.match_data);
+    }
+
+    /* An empty pattern would bind nobody, or everybody with "~". */
+    err[0] = '\0';
+    assert_int_equal(pprof_bind_compile(&b, S(""), err, sizeof(err)), -1);
+    assert_true(err[0] != '\0');
+
+    err[0] = '\0';
+    assert_int_equal(pprof_bind_compile(&b, S("~"), err, sizeof(err)), -1);
+    assert_true(err[0] != '\0');
+
+    /* A message that does not fit is cut, not written past the buffer. */
+    memset(err, 'x', sizeof(err));
+    assert_int_equal(pprof_bind_compile(&b, S("~("), err, 8), -1);
+    assert_int_equal(strlen(err), 7);
+    assert_int_equal(err[8], 'x');
+}
+
+
+static void
+anchored(void **state)
+{
+    pprof_bind_t  b;
+
+    (void) state;
+
+    compile_ok(&b, "~^x");
+    assert_true(pprof_bind_is_anchored(&b));
+    pprof_bind_free(&b);
+
+    compile_ok(&b, "~\\Aspiffe://");
+    assert_true(pprof_bind_is_anchored(&b));
+    pprof_bind_free(&b);
+
+    compile_ok(&b, "~x");
+    assert_false(pprof_bind_is_anchored(&b));
+    pprof_bind_free(&b);
+
+    /* One unanchored alternative makes the whole pattern unanchored. */
+    compile_ok(&b, "~^x|y");
+    assert_false(pprof_bind_is_anchored(&b));
+    pprof_bind_free(&b);
+
+    compile_ok(&b, "alice");
+    assert_true(pprof_bind_is_anchored(&b));
+    pprof_bind_free(&b);
+}
+
+
+/* Runs one bind over an identity and reports whether it granted "r". */
+static int
+binds(const char *pattern, const char *identity)
+{
+    static const pprof_str_t  roles[] = { { (const unsigned char *) "r", 1 } };
+
+    pprof_bind_t  b;
+    pprof_str_t   held[4];
+    size_t        nheld = 0;
+    int           rc;
+
+    compile_ok(&b, pattern);
+    b.roles = roles;
+    b.nroles = 1;
+
+    rc = pprof_policy_bind_roles(&b, 1, S(identity), held, &nheld, 4);
+    pprof_bind_free(&b);
+
+    assert_int_equal(rc, 0);
+    assert_true(nheld <= 1);
+    return nheld == 1;
+}
+
+
+static void
+exact_binds(void **state)
+{
+    (void) state;
+
+    assert_true(binds("alice", "alice"));
+    assert_false(binds("alice", "alice2"));
+    assert_false(binds("alice", "xalice"));
+    assert_false(binds("alice", "alic"));
+    assert_false(binds("alice", "Alice"));
+    assert_false(binds("alice", ""));
+
+    /* Regex metacharacters mean nothing in an exact bind. */
+    assert_false(binds("a.ice", "alice"));
+    assert_true(binds("a.ice", "a.ice"));
+    assert_false(binds("spiffe://prod.example/*", "spiffe://prod.example/x"));
+
+    /* An identity carrying a NUL is not the shorter one. */
+    {
+        static const pprof_str_t  roles[] = {
+            { (const unsigned char *) "r", 1 }
+        };
+
+        pprof_bind_t  b;
+        pprof_str_t   held[2];
+        size_t        nheld = 0;
+
+        compile_ok(&b, "alice");
+        b.roles = roles;
+        b.nroles = 1;
+        assert_int_equal(pprof_policy_bind_roles(&b, 1, SN("alice\0x", 7),
+                                                 held, &nheld, 2), 0);
+        assert_int_equal(nheld, 0);
+        pprof_bind_free(&b);
+    }
+}
+
+
+static void
+regex_binds(void **state)
+{
+    static const char  sre[] = "~^spiffe://prod\\.example/ns/sre/";
+
+    (void) state;
+
+    assert_true(binds(sre, "spiffe://prod.example/ns/sre/alice"));
+    assert_true(binds(sre, "spiffe://prod.example/ns/sre/"));
+    assert_false(binds(sre, "spiffe://prod.example/ns/dev/x"));
+    assert_false(binds(sre, "xspiffe://prod.example/ns/sre/alice"));
+    assert_false(binds(sre, "spiffe://prodXexample/ns/sre/alice"));
+    assert_false(binds(sre, "spiffe://prod.example/ns/sre"));
+
+    /* Unanchored regexes search, as nginx's do. */
+    assert_true(binds("~/ns/sre/", "spiffe://prod.example/ns/sre/alice"));
+    assert_true(binds("~alice", "xalicex"));
+    assert_false(binds("~alice", "alic"));
+
+    /* Case matters unless the regex says otherwise. */
+    assert_false(binds("~^alice$", "Alice"));
+    assert_true(binds("~(?i)^alice$", "Alice"));
+    assert_true(binds("~^alice$", "alice"));
+    assert_false(binds("~^alice$", "alice2"));
+}
+
+
+static void
+several_binds(void **state)
+{
+    static const pprof_str_t  viewer_ops[] = {
+        { (const unsigned char *) "viewer", 6 },
+        { (const unsigned char *) "ops", 3 },
+    };
+    static const pprof_str_t  ops_admin[] = {
+        { (const unsigned char *) "ops", 3 },
+        { (const unsigned char *) "admin", 5 },
+    };
+    static const pprof_str_t  viewer[] = {
+        { (const unsigned char *) "viewer", 6 },
+    };
+    static const pprof_str_t  nobody[] = {
+        { (const unsigned char *) "nobody", 6 },
+    };
+
+    pprof_bind_t  b[4];
+    pprof_str_t   held[8];
+    size_t        nheld;
+
+    (void) state;
+
+    compile_ok(&b[0], "~^spiffe://prod\\.example/");
+    b[0].roles = viewer_ops;
+    b[0].nroles = 2;
+    compile_ok(&b[1], "spiffe://prod.example/ns/sre/alice");
+    b[1].roles = ops_admin;
+    b[1].nroles = 2;
+    compile_ok(&b[2], "~/ns/sre/");
+    b[2].roles = viewer;
+    b[2].nroles = 1;
+    compile_ok(&b[3], "~^spiffe://dev\\.example/");
+    b[3].roles = nobody;
+    b[3].nroles = 1;
+
+    nheld = 0;
+    assert_int_equal(pprof_policy_bind_roles(b, 4,
+                         S("spiffe://prod.example/ns/sre/alice"), held, &nheld,
+                         8), 0);
+
+    /* Union in bind order, each role once. */
+    assert_int_equal(nheld, 3);
+    assert_true(str_is(held[0], "viewer"));
+    assert_true(str_is(held[1], "ops"));
+    assert_true(str_is(held[2], "admin"));
+
+    nheld = 0;
+    assert_int_equal(pprof_policy_bind_roles(b, 4,
+                         S("spiffe://prod.example/ns/dev/bob"), held, &nheld,
+                         8), 0);
+    assert_int_equal(nheld, 2);
+    assert_true(str_is(held[0], "viewer"));
+    assert_true(str_is(held[1], "ops"));
+
+    nheld = 0;
+    assert_int_equal(pprof_policy_bind_roles(b, 4, S("carol"), held, &nheld,
+                                             8), 0);
+    assert_int_equal(nheld, 0);
+
+    /* Roles already held (from a JWT, say) are kept and not repeated. */
+    held[0] = S("admin");
+    held[1] = S("jwt-role");
+    nheld = 2;
+    assert_int_equal(pprof_policy_bind_roles(b, 4,
+                         S("spiffe://prod.example/ns/sre/alice"), held, &nheld,
+                         8), 0);
+    assert_int_equal(nheld, 4);
+    assert_true(str_is(held[0], "admin"));
+    assert_true(str_is(held[1], "jwt-role"));
+    assert_true(str_is(held[2], "viewer"));
+    assert_true(str_is(held[3], "ops"));
+
+    /* Three distinct roles do not fit in two: deny, do not truncate. */
+    nheld = 0;
+    assert_int_equal(pprof_policy_bind_roles(b, 4,
+                         S("spiffe://prod.example/ns/sre/alice"), held, &nheld,
+                         2), -1);
+    assert_true(nheld <= 2);
+
+    /* Exactly enough room is enough: duplicates take none. */
+    nheld = 0;
+    assert_int_equal(pprof_policy_bind_roles(b, 4,
+                         S("spiffe://prod.example/ns/sre/alice"), held, &nheld,
+                         3), 0);
+    assert_int_equal(nheld, 3);
+
+    nheld = 0;
+    assert_int_equal(pprof_policy_bind_roles(b, 4,
+                         S("spiffe://prod.example/ns/sre/alice"), held, &nheld,
+                         0), -1);
+
+    /* No bind matching needs no room at all. */
+    nheld = 0;
+    assert_int_equal(pprof_policy_bind_roles(b, 4, S("carol"), held, &nheld,
+                                             0), 0);
+    assert_int_equal(nheld, 0);
+
+    pprof_bind_free(&b[0]);
+    pprof_bind_free(&b[1]);
+    pprof_bind_free(&b[2]);
+    pprof_bind_free(&b[3]);
+}
+
+
+static void
+engine_error_denies(void **state)
+{
+    static const pprof_str_t  roles[] = { { (const unsigned char *) "r", 1 } };
+
+    pprof_bind_t  b;
+    pprof_str_t   held[2];
+    size_t        nheld = 0;
+    char          identity[64];
+
+    (void) state;
+
+    /*
+     * Catastrophic backtracking runs into PCRE2's match limit: the engine's
+     * failure must surface as -1 (deny), never as "no match" or "match".
+     */
+    memset(identity, 'a', sizeof(identity) - 2);
+    identity[sizeof(identity) - 2] = '!';
+    identity[sizeof(identity) - 1] = '\0';
+
+    compile_ok(&b, "~^(a|aa)+$");
+    b.roles = roles;
+    b.nroles = 1;
+    assert_int_equal(pprof_policy_bind_roles(&b, 1, S(identity), held, &nheld,
+                                             2), -1);
+    assert_int_equal(nheld, 0);
+    pprof_bind_free(&b);
+}
+
+
+static void
+roles_add(void **state)
+{
+    pprof_str_t  held[2];
+    size_t       nheld = 0;
+
+    (void) state;
+
+    assert_int_equal(pprof_roles_add(S("a"), held, &nheld, 2), 0);
+    assert_int_equal(nheld, 1);
+    assert_int_equal(pprof_roles_add(S("a"), held, &nheld, 2), 0);
+    assert_int_equal(nheld, 1);
+    assert_int_equal(pprof_roles_add(S("ab"), held, &nheld, 2), 0);
+    assert_int_equal(nheld, 2);
+    assert_true(str_is(held[0], "a"));
+    assert_true(str_is(held[1], "ab"));
+
+    /* Full: a duplicate is still fine, a new role is not. */
+    assert_int_equal(pprof_roles_add(S("ab"), held, &nheld, 2), 0);
+    assert_int_equal(pprof_roles_add(S("b"), held, &nheld, 2), -1);
+    assert_int_equal(nheld, 2);
+
+    nheld = 0;
+    assert_int_equal(pprof_roles_add(S("a"), held, &nheld, 0), -1);
+    assert_int_equal(nheld, 0);
+}
+
+
+/* The roles of a typical configuration. */
+static const pprof_str_t  heap_ep[] = { { (const unsigned char *) "heap", 4 } };
+static const pprof_str_t  profile_ep[] = {
+    { (const unsigned char *) "profile", 7 }
+};
+static const pprof_str_t  trace_ep[] = {
+    { (const unsigned char *) "trace", 5 }
+};
+static const pprof_str_t  goroutine_ep[] = {
+    { (const unsigned char *) "goroutine", 9 }
+};
+
+static const pprof_role_t  config_roles[] = {
+    { { (const unsigned char *) "viewer", 6 },
+      CLASS(PPROF_CLASS_INDEX) | CLASS(PPROF_CLASS_SNAPSHOT), NULL, 0 },
+    { { (const unsigned char *) "capturer", 8 },
+      CLASS(PPROF_CLASS_CAPTURE), NULL, 0 },
+    { { (const unsigned char *) "cmd", 3 }, CLASS(PPROF_CLASS_CMDLINE),
+      NULL, 0 },
+    { { (const unsigned char *) "heaponly", 8 }, 0, heap_ep, 1 },
+    { { (const unsigned char *) "profiler", 8 }, 0, profile_ep, 1 },
+    { { (const unsigned char *) "tracer", 6 }, 0, trace_ep, 1 },
+    { { (const unsigned char *) "goroutines", 10 }, 0, goroutine_ep, 1 },
+    { { (const unsigned char *) "empty", 5 }, 0, NULL, 0 },
+};
+
+#define NROLES  (sizeof(config_roles) / sizeof(config_roles[0]))
+
+
+/* The decision for a request "/debug/pprof/<endpoint>?<args>". */
+static pprof_reason_t
+decide(const char *role1, const char *role2, const char *endpoint,
+    const char *args)
+{
+    char              uri[128];
+    pprof_str_t       held[2];
+    size_t            nheld = 0;
+    pprof_endpoint_t  ep;
+
+    snprintf(uri, sizeof(uri), "/debug/pprof/%s", endpoint);
+    assert_int_equal(pprof_policy_classify(S("/debug/pprof/"), S(uri),
+                         PPROF_METHOD_GET, S(args), &ep), PPROF_OK);
+
+    if (role1) {
+        held[nheld++] = S(role1);
+    }
+    if (role2) {
+        held[nheld++] = S(role2);
+    }
+
+    return pprof_policy_authorize(config_roles, NROLES, held, nheld, &ep);
+}
+
+#define OK         PPROF_OK
+#define FORBIDDEN  PPROF_FORBIDDEN
+
+
+static void
+authorize_classes(void **state)
+{
+    (void) state;
+
+    assert_int_equal(decide("viewer", NULL, "", ""), OK);
+    assert_int_equal(decide("viewer", NULL, "heap", ""), OK);
+    assert_int_equal(decide("viewer", NULL, "heap", "gc=1"), OK);
+    assert_int_equal(decide("viewer", NULL, "goroutine", "debug=2"), OK);
+    assert_int_equal(decide("viewer", NULL, "my_custom", ""), OK);
+    assert_int_equal(decide("viewer", NULL, "cmdline", ""), FORBIDDEN);
+    assert_int_equal(decide("viewer", NULL, "symbol", ""), FORBIDDEN);
+    assert_int_equal(decide("viewer", NULL, "profile", ""), FORBIDDEN);
+    assert_int_equal(decide("viewer", NULL, "trace", ""), FORBIDDEN);
+    /* A delta profile holds the target: snapshot does not cover it. */
+    assert_int_equal(decide("viewer", NULL, "heap", "seconds=5"), FORBIDDEN);
+    assert_int_equal(decide("viewer", NULL, "allocs", "seconds=5"),
+                     FORBIDDEN);
+
+    assert_int_equal(decide("capturer", NULL, "profile", "seconds=5"), OK);
+    assert_int_equal(decide("capturer", NULL, "trace", ""), OK);
+    assert_int_equal(decide("capturer", NULL, "heap", "seconds=5"), OK);
+    assert_int_equal(decide("capturer", NULL, "my_custom", "seconds=5"), OK);
+    /* Classes do not nest: capture is not snapshot. */
+    assert_int_equal(decide("capturer", NULL, "heap", ""), FORBIDDEN);
+    assert_int_equal(decide("capturer", NULL, "", ""), FORBIDDEN);
+
+    assert_int_equal(decide("cmd", NULL, "cmdline", ""), OK);
+    assert_int_equal(decide("cmd", NULL, "cmdline", "seconds=5"), OK);
+    assert_int_equal(decide("cmd", NULL, "heap", ""), FORBIDDEN);
+}
+
+
+static void
+authorize_endpoint_names(void **state)
+{
+    (void) state;
+
+    /* "heap" is the snapshot, not the delta capture of it. */
+    assert_int_equal(decide("heaponly", NULL, "heap", ""), OK);
+    assert_int_equal(decide("heaponly", NULL, "heap", "debug=1"), OK);
+    assert_int_equal(decide("heaponly", NULL, "heap", "seconds=5"),
+                     FORBIDDEN);
+    assert_int_equal(decide("heaponly", NULL, "heap", "%73econds=5"),
+                     FORBIDDEN);
+    assert_int_equal(decide("heaponly", NULL, "allocs", ""), FORBIDDEN);
+    assert_int_equal(decide("heaponly", NULL, "", ""), FORBIDDEN);
+    assert_int_equal(decide("heaponly", NULL, "profile", ""), FORBIDDEN);
+
+    assert_int_equal(decide("goroutines", NULL, "goroutine", "debug=2"), OK);
+    assert_int_equal(decide("goroutines", NULL, "goroutine", "seconds=5"),
+                     FORBIDDEN);
+
+    /* "profile" and "trace" are captures by name: they grant themselves. */
+    assert_int_equal(decide("profiler", NULL, "profile", ""), OK);
+    assert_int_equal(decide("profiler", NULL, "profile", "seconds=5"), OK);
+    assert_int_equal(decide("profiler", NULL, "trace", ""), FORBIDDEN);
+    assert_int_equal(decide("profiler", NULL, "heap", "seconds=5"),
+                     FORBIDDEN);
+    assert_int_equal(decide("tracer", NULL, "trace", "seconds=0.5"), OK);
+    assert_int_equal(decide("tracer", NULL, "profile", ""), FORBIDDEN);
+
+    /* Named snapshot plus the capture class: both halves of heap. */
+    assert_int_equal(decide("heaponly", "capturer", "heap", ""), OK);
+    assert_int_equal(decide("heaponly", "capturer", "heap", "seconds=5"), OK);
+}
+
+
+static void
+authorize_nothing_implicit(void **state)
+{
+    pprof_endpoint_t  ep;
+
+    (void) state;
+
+    /* No roles at all. */
+    assert_int_equal(decide(NULL, NULL, "", ""), FORBIDDEN);
+    assert_int_equal(decide(NULL, NULL, "heap", ""), FORBIDDEN);
+
+    /* Held but never defined: a typo in pprof_bind grants nothing. */
+    assert_int_equal(decide("ghost", NULL, "", ""), FORBIDDEN);
+    assert_int_equal(decide("ghost", NULL, "heap", ""), FORBIDDEN);
+    assert_int_equal(decide("Viewer", NULL, "heap", ""), FORBIDDEN);
+    assert_int_equal(decide("view", NULL, "heap", ""), FORBIDDEN);
+    assert_int_equal(decide("viewers", NULL, "heap", ""), FORBIDDEN);
+
+    /* A role named like a class or an endpoint is still just its grants. */
+    assert_int_equal(decide("snapshot", NULL, "heap", ""), FORBIDDEN);
+    assert_int_equal(decide("heap", NULL, "heap", ""), FORBIDDEN);
+    assert_int_equal(decide("empty", NULL, "heap", ""), FORBIDDEN);
+    assert_int_equal(decide("empty", NULL, "", ""), FORBIDDEN);
+
+    /* An undefined role does not hide a defined one held with it. */
+    assert_int_equal(decide("ghost", "viewer", "heap", ""), OK);
+
+    /* No roles defined at all. */
+    pprof_policy_classify(S("/debug/pprof/"), S("/debug/pprof/heap"),
+                          PPROF_METHOD_GET, S(""), &ep);
+    {
+        pprof_str_t  held[1] = { { (const unsigned char *) "viewer", 6 } };
+
+        assert_int_equal(pprof_policy_authorize(NULL, 0, held, 1, &ep),
+                         FORBIDDEN);
+    }
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(compile),
+        cmocka_unit_test(compile_errors),
+        cmocka_unit_test(anchored),
+        cmocka_unit_test(exact_binds),
+        cmocka_unit_test(regex_binds),
+        cmocka_unit_test(several_binds),
+        cmocka_unit_test(engine_error_denies),
+        cmocka_unit_test(roles_add),
+        cmocka_unit_test(authorize_classes),
+        cmocka_unit_test(authorize_endpoint_names),
+        cmocka_unit_test(authorize_nothing_implicit),
+    };
+
+    return cmocka_run_group_tests_name("roles", tests, NULL, NULL);
+}
