@@ -13,8 +13,6 @@
 
 static pprof_reason_t ngx_http_pprof_decide(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
-static ngx_int_t ngx_http_pprof_stop(pprof_reason_t *first,
-    pprof_reason_t rc, ngx_flag_t enforce);
 static pprof_method_t ngx_http_pprof_method(ngx_http_request_t *r);
 static pprof_reason_t ngx_http_pprof_address(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf);
@@ -25,7 +23,6 @@ static pprof_reason_t ngx_http_pprof_authorize(ngx_http_request_t *r,
 static long long ngx_http_pprof_body_length(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pprof_forward(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
-static ngx_int_t ngx_http_pprof_is_credential(ngx_table_elt_t *h);
 static ngx_int_t ngx_http_pprof_strip_credentials(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pprof_deny(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx);
@@ -125,22 +122,22 @@ ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     }
 
     rc = transport == PPROF_TRANSPORT_PASS ? PPROF_OK : PPROF_TLS_REQUIRED;
-    if (ngx_http_pprof_stop(&first, rc, plcf->enforce)) {
+    if (pprof_policy_stop(&first, rc, plcf->enforce)) {
         return first;
     }
 
     rc = ngx_http_pprof_address(r, plcf);
-    if (ngx_http_pprof_stop(&first, rc, plcf->enforce)) {
+    if (pprof_policy_stop(&first, rc, plcf->enforce)) {
         return first;
     }
 
     rc = ngx_http_pprof_authenticate(r, plcf, ctx);
-    if (ngx_http_pprof_stop(&first, rc, plcf->enforce)) {
+    if (pprof_policy_stop(&first, rc, plcf->enforce)) {
         return first;
     }
 
     rc = ngx_http_pprof_authorize(r, plcf, ctx);
-    if (ngx_http_pprof_stop(&first, rc, plcf->enforce)) {
+    if (pprof_policy_stop(&first, rc, plcf->enforce)) {
         return first;
     }
 
@@ -151,26 +148,9 @@ ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
         ctx->canonical = 1;
     }
 
-    ngx_http_pprof_stop(&first, rc, plcf->enforce);
+    (void) pprof_policy_stop(&first, rc, plcf->enforce);
 
     return first;
-}
-
-
-/* Keeps the first failure; a dry run goes on judging the later stages. */
-static ngx_int_t
-ngx_http_pprof_stop(pprof_reason_t *first, pprof_reason_t rc,
-    ngx_flag_t enforce)
-{
-    if (rc == PPROF_OK) {
-        return 0;
-    }
-
-    if (*first == PPROF_OK) {
-        *first = rc;
-    }
-
-    return enforce || rc == PPROF_INTERNAL_ERROR;
 }
 
 
@@ -360,34 +340,11 @@ ngx_http_pprof_forward(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
 
 
 static ngx_int_t
-ngx_http_pprof_is_credential(ngx_table_elt_t *h)
-{
-    ngx_uint_t  i;
-
-    static ngx_str_t  credentials[] = {
-        ngx_string("authorization"),
-        ngx_string("proxy-authorization"),
-        ngx_string("cookie"),
-    };
-
-    for (i = 0; i < sizeof(credentials) / sizeof(credentials[0]); i++) {
-        if (h->key.len == credentials[i].len
-            && ngx_strncmp(h->lowcase_key, credentials[i].data,
-                           credentials[i].len) == 0)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-static ngx_int_t
 ngx_http_pprof_strip_credentials(ngx_http_request_t *r)
 {
     ngx_uint_t        i;
     ngx_list_t        kept;
+    pprof_str_t       name;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *copy;
 
@@ -410,7 +367,10 @@ ngx_http_pprof_strip_credentials(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (ngx_http_pprof_is_credential(&h[i])) {
+        name.data = h[i].lowcase_key;
+        name.len = h[i].key.len;
+
+        if (pprof_proxy_is_credential_header(name)) {
             continue;
         }
 
@@ -476,11 +436,8 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
     }
 
     if (ctx->reason == PPROF_METHOD_NOT_ALLOWED) {
-        if (ctx->endpoint.kind == PPROF_EP_SYMBOL) {
-            ngx_str_set(&value, "GET, HEAD, POST");
-        } else {
-            ngx_str_set(&value, "GET, HEAD");
-        }
+        value.data = (u_char *) pprof_endpoint_allow(&ctx->endpoint);
+        value.len = ngx_strlen(value.data);
 
         if (ngx_http_pprof_add_header(r, "Allow", &value, NULL) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -102,8 +102,7 @@ ngx_http_pprof_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         return NGX_OK;
 
     case NGX_HTTP_PPROF_VAR_CLASS:
-        s = ctx->reason == PPROF_UNKNOWN_ENDPOINT
-            ? "" : pprof_class_name(ctx->endpoint.cls);
+        s = pprof_class_name(ctx->endpoint.cls);
         break;
 
     case NGX_HTTP_PPROF_VAR_DECISION:

@@ -123,6 +123,11 @@ pprof_policy_classify(pprof_str_t prefix, pprof_str_t uri,
     size_t       row;
     pprof_str_t  name;
 
+    ep->name.data = uri.data;
+    ep->name.len = 0;
+    ep->kind = PPROF_EP_SNAPSHOT;
+    ep->cls = PPROF_CLASS_COUNT;
+
     if (prefix.len == 0 || uri.len < prefix.len
         || memcmp(uri.data, prefix.data, prefix.len) != 0)
     {
@@ -131,8 +136,6 @@ pprof_policy_classify(pprof_str_t prefix, pprof_str_t uri,
 
     name.data = uri.data + prefix.len;
     name.len = uri.len - prefix.len;
-
-    ep->name = name;
 
     if (name.len == 0) {
         ep->kind = PPROF_EP_INDEX;
@@ -156,6 +159,8 @@ pprof_policy_classify(pprof_str_t prefix, pprof_str_t uri,
         }
     }
 
+    ep->name = name;
+
     if (method == PPROF_METHOD_POST ? ep->kind != PPROF_EP_SYMBOL
                                     : method == PPROF_METHOD_OTHER)
     {
@@ -167,6 +172,13 @@ pprof_policy_classify(pprof_str_t prefix, pprof_str_t uri,
     }
 
     return PPROF_OK;
+}
+
+
+const char *
+pprof_endpoint_allow(const pprof_endpoint_t *ep)
+{
+    return ep->kind == PPROF_EP_SYMBOL ? "GET, HEAD, POST" : "GET, HEAD";
 }
 
 

@@ -77,9 +77,9 @@ typedef enum {
 #define PPROF_ENDPOINT_NAME_MAX  128
 
 typedef struct {
-    pprof_str_t      name;     /* points into the caller's uri */
+    pprof_str_t      name;     /* points into the caller's uri; empty if unknown */
     pprof_ep_kind_t  kind;
-    pprof_class_t    cls;
+    pprof_class_t    cls;      /* PPROF_CLASS_COUNT (no name) if unknown */
 } pprof_endpoint_t;
 
 /*
@@ -89,6 +89,9 @@ typedef struct {
  */
 pprof_reason_t pprof_policy_classify(pprof_str_t prefix, pprof_str_t uri,
     pprof_method_t method, pprof_str_t args, pprof_endpoint_t *ep);
+
+/* The Allow header of a 405 for this endpoint. */
+const char *pprof_endpoint_allow(const pprof_endpoint_t *ep);
 
 
 /* Stage 2. */
@@ -209,7 +212,14 @@ pprof_reason_t pprof_policy_params(const pprof_endpoint_t *ep,
 int pprof_params_has_seconds(pprof_str_t args);
 
 
-/* Dry run: whether the request goes upstream. */
+/*
+ * Records one stage's result in *first (the first failure decides) and says
+ * whether to stop: at a failure when enforcing, and at an internal error
+ * always; a dry run goes on judging the later stages.
+ */
+int pprof_policy_stop(pprof_reason_t *first, pprof_reason_t rc, int enforce);
+
+/* Whether the request goes upstream (dry run: what it would deny, too). */
 int pprof_policy_forwards(pprof_reason_t reason, int enforce);
 
 #endif /* PPROF_POLICY_H */

@@ -86,6 +86,21 @@ pprof_class_name(pprof_class_t cls)
 }
 
 
+int
+pprof_policy_stop(pprof_reason_t *first, pprof_reason_t rc, int enforce)
+{
+    if (rc == PPROF_OK) {
+        return 0;
+    }
+
+    if (*first == PPROF_OK) {
+        *first = rc;
+    }
+
+    return enforce || checked(rc) == PPROF_INTERNAL_ERROR;
+}
+
+
 /*
  * A dry run forwards what it would deny, but a failure of the gateway itself
  * is never waved through.

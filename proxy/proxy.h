@@ -1,6 +1,7 @@
 /*
- * proxy: what the gateway says and sends on the exchange.  Audit ids and
- * the denial bodies that clients and pprof tools read.
+ * proxy: what the gateway says and sends on the exchange.  Audit ids, the
+ * headers that stay behind, and the denial bodies that clients and pprof
+ * tools read.
  *
  * Portable C11 and OpenSSL, no nginx header.
  */
@@ -18,6 +19,10 @@
 
 /* 0, or -1 when the CSPRNG fails: the caller must deny. */
 int pprof_audit_id_generate(char id[PPROF_AUDIT_ID_LEN + 1]);
+
+
+/* Request headers that carry credentials: never forwarded (lowercase name). */
+int pprof_proxy_is_credential_header(pprof_str_t lowcase_name);
 
 
 #define PPROF_DENIAL_MAX    512

@@ -79,6 +79,9 @@ hostile_paths(void **state)
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(classify(bad[i], PPROF_METHOD_GET, "", &ep),
                          PPROF_UNKNOWN_ENDPOINT);
+        /* Nothing of a refused path is reported as the endpoint. */
+        assert_int_equal(ep.name.len, 0);
+        assert_string_equal(pprof_class_name(ep.cls), "");
     }
 
     /* A NUL byte inside the name, and a name longer than the limit. */
@@ -120,6 +123,10 @@ methods(void **state)
                      PPROF_METHOD_NOT_ALLOWED);
     assert_int_equal(classify("/debug/pprof/symbol", PPROF_METHOD_OTHER, "",
                               &ep), PPROF_METHOD_NOT_ALLOWED);
+    assert_string_equal(pprof_endpoint_allow(&ep), "GET, HEAD, POST");
+    classify("/debug/pprof/heap", PPROF_METHOD_OTHER, "", &ep);
+    assert_string_equal(pprof_endpoint_allow(&ep), "GET, HEAD");
+
     /* An unknown endpoint is 404 before its method is looked at. */
     assert_int_equal(classify("/debug/pprof/a/b", PPROF_METHOD_OTHER, "",
                               &ep), PPROF_UNKNOWN_ENDPOINT);
@@ -206,6 +213,23 @@ reasons(void **state)
     assert_int_equal(pprof_reason_status(PPROF_AUDIT_UNAVAILABLE), 503);
     assert_string_equal(pprof_reason_name((pprof_reason_t) 999),
                         "internal_error");
+
+    {
+        pprof_reason_t  first = PPROF_OK;
+
+        assert_false(pprof_policy_stop(&first, PPROF_OK, 1));
+        assert_int_equal(first, PPROF_OK);
+        /* A dry run keeps the first failure and goes on. */
+        assert_false(pprof_policy_stop(&first, PPROF_FORBIDDEN, 0));
+        assert_false(pprof_policy_stop(&first, PPROF_BAD_PARAMETER, 0));
+        assert_int_equal(first, PPROF_FORBIDDEN);
+        assert_true(pprof_policy_stop(&first, PPROF_INTERNAL_ERROR, 0));
+        assert_int_equal(first, PPROF_FORBIDDEN);
+
+        first = PPROF_OK;
+        assert_true(pprof_policy_stop(&first, PPROF_TLS_REQUIRED, 1));
+        assert_int_equal(first, PPROF_TLS_REQUIRED);
+    }
 
     assert_true(pprof_policy_forwards(PPROF_OK, 1));
     assert_false(pprof_policy_forwards(PPROF_FORBIDDEN, 1));

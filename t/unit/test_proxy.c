@@ -250,6 +250,21 @@ render_out_of_range(void **state)
 }
 
 
+static void
+credential_headers(void **state)
+{
+    (void) state;
+
+    assert_true(pprof_proxy_is_credential_header(S("authorization")));
+    assert_true(pprof_proxy_is_credential_header(S("proxy-authorization")));
+    assert_true(pprof_proxy_is_credential_header(S("cookie")));
+    assert_false(pprof_proxy_is_credential_header(S("cookies")));
+    assert_false(pprof_proxy_is_credential_header(S("authorizatio")));
+    assert_false(pprof_proxy_is_credential_header(S("x-forwarded-for")));
+    assert_false(pprof_proxy_is_credential_header(S("")));
+}
+
+
 int
 main(void)
 {
@@ -261,6 +276,7 @@ main(void)
         cmocka_unit_test(every_reason_renders),
         cmocka_unit_test(render_short_buffer),
         cmocka_unit_test(render_out_of_range),
+        cmocka_unit_test(credential_headers),
     };
 
     return cmocka_run_group_tests_name("proxy", tests, NULL, NULL);
