@@ -25,6 +25,13 @@ access_log %%TESTDIR%%/pprof.log pprof;
 CONF
     . tls_server('tls', 'optional', <<"CONF")
     location /debug/pprof/ { $pprof }
+    location /more/debug/pprof/ {
+        pprof on;
+        pprof_prefix /more/debug/pprof/;
+        pprof_role  traceonly trace;
+        pprof_bind  dns-only.example viewer traceonly;
+        proxy_pass http://%%TARGET%%/debug/pprof/;
+    }
     location /dry/debug/pprof/ {
         pprof on;
         pprof_enforce off;
@@ -157,6 +164,7 @@ denied(req('allow', '/debug/pprof/cmdline', cert => 'oncall'), 403,
 denied(req('allow', '/debug/pprof/cmdline', cert => 'oncall',
     headers => { 'X-Forwarded-For' => '10.0.0.1', 'X-Real-IP' => '10.0.0.1' }),
     403, 'address_denied', 'spoofed X-Forwarded-For from an untrusted peer');
+is_deeply(upstream_uris(), [], 'address denials reached nothing');
 denied(req('realip', '/debug/pprof/cmdline', cert => 'oncall'), 403,
     'address_denied', 'realip server, no header');
 $r = req('realip', '/debug/pprof/cmdline', cert => 'oncall',
@@ -211,6 +219,19 @@ is(req('tls', '/debug/pprof/cmdline', cert => 'cn')->{status}, 200,
 is_deeply(upstream_uris(), ['GET /debug/pprof/cmdline', 'GET /debug/pprof/heap',
     'GET /debug/pprof/heap', 'GET /debug/pprof/cmdline'],
     'only allowed requests reached the upstream');
+
+# A location's own roles and binds add to the inherited ones.
+is(req('tls', '/more/debug/pprof/cmdline', cert => 'dns')->{status}, 200,
+    'location bind adds viewer to the DNS identity');
+is(req('tls', '/more/debug/pprof/heap', cert => 'dns')->{status}, 200,
+    'the inherited heaponly bind still applies');
+is(req('tls', '/more/debug/pprof/trace?seconds=0.1', cert => 'dns')->{status},
+    200, 'a role defined in the location');
+denied(req('tls', '/more/debug/pprof/profile?seconds=1', cert => 'dns'), 403,
+    'forbidden', 'nothing beyond what the roles grant');
+is(req('tls', '/more/debug/pprof/cmdline', cert => 'viewer')->{status}, 200,
+    'inherited binds apply in the location');
+$t->clear_upstream;
 
 # --- stage 6: parameters ----------------------------------------------------
 
