@@ -39,6 +39,7 @@ static ngx_str_t  ngx_http_pprof_json_type = ngx_string("application/json");
 ngx_int_t
 ngx_http_pprof_handler(ngx_http_request_t *r)
 {
+    const char                 *detail;
     ngx_http_pprof_ctx_t       *ctx;
     ngx_http_pprof_loc_conf_t  *plcf;
 
@@ -56,6 +57,7 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_http_pprof_module);
 
     ctx->enforced = plcf->enforce ? 1 : 0;
+    ctx->endpoint.cls = PPROF_CLASS_COUNT;
 
     if (pprof_audit_id_generate(ctx->audit_id) != 0) {
         ngx_cpystrn((u_char *) ctx->audit_id, (u_char *) "unavailable",
@@ -67,12 +69,14 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
     }
 
     if (ctx->reason != PPROF_OK) {
+        /* The credential's detail explains only an authentication failure. */
+        detail = (ctx->reason == ctx->auth.reason) ? ctx->auth.detail : NULL;
+
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "pprof: %s%s%s%s, audit id %s",
                       ctx->enforced ? "" : "dry run, would deny: ",
                       pprof_reason_name(ctx->reason),
-                      ctx->auth.detail ? ": " : "",
-                      ctx->auth.detail ? ctx->auth.detail : "",
+                      detail ? ": " : "", detail ? detail : "",
                       ctx->audit_id);
     }
 
@@ -385,7 +389,11 @@ ngx_http_pprof_strip_credentials(ngx_http_request_t *r)
     /* Every upstream module builds its request from this list. */
     r->headers_in.headers = kept;
     r->headers_in.authorization = NULL;
+#if (nginx_version >= 1023000)
+    r->headers_in.cookie = NULL;
+#else
     r->headers_in.cookies.nelts = 0;
+#endif
 
     return NGX_OK;
 }
