@@ -16,8 +16,12 @@ make_identities($t);
 $t->start_target;
 
 my $pprof = "pprof on; proxy_pass http://%%TARGET%%;";
+my $h2 = tls_server('h2', 'optional', "location /debug/pprof/ { $pprof }");
+$h2 =~ s/ ssl;/ ssl http2;/;
+
 $t->write_config(roles_conf()
     . tls_server('tls', 'optional', "location /debug/pprof/ { $pprof }")
+    . $h2
     . "server { listen 127.0.0.1:%%PORT_PLAIN%%; location /debug/pprof/ { $pprof } }\n");
 $t->run;
 
@@ -60,6 +64,22 @@ like($out, qr/server response: 401 Unauthorized - pprof-gateway: unauthenticated
 ($rc, $out) = pprof_tool('-top', $t->url('plain', '/debug/pprof/heap', tls => 0));
 like($out, qr/server response: 403 Forbidden - pprof-gateway: tls_required: /,
     'go tool pprof over plain HTTP: tls_required');
+
+# HTTP/2: the same decisions, the same canonical request upstream.
+$t->clear_upstream;
+($rc, $out) = $t->curl({ cert => 'oncall' }, '--http2', '-D', '-', '-o', '/dev/null',
+    '-H', 'Authorization: Bearer h2-secret', '-H', 'Cookie: s=1',
+    $t->url('h2', '/debug/pprof/goroutine?debug=1&x=%41'));
+like($out, qr{^HTTP/2 200}, 'HTTP/2: oncall goroutine 200') or diag($out);
+like($out, qr/^x-pprof-audit-id: [0-9a-f]{32}\r?$/m, 'HTTP/2: audit id');
+my ($up) = $t->upstream_requests;
+is($up->{request_uri}, '/debug/pprof/goroutine?debug=1', 'HTTP/2: canonical request');
+ok(!$up->{headers}{authorization} && !$up->{headers}{cookie},
+    'HTTP/2: credentials stripped');
+
+($rc, $out) = $t->curl({ cert => 'viewer' }, '--http2', '-w', '\n%{http_version} %{http_code}',
+    $t->url('h2', '/debug/pprof/profile?seconds=1'));
+like($out, qr/^pprof-gateway: forbidden: .*\n\n2 403$/, 'HTTP/2: viewer denied with the reason');
 
 $t->done_testing_checks;
 done_testing;
