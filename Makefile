@@ -14,7 +14,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := gcc make pkg-config perl openssl ca-certificates curl \
     nginx nginx-dev libssl-dev libpcre2-dev zlib1g-dev \
     libprotobuf-c-dev protobuf-c-compiler golang-go \
-    libcmocka-dev libio-socket-ssl-perl
+    libcmocka-dev libio-socket-ssl-perl libjansson-dev
 
 # Debian builds its nginx with these; the module is built the same way.
 NGX_CC_OPT := -g -O2 -fstack-protector-strong -Wformat \
@@ -27,7 +27,7 @@ GLUE      := $(wildcard ngx_pprof_module/*.c ngx_pprof_module/*.h)
 
 CORE_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror \
     -g -O1 -I$(ROOT)
-CORE_LIBS   := -lssl -lcrypto -lpcre2-8
+CORE_LIBS   := -lssl -lcrypto -lpcre2-8 -ljansson
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all \
     -fno-omit-frame-pointer
 
@@ -76,14 +76,29 @@ $(TARGET): t/target/main.go t/target/go.mod
 
 target: deps $(TARGET)
 
-$(BUILD)/unit/plain/%: t/unit/%.c t/unit/unit.h $(CORE_SRCS) $(CORE_HDRS)
-	@mkdir -p $(dir $@)
-	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_SRCS) -lcmocka $(CORE_LIBS)
+# Tests sign their own tokens with the tool library of t/tools/.
+TOOL_SRCS := t/tools/jwt_sign.c
+TOOL_HDRS := t/tools/jwt_sign.h
 
-$(BUILD)/unit/san/%: t/unit/%.c t/unit/unit.h $(CORE_SRCS) $(CORE_HDRS)
+$(BUILD)/unit/plain/%: t/unit/%.c t/unit/unit.h $(CORE_SRCS) $(CORE_HDRS) \
+	    $(TOOL_SRCS) $(TOOL_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) -o $@ $< $(CORE_SRCS) -lcmocka \
+	@echo "cc $@"
+	@$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_SRCS) $(TOOL_SRCS) -lcmocka \
 	    $(CORE_LIBS)
+
+$(BUILD)/unit/san/%: t/unit/%.c t/unit/unit.h $(CORE_SRCS) $(CORE_HDRS) \
+	    $(TOOL_SRCS) $(TOOL_HDRS)
+	@mkdir -p $(dir $@)
+	@echo "cc (asan, ubsan) $@"
+	@$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) -o $@ $< $(CORE_SRCS) $(TOOL_SRCS) \
+	    -lcmocka $(CORE_LIBS)
+
+# Signs test tokens and prints JWKs for the integration tests.
+$(BUILD)/pprof-jwt: t/tools/pprof_jwt.c $(TOOL_SRCS) $(TOOL_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) -o $@ t/tools/pprof_jwt.c $(TOOL_SRCS) \
+	    -lssl -lcrypto -ljansson
 
 # Every unit test twice: as built, and under ASan and UBSan.
 unit: deps $(UNIT_PLAIN) $(UNIT_SAN)
@@ -91,8 +106,9 @@ unit: deps $(UNIT_PLAIN) $(UNIT_SAN)
 	    echo "== $$t"; $$t; \
 	done
 
-integration: module target
+integration: module target $(BUILD)/pprof-jwt
 	PPROF_MODULE=$(MODULE) PPROF_TARGET=$(TARGET) PPROF_NGINX=$(NGINX) \
+	    PPROF_JWT=$(BUILD)/pprof-jwt \
 	    prove -I t/lib t/
 
 test: unit integration

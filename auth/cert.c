@@ -10,45 +10,6 @@
 #include "auth_source.h"
 
 
-/*
- * Identities end up in logs, headers and JSON: control characters, C0 and
- * C1 (U+0080-U+009F, 0xc2 0x80-0x9f in UTF-8), are refused rather than
- * escaped so that no consumer can be confused by them.  URI and DNS SANs
- * are IA5Strings, so a byte above 0x7f there is a malformed name.
- */
-int
-pprof_auth_set_identity(pprof_auth_result_t *result,
-    const unsigned char *data, size_t len, int ascii)
-{
-    size_t  i;
-
-    if (len == 0 || len > PPROF_IDENTITY_MAX) {
-        result->reason = PPROF_INVALID_CREDENTIAL;
-        result->detail = "identity is empty or too long";
-        return -1;
-    }
-
-    for (i = 0; i < len; i++) {
-        if (data[i] < 0x20 || data[i] == 0x7f
-            || (ascii && data[i] > 0x7f)
-            || (data[i] == 0xc2 && i + 1 < len
-                && data[i + 1] >= 0x80 && data[i + 1] <= 0x9f))
-        {
-            result->reason = PPROF_INVALID_CREDENTIAL;
-            result->detail = ascii && data[i] > 0x7f
-                             ? "identity is not ASCII"
-                             : "identity contains control characters";
-            return -1;
-        }
-    }
-
-    memcpy(result->identity, data, len);
-    result->identity_len = len;
-    result->reason = PPROF_OK;
-    return 0;
-}
-
-
 /* 1 identity found, 0 no SAN of these kinds, -1 malformed (result set). */
 static int
 from_san(X509 *cert, pprof_auth_result_t *result)

@@ -6,18 +6,12 @@
 
 #include "ngx_http_pprof_module.h"
 
-#if (NGX_HTTP_SSL)
-#include <openssl/ssl.h>
-#endif
-
 
 static pprof_reason_t ngx_http_pprof_decide(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 static pprof_method_t ngx_http_pprof_method(ngx_http_request_t *r);
 static pprof_reason_t ngx_http_pprof_address(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf);
-static pprof_reason_t ngx_http_pprof_authenticate(ngx_http_request_t *r,
-    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 static pprof_reason_t ngx_http_pprof_authorize(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 static long long ngx_http_pprof_body_length(ngx_http_request_t *r);
@@ -25,7 +19,7 @@ static ngx_int_t ngx_http_pprof_forward(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 static ngx_int_t ngx_http_pprof_strip_credentials(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pprof_deny(ngx_http_request_t *r,
-    ngx_http_pprof_ctx_t *ctx);
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 static ngx_int_t ngx_http_pprof_add_header(ngx_http_request_t *r,
     const char *key, ngx_str_t *value, ngx_table_elt_t **slot);
 static ngx_int_t ngx_http_pprof_location(ngx_http_request_t *r,
@@ -81,12 +75,12 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
     }
 
     if (!pprof_policy_forwards(ctx->reason, plcf->enforce)) {
-        return ngx_http_pprof_deny(r, ctx);
+        return ngx_http_pprof_deny(r, plcf, ctx);
     }
 
     if (ngx_http_pprof_forward(r, plcf, ctx) != NGX_OK) {
         ctx->reason = PPROF_INTERNAL_ERROR;
-        return ngx_http_pprof_deny(r, ctx);
+        return ngx_http_pprof_deny(r, plcf, ctx);
     }
 
     return NGX_DECLINED;
@@ -215,45 +209,10 @@ ngx_http_pprof_address(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf)
 
 
 static pprof_reason_t
-ngx_http_pprof_authenticate(ngx_http_request_t *r,
-    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
-{
-    pprof_auth_input_t  input;
-
-    ngx_memzero(&input, sizeof(pprof_auth_input_t));
-
-#if (NGX_HTTP_SSL)
-    {
-    ngx_http_ssl_srv_conf_t  *sscf;
-
-    sscf = ngx_http_get_module_srv_conf(r, ngx_http_ssl_module);
-
-    /* A certificate counts only where nginx was told to verify one. */
-    if (r->connection->ssl && sscf->verify) {
-        input.cert = SSL_get_peer_certificate(r->connection->ssl->connection);
-        input.verify_result =
-                        SSL_get_verify_result(r->connection->ssl->connection);
-    }
-    }
-#endif
-
-    pprof_auth_identify(plcf->sources->elts, plcf->sources->nelts, &input,
-                        &ctx->auth);
-
-#if (NGX_HTTP_SSL)
-    if (input.cert) {
-        X509_free(input.cert);
-    }
-#endif
-
-    return ctx->auth.reason;
-}
-
-
-static pprof_reason_t
 ngx_http_pprof_authorize(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
 {
+    size_t       i, cap;
     pprof_str_t  identity;
 
     if (ctx->auth.reason != PPROF_OK) {
@@ -263,19 +222,30 @@ ngx_http_pprof_authorize(ngx_http_request_t *r,
     identity.data = ctx->auth.identity;
     identity.len = ctx->auth.identity_len;
 
-    if (plcf->max_held) {
-        ctx->held = ngx_palloc(r->pool, plcf->max_held * sizeof(pprof_str_t));
+    /* Roles from a JWT claim or the key file add to the bound ones. */
+    cap = plcf->max_held + ctx->auth.nroles;
+
+    if (cap) {
+        ctx->held = ngx_palloc(r->pool, cap * sizeof(pprof_str_t));
         if (ctx->held == NULL) {
             return PPROF_INTERNAL_ERROR;
         }
+    }
 
-        if (pprof_policy_bind_roles(plcf->binds->elts, plcf->binds->nelts,
-                                    identity, ctx->held, &ctx->nheld,
-                                    plcf->max_held)
+    for (i = 0; i < ctx->auth.nroles; i++) {
+        if (pprof_roles_add(ctx->auth.roles[i], ctx->held, &ctx->nheld, cap)
             != 0)
         {
             return PPROF_INTERNAL_ERROR;
         }
+    }
+
+    if (plcf->max_held
+        && pprof_policy_bind_roles(plcf->binds->elts, plcf->binds->nelts,
+                                   identity, ctx->held, &ctx->nheld, cap)
+           != 0)
+    {
+        return PPROF_INTERNAL_ERROR;
     }
 
     return pprof_policy_authorize(plcf->roles ? plcf->roles->elts : NULL,
@@ -400,7 +370,8 @@ ngx_http_pprof_strip_credentials(ngx_http_request_t *r)
 
 
 static ngx_int_t
-ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
+ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
+    ngx_http_pprof_ctx_t *ctx)
 {
     int           json;
     size_t        len;
@@ -441,6 +412,18 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
     ngx_str_set(&value, "1");
     if (ngx_http_pprof_add_header(r, "X-Go-Pprof", &value, NULL) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->headers_out.status == NGX_HTTP_UNAUTHORIZED && plcf->challenge) {
+        value.data = (u_char *) plcf->challenge;
+        value.len = ngx_strlen(plcf->challenge);
+
+        if (ngx_http_pprof_add_header(r, "WWW-Authenticate", &value,
+                                      &r->headers_out.www_authenticate)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     if (ctx->reason == PPROF_METHOD_NOT_ALLOWED) {

@@ -20,8 +20,6 @@ static char *ngx_http_pprof_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_pprof_allow(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_pprof_identity(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_pprof_role(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_pprof_bind(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -75,6 +73,55 @@ static ngx_command_t  ngx_http_pprof_commands[] = {
     { ngx_string("pprof_identity"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_pprof_identity,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pprof_jwt_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_pprof_jwt_keys,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pprof_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, jwt_leeway),
+      NULL },
+
+    { ngx_string("pprof_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, jwt_issuer),
+      NULL },
+
+    { ngx_string("pprof_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, jwt_audience),
+      NULL },
+
+    { ngx_string("pprof_jwt_identity_claim"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, jwt_identity_claim),
+      NULL },
+
+    { ngx_string("pprof_jwt_roles_claim"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, jwt_roles_claim),
+      NULL },
+
+    { ngx_string("pprof_api_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_pprof_api_keys,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -188,7 +235,15 @@ ngx_http_pprof_create_loc_conf(ngx_conf_t *cf)
      *
      *     conf->prefix = { 0, NULL };
      *     conf->allow = NULL;
+     *     conf->identity = NULL;
+     *     conf->jwt_issuer = { 0, NULL };
+     *     conf->jwt_audience = { 0, NULL };
+     *     conf->jwt_identity_claim = { 0, NULL };
+     *     conf->jwt_roles_claim = { 0, NULL };
+     *     conf->jwt = { 0 };
      *     conf->sources = NULL;
+     *     conf->variables = NULL;
+     *     conf->challenge = NULL;
      *     conf->roles = NULL;
      *     conf->binds = NULL;
      *     conf->max_held = 0;
@@ -198,6 +253,9 @@ ngx_http_pprof_create_loc_conf(ngx_conf_t *cf)
     conf->enforce = NGX_CONF_UNSET;
     conf->tls = NGX_CONF_UNSET_UINT;
     conf->max_seconds = NGX_CONF_UNSET_UINT;
+    conf->jwt_keys = NGX_CONF_UNSET_PTR;
+    conf->api_keys = NGX_CONF_UNSET_PTR;
+    conf->jwt_leeway = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -208,8 +266,6 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_http_pprof_loc_conf_t *prev = parent;
     ngx_http_pprof_loc_conf_t *conf = child;
-
-    pprof_auth_source_t  *src;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->enforce, prev->enforce, 1);
@@ -222,23 +278,23 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->allow = prev->allow;
     }
 
-    if (conf->sources == NULL) {
-        conf->sources = prev->sources;
+    if (conf->identity == NULL) {
+        conf->identity = prev->identity;
     }
 
-    if (conf->sources == NULL) {
-        conf->sources = ngx_array_create(cf->pool, 1,
-                                         sizeof(pprof_auth_source_t));
-        if (conf->sources == NULL) {
-            return NGX_CONF_ERROR;
-        }
+    ngx_conf_merge_ptr_value(conf->jwt_keys, prev->jwt_keys, NULL);
+    ngx_conf_merge_ptr_value(conf->api_keys, prev->api_keys, NULL);
+    ngx_conf_merge_sec_value(conf->jwt_leeway, prev->jwt_leeway, 30);
+    ngx_conf_merge_str_value(conf->jwt_issuer, prev->jwt_issuer, "");
+    ngx_conf_merge_str_value(conf->jwt_audience, prev->jwt_audience, "");
+    ngx_conf_merge_str_value(conf->jwt_identity_claim,
+                             prev->jwt_identity_claim, "sub");
+    ngx_conf_merge_str_value(conf->jwt_roles_claim, prev->jwt_roles_claim,
+                             "roles");
 
-        src = ngx_array_push(conf->sources);
-        if (src == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        src->method = PPROF_AUTH_CERT;
+    if (conf->enable && ngx_http_pprof_bind_sources(cf, conf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     /* Roles and binds add to what they inherit (SPEC §6). */
@@ -404,61 +460,6 @@ ngx_http_pprof_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "pprof_allow: \"%V\" %s", &value[i], err);
             return NGX_CONF_ERROR;
-        }
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_pprof_identity(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_pprof_loc_conf_t *plcf = conf;
-
-    ngx_str_t            *value;
-    ngx_uint_t            i, j;
-    const char           *err;
-    pprof_str_t           word;
-    pprof_auth_source_t  *src;
-
-    if (plcf->sources) {
-        return "is duplicate";
-    }
-
-    plcf->sources = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                     sizeof(pprof_auth_source_t));
-    if (plcf->sources == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-        src = ngx_array_push(plcf->sources);
-        if (src == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        word.data = value[i].data;
-        word.len = value[i].len;
-
-        if (pprof_auth_source_parse(word, src, &err) != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "pprof_identity: \"%V\" %s", &value[i], err);
-            return NGX_CONF_ERROR;
-        }
-
-        for (j = 1; j < i; j++) {
-            if (value[j].len == value[i].len
-                && ngx_strncmp(value[j].data, value[i].data, value[i].len)
-                   == 0)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "pprof_identity: \"%V\" is listed twice",
-                                   &value[i]);
-                return NGX_CONF_ERROR;
-            }
         }
     }
 

@@ -23,7 +23,22 @@ typedef struct {
     ngx_uint_t            max_seconds;
     ngx_str_t             prefix;
     ngx_array_t          *allow;            /* pprof_cidr_t, NULL: all */
+    ngx_array_t          *identity;         /* ngx_str_t, the source words */
+
+    pprof_jwt_keys_t     *jwt_keys;
+    pprof_apikeys_t      *api_keys;
+    time_t                jwt_leeway;
+    ngx_str_t             jwt_issuer;
+    ngx_str_t             jwt_audience;
+    ngx_str_t             jwt_identity_claim;
+    ngx_str_t             jwt_roles_claim;
+
+    /* Bound at merge, where the keys of this level are known. */
+    pprof_jwt_conf_t      jwt;
     ngx_array_t          *sources;          /* pprof_auth_source_t */
+    ngx_array_t          *variables;        /* ngx_int_t variable indexes */
+    const char           *challenge;        /* WWW-Authenticate, or NULL */
+
     ngx_array_t          *roles;            /* pprof_role_t, inherited too */
     ngx_array_t          *binds;            /* pprof_bind_t, inherited too */
     ngx_uint_t            max_held;         /* roles one identity can hold */
@@ -47,6 +62,15 @@ typedef struct {
 
 
 ngx_int_t ngx_http_pprof_handler(ngx_http_request_t *r);
+
+char *ngx_http_pprof_identity(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_pprof_jwt_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_pprof_api_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_pprof_bind_sources(ngx_conf_t *cf,
+    ngx_http_pprof_loc_conf_t *conf);
+pprof_reason_t ngx_http_pprof_authenticate(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
+
 ngx_int_t ngx_http_pprof_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_pprof_add_variables(ngx_conf_t *cf);
 

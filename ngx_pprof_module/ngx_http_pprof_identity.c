@@ -1,0 +1,345 @@
+/*
+ * Identity sources in nginx: the pprof_identity, pprof_jwt_keys and
+ * pprof_api_keys directives, binding sources to the keys of their level,
+ * and gathering what a request offers for auth/ to judge.
+ */
+
+#include "ngx_http_pprof_module.h"
+
+#if (NGX_HTTP_SSL)
+#include <openssl/ssl.h>
+#endif
+
+
+static void ngx_http_pprof_jwt_keys_cleanup(void *data);
+static void ngx_http_pprof_api_keys_cleanup(void *data);
+
+
+char *
+ngx_http_pprof_identity(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_loc_conf_t *plcf = conf;
+
+    ngx_str_t            *value, *word;
+    ngx_uint_t            i, j;
+    const char           *err;
+    pprof_str_t           w;
+    pprof_auth_source_t   src;
+
+    if (plcf->identity) {
+        return "is duplicate";
+    }
+
+    plcf->identity = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                      sizeof(ngx_str_t));
+    if (plcf->identity == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        w.data = value[i].data;
+        w.len = value[i].len;
+
+        if (pprof_auth_source_parse(w, &src, &err) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "pprof_identity: \"%V\" %s", &value[i], err);
+            return NGX_CONF_ERROR;
+        }
+
+        for (j = 1; j < i; j++) {
+            if (value[j].len == value[i].len
+                && ngx_strncmp(value[j].data, value[i].data, value[i].len)
+                   == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "pprof_identity: \"%V\" is listed twice",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        word = ngx_array_push(plcf->identity);
+        if (word == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *word = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Key files are read here, at configuration time: a reload reads them
+ * anew, and the old workers keep their keys until their requests end.
+ */
+char *
+ngx_http_pprof_jwt_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_loc_conf_t *plcf = conf;
+
+    char                 err[256];
+    size_t               skipped;
+    ngx_str_t           *value, path;
+    pprof_jwt_keys_t    *keys;
+    ngx_pool_cleanup_t  *cln;
+
+    if (plcf->jwt_keys != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    keys = pprof_jwt_keys_load((char *) path.data, &skipped, err,
+                               sizeof(err));
+    if (keys == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "pprof_jwt_keys: %s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_pprof_jwt_keys_cleanup;
+    cln->data = keys;
+
+    if (skipped) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "pprof_jwt_keys: skipped %uz key(s) of a type or "
+                           "use that cannot verify tokens here", skipped);
+    }
+
+    plcf->jwt_keys = keys;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_pprof_api_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_loc_conf_t *plcf = conf;
+
+    char                 err[256];
+    ngx_str_t           *value, path;
+    pprof_apikeys_t     *keys;
+    ngx_pool_cleanup_t  *cln;
+
+    if (plcf->api_keys != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    keys = pprof_apikeys_load((char *) path.data, err, sizeof(err));
+    if (keys == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "pprof_api_keys: \"%V\" %s",
+                           &path, err);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_pprof_api_keys_cleanup;
+    cln->data = keys;
+
+    plcf->api_keys = keys;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_pprof_jwt_keys_cleanup(void *data)
+{
+    pprof_jwt_keys_free(data);
+}
+
+
+static void
+ngx_http_pprof_api_keys_cleanup(void *data)
+{
+    pprof_apikeys_free(data);
+}
+
+
+/*
+ * Where pprof is on: the source words become sources that point at this
+ * level's keys and variables.  A source without its keys fails nginx -t.
+ */
+char *
+ngx_http_pprof_bind_sources(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
+{
+    ngx_str_t             *word, name, cert = ngx_string("cert");
+    ngx_uint_t             i, n;
+    ngx_int_t             *index;
+    const char            *err;
+    pprof_str_t            w;
+    pprof_auth_source_t   *src;
+
+    word = conf->identity ? conf->identity->elts : &cert;
+    n = conf->identity ? conf->identity->nelts : 1;
+
+    conf->sources = ngx_array_create(cf->pool, n, sizeof(pprof_auth_source_t));
+    conf->variables = ngx_array_create(cf->pool, 1, sizeof(ngx_int_t));
+    if (conf->sources == NULL || conf->variables == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->jwt.keys = conf->jwt_keys;
+    conf->jwt.leeway = conf->jwt_leeway;
+    conf->jwt.issuer.data = conf->jwt_issuer.data;
+    conf->jwt.issuer.len = conf->jwt_issuer.len;
+    conf->jwt.audience.data = conf->jwt_audience.data;
+    conf->jwt.audience.len = conf->jwt_audience.len;
+    conf->jwt.identity_claim.data = conf->jwt_identity_claim.data;
+    conf->jwt.identity_claim.len = conf->jwt_identity_claim.len;
+    conf->jwt.roles_claim.data = conf->jwt_roles_claim.data;
+    conf->jwt.roles_claim.len = conf->jwt_roles_claim.len;
+
+    for (i = 0; i < n; i++) {
+        src = ngx_array_push(conf->sources);
+        if (src == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        w.data = word[i].data;
+        w.len = word[i].len;
+
+        if (pprof_auth_source_parse(w, src, &err) != 0) {
+            return NGX_CONF_ERROR;          /* refused by the directive */
+        }
+
+        switch (src->method) {
+
+        case PPROF_AUTH_JWT:
+            if (conf->jwt_keys == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "pprof_identity jwt needs pprof_jwt_keys");
+                return NGX_CONF_ERROR;
+            }
+            src->jwt = &conf->jwt;
+            break;
+
+        case PPROF_AUTH_APIKEY:
+            if (conf->api_keys == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "pprof_identity apikey needs "
+                                   "pprof_api_keys");
+                return NGX_CONF_ERROR;
+            }
+            src->apikeys = conf->api_keys;
+            break;
+
+        case PPROF_AUTH_VARIABLE:
+            name.data = word[i].data + 1;
+            name.len = word[i].len - 1;
+
+            index = ngx_array_push(conf->variables);
+            if (index == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            *index = ngx_http_get_variable_index(cf, &name);
+            if (*index == NGX_ERROR) {
+                return NGX_CONF_ERROR;
+            }
+
+            src->variable = conf->variables->nelts - 1;
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    conf->challenge = pprof_auth_challenge(conf->sources->elts,
+                                           conf->sources->nelts);
+
+    return NGX_CONF_OK;
+}
+
+
+pprof_reason_t
+ngx_http_pprof_authenticate(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
+{
+    ngx_uint_t                  i;
+    ngx_int_t                  *index;
+    pprof_str_t                *values;
+    pprof_auth_input_t          input;
+    ngx_http_variable_value_t  *vv;
+
+    ngx_memzero(&input, sizeof(pprof_auth_input_t));
+
+    input.now = ngx_time();
+
+    if (r->headers_in.authorization) {
+        input.authorization.data = r->headers_in.authorization->value.data;
+        input.authorization.len = r->headers_in.authorization->value.len;
+    }
+
+    if (plcf->variables->nelts) {
+        values = ngx_palloc(r->pool,
+                            plcf->variables->nelts * sizeof(pprof_str_t));
+        if (values == NULL) {
+            return PPROF_INTERNAL_ERROR;
+        }
+
+        index = plcf->variables->elts;
+
+        for (i = 0; i < plcf->variables->nelts; i++) {
+            vv = ngx_http_get_indexed_variable(r, index[i]);
+
+            values[i].data = (vv && !vv->not_found) ? vv->data : NULL;
+            values[i].len = (vv && !vv->not_found) ? vv->len : 0;
+        }
+
+        input.variables = values;
+        input.nvariables = plcf->variables->nelts;
+    }
+
+#if (NGX_HTTP_SSL)
+    {
+    ngx_http_ssl_srv_conf_t  *sscf;
+
+    sscf = ngx_http_get_module_srv_conf(r, ngx_http_ssl_module);
+
+    /* A certificate counts only where nginx was told to verify one. */
+    if (r->connection->ssl && sscf->verify) {
+        input.cert = SSL_get_peer_certificate(r->connection->ssl->connection);
+        input.verify_result =
+                        SSL_get_verify_result(r->connection->ssl->connection);
+    }
+    }
+#endif
+
+    pprof_auth_identify(plcf->sources->elts, plcf->sources->nelts, &input,
+                        &ctx->auth);
+
+#if (NGX_HTTP_SSL)
+    if (input.cert) {
+        X509_free(input.cert);
+    }
+#endif
+
+    return ctx->auth.reason;
+}
