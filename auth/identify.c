@@ -331,7 +331,7 @@ pprof_auth_identify(const pprof_auth_source_t *list, size_t n,
 
         case PPROF_AUTH_JWT:
             readers = 1;
-            if (kind == CREDENTIAL_JWT && list[i].jwt) {
+            if (kind == CREDENTIAL_JWT) {
                 claimed = 1;
                 pprof_jwt_verify(list[i].jwt, credential, input->now,
                                  result);
@@ -340,10 +340,11 @@ pprof_auth_identify(const pprof_auth_source_t *list, size_t n,
 
         case PPROF_AUTH_APIKEY:
             readers = 1;
-            if (list[i].apikeys == NULL) {
-                break;
-            }
-            if (kind == CREDENTIAL_BEARER) {
+            if (list[i].apikeys == NULL && kind != CREDENTIAL_NONE) {
+                result->reason = PPROF_INTERNAL_ERROR;
+                result->detail = "apikey source without keys";
+
+            } else if (kind == CREDENTIAL_BEARER) {
                 claimed = 1;
                 pprof_auth_apikey(list[i].apikeys, (pprof_str_t) { NULL, 0 },
                                   credential, 0, result);

@@ -174,12 +174,14 @@ cert_sign(X509 *x)
 }
 
 
-static const pprof_auth_source_t  cert_only[] = { { PPROF_AUTH_CERT } };
+static const pprof_auth_source_t  cert_only[] = {
+    { .method = PPROF_AUTH_CERT }
+};
 static const pprof_auth_source_t  cert_anon[] = {
-    { PPROF_AUTH_CERT }, { PPROF_AUTH_ANONYMOUS }
+    { .method = PPROF_AUTH_CERT }, { .method = PPROF_AUTH_ANONYMOUS }
 };
 static const pprof_auth_source_t  anon_cert[] = {
-    { PPROF_AUTH_ANONYMOUS }, { PPROF_AUTH_CERT }
+    { .method = PPROF_AUTH_ANONYMOUS }, { .method = PPROF_AUTH_CERT }
 };
 
 
@@ -193,6 +195,7 @@ identify_unsigned(const pprof_auth_source_t *sources, size_t n, X509 *cert,
 {
     pprof_auth_input_t  in;
 
+    memset(&in, 0, sizeof(in));
     in.cert = cert;
     in.verify_result = verify;
 
@@ -261,10 +264,9 @@ source_parse(void **state)
         const char  *word;
         size_t       len;
     } bad[] = {
-        { "jwt", 3 },                /* in the SPEC, not in this build */
-        { "apikey", 6 },
-        { "$remote_user", 12 },
         { "$", 1 },
+        { "JWT", 3 },
+        { "api-key", 7 },
         { "unknown", 7 },
         { "", 0 },
         { "Cert", 4 },
@@ -748,8 +750,9 @@ static void
 result_reset(void **state)
 {
     static const san_t   uri[] = { URI("spiffe://prod.example/ns/sre/a") };
-    static const pprof_auth_source_t  jwt[] = {
-        { PPROF_AUTH_JWT }, { PPROF_AUTH_ANONYMOUS }
+    static const pprof_auth_source_t  bogus[] = {
+        { .method = (pprof_auth_method_t) 99 },
+        { .method = PPROF_AUTH_ANONYMOUS }
     };
 
     pprof_auth_input_t   in;
@@ -766,6 +769,7 @@ result_reset(void **state)
     san_add(x, uri, 1);
     cert_sign(x);
 
+    memset(&in, 0, sizeof(in));
     in.cert = x;
     in.verify_result = X509_V_OK;
     memset(&r, 0, sizeof(r));
@@ -789,7 +793,7 @@ result_reset(void **state)
     X509_free(x);
 
     /* A source the parser refuses cannot be reached; if it is, deny. */
-    identify(jwt, 2, NULL, X509_V_OK, &r);
+    identify(bogus, 2, NULL, X509_V_OK, &r);
     assert_int_equal(r.reason, PPROF_INTERNAL_ERROR);
     assert_int_equal(r.identity_len, 0);
 }
