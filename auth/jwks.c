@@ -105,6 +105,25 @@ pkey_type(EVP_PKEY *pkey, const char **why)
 }
 
 
+static int
+remaining_block(BIO *bio)
+{
+    char  *p;
+    long   n, i;
+    static const char  begin[] = "-----BEGIN";
+
+    n = BIO_get_mem_data(bio, &p);
+
+    for (i = 0; i + (long) sizeof(begin) - 1 <= n; i++) {
+        if (memcmp(p + i, begin, sizeof(begin) - 1) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static pprof_jwt_keys_t *
 parse_pem(const unsigned char *data, size_t len, size_t *skipped, char *err,
     size_t errlen)
@@ -147,10 +166,8 @@ parse_pem(const unsigned char *data, size_t len, size_t *skipped, char *err,
         key->pkey = pkey;
     }
 
-    /* The loop ends on "no start line"; anything else is a broken block. */
-    if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE
-        && ERR_peek_last_error() != 0)
-    {
+    /* The loop ends at the end of the blocks, or at a block it could not read. */
+    if (remaining_block(bio)) {
         snprintf(err, errlen, "PEM key %zu is broken", set->n + *skipped + 1);
         pprof_jwt_keys_free(set);
         set = NULL;

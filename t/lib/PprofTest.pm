@@ -479,6 +479,27 @@ sub run {
     return $self;
 }
 
+# reload(): `nginx -s reload` by signal: HUP to the master, then waits until
+# the new workers have started and the old ones have let go of the listening
+# sockets (or dies after 10s).
+sub reload {
+    my ($self) = @_;
+    my $pid = $self->{nginx_pid} or die "reload(): nginx is not running\n";
+    my $count = sub { my $re = shift; scalar(() = $self->_error_log_text =~ /$re/g) };
+    my $started = $count->(qr/start worker process/);
+    my $leaving = $count->(qr/gracefully shutting down/);
+    kill 'HUP', $pid;
+    my $deadline = time + 10;
+    while ($count->(qr/start worker process/) < $started + 2
+        || $count->(qr/gracefully shutting down/) < $leaving + 2)
+    {
+        die "reload(): no new generation of workers within 10s\n--- error.log:\n"
+            . $self->_error_log_text if time > $deadline;
+        sleep 0.05;
+    }
+    return $self;
+}
+
 # Gracefully stops nginx (QUIT), KILL after 10s. Records the master's exit
 # status for done_testing_checks().
 sub stop {
