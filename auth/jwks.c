@@ -105,22 +105,19 @@ pkey_type(EVP_PKEY *pkey, const char **why)
 }
 
 
-static int
-remaining_block(BIO *bio)
+/* PEM blocks of any kind: each must be a public key that was read. */
+static size_t
+count_blocks(const unsigned char *data, size_t len)
 {
-    char  *p;
-    long   n, i;
-    static const char  begin[] = "-----BEGIN";
+    static const char  begin[] = "-----BEGIN ";
 
-    n = BIO_get_mem_data(bio, &p);
+    size_t  i, n = 0;
 
-    for (i = 0; i + (long) sizeof(begin) - 1 <= n; i++) {
-        if (memcmp(p + i, begin, sizeof(begin) - 1) == 0) {
-            return 1;
-        }
+    for (i = 0; i + sizeof(begin) - 1 <= len; i++) {
+        n += memcmp(data + i, begin, sizeof(begin) - 1) == 0;
     }
 
-    return 0;
+    return n;
 }
 
 
@@ -166,9 +163,13 @@ parse_pem(const unsigned char *data, size_t len, size_t *skipped, char *err,
         key->pkey = pkey;
     }
 
-    /* The loop ends at the end of the blocks, or at a block it could not read. */
-    if (remaining_block(bio)) {
-        snprintf(err, errlen, "PEM key %zu is broken", set->n + *skipped + 1);
+    /*
+     * The reader stops at the first block it cannot parse and passes over
+     * blocks of other kinds: every block must have become a key.
+     */
+    if (count_blocks(data, len) != set->n + *skipped) {
+        snprintf(err, errlen, "PEM block %zu is broken or not a PUBLIC KEY",
+                 set->n + *skipped + 1);
         pprof_jwt_keys_free(set);
         set = NULL;
     }
