@@ -23,6 +23,12 @@ cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -Werror -I"$root" \
     "$root"/policy/*.c "$root"/proxy/*.c -lssl -lcrypto -lpcre2-8
 "$dir/bench_core"
 
+cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -Werror -I"$root" \
+    -o "$dir/bench_jwt" "$root/t/bench/bench_jwt.c" \
+    "$root/t/tools/jwt_sign.c" "$root"/auth/*.c "$root"/policy/*.c \
+    -lssl -lcrypto -lpcre2-8 -ljansson
+"$dir/bench_jwt"
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 target_port=$(free_port)
 gw_port=$(free_port)
