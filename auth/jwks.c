@@ -290,8 +290,12 @@ jwk_ec(json_t *jwk, pprof_jwk_t *key, const char **why)
         group = "secp384r1";
         size = 48;
 
+    } else if (crv) {
+        return JWK_SKIP;                    /* P-521, secp256k1 ... */
+
     } else {
-        return JWK_SKIP;
+        *why = "EC key without \"crv\"";
+        return JWK_BROKEN;
     }
 
     /* Coordinates are fixed-width (RFC 7518 §6.2.1.2). */
@@ -337,8 +341,13 @@ jwk_okp(json_t *jwk, pprof_jwk_t *key, const char **why)
     const char    *crv;
 
     crv = json_string_value(json_object_get(jwk, "crv"));
-    if (crv == NULL || strcmp(crv, "Ed25519") != 0) {
-        return JWK_SKIP;
+    if (crv == NULL) {
+        *why = "OKP key without \"crv\"";
+        return JWK_BROKEN;
+    }
+
+    if (strcmp(crv, "Ed25519") != 0) {
+        return JWK_SKIP;                    /* Ed448, X25519 ... */
     }
 
     if (member(jwk, "x", x, sizeof(x), &xlen) != 0 || xlen != sizeof(x)) {
@@ -425,9 +434,14 @@ jwk_parse(json_t *jwk, pprof_jwk_t *key, const char **why)
     }
 
     v = json_object_get(jwk, "alg");
+    if (v && !json_is_string(v)) {
+        *why = "\"alg\" is not a string";
+        return JWK_BROKEN;
+    }
+
     if (v) {
-        if (!json_is_string(v) || json_string_length(v) >= sizeof(key->alg)) {
-            return JWK_SKIP;
+        if (json_string_length(v) >= sizeof(key->alg)) {
+            return JWK_SKIP;                /* no algorithm of ours is long */
         }
         memcpy(key->alg, json_string_value(v), json_string_length(v) + 1);
     }

@@ -195,8 +195,10 @@ key_fits(const pprof_jwk_t *key, const alg_t *alg)
 
 
 /*
- * With a kid, only the keys of that kid; without, every key that fits the
- * algorithm.  The token's own header never chooses a key type.
+ * With a kid, the keys of that kid and those that have none (PEM keys);
+ * without, every key.  Only keys whose type fits the algorithm are tried:
+ * the token's header never chooses a key type.  Every candidate is a
+ * configured, trusted key, so trying several weakens nothing.
  */
 static void
 check_signature(const pprof_jwt_keys_t *set, json_t *header,
@@ -238,14 +240,15 @@ check_signature(const pprof_jwt_keys_t *set, json_t *header,
     fitting = 0;
 
     for (i = 0; i < set->n; i++) {
-        if (kid) {
-            if (!set->keys[i].has_kid || set->keys[i].kid_len != kidlen
+        if (kid && set->keys[i].has_kid) {
+            if (set->keys[i].kid_len != kidlen
                 || memcmp(set->keys[i].kid, kid, kidlen) != 0)
             {
                 continue;
             }
-            named = 1;
         }
+
+        named = 1;
 
         if (!key_fits(&set->keys[i], alg)) {
             continue;
