@@ -80,14 +80,14 @@ target: deps $(TARGET)
 TOOL_SRCS := t/tools/jwt_sign.c
 TOOL_HDRS := t/tools/jwt_sign.h
 
-$(BUILD)/unit/plain/%: t/unit/%.c t/unit/unit.h $(CORE_SRCS) $(CORE_HDRS) \
+$(BUILD)/unit/plain/%: t/unit/%.c t/unit/unit.h t/unit/unit_strings.h $(CORE_SRCS) $(CORE_HDRS) \
 	    $(TOOL_SRCS) $(TOOL_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "cc $@"
 	@$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_SRCS) $(TOOL_SRCS) -lcmocka \
 	    $(CORE_LIBS)
 
-$(BUILD)/unit/san/%: t/unit/%.c t/unit/unit.h $(CORE_SRCS) $(CORE_HDRS) \
+$(BUILD)/unit/san/%: t/unit/%.c t/unit/unit.h t/unit/unit_strings.h $(CORE_SRCS) $(CORE_HDRS) \
 	    $(TOOL_SRCS) $(TOOL_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "cc (asan, ubsan) $@"

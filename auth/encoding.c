@@ -117,7 +117,7 @@ pprof_auth_read_file(const char *path, unsigned char **data, size_t *len,
 
     f = fopen(path, "rb");
     if (f == NULL) {
-        snprintf(err, errlen, "cannot open \"%s\": %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot open: %s", strerror(errno));
         return -1;
     }
 
@@ -131,8 +131,8 @@ pprof_auth_read_file(const char *path, unsigned char **data, size_t *len,
     n = fread(buf, 1, FILE_MAX + 1, f);
 
     if (ferror(f) || n > FILE_MAX) {
-        snprintf(err, errlen, "\"%s\" %s", path,
-                 n > FILE_MAX ? "is larger than 1 MiB" : "could not be read");
+        snprintf(err, errlen, n > FILE_MAX ? "larger than 1 MiB"
+                                           : "could not be read");
         fclose(f);
         free(buf);
         return -1;

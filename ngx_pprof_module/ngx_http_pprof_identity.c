@@ -11,6 +11,15 @@
 #endif
 
 
+typedef void *(*ngx_http_pprof_load_pt)(ngx_conf_t *cf, const char *path,
+    char *err, size_t errlen);
+
+static char *ngx_http_pprof_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void **slot, ngx_http_pprof_load_pt load, ngx_pool_cleanup_pt free);
+static void *ngx_http_pprof_load_jwt_keys(ngx_conf_t *cf, const char *path,
+    char *err, size_t errlen);
+static void *ngx_http_pprof_load_api_keys(ngx_conf_t *cf, const char *path,
+    char *err, size_t errlen);
 static void ngx_http_pprof_jwt_keys_cleanup(void *data);
 static void ngx_http_pprof_api_keys_cleanup(void *data);
 
@@ -81,47 +90,9 @@ ngx_http_pprof_jwt_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_pprof_loc_conf_t *plcf = conf;
 
-    char                 err[256];
-    size_t               skipped;
-    ngx_str_t           *value, path;
-    pprof_jwt_keys_t    *keys;
-    ngx_pool_cleanup_t  *cln;
-
-    if (plcf->jwt_keys != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    path = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    keys = pprof_jwt_keys_load((char *) path.data, &skipped, err,
-                               sizeof(err));
-    if (keys == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "pprof_jwt_keys: %s", err);
-        return NGX_CONF_ERROR;
-    }
-
-    cln->handler = ngx_http_pprof_jwt_keys_cleanup;
-    cln->data = keys;
-
-    if (skipped) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "pprof_jwt_keys: skipped %uz key(s) of a type or "
-                           "use that cannot verify tokens here", skipped);
-    }
-
-    plcf->jwt_keys = keys;
-
-    return NGX_CONF_OK;
+    return ngx_http_pprof_key_file(cf, cmd, (void **) &plcf->jwt_keys,
+                                   ngx_http_pprof_load_jwt_keys,
+                                   ngx_http_pprof_jwt_keys_cleanup);
 }
 
 
@@ -130,12 +101,22 @@ ngx_http_pprof_api_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_pprof_loc_conf_t *plcf = conf;
 
+    return ngx_http_pprof_key_file(cf, cmd, (void **) &plcf->api_keys,
+                                   ngx_http_pprof_load_api_keys,
+                                   ngx_http_pprof_api_keys_cleanup);
+}
+
+
+static char *
+ngx_http_pprof_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void **slot,
+    ngx_http_pprof_load_pt load, ngx_pool_cleanup_pt free)
+{
     char                 err[256];
+    void                *keys;
     ngx_str_t           *value, path;
-    pprof_apikeys_t     *keys;
     ngx_pool_cleanup_t  *cln;
 
-    if (plcf->api_keys != NGX_CONF_UNSET_PTR) {
+    if (*slot != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
@@ -151,19 +132,46 @@ ngx_http_pprof_api_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    keys = pprof_apikeys_load((char *) path.data, err, sizeof(err));
+    keys = load(cf, (char *) path.data, err, sizeof(err));
     if (keys == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "pprof_api_keys: \"%V\" %s",
-                           &path, err);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V: \"%V\": %s",
+                           &cmd->name, &path, err);
         return NGX_CONF_ERROR;
     }
 
-    cln->handler = ngx_http_pprof_api_keys_cleanup;
+    cln->handler = free;
     cln->data = keys;
 
-    plcf->api_keys = keys;
+    *slot = keys;
 
     return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_pprof_load_jwt_keys(ngx_conf_t *cf, const char *path, char *err,
+    size_t errlen)
+{
+    size_t             skipped;
+    pprof_jwt_keys_t  *keys;
+
+    keys = pprof_jwt_keys_load(path, &skipped, err, errlen);
+
+    if (keys && skipped) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "pprof_jwt_keys: skipped %uz key(s) of a type or "
+                           "use that cannot verify tokens here", skipped);
+    }
+
+    return keys;
+}
+
+
+static void *
+ngx_http_pprof_load_api_keys(ngx_conf_t *cf, const char *path, char *err,
+    size_t errlen)
+{
+    return pprof_apikeys_load(path, err, errlen);
 }
 
 

@@ -64,15 +64,15 @@ check(server('pprof_identity $;'), qr/pprof_identity: "\$" names no variable/, '
 check(server('pprof_identity $remote_user $http_x_user anonymous;'), undef, 'variables');
 
 $t->write_file('keys.bad', "# keys\n" . ('a' x 64) . " alice oncall\n" . ('b' x 63) . " bob\n");
-check(server('pprof_api_keys keys.bad;'), qr/pprof_api_keys: ".*keys.bad" line 3: the key digest is not 64 hex digits/, 'key file: line number');
+check(server('pprof_api_keys keys.bad;'), qr/pprof_api_keys: ".*keys.bad": line 3: the key digest is not 64 hex digits/, 'key file: line number');
 $t->write_file('keys.dup', ('a' x 64) . " alice\n" . ('A' x 64) . " bob\n");
 check(server('pprof_api_keys keys.dup;'), qr/line 2: the same key is listed twice/, 'key file: duplicate key');
-check(server('pprof_api_keys missing.keys;'), qr/pprof_api_keys: ".*missing.keys" cannot open/, 'key file missing');
+check(server('pprof_api_keys missing.keys;'), qr/pprof_api_keys: ".*missing.keys": cannot open: No such file/, 'key file missing');
 $t->write_file('jwks.bad', '{"keys":[{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA"}]}');
-check(server('pprof_jwt_keys jwks.bad;'), qr/pprof_jwt_keys: JWKS key 1: EC key without valid "x" and "y"/, 'broken JWKS');
+check(server('pprof_jwt_keys jwks.bad;'), qr/pprof_jwt_keys: ".*jwks.bad": JWKS key 1: EC key without valid "x" and "y"/, 'broken JWKS');
 $t->write_file('jwks.none', '{"keys":[{"kty":"EC","crv":"P-521","x":"AA","y":"AA"}]}');
-check(server('pprof_jwt_keys jwks.none;'), qr/pprof_jwt_keys: no usable key \(1 skipped\)/, 'JWKS without a usable key');
-check(server('pprof_jwt_keys jwks.json;'), qr/pprof_jwt_keys: cannot open/, 'JWKS missing');
+check(server('pprof_jwt_keys jwks.none;'), qr/pprof_jwt_keys: ".*jwks.none": no usable key \(1 skipped\)/, 'JWKS without a usable key');
+check(server('pprof_jwt_keys jwks.json;'), qr/pprof_jwt_keys: ".*jwks.json": cannot open/, 'JWKS missing');
 check(server('pprof_identity cert anonymous;'), undef, 'cert then anonymous');
 
 check(server('pprof_max_seconds 0;'), qr/value must be between 1 and 86400/, 'max_seconds 0');

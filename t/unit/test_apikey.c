@@ -11,25 +11,14 @@
 #include <openssl/evp.h>
 
 #include "unit.h"
+#include "unit_strings.h"
 #include "auth/auth.h"
 #include "t/tools/jwt_sign.h"
 
 
 /* Registered allocations, freed after each test (and after a failure). */
-static void             *garbage[256];
-static size_t            ngarbage;
 static pprof_apikeys_t  *kgarbage[32];
 static size_t            nkgarbage;
-
-
-static char *
-G(char *s)
-{
-    assert_non_null(s);
-    assert_true(ngarbage < sizeof(garbage) / sizeof(garbage[0]));
-    garbage[ngarbage++] = s;
-    return s;
-}
 
 
 static int
@@ -37,34 +26,11 @@ cleanup(void **state)
 {
     (void) state;
 
-    while (ngarbage) {
-        free(garbage[--ngarbage]);
-    }
+    unit_free_strings();
     while (nkgarbage) {
         pprof_apikeys_free(kgarbage[--nkgarbage]);
     }
     return 0;
-}
-
-
-static char *
-fmt(const char *f, ...)
-{
-    va_list  ap;
-    char    *s;
-    int      n;
-
-    va_start(ap, f);
-    n = vsnprintf(NULL, 0, f, ap);
-    va_end(ap);
-    assert_true(n >= 0);
-
-    s = G(malloc((size_t) n + 1));
-
-    va_start(ap, f);
-    vsnprintf(s, (size_t) n + 1, f, ap);
-    va_end(ap);
-    return s;
 }
 
 
@@ -162,20 +128,6 @@ identify_(const pprof_apikeys_t *keys, pprof_str_t authorization,
 
     memset(r, 0x5a, sizeof(*r));
     pprof_auth_identify(&src, 1, &in, r);
-}
-
-
-static void
-show(char *out, size_t size, const unsigned char *p, size_t len)
-{
-    size_t  i, n;
-
-    for (i = 0, n = 0; i < len && n + 5 < size; i++) {
-        n += (size_t) snprintf(out + n, size - n,
-                               (p[i] < 0x20 || p[i] >= 0x7f) ? "\\x%02x"
-                                                             : "%c", p[i]);
-    }
-    out[n] = '\0';
 }
 
 

@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "unit.h"
+#include "unit_strings.h"
 #include "auth/auth.h"
 #include "t/tools/jwt_sign.h"
 
@@ -28,18 +29,6 @@ static EVP_PKEY          *cert_key;
 static const char  api_key[] = "apikey-for-carol-0123456789";
 
 
-static void             *garbage[256];
-static size_t            ngarbage;
-
-
-static char *
-G(char *s)
-{
-    assert_non_null(s);
-    assert_true(ngarbage < sizeof(garbage) / sizeof(garbage[0]));
-    garbage[ngarbage++] = s;
-    return s;
-}
 
 
 static int
@@ -47,31 +36,8 @@ cleanup(void **state)
 {
     (void) state;
 
-    while (ngarbage) {
-        free(garbage[--ngarbage]);
-    }
+    unit_free_strings();
     return 0;
-}
-
-
-static char *
-fmt(const char *f, ...)
-{
-    va_list  ap;
-    char    *s;
-    int      n;
-
-    va_start(ap, f);
-    n = vsnprintf(NULL, 0, f, ap);
-    va_end(ap);
-    assert_true(n >= 0);
-
-    s = G(malloc((size_t) n + 1));
-
-    va_start(ap, f);
-    vsnprintf(s, (size_t) n + 1, f, ap);
-    va_end(ap);
-    return s;
 }
 
 
@@ -278,20 +244,6 @@ identify(const pprof_auth_source_t *list, size_t n, const offer_t *o,
 
     memset(r, 0x5a, sizeof(*r));
     pprof_auth_identify(list, n, &in, r);
-}
-
-
-static void
-show(char *out, size_t size, const unsigned char *p, size_t len)
-{
-    size_t  i, n;
-
-    for (i = 0, n = 0; i < len && n + 5 < size; i++) {
-        n += (size_t) snprintf(out + n, size - n,
-                               (p[i] < 0x20 || p[i] >= 0x7f) ? "\\x%02x"
-                                                             : "%c", p[i]);
-    }
-    out[n] = '\0';
 }
 
 

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "unit.h"
+#include "unit_strings.h"
 #include "auth/auth.h"
 #include "t/tools/jwt_sign.h"
 
@@ -40,26 +41,13 @@ static pprof_jwt_keys_t  *all_keys;
  * What a test allocates is registered here and freed after it, so that a
  * failed assertion (a longjmp) leaks nothing under ASan.
  */
-#define GARBAGE_MAX  4096
 
-static void               *garbage[GARBAGE_MAX];
-static size_t              ngarbage;
 static pprof_jwt_keys_t   *kgarbage[64];
 static size_t              nkgarbage;
 
 /* Set by tests that count their failures instead of stopping at one. */
 static int                 soft;
 static size_t              soft_failures;
-
-
-static char *
-G(char *s)
-{
-    assert_non_null(s);
-    assert_true(ngarbage < GARBAGE_MAX);
-    garbage[ngarbage++] = s;
-    return s;
-}
 
 
 static pprof_jwt_keys_t *
@@ -80,35 +68,11 @@ cleanup(void **state)
 
     soft = 0;
 
-    while (ngarbage) {
-        free(garbage[--ngarbage]);
-    }
+    unit_free_strings();
     while (nkgarbage) {
         pprof_jwt_keys_free(kgarbage[--nkgarbage]);
     }
     return 0;
-}
-
-
-/* printf into a registered string. */
-static char *
-fmt(const char *f, ...)
-{
-    va_list  ap;
-    char    *s;
-    int      n;
-
-    va_start(ap, f);
-    n = vsnprintf(NULL, 0, f, ap);
-    va_end(ap);
-    assert_true(n >= 0);
-
-    s = G(malloc((size_t) n + 1));
-
-    va_start(ap, f);
-    vsnprintf(s, (size_t) n + 1, f, ap);
-    va_end(ap);
-    return s;
 }
 
 
@@ -209,20 +173,6 @@ verify(const pprof_jwt_conf_t *conf, pprof_str_t token, long long now,
 {
     memset(r, 0x5a, sizeof(*r));
     pprof_jwt_verify(conf, token, now, r);
-}
-
-
-static void
-show(char *out, size_t size, const unsigned char *p, size_t len)
-{
-    size_t  i, n;
-
-    for (i = 0, n = 0; i < len && n + 5 < size; i++) {
-        n += (size_t) snprintf(out + n, size - n,
-                               (p[i] < 0x20 || p[i] >= 0x7f) ? "\\x%02x"
-                                                             : "%c", p[i]);
-    }
-    out[n] = '\0';
 }
 
 
@@ -914,7 +864,7 @@ bad_signature(void **state)
      * zero byte passes whole and fails with the zero stripped.
      */
     for (i = 0; i < 4000; i++) {
-        mark = ngarbage;
+        mark = unit_nstrings;
         t = honest("RS256", 1, claims_with(fmt(",\"jti\":%zu", i)));
         input = fmt("%.*s", (int) (strrchr(t, '.') - t), t);
         raw = (unsigned char *) G((char *) jwt_signature("RS256", rsa1, NULL,
@@ -924,8 +874,8 @@ bad_signature(void **state)
             break;
         }
         /* Keep the garbage list short: drop this round's strings. */
-        while (ngarbage > mark) {
-            free(garbage[--ngarbage]);
+        while (unit_nstrings > mark) {
+            free(unit_strings[--unit_nstrings]);
         }
     }
     if (i < 4000) {
@@ -1219,8 +1169,8 @@ base64url_canonical(void **state)
             if (strchr(p, want) != NULL) {
                 break;
             }
-            free(garbage[--ngarbage]);
-            free(garbage[--ngarbage]);
+            free(unit_strings[--unit_nstrings]);
+            free(unit_strings[--unit_nstrings]);
         }
         assert_true(n < 1000);
 
@@ -1383,7 +1333,7 @@ token_size(void **state)
                 if (hl + 1 + pl + 1 + 43 >= want) {
                     break;
                 }
-                free(garbage[--ngarbage]);
+                free(unit_strings[--unit_nstrings]);
             }
 
             if (hl + 1 + pl + 1 + 43 == want) {
