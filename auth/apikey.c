@@ -50,6 +50,13 @@ pprof_apikeys_free(pprof_apikeys_t *set)
 }
 
 
+size_t
+pprof_apikeys_count(const pprof_apikeys_t *set)
+{
+    return set ? set->n : 0;
+}
+
+
 static int
 is_space(int c)
 {

@@ -50,6 +50,9 @@ typedef struct {
     pprof_str_t              roles_claim;     /* "roles" by default */
 } pprof_jwt_conf_t;
 
+/* Claim names usable as JSON keys; 0, or -1 with a static explanation. */
+int pprof_jwt_conf_check(const pprof_jwt_conf_t *conf, const char **err);
+
 #define PPROF_JWT_TOKEN_MAX  8192
 
 
@@ -64,6 +67,7 @@ pprof_apikeys_t *pprof_apikeys_parse(const unsigned char *data, size_t len,
 pprof_apikeys_t *pprof_apikeys_load(const char *path, char *err,
     size_t errlen);
 void pprof_apikeys_free(pprof_apikeys_t *keys);
+size_t pprof_apikeys_count(const pprof_apikeys_t *keys);
 
 #define PPROF_APIKEY_MAX  512
 

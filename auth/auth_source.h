@@ -65,6 +65,9 @@ typedef struct {
     size_t            secret_len;
 } pprof_jwk_t;
 
+/* Whether a JWS algorithm name is one this build verifies. */
+int pprof_jwt_alg_known(const char *name);
+
 struct pprof_jwt_keys_s {
     size_t        n;
     pprof_jwk_t  *keys;

@@ -3,6 +3,7 @@
  * share, and the rules every identity and role name obeys.
  */
 
+#include <openssl/crypto.h>
 #include <string.h>
 
 #include "auth_source.h"
@@ -274,6 +275,12 @@ identify_basic(const pprof_auth_source_t *source, pprof_str_t credential,
     key.len = n - user.len - 1;
 
     pprof_auth_apikey(source->apikeys, user, key, 1, result);
+
+    /* What follows the identity is the rest of "user:key": wipe it. */
+    if (n > result->identity_len) {
+        OPENSSL_cleanse(result->identity + result->identity_len,
+                        n - result->identity_len);
+    }
 }
 
 

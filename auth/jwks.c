@@ -415,6 +415,12 @@ jwk_parse(json_t *jwk, pprof_jwk_t *key, const char **why)
         return JWK_BROKEN;
     }
 
+    /* A verifier has no business holding private keys, whatever their use. */
+    if (strcmp(kty, "oct") != 0 && json_object_get(jwk, "d")) {
+        *why = "holds private key material (\"d\")";
+        return JWK_BROKEN;
+    }
+
     use = json_string_value(json_object_get(jwk, "use"));
     if (use && strcmp(use, "sig") != 0) {
         return JWK_SKIP;
@@ -440,16 +446,11 @@ jwk_parse(json_t *jwk, pprof_jwk_t *key, const char **why)
     }
 
     if (v) {
-        if (json_string_length(v) >= sizeof(key->alg)) {
-            return JWK_SKIP;                /* no algorithm of ours is long */
+        /* A key meant for RSA1_5 or HS512 would load and never verify. */
+        if (!pprof_jwt_alg_known(json_string_value(v))) {
+            return JWK_SKIP;
         }
         memcpy(key->alg, json_string_value(v), json_string_length(v) + 1);
-    }
-
-    /* A verifier has no business holding private keys. */
-    if (strcmp(kty, "oct") != 0 && json_object_get(jwk, "d")) {
-        *why = "holds private key material (\"d\")";
-        return JWK_BROKEN;
     }
 
     if (strcmp(kty, "RSA") == 0) {

@@ -35,6 +35,8 @@ typedef struct {
     size_t             ec_half;           /* R and S widths for ECDSA */
 } alg_t;
 
+static const alg_t *alg_lookup(const char *name);
+
 static const alg_t  algs[] = {
     { "RS256", SIG_RSA_PKCS1, PPROF_JWK_RSA, "SHA256", 0 },
     { "RS384", SIG_RSA_PKCS1, PPROF_JWK_RSA, "SHA384", 0 },
@@ -45,6 +47,27 @@ static const alg_t  algs[] = {
     { "EdDSA", SIG_EDDSA, PPROF_JWK_ED25519, NULL, 0 },
     { "HS256", SIG_HMAC, PPROF_JWK_OCT, "SHA256", 0 },
 };
+
+
+int
+pprof_jwt_alg_known(const char *name)
+{
+    return alg_lookup(name) != NULL;
+}
+
+
+int
+pprof_jwt_conf_check(const pprof_jwt_conf_t *conf, const char **err)
+{
+    if (conf->identity_claim.len == 0 || conf->identity_claim.len >= 128
+        || conf->roles_claim.len == 0 || conf->roles_claim.len >= 128)
+    {
+        *err = "claim names must be 1 to 127 bytes";
+        return -1;
+    }
+
+    return 0;
+}
 
 
 static void

@@ -171,7 +171,16 @@ static void *
 ngx_http_pprof_load_api_keys(ngx_conf_t *cf, const char *path, char *err,
     size_t errlen)
 {
-    return pprof_apikeys_load(path, err, errlen);
+    pprof_apikeys_t  *keys;
+
+    keys = pprof_apikeys_load(path, err, errlen);
+
+    if (keys && pprof_apikeys_count(keys) == 0) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "pprof_api_keys: \"%s\" holds no key", path);
+    }
+
+    return keys;
 }
 
 
@@ -242,6 +251,13 @@ ngx_http_pprof_bind_sources(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
             if (conf->jwt_keys == NULL) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "pprof_identity jwt needs pprof_jwt_keys");
+                return NGX_CONF_ERROR;
+            }
+
+            if (pprof_jwt_conf_check(&conf->jwt, &err) != 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "pprof_jwt_identity_claim, "
+                                   "pprof_jwt_roles_claim: %s", err);
                 return NGX_CONF_ERROR;
             }
             src->jwt = &conf->jwt;

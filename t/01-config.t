@@ -73,6 +73,13 @@ check(server('pprof_jwt_keys jwks.bad;'), qr/pprof_jwt_keys: ".*jwks.bad": JWKS 
 $t->write_file('jwks.none', '{"keys":[{"kty":"EC","crv":"P-521","x":"AA","y":"AA"}]}');
 check(server('pprof_jwt_keys jwks.none;'), qr/pprof_jwt_keys: ".*jwks.none": no usable key \(1 skipped\)/, 'JWKS without a usable key');
 check(server('pprof_jwt_keys jwks.json;'), qr/pprof_jwt_keys: ".*jwks.json": cannot open/, 'JWKS missing');
+$t->write_file('ed.jwks', '{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}');
+check(server('pprof_identity jwt; pprof_jwt_keys ed.jwks; pprof_jwt_identity_claim "";'),
+    qr/claim names must be 1 to 127 bytes/, 'empty identity claim name');
+check(server('pprof_identity jwt; pprof_jwt_keys ed.jwks;'), undef, 'JWKS with an Ed25519 key');
+$t->write_file('empty.keys', "# nobody yet\n");
+my $warned = check(server('pprof_identity apikey; pprof_api_keys empty.keys;'), undef, 'empty key file');
+like($warned, qr/\[warn\].*pprof_api_keys: ".*empty.keys" holds no key/, 'empty key file: warning');
 check(server('pprof_identity cert anonymous;'), undef, 'cert then anonymous');
 
 check(server('pprof_max_seconds 0;'), qr/value must be between 1 and 86400/, 'max_seconds 0');

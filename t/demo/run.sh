@@ -57,6 +57,11 @@ for name in server operator viewer; do
 done
 chmod 644 ./*.key
 
+# An API key for tools that take only a URL; the file holds its digest.
+apikey=$(openssl rand -hex 16)
+printf '%s scraper scraper\n' "$(printf %s "$apikey" | sha256sum | cut -d' ' -f1)" \
+    > api.keys
+
 mkdir -p logs
 cat > nginx.conf <<CONF
 load_module $module;
@@ -71,6 +76,7 @@ http {
 
     pprof_role viewer index cmdline symbol;
     pprof_role oncall index cmdline symbol snapshot capture;
+    pprof_role scraper snapshot capture;
     pprof_bind ~^spiffe://demo\.local/ns/sre/ oncall;
     pprof_bind ~^spiffe://demo\.local/ns/dev/ viewer;
 
@@ -84,6 +90,8 @@ http {
 
         location /debug/pprof/ {
             pprof on;
+            pprof_identity cert apikey;
+            pprof_api_keys $demo/api.keys;
             pprof_max_seconds 30;
             proxy_pass http://$upstream;
         }
@@ -137,6 +145,11 @@ cat <<TXT
   curl --cacert $d/ca.crt --cert $d/operator.crt --key $d/operator.key \\
        -o cpu.pb.gz 'https://localhost:$port/debug/pprof/profile?seconds=5'
   go tool pprof -top cpu.pb.gz
+
+  # go tool pprof straight from the gateway with the scraper's API key in
+  # the URL (it sends no client certificate; the key is echoed on stderr)
+  SSL_CERT_FILE=$d/ca.crt go tool pprof -top \\
+       https://scraper:$apikey@localhost:$port/debug/pprof/heap
 
   # the viewer (role viewer) may read cmdline but gets 403 on heap
   curl -i --cacert $d/ca.crt --cert $d/viewer.crt --key $d/viewer.key \\

@@ -1871,6 +1871,38 @@ jwk_flip(const char *jwk, const char *member, size_t byte)
 }
 
 
+/* Keys for algorithms this build does not verify with, and private keys. */
+static void
+jwks_foreign_alg_and_private(void **state)
+{
+    pprof_jwt_conf_t  conf;
+
+    (void) state;
+
+    /* An RSA key meant for RSA1_5 would load and never verify: skipped. */
+    conf_init(&conf, keys_ok(jwks(jwk_edit(jwk_rsa2, "alg", "RSA1_5"),
+                                  jwk_ed2, NULL), 1, 1));
+    BAD(&conf, tok("RS256", rsa2, NULL, 0, hdr("RS256", "rsa2"), claims()),
+        "the RSA1_5 key verifies nothing");
+    keys_bad(jwks(jwk_edit(jwk_rsa2, "alg", "HS512"), NULL));
+
+    /* Private material is refused even on a key that would be skipped. */
+    keys_bad(jwks(jwk_ed2, jwk_edit(jwk_edit(jwk_rsa2, "use", "enc"), "d",
+                                    "AQAB"), NULL));
+
+    /* Claim names must be usable JSON keys. */
+    {
+        const char  *err = NULL;
+
+        conf.identity_claim.len = 0;
+        assert_int_equal(pprof_jwt_conf_check(&conf, &err), -1);
+        assert_non_null(err);
+        conf_init(&conf, conf.keys);
+        assert_int_equal(pprof_jwt_conf_check(&conf, &err), 0);
+    }
+}
+
+
 static void
 jwks_skipped(void **state)
 {
@@ -2225,6 +2257,7 @@ main(void)
         T(identity_claim),
         T(roles_claim),
         T(kid_selection),
+        T(jwks_foreign_alg_and_private),
         T(jwks_skipped),
         T(jwks_broken),
         T(rsa_small_key),
