@@ -74,6 +74,8 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
                       ctx->audit_id);
     }
 
+    ngx_http_pprof_zone_count(r, ctx);
+
     if (!pprof_policy_forwards(ctx->reason, plcf->enforce)) {
         return ngx_http_pprof_deny(r, plcf, ctx);
     }
@@ -146,7 +148,15 @@ ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
         ctx->canonical = 1;
     }
 
-    (void) pprof_policy_stop(&first, rc, plcf->enforce);
+    if (pprof_policy_stop(&first, rc, plcf->enforce)) {
+        return first;
+    }
+
+    /* Rate, concurrency and budget need an identity and a capture length. */
+    if (ctx->canonical && ctx->auth.reason == PPROF_OK) {
+        rc = ngx_http_pprof_zone_take(r, plcf, ctx);
+        (void) pprof_policy_stop(&first, rc, plcf->enforce);
+    }
 
     return first;
 }
@@ -412,6 +422,23 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     ngx_str_set(&value, "1");
     if (ngx_http_pprof_add_header(r, "X-Go-Pprof", &value, NULL) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS) {
+        value.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        value.len = ngx_sprintf(value.data, "%uL",
+                                ctx->retry_after ? ctx->retry_after : 1)
+                    - value.data;
+
+        if (ngx_http_pprof_add_header(r, "Retry-After", &value, NULL)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     if (r->headers_out.status == NGX_HTTP_UNAUTHORIZED && plcf->challenge) {

@@ -8,12 +8,17 @@
 
 static ngx_int_t ngx_http_pprof_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_pprof_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_pprof_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_pprof_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_pprof_merge_list(ngx_conf_t *cf, ngx_array_t **conf,
     ngx_array_t *prev, size_t size);
 static char *ngx_http_pprof_check_binds(ngx_conf_t *cf,
+    ngx_http_pprof_loc_conf_t *conf);
+static void ngx_http_pprof_merge_capture(ngx_http_pprof_loc_conf_t *conf,
+    ngx_http_pprof_loc_conf_t *prev);
+static char *ngx_http_pprof_zone_key(ngx_conf_t *cf,
     ngx_http_pprof_loc_conf_t *conf);
 
 static char *ngx_http_pprof_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -37,6 +42,11 @@ static ngx_conf_enum_t  ngx_http_pprof_tls_modes[] = {
 
 static ngx_conf_num_bounds_t  ngx_http_pprof_max_seconds_bounds = {
     ngx_conf_check_num_bounds, 1, PPROF_MAX_SECONDS_LIMIT
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_pprof_concurrency_bounds = {
+    ngx_conf_check_num_bounds, 1, 64
 };
 
 
@@ -147,6 +157,41 @@ static ngx_command_t  ngx_http_pprof_commands[] = {
       offsetof(ngx_http_pprof_loc_conf_t, max_seconds),
       &ngx_http_pprof_max_seconds_bounds },
 
+    { ngx_string("pprof_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_pprof_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pprof_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_pprof_rate,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pprof_capture_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, concurrency),
+      &ngx_http_pprof_concurrency_bounds },
+
+    { ngx_string("pprof_capture_budget"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE13,
+      ngx_http_pprof_budget,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pprof_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_pprof_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("pprof_enforce"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -162,7 +207,7 @@ static ngx_http_module_t  ngx_http_pprof_module_ctx = {
     ngx_http_pprof_preconfiguration,       /* preconfiguration */
     ngx_http_pprof_postconfiguration,      /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
+    ngx_http_pprof_create_main_conf,       /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
@@ -216,7 +261,32 @@ ngx_http_pprof_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_pprof_handler;
 
+    if (ngx_http_pprof_zone_default(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_pprof_filter_init(cf);
+}
+
+
+static void *
+ngx_http_pprof_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_pprof_main_conf_t  *pmcf;
+
+    pmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_pprof_main_conf_t));
+    if (pmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     pmcf->shm_zone = NULL;
+     *     pmcf->used = 0;
+     */
+
+    return pmcf;
 }
 
 
@@ -244,6 +314,10 @@ ngx_http_pprof_create_loc_conf(ngx_conf_t *cf)
      *     conf->sources = NULL;
      *     conf->variables = NULL;
      *     conf->challenge = NULL;
+     *     conf->rates = { 0 };
+     *     conf->rates_set = 0;
+     *     conf->budget = { 0 };
+     *     conf->zone_key = { 0, NULL };
      *     conf->roles = NULL;
      *     conf->binds = NULL;
      *     conf->max_held = 0;
@@ -256,6 +330,8 @@ ngx_http_pprof_create_loc_conf(ngx_conf_t *cf)
     conf->jwt_keys = NGX_CONF_UNSET_PTR;
     conf->api_keys = NGX_CONF_UNSET_PTR;
     conf->jwt_leeway = NGX_CONF_UNSET;
+    conf->concurrency = NGX_CONF_UNSET_UINT;
+    conf->budget_set = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -292,7 +368,11 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->jwt_roles_claim, prev->jwt_roles_claim,
                              "roles");
 
-    if (conf->enable && ngx_http_pprof_bind_sources(cf, conf) != NGX_CONF_OK)
+    ngx_http_pprof_merge_capture(conf, prev);
+
+    if (conf->enable
+        && (ngx_http_pprof_bind_sources(cf, conf) != NGX_CONF_OK
+            || ngx_http_pprof_zone_key(cf, conf) != NGX_CONF_OK))
     {
         return NGX_CONF_ERROR;
     }
@@ -309,6 +389,74 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     return ngx_http_pprof_check_binds(cf, conf);
+}
+
+
+/*
+ * Rates per class: what this level sets, else what it inherits, else SPEC
+ * §7's defaults (capture 4r/m burst=2, snapshot 60r/m burst=10).
+ */
+static void
+ngx_http_pprof_merge_capture(ngx_http_pprof_loc_conf_t *conf,
+    ngx_http_pprof_loc_conf_t *prev)
+{
+    ngx_uint_t  c;
+
+    static const pprof_rate_t  defaults[PPROF_CLASS_COUNT] = {
+        [PPROF_CLASS_SNAPSHOT] = { 60 * 1000 / 60, 10 },
+        [PPROF_CLASS_CAPTURE] = { 4 * 1000 / 60, 2 },
+    };
+
+    for (c = 0; c < PPROF_CLASS_COUNT; c++) {
+        if (conf->rates_set & (1u << c)) {
+            continue;
+        }
+
+        conf->rates[c] = (prev->rates_set & (1u << c)) ? prev->rates[c]
+                                                      : defaults[c];
+    }
+
+    conf->rates_set |= prev->rates_set;
+
+    ngx_conf_merge_uint_value(conf->concurrency, prev->concurrency, 1);
+
+    if (conf->budget_set == NGX_CONF_UNSET) {
+        conf->budget = prev->budget;
+        conf->budget_set = prev->budget_set;
+    }
+}
+
+
+/*
+ * Zone state is keyed by server and location names, which survive a
+ * reload; two locations of one name in servers of one name share it.
+ */
+static char *
+ngx_http_pprof_zone_key(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
+{
+    u_char                      *p;
+    ngx_http_core_loc_conf_t    *clcf;
+    ngx_http_core_srv_conf_t    *cscf;
+    ngx_http_pprof_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pprof_module);
+    pmcf->used = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+
+    conf->zone_key.len = cscf->server_name.len + 1 + clcf->name.len;
+    conf->zone_key.data = ngx_pnalloc(cf->pool, conf->zone_key.len);
+    if (conf->zone_key.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(conf->zone_key.data, cscf->server_name.data,
+                   cscf->server_name.len);
+    *p++ = ' ';
+    ngx_memcpy(p, clcf->name.data, clcf->name.len);
+
+    return NGX_CONF_OK;
 }
 
 

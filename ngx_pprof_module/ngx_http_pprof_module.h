@@ -17,7 +17,14 @@
 
 
 typedef struct {
+    ngx_shm_zone_t       *shm_zone;
+    ngx_flag_t            used;             /* a location has pprof on */
+} ngx_http_pprof_main_conf_t;
+
+
+typedef struct {
     ngx_flag_t            enable;
+    ngx_flag_t            status;           /* pprof_status */
     ngx_flag_t            enforce;
     ngx_uint_t            tls;              /* pprof_tls_mode_t */
     ngx_uint_t            max_seconds;
@@ -42,6 +49,14 @@ typedef struct {
     ngx_array_t          *roles;            /* pprof_role_t, inherited too */
     ngx_array_t          *binds;            /* pprof_bind_t, inherited too */
     ngx_uint_t            max_held;         /* roles one identity can hold */
+
+    /* Stages 7-9, kept in the zone under this location's key. */
+    pprof_rate_t          rates[PPROF_CLASS_COUNT];
+    ngx_uint_t            rates_set;        /* bit per class set here */
+    ngx_uint_t            concurrency;
+    pprof_budget_t        budget;
+    ngx_flag_t            budget_set;
+    ngx_str_t             zone_key;         /* server and location names */
 } ngx_http_pprof_loc_conf_t;
 
 
@@ -56,6 +71,8 @@ typedef struct {
     pprof_auth_result_t   auth;
     pprof_str_t          *held;
     size_t                nheld;
+
+    uint64_t              retry_after;      /* seconds, for a 429 */
 
     char                  audit_id[PPROF_AUDIT_ID_LEN + 1];
 } ngx_http_pprof_ctx_t;
@@ -72,6 +89,18 @@ pprof_reason_t ngx_http_pprof_authenticate(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 
 ngx_int_t ngx_http_pprof_filter_init(ngx_conf_t *cf);
+
+char *ngx_http_pprof_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_pprof_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_pprof_budget(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_pprof_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_pprof_zone_default(ngx_conf_t *cf);
+pprof_reason_t ngx_http_pprof_zone_take(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
+void ngx_http_pprof_zone_count(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx);
+ngx_int_t ngx_http_pprof_zone_metrics(ngx_http_request_t *r,
+    pprof_metrics_t *m);
 ngx_int_t ngx_http_pprof_add_variables(ngx_conf_t *cf);
 
 

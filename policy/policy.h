@@ -213,6 +213,78 @@ int pprof_params_has_seconds(pprof_str_t args);
 
 
 /*
+ * Stages 7-9: rate, concurrency and budget arithmetic on state that the
+ * caller keeps (in nginx, a shared-memory zone) and locks.  Times are
+ * milliseconds; a denial sets *retry_after in whole seconds, at least 1.
+ */
+
+/* A leaky bucket per identity, class and location, as limit_req's. */
+typedef struct {
+    uint64_t  rate;                /* milli-requests per second; 0: off */
+    uint64_t  burst;               /* requests beyond the rate */
+} pprof_rate_t;
+
+typedef struct {
+    uint64_t  excess;              /* milli-requests above the rate */
+    uint64_t  last;                /* ms of the last accepted request; 0 new */
+} pprof_rate_state_t;
+
+/* "4r/m" or "10r/s", and "burst=N" (empty: 0); 0 or -1 with *err. */
+int pprof_rate_parse(pprof_str_t rate, pprof_str_t burst, pprof_rate_t *out,
+    const char **err);
+
+pprof_reason_t pprof_rate_take(pprof_rate_state_t *state,
+    const pprof_rate_t *rate, uint64_t now, uint64_t *retry_after);
+
+/* Whether forgetting the state now lets its identity ask no sooner. */
+int pprof_rate_idle(const pprof_rate_state_t *state, const pprof_rate_t *rate,
+    uint64_t now);
+
+
+/*
+ * Capture slots per endpoint.  A lease ends when its request releases it,
+ * or at its expiry (the capture's length plus a margin) if a worker died
+ * holding it.
+ */
+typedef struct {
+    uint64_t  id;                  /* 0: free */
+    uint64_t  ends;                /* when the capture itself is over */
+    uint64_t  expires;
+} pprof_lease_t;
+
+#define PPROF_LEASE_MARGIN  15000  /* ms after a capture's end */
+
+/* Frees expired leases; returns how many were freed. */
+size_t pprof_slots_expire(pprof_lease_t *slots, size_t n, uint64_t now);
+
+pprof_reason_t pprof_slots_acquire(pprof_lease_t *slots, size_t n,
+    uint64_t now, uint64_t duration, uint64_t id, uint64_t *retry_after);
+
+/* 1 when the lease was held (and is now free), 0 otherwise. */
+int pprof_slots_release(pprof_lease_t *slots, size_t n, uint64_t id);
+
+size_t pprof_slots_live(const pprof_lease_t *slots, size_t n);
+
+
+/* Capture time granted per location over a sliding window of buckets. */
+#define PPROF_BUDGET_BUCKETS  60
+
+typedef struct {
+    uint64_t  limit;               /* ms of capture per window; 0: off */
+    uint64_t  window;              /* ms */
+} pprof_budget_t;
+
+typedef struct {
+    uint64_t  epoch[PPROF_BUDGET_BUCKETS];   /* which slice a bucket holds */
+    uint64_t  used[PPROF_BUDGET_BUCKETS];    /* ms granted in it */
+} pprof_budget_state_t;
+
+pprof_reason_t pprof_budget_take(pprof_budget_state_t *state,
+    const pprof_budget_t *budget, uint64_t now, uint64_t amount,
+    uint64_t *retry_after);
+
+
+/*
  * Records one stage's result in *first (the first failure decides) and says
  * whether to stop: at a failure when enforcing, and at an internal error
  * always; a dry run goes on judging the later stages.

@@ -10,6 +10,7 @@
 #define PPROF_PROXY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "policy/policy.h"
 
@@ -37,5 +38,24 @@ int pprof_denial_wants_json(pprof_str_t accept);
  */
 size_t pprof_denial_render(char *buf, size_t cap, pprof_reason_t reason,
     const char *audit_id, int json);
+
+/*
+ * Metrics of SPEC §11 in the Prometheus text format (version 0.0.4).
+ * requests is indexed by class (PPROF_CLASS_COUNT: no endpoint), decision
+ * (0 allow, 1 deny) and reason; series that are zero are left out.
+ */
+typedef struct {
+    uint64_t  requests[PPROF_CLASS_COUNT + 1][2][PPROF_REASON_COUNT];
+    uint64_t  captures_in_flight;
+    uint64_t  capture_ms_total;
+    uint64_t  audit_records_total;
+    uint64_t  audit_write_errors_total;
+    uint64_t  zone_used_bytes;
+} pprof_metrics_t;
+
+#define PPROF_METRICS_MAX  32768
+
+/* The length written (< cap), 0 if cap is short. */
+size_t pprof_metrics_render(char *buf, size_t cap, const pprof_metrics_t *m);
 
 #endif /* PPROF_PROXY_H */

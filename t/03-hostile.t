@@ -17,7 +17,8 @@ $t->start_target;
 
 my $pprof = "pprof on; pprof_max_seconds 5; proxy_pass http://%%TARGET%%;";
 
-$t->write_config(roles_conf()
+# Many captures in a row: rate limits are t/06-capture.t's subject.
+$t->write_config(roles_conf() . "pprof_rate off;\n"
     . tls_server('tls', 'optional', "location /debug/pprof/ { $pprof }")
     . tls_server('noca', 'optional_no_ca', "location /debug/pprof/ { $pprof }")
     . tls_server('nomerge', 'optional',

@@ -1,0 +1,852 @@
+/*
+ * The pprof_zone: state of stages 7-9 and the metrics, shared by all
+ * workers and kept across reloads.  Modelled on limit_req's zone: nodes in
+ * a slab-allocated rbtree, an LRU queue for expiry and eviction, and the
+ * old zone reused when the configuration is reloaded.
+ *
+ * Three kinds of node: a rate state per location, class and identity; the
+ * capture slots per location and endpoint; the budget per location.  Rate
+ * nodes and slot nodes without a live lease may be evicted when the slab
+ * is full; budget nodes and slot nodes that hold a lease never are, so a
+ * flood of identities cannot reset a budget or free a running capture.
+ */
+
+#include "ngx_http_pprof_module.h"
+
+
+#define NGX_HTTP_PPROF_NODE_RATE    'r'
+#define NGX_HTTP_PPROF_NODE_SLOTS   's'
+#define NGX_HTTP_PPROF_NODE_BUDGET  'b'
+
+#define NGX_HTTP_PPROF_EVICT        16      /* nodes tried when full */
+
+
+typedef struct {
+    u_char                      color;
+    u_char                      kind;
+    u_short                     len;          /* of the key */
+    ngx_queue_t                 queue;        /* LRU; not for budgets */
+    ngx_uint_t                  payload;      /* bytes of state */
+    u_char                      data[1];      /* aligned state, then key */
+} ngx_http_pprof_node_t;
+
+
+typedef struct {
+    pprof_rate_t                rate;         /* to tell when it is idle */
+    pprof_rate_state_t          state;
+} ngx_http_pprof_rate_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t                rbtree;
+    ngx_rbtree_node_t           sentinel;
+    ngx_queue_t                 lru;
+    ngx_atomic_t                requests[PPROF_CLASS_COUNT + 1][2]
+                                        [PPROF_REASON_COUNT];
+    ngx_atomic_t                capture_ms;
+    ngx_uint_t                  in_flight;    /* under the zone's lock */
+} ngx_http_pprof_shctx_t;
+
+
+typedef struct {
+    ngx_http_pprof_shctx_t     *sh;
+    ngx_slab_pool_t            *shpool;
+} ngx_http_pprof_zone_ctx_t;
+
+
+/* What a request holds, to give back when its pool goes. */
+typedef struct {
+    ngx_http_pprof_zone_ctx_t  *zone;
+    ngx_str_t                   key;
+    uint32_t                    hash;
+    uint64_t                    lease;
+} ngx_http_pprof_hold_t;
+
+
+static ngx_int_t ngx_http_pprof_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_shm_zone_t *ngx_http_pprof_add_zone(ngx_conf_t *cf, size_t size);
+static void ngx_http_pprof_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_pprof_node_t *ngx_http_pprof_lookup(
+    ngx_http_pprof_zone_ctx_t *zone, ngx_str_t *key, uint32_t hash);
+static ngx_http_pprof_node_t *ngx_http_pprof_node(
+    ngx_http_pprof_zone_ctx_t *zone, ngx_str_t *key, u_char kind,
+    size_t payload, uint64_t now);
+static void ngx_http_pprof_expire(ngx_http_pprof_zone_ctx_t *zone,
+    uint64_t now, ngx_uint_t force);
+static ngx_int_t ngx_http_pprof_evictable(ngx_http_pprof_zone_ctx_t *zone,
+    ngx_http_pprof_node_t *pn, uint64_t now, ngx_uint_t force);
+static void *ngx_http_pprof_payload(ngx_http_pprof_node_t *pn);
+static u_char *ngx_http_pprof_node_key(ngx_http_pprof_node_t *pn);
+static ngx_int_t ngx_http_pprof_key(ngx_http_request_t *r, ngx_str_t *key,
+    u_char kind, ngx_str_t *zone_key, ngx_str_t *a, ngx_str_t *b);
+static void ngx_http_pprof_release(void *data);
+static uint64_t ngx_http_pprof_now(void);
+
+
+static ngx_str_t  ngx_http_pprof_zone_name = ngx_string("pprof");
+
+
+char *
+ngx_http_pprof_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_main_conf_t *pmcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (pmcf->shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[1]);
+
+    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pprof_zone \"%V\" is invalid or smaller than "
+                           "8 pages", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    pmcf->shm_zone = ngx_http_pprof_add_zone(cf, size);
+
+    return pmcf->shm_zone ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+/* A location with pprof on gets a 10m zone without asking for one. */
+ngx_int_t
+ngx_http_pprof_zone_default(ngx_conf_t *cf)
+{
+    ngx_http_pprof_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pprof_module);
+
+    if (pmcf->used && pmcf->shm_zone == NULL) {
+        pmcf->shm_zone = ngx_http_pprof_add_zone(cf, 10 * 1024 * 1024);
+        if (pmcf->shm_zone == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_shm_zone_t *
+ngx_http_pprof_add_zone(ngx_conf_t *cf, size_t size)
+{
+    ngx_shm_zone_t             *shm_zone;
+    ngx_http_pprof_zone_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_pprof_zone_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, &ngx_http_pprof_zone_name, size,
+                                     &ngx_http_pprof_module);
+    if (shm_zone == NULL) {
+        return NULL;
+    }
+
+    shm_zone->init = ngx_http_pprof_init_zone;
+    shm_zone->data = ctx;
+
+    return shm_zone;
+}
+
+
+static ngx_int_t
+ngx_http_pprof_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_pprof_zone_ctx_t  *octx = data;
+
+    size_t                      len;
+    ngx_http_pprof_zone_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    /* A reload keeps the old state: running captures keep their slots. */
+    if (octx) {
+        ctx->sh = octx->sh;
+        ctx->shpool = octx->shpool;
+        return NGX_OK;
+    }
+
+    ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        ctx->sh = ctx->shpool->data;
+        return NGX_OK;
+    }
+
+    ctx->sh = ngx_slab_calloc(ctx->shpool, sizeof(ngx_http_pprof_shctx_t));
+    if (ctx->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->shpool->data = ctx->sh;
+
+    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
+                    ngx_http_pprof_rbtree_insert_value);
+    ngx_queue_init(&ctx->sh->lru);
+
+    len = sizeof(" in pprof_zone") - 1;
+
+    ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len + 1);
+    if (ctx->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(ctx->shpool->log_ctx, " in pprof_zone%Z");
+
+    /* A full zone is handled by eviction, not worth a [crit] each time. */
+    ctx->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_pprof_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t      **p;
+    ngx_http_pprof_node_t   *pn, *pnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            pn = (ngx_http_pprof_node_t *) &node->color;
+            pnt = (ngx_http_pprof_node_t *) &temp->color;
+
+            p = (ngx_memn2cmp(ngx_http_pprof_node_key(pn),
+                              ngx_http_pprof_node_key(pnt), pn->len, pnt->len)
+                 < 0) ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/*
+ * Stages 7-9 in one hold of the lock.  Returns the first failure; a dry
+ * run goes on, like the stages before it, so its accounting stays true.
+ */
+pprof_reason_t
+ngx_http_pprof_zone_take(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
+{
+    uint64_t                     now, retry, duration;
+    ngx_str_t                    key, cls, identity, endpoint;
+    pprof_reason_t               rc, first;
+    pprof_lease_t               *slots;
+    const pprof_rate_t          *rate;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_pprof_node_t       *pn;
+    ngx_http_pprof_hold_t       *hold;
+    ngx_http_pprof_zone_ctx_t   *zone;
+    ngx_http_pprof_main_conf_t  *pmcf;
+    ngx_http_pprof_rate_node_t  *rn;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
+    zone = pmcf->shm_zone->data;
+
+    now = ngx_http_pprof_now();
+    first = PPROF_OK;
+    rate = &plcf->rates[ctx->endpoint.cls];
+    duration = ctx->params.seconds_us / 1000;
+
+    cls.data = (u_char *) pprof_class_name(ctx->endpoint.cls);
+    cls.len = ngx_strlen(cls.data);
+    identity.data = ctx->auth.identity;
+    identity.len = ctx->auth.identity_len;
+    endpoint.data = (u_char *) ctx->endpoint.name.data;
+    endpoint.len = ctx->endpoint.name.len;
+
+    /* Keys are built before the lock is taken. */
+    if (ngx_http_pprof_key(r, &key, NGX_HTTP_PPROF_NODE_RATE, &plcf->zone_key,
+                           &cls, &identity) != NGX_OK)
+    {
+        return PPROF_INTERNAL_ERROR;
+    }
+
+    hold = NULL;
+
+    if (ctx->endpoint.cls == PPROF_CLASS_CAPTURE) {
+        cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_pprof_hold_t));
+        if (cln == NULL) {
+            return PPROF_INTERNAL_ERROR;
+        }
+
+        hold = cln->data;
+        ngx_memzero(hold, sizeof(ngx_http_pprof_hold_t));
+        hold->zone = zone;
+
+        if (ngx_http_pprof_key(r, &hold->key, NGX_HTTP_PPROF_NODE_SLOTS,
+                               &plcf->zone_key, &endpoint, NULL)
+            != NGX_OK)
+        {
+            return PPROF_INTERNAL_ERROR;
+        }
+
+        hold->hash = ngx_crc32_short(hold->key.data, hold->key.len);
+        cln->handler = ngx_http_pprof_release;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_http_pprof_expire(zone, now, 0);
+
+    /* Stage 7: rate, per identity, class and location. */
+    if (rate->rate) {
+        pn = ngx_http_pprof_node(zone, &key, NGX_HTTP_PPROF_NODE_RATE,
+                                 sizeof(ngx_http_pprof_rate_node_t), now);
+        if (pn == NULL) {
+            rc = PPROF_INTERNAL_ERROR;
+
+        } else {
+            rn = ngx_http_pprof_payload(pn);
+            rn->rate = *rate;
+            rc = pprof_rate_take(&rn->state, rate, now, &retry);
+        }
+
+        if (rc == PPROF_RATE_LIMITED && first == PPROF_OK) {
+            ctx->retry_after = retry;
+        }
+
+        if (pprof_policy_stop(&first, rc, plcf->enforce)) {
+            goto done;
+        }
+    }
+
+    if (hold == NULL) {
+        goto done;
+    }
+
+    /* Stage 8: a slot of this endpoint's capture_concurrency. */
+    pn = ngx_http_pprof_node(zone, &hold->key, NGX_HTTP_PPROF_NODE_SLOTS,
+                             plcf->concurrency * sizeof(pprof_lease_t), now);
+    if (pn == NULL) {
+        rc = PPROF_INTERNAL_ERROR;
+
+    } else {
+        slots = ngx_http_pprof_payload(pn);
+        zone->sh->in_flight -= pprof_slots_expire(slots, plcf->concurrency,
+                                                  now);
+
+        hold->lease = (uint64_t) ngx_pid << 32 | (uint64_t) r->connection->number;
+        hold->lease ^= ngx_random();
+        hold->lease |= 1;
+
+        rc = pprof_slots_acquire(slots, plcf->concurrency, now, duration,
+                                 hold->lease, &retry);
+        if (rc == PPROF_OK) {
+            zone->sh->in_flight++;
+        } else {
+            hold->lease = 0;
+        }
+    }
+
+    if (rc == PPROF_CAPTURE_BUSY && first == PPROF_OK) {
+        ctx->retry_after = retry;
+    }
+
+    if (pprof_policy_stop(&first, rc, plcf->enforce)) {
+        goto done;
+    }
+
+    /* Stage 9: the location's budget of capture time. */
+    if (plcf->budget.limit) {
+        if (ngx_http_pprof_key(r, &key, NGX_HTTP_PPROF_NODE_BUDGET,
+                               &plcf->zone_key, NULL, NULL)
+            != NGX_OK)
+        {
+            rc = PPROF_INTERNAL_ERROR;
+
+        } else {
+            pn = ngx_http_pprof_node(zone, &key, NGX_HTTP_PPROF_NODE_BUDGET,
+                                     sizeof(pprof_budget_state_t), now);
+            rc = pn ? pprof_budget_take(ngx_http_pprof_payload(pn),
+                                        &plcf->budget, now, duration, &retry)
+                    : PPROF_INTERNAL_ERROR;
+        }
+
+        if (rc == PPROF_BUDGET_EXHAUSTED && first == PPROF_OK) {
+            ctx->retry_after = retry;
+        }
+
+        (void) pprof_policy_stop(&first, rc, plcf->enforce);
+    }
+
+done:
+
+    /* A capture that will not run gives its slot back at once. */
+    if (hold && hold->lease && !pprof_policy_forwards(first, plcf->enforce)) {
+        pn = ngx_http_pprof_lookup(zone, &hold->key, hold->hash);
+        if (pn && pprof_slots_release(ngx_http_pprof_payload(pn),
+                                      plcf->concurrency, hold->lease))
+        {
+            zone->sh->in_flight--;
+        }
+        hold->lease = 0;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (hold && pprof_policy_forwards(first, plcf->enforce)) {
+        (void) ngx_atomic_fetch_add(&zone->sh->capture_ms, duration);
+    }
+
+    return first;
+}
+
+
+static void
+ngx_http_pprof_release(void *data)
+{
+    ngx_http_pprof_hold_t *hold = data;
+
+    ngx_http_pprof_node_t  *pn;
+
+    if (hold->lease == 0) {
+        return;
+    }
+
+    ngx_shmtx_lock(&hold->zone->shpool->mutex);
+
+    /* Looked up again: an expired lease may have let the node go. */
+    pn = ngx_http_pprof_lookup(hold->zone, &hold->key, hold->hash);
+
+    if (pn && pprof_slots_release(ngx_http_pprof_payload(pn),
+                                  pn->payload / sizeof(pprof_lease_t),
+                                  hold->lease))
+    {
+        hold->zone->sh->in_flight--;
+    }
+
+    ngx_shmtx_unlock(&hold->zone->shpool->mutex);
+
+    hold->lease = 0;
+}
+
+
+static ngx_http_pprof_node_t *
+ngx_http_pprof_lookup(ngx_http_pprof_zone_ctx_t *zone, ngx_str_t *key,
+    uint32_t hash)
+{
+    ngx_int_t               rc;
+    ngx_rbtree_node_t      *node, *sentinel;
+    ngx_http_pprof_node_t  *pn;
+
+    node = zone->sh->rbtree.root;
+    sentinel = zone->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        /* hash == node->key */
+
+        pn = (ngx_http_pprof_node_t *) &node->color;
+
+        rc = ngx_memn2cmp(key->data, ngx_http_pprof_node_key(pn), key->len,
+                          (size_t) pn->len);
+
+        if (rc == 0) {
+            return pn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/* The node for key, created when missing; NULL when the zone is full. */
+static ngx_http_pprof_node_t *
+ngx_http_pprof_node(ngx_http_pprof_zone_ctx_t *zone, ngx_str_t *key,
+    u_char kind, size_t payload, uint64_t now)
+{
+    size_t                  size;
+    uint32_t                hash;
+    ngx_uint_t              tries;
+    ngx_rbtree_node_t      *node;
+    ngx_http_pprof_node_t  *pn;
+
+    hash = ngx_crc32_short(key->data, key->len);
+
+    pn = ngx_http_pprof_lookup(zone, key, hash);
+
+    if (pn) {
+        if (kind != NGX_HTTP_PPROF_NODE_BUDGET) {
+            ngx_queue_remove(&pn->queue);
+            ngx_queue_insert_head(&zone->sh->lru, &pn->queue);
+        }
+        return pn;
+    }
+
+    payload = ngx_align(payload, sizeof(uint64_t));
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_pprof_node_t, data) + sizeof(uint64_t)
+           + payload + key->len;
+
+    node = ngx_slab_alloc_locked(zone->shpool, size);
+
+    for (tries = 0; node == NULL && tries < NGX_HTTP_PPROF_EVICT; tries++) {
+        ngx_http_pprof_expire(zone, now, 1);
+        node = ngx_slab_alloc_locked(zone->shpool, size);
+    }
+
+    if (node == NULL) {
+        return NULL;
+    }
+
+    node->key = hash;
+
+    pn = (ngx_http_pprof_node_t *) &node->color;
+    pn->kind = kind;
+    pn->len = (u_short) key->len;
+    pn->payload = payload;
+
+    ngx_memzero(ngx_http_pprof_payload(pn), payload);
+    ngx_memcpy(ngx_http_pprof_node_key(pn), key->data, key->len);
+
+    ngx_rbtree_insert(&zone->sh->rbtree, node);
+
+    if (kind != NGX_HTTP_PPROF_NODE_BUDGET) {
+        ngx_queue_insert_head(&zone->sh->lru, &pn->queue);
+    }
+
+    return pn;
+}
+
+
+/*
+ * From the LRU tail: idle state always goes (two nodes at most, as
+ * limit_req does per request); with force, any evictable node, to make
+ * room.  Nodes holding a live lease are passed over.
+ */
+static void
+ngx_http_pprof_expire(ngx_http_pprof_zone_ctx_t *zone, uint64_t now,
+    ngx_uint_t force)
+{
+    ngx_uint_t              n, seen;
+    ngx_queue_t            *q, *prev;
+    ngx_rbtree_node_t      *node;
+    ngx_http_pprof_node_t  *pn;
+
+    n = force ? 1 : 2;
+    seen = 0;
+
+    for (q = ngx_queue_last(&zone->sh->lru);
+         q != ngx_queue_sentinel(&zone->sh->lru) && n && seen < 64;
+         q = prev, seen++)
+    {
+        prev = ngx_queue_prev(q);
+        pn = ngx_queue_data(q, ngx_http_pprof_node_t, queue);
+
+        if (!ngx_http_pprof_evictable(zone, pn, now, force)) {
+            if (!force) {
+                return;                  /* the tail is still in use */
+            }
+            continue;
+        }
+
+        ngx_queue_remove(q);
+
+        node = (ngx_rbtree_node_t *)
+                   ((u_char *) pn - offsetof(ngx_rbtree_node_t, color));
+
+        ngx_rbtree_delete(&zone->sh->rbtree, node);
+        ngx_slab_free_locked(zone->shpool, node);
+
+        n--;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_pprof_evictable(ngx_http_pprof_zone_ctx_t *zone,
+    ngx_http_pprof_node_t *pn, uint64_t now, ngx_uint_t force)
+{
+    size_t                       n;
+    pprof_lease_t               *slots;
+    ngx_http_pprof_rate_node_t  *rn;
+
+    if (pn->kind == NGX_HTTP_PPROF_NODE_RATE) {
+        rn = ngx_http_pprof_payload(pn);
+        return force || pprof_rate_idle(&rn->state, &rn->rate, now);
+    }
+
+    /* Slots: only once no capture holds one. */
+    slots = ngx_http_pprof_payload(pn);
+    n = pn->payload / sizeof(pprof_lease_t);
+
+    zone->sh->in_flight -= pprof_slots_expire(slots, n, now);
+
+    return pprof_slots_live(slots, n) == 0;
+}
+
+
+/* The payload holds uint64_t fields: it starts 8-aligned in data. */
+static void *
+ngx_http_pprof_payload(ngx_http_pprof_node_t *pn)
+{
+    return ngx_align_ptr(pn->data, sizeof(uint64_t));
+}
+
+
+static u_char *
+ngx_http_pprof_node_key(ngx_http_pprof_node_t *pn)
+{
+    return (u_char *) ngx_http_pprof_payload(pn) + pn->payload;
+}
+
+
+/* kind, the location's key, then up to two parts, NUL-separated. */
+static ngx_int_t
+ngx_http_pprof_key(ngx_http_request_t *r, ngx_str_t *key, u_char kind,
+    ngx_str_t *zone_key, ngx_str_t *a, ngx_str_t *b)
+{
+    u_char  *p;
+
+    key->len = 1 + zone_key->len + (a ? 1 + a->len : 0) + (b ? 1 + b->len : 0);
+
+    if (key->len > 65535) {
+        return NGX_ERROR;
+    }
+
+    key->data = ngx_pnalloc(r->pool, key->len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = key->data;
+    *p++ = kind;
+    p = ngx_cpymem(p, zone_key->data, zone_key->len);
+
+    if (a) {
+        *p++ = '\0';
+        p = ngx_cpymem(p, a->data, a->len);
+    }
+
+    if (b) {
+        *p++ = '\0';
+        ngx_memcpy(p, b->data, b->len);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_pprof_zone_count(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
+{
+    ngx_http_pprof_zone_ctx_t   *zone;
+    ngx_http_pprof_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
+    zone = pmcf->shm_zone->data;
+
+    if ((unsigned) ctx->reason >= PPROF_REASON_COUNT
+        || (unsigned) ctx->endpoint.cls > PPROF_CLASS_COUNT)
+    {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(
+              &zone->sh->requests[ctx->endpoint.cls]
+                                 [ctx->reason == PPROF_OK ? 0 : 1]
+                                 [ctx->reason], 1);
+}
+
+
+ngx_int_t
+ngx_http_pprof_zone_metrics(ngx_http_request_t *r, pprof_metrics_t *m)
+{
+    size_t                       c, d, k;
+    ngx_http_pprof_zone_ctx_t   *zone;
+    ngx_http_pprof_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
+
+    ngx_memzero(m, sizeof(pprof_metrics_t));
+
+    if (pmcf->shm_zone == NULL) {
+        return NGX_OK;
+    }
+
+    zone = pmcf->shm_zone->data;
+
+    for (c = 0; c <= PPROF_CLASS_COUNT; c++) {
+        for (d = 0; d < 2; d++) {
+            for (k = 0; k < PPROF_REASON_COUNT; k++) {
+                m->requests[c][d][k] = zone->sh->requests[c][d][k];
+            }
+        }
+    }
+
+    m->capture_ms_total = zone->sh->capture_ms;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    m->captures_in_flight = zone->sh->in_flight;
+    m->zone_used_bytes = (zone->shpool->end - zone->shpool->start)
+                         - zone->shpool->pfree * ngx_pagesize;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+static uint64_t
+ngx_http_pprof_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/* pprof_rate CLASS RATE [burst=N] | CLASS off | off */
+char *
+ngx_http_pprof_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_loc_conf_t *plcf = conf;
+
+    ngx_str_t      *value;
+    ngx_uint_t      c;
+    const char     *err;
+    pprof_str_t     word, rate, burst;
+    pprof_class_t   cls;
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        if (plcf->rates_set) {
+            return "is duplicate";
+        }
+
+        for (c = 0; c < PPROF_CLASS_COUNT; c++) {
+            plcf->rates[c].rate = 0;
+        }
+
+        plcf->rates_set = (1u << PPROF_CLASS_COUNT) - 1;
+        return NGX_CONF_OK;
+    }
+
+    word.data = value[1].data;
+    word.len = value[1].len;
+
+    if (cf->args->nelts < 3 || pprof_permission_parse(word, &cls) != 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pprof_rate: \"%V\" is not a class (index cmdline "
+                           "symbol snapshot capture) or \"off\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (plcf->rates_set & (1u << cls)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pprof_rate: class \"%V\" is set twice here",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    plcf->rates_set |= 1u << cls;
+
+    if (cf->args->nelts == 3 && ngx_strcmp(value[2].data, "off") == 0) {
+        plcf->rates[cls].rate = 0;
+        return NGX_CONF_OK;
+    }
+
+    rate.data = value[2].data;
+    rate.len = value[2].len;
+    burst.data = cf->args->nelts == 4 ? value[3].data : NULL;
+    burst.len = cf->args->nelts == 4 ? value[3].len : 0;
+
+    if (pprof_rate_parse(rate, burst, &plcf->rates[cls], &err) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "pprof_rate: %s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* pprof_capture_budget TIME per WINDOW | off */
+char *
+ngx_http_pprof_budget(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_loc_conf_t *plcf = conf;
+
+    ngx_int_t   limit, window;
+    ngx_str_t  *value;
+
+    if (plcf->budget_set != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    plcf->budget_set = 1;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        plcf->budget.limit = 0;
+        return NGX_CONF_OK;
+    }
+
+    if (cf->args->nelts != 4 || ngx_strcmp(value[2].data, "per") != 0) {
+        return "takes \"TIME per WINDOW\" or \"off\"";
+    }
+
+    limit = ngx_parse_time(&value[1], 0);
+    window = ngx_parse_time(&value[3], 0);
+
+    if (limit == NGX_ERROR || window == NGX_ERROR || limit < 1000
+        || window < 1000)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pprof_capture_budget: \"%V per %V\" needs two "
+                           "times of at least 1s", &value[1], &value[3]);
+        return NGX_CONF_ERROR;
+    }
+
+    plcf->budget.limit = (uint64_t) limit;
+    plcf->budget.window = (uint64_t) window;
+
+    return NGX_CONF_OK;
+}

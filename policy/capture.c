@@ -1,0 +1,301 @@
+/*
+ * Stages 7-9: how often an identity may ask, how many captures of one
+ * endpoint may run, and how much of the target's time captures may take.
+ * Plain arithmetic on caller-owned state; the caller holds the lock.
+ */
+
+#include <string.h>
+
+#include "policy.h"
+
+
+#define MILLI  1000
+
+
+static uint64_t
+ceil_seconds(uint64_t ms)
+{
+    uint64_t  s = (ms + MILLI - 1) / MILLI;
+
+    return s ? s : 1;
+}
+
+
+static int
+parse_uint(pprof_str_t s, uint64_t max, uint64_t *v)
+{
+    size_t  i;
+
+    if (s.len == 0 || s.len > 9) {
+        return -1;
+    }
+
+    *v = 0;
+    for (i = 0; i < s.len; i++) {
+        if (s.data[i] < '0' || s.data[i] > '9') {
+            return -1;
+        }
+        *v = *v * 10 + (s.data[i] - '0');
+    }
+
+    return *v <= max ? 0 : -1;
+}
+
+
+int
+pprof_rate_parse(pprof_str_t rate, pprof_str_t burst, pprof_rate_t *out,
+    const char **err)
+{
+    pprof_str_t  num;
+    uint64_t     n, per;
+
+    if (rate.len < 4 || memcmp(rate.data + rate.len - 3, "r/", 2) != 0) {
+        *err = "rate is not N r/s or N r/m";
+        return -1;
+    }
+
+    switch (rate.data[rate.len - 1]) {
+    case 's':
+        per = 1;
+        break;
+    case 'm':
+        per = 60;
+        break;
+    default:
+        *err = "rate is not N r/s or N r/m";
+        return -1;
+    }
+
+    num.data = rate.data;
+    num.len = rate.len - 3;
+
+    if (parse_uint(num, 1000000, &n) != 0 || n == 0) {
+        *err = "rate must be a whole number of requests from 1";
+        return -1;
+    }
+
+    out->rate = n * MILLI / per;
+    if (out->rate == 0) {
+        out->rate = 1;
+    }
+
+    out->burst = 0;
+
+    if (burst.len) {
+        num.data = burst.data + 6;
+        num.len = burst.len - 6;
+
+        if (burst.len < 7 || memcmp(burst.data, "burst=", 6) != 0
+            || parse_uint(num, 100000, &out->burst) != 0)
+        {
+            *err = "burst is not burst=N";
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static uint64_t
+excess_at(const pprof_rate_state_t *state, const pprof_rate_t *rate,
+    uint64_t now)
+{
+    uint64_t  drained;
+
+    if (state->last == 0 || now < state->last) {
+        return 0;
+    }
+
+    /* Saturate: a long-idle bucket would overflow rate * elapsed. */
+    drained = now - state->last > UINT64_MAX / (rate->rate + 1)
+              ? UINT64_MAX : rate->rate * (now - state->last) / MILLI;
+
+    return drained >= state->excess ? 0 : state->excess - drained;
+}
+
+
+pprof_reason_t
+pprof_rate_take(pprof_rate_state_t *state, const pprof_rate_t *rate,
+    uint64_t now, uint64_t *retry_after)
+{
+    uint64_t  excess, limit;
+
+    if (rate->rate == 0) {
+        return PPROF_OK;
+    }
+
+    /* The first request of a new state passes, as in limit_req. */
+    excess = state->last == 0 ? 0 : excess_at(state, rate, now) + MILLI;
+    limit = rate->burst * MILLI;
+
+    if (excess > limit) {
+        *retry_after = ceil_seconds((excess - limit) * MILLI / rate->rate);
+        return PPROF_RATE_LIMITED;
+    }
+
+    state->excess = excess;
+    state->last = now ? now : 1;
+    return PPROF_OK;
+}
+
+
+/*
+ * Forgetting a state gives its identity a fresh start, whose first request
+ * passes free: only do so once the last request has drained too.
+ */
+int
+pprof_rate_idle(const pprof_rate_state_t *state, const pprof_rate_t *rate,
+    uint64_t now)
+{
+    uint64_t  elapsed;
+
+    if (rate->rate == 0 || state->last == 0) {
+        return 1;
+    }
+
+    elapsed = now > state->last ? now - state->last : 0;
+
+    return elapsed / MILLI * rate->rate >= state->excess + MILLI;
+}
+
+
+size_t
+pprof_slots_expire(pprof_lease_t *slots, size_t n, uint64_t now)
+{
+    size_t  i, freed = 0;
+
+    for (i = 0; i < n; i++) {
+        if (slots[i].id && slots[i].expires <= now) {
+            memset(&slots[i], 0, sizeof(slots[i]));
+            freed++;
+        }
+    }
+
+    return freed;
+}
+
+
+pprof_reason_t
+pprof_slots_acquire(pprof_lease_t *slots, size_t n, uint64_t now,
+    uint64_t duration, uint64_t id, uint64_t *retry_after)
+{
+    size_t    i;
+    uint64_t  first;
+
+    if (id == 0) {
+        return PPROF_INTERNAL_ERROR;
+    }
+
+    first = UINT64_MAX;
+
+    for (i = 0; i < n; i++) {
+        if (slots[i].id == 0) {
+            slots[i].id = id;
+            slots[i].ends = now + duration;
+            slots[i].expires = now + duration + PPROF_LEASE_MARGIN;
+            return PPROF_OK;
+        }
+
+        if (slots[i].ends < first) {
+            first = slots[i].ends;
+        }
+    }
+
+    /* Until the earliest running capture of this endpoint ends. */
+    *retry_after = ceil_seconds(first > now ? first - now : 0);
+    return PPROF_CAPTURE_BUSY;
+}
+
+
+int
+pprof_slots_release(pprof_lease_t *slots, size_t n, uint64_t id)
+{
+    size_t  i;
+
+    for (i = 0; id && i < n; i++) {
+        if (slots[i].id == id) {
+            memset(&slots[i], 0, sizeof(slots[i]));
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+size_t
+pprof_slots_live(const pprof_lease_t *slots, size_t n)
+{
+    size_t  i, live = 0;
+
+    for (i = 0; i < n; i++) {
+        live += slots[i].id != 0;
+    }
+
+    return live;
+}
+
+
+pprof_reason_t
+pprof_budget_take(pprof_budget_state_t *state, const pprof_budget_t *budget,
+    uint64_t now, uint64_t amount, uint64_t *retry_after)
+{
+    uint64_t  width, current, oldest, used, freed, epoch;
+    size_t    i, b;
+
+    if (budget->limit == 0) {
+        return PPROF_OK;
+    }
+
+    width = budget->window / PPROF_BUDGET_BUCKETS;
+    if (width == 0) {
+        width = 1;
+    }
+
+    current = now / width;
+    oldest = current >= PPROF_BUDGET_BUCKETS - 1
+             ? current - (PPROF_BUDGET_BUCKETS - 1) : 0;
+
+    used = 0;
+    for (i = 0; i < PPROF_BUDGET_BUCKETS; i++) {
+        if (state->epoch[i] >= oldest && state->epoch[i] <= current) {
+            used += state->used[i];
+        }
+    }
+
+    if (amount <= budget->limit && used + amount <= budget->limit) {
+        b = current % PPROF_BUDGET_BUCKETS;
+
+        if (state->epoch[b] != current) {
+            state->epoch[b] = current;
+            state->used[b] = 0;
+        }
+
+        state->used[b] += amount;
+        return PPROF_OK;
+    }
+
+    /* A capture longer than the whole budget waits a whole window. */
+    if (amount > budget->limit) {
+        *retry_after = ceil_seconds(budget->window);
+        return PPROF_BUDGET_EXHAUSTED;
+    }
+
+    /* Walk the slices oldest first until enough time has left the window. */
+    freed = 0;
+    for (epoch = oldest; epoch <= current; epoch++) {
+        b = epoch % PPROF_BUDGET_BUCKETS;
+
+        if (state->epoch[b] == epoch) {
+            freed += state->used[b];
+        }
+
+        if (used - freed + amount <= budget->limit) {
+            break;
+        }
+    }
+
+    *retry_after = ceil_seconds((epoch + PPROF_BUDGET_BUCKETS) * width - now);
+    return PPROF_BUDGET_EXHAUSTED;
+}
