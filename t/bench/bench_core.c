@@ -115,6 +115,30 @@ main(void)
     printf("audit id from the CSPRNG: %.0f ns/request\n",
            (t1 - t0) / (ITERATIONS / 10) * 1e9);
 
+    {
+        pprof_rate_state_t  st = { 0, 0 };
+        pprof_rate_t        rate = { 1000000000, 1000000 };
+        pprof_lease_t       slots[4];
+        uint64_t            retry;
+
+        memset(slots, 0, sizeof(slots));
+
+        t0 = now();
+        for (i = 0; i < ITERATIONS; i++) {
+            if (pprof_rate_take(&st, &rate, 1000 + i, &retry) != PPROF_OK
+                || pprof_slots_acquire(slots, 4, 1000 + i, 30000, i + 1,
+                                       &retry) != PPROF_OK
+                || !pprof_slots_release(slots, 4, i + 1))
+            {
+                return 1;
+            }
+        }
+        t1 = now();
+
+        printf("rate and slot arithmetic (no lock): %.0f ns/request\n",
+               (t1 - t0) / ITERATIONS * 1e9);
+    }
+
     for (i = 0; i < 3; i++) {
         pprof_bind_free(&binds[i]);
     }

@@ -58,7 +58,18 @@ http {
             pprof on;
             pprof_tls off;
             pprof_identity anonymous;
+            pprof_rate off;
             proxy_pass http://target;
+        }
+        # The same with the zone's work on every request: lock, lookup,
+        # rate update (a rate no request reaches).
+        location /zone/debug/pprof/ {
+            pprof on;
+            pprof_tls off;
+            pprof_prefix /zone/debug/pprof/;
+            pprof_identity anonymous;
+            pprof_rate cmdline 1000000r/s burst=100000;
+            proxy_pass http://target/debug/pprof/;
         }
         location /plain/debug/pprof/ {
             proxy_pass http://target/debug/pprof/;
@@ -72,10 +83,29 @@ nginx_pid=$!
 trap 'kill $nginx_pid $target_pid 2>/dev/null; wait 2>/dev/null || true' EXIT
 sleep 1
 
+# nginx's own CPU per request (workers' utime + stime), so the module's
+# share is visible apart from the target's and wrk's.
+nginx_ticks() {
+    local t=0 pid
+    for pid in $(pgrep -P "$nginx_pid"); do
+        t=$((t + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+    done
+    echo "$t"
+}
+hz=$(getconf CLK_TCK)
+
+printf '%-28s %12s %14s %22s\n' location req/s "latency avg" "nginx CPU per request"
 for path in /plain/debug/pprof/cmdline /debug/pprof/cmdline \
-            /plain/debug/pprof/cmdline /debug/pprof/cmdline; do
-    printf '%-28s ' "$path"
-    wrk -t1 -c16 -d"${duration}s" "http://127.0.0.1:$gw_port$path" \
-        | awk '/Requests\/sec/ { printf "%s req/s", $2 } /Latency/ { printf "  latency avg %s  ", $2 }'
-    echo
+            /zone/debug/pprof/cmdline /plain/debug/pprof/cmdline \
+            /debug/pprof/cmdline /zone/debug/pprof/cmdline; do
+    before=$(nginx_ticks)
+    out=$(wrk -t1 -c16 -d"${duration}s" "http://127.0.0.1:$gw_port$path")
+    after=$(nginx_ticks)
+    requests=$(echo "$out" | awk '/requests in/ { print $1 }')
+    echo "$out" | awk -v path="$path" -v ticks=$((after - before)) \
+        -v hz="$hz" -v n="$requests" '
+        /Latency/ { lat = $2 }
+        /Requests\/sec/ { rps = $2 }
+        END { printf "%-28s %12s %14s %19.1f us\n", path, rps, lat,
+                     ticks / hz / n * 1e6 }'
 done
