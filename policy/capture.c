@@ -103,8 +103,13 @@ excess_at(const pprof_rate_state_t *state, const pprof_rate_t *rate,
 {
     uint64_t  drained;
 
-    if (state->last == 0 || now < state->last) {
+    if (state->last == 0) {
         return 0;
+    }
+
+    /* A clock that steps back drains nothing, and refunds nothing. */
+    if (now <= state->last) {
+        return state->excess;
     }
 
     /* Saturate: a long-idle bucket would overflow rate * elapsed. */

@@ -89,5 +89,27 @@ check(server('pprof_prefix debug;'), qr/pprof_prefix "debug" must start and end 
 check(server('pprof_enforce perhaps;'), qr/invalid value "perhaps"/, 'pprof_enforce value');
 check("pprof on;\n" . server(''), qr/"pprof" directive is not allowed here/, 'pprof only in a location');
 
+# Capture control.
+check("pprof_zone 4k;\n" . server(''), qr/pprof_zone "4k" is invalid or smaller than 8 pages/, 'zone too small');
+check("pprof_zone lots;\n" . server(''), qr/pprof_zone "lots" is invalid/, 'zone size not a size');
+check("pprof_zone 1m;\npprof_zone 2m;\n" . server(''), qr/"pprof_zone" directive is duplicate/, 'zone twice');
+check(server('pprof_zone 1m;'), qr/"pprof_zone" directive is not allowed here/, 'zone only in http');
+check(server('pprof_rate captures 4r/m;'), qr/pprof_rate: "captures" is not a class/, 'rate: unknown class');
+check(server('pprof_rate capture 4r/h;'), qr/pprof_rate: rate is not N r\/s or N r\/m/, 'rate: bad unit');
+check(server('pprof_rate capture 0r/m;'), qr/pprof_rate: rate must be a whole number of requests from 1/, 'rate: zero');
+check(server('pprof_rate capture 4r/m burst=x;'), qr/pprof_rate: burst is not burst=N/, 'rate: bad burst');
+check(server('pprof_rate capture 4r/m; pprof_rate capture 5r/m;'), qr/class "capture" is set twice here/, 'rate: class twice');
+check(server('pprof_rate capture 4r/m burst=2; pprof_rate snapshot off; pprof_rate cmdline 100r/s;'), undef, 'rates');
+check(server('pprof_rate off;'), undef, 'rate off');
+check(server('pprof_capture_concurrency 0;'), qr/value must be between 1 and 64/, 'concurrency 0');
+check(server('pprof_capture_concurrency 65;'), qr/value must be between 1 and 64/, 'concurrency 65');
+check(server('pprof_capture_budget 300s per 1h;'), undef, 'budget');
+check(server('pprof_capture_budget 300s in 1h;'), qr/takes "TIME per WINDOW" or "off"/, 'budget: not per');
+check(server('pprof_capture_budget 0s per 1h;'), qr/needs two times of at least 1s/, 'budget: zero');
+check(server('pprof_capture_budget xs per 1h;'), qr/needs two times of at least 1s/, 'budget: bad time');
+check(server('pprof_capture_budget off;'), undef, 'budget off');
+check("server { listen 127.0.0.1:%%PORT_X%%; location /s { pprof_status on; } }\n",
+    qr/invalid number of arguments in "pprof_status"/, 'pprof_status takes no argument');
+
 $t->done_testing_checks;
 done_testing;

@@ -1,0 +1,211 @@
+/* Stages 7-9: rate, slot and budget arithmetic, and the metrics page. */
+
+#include <stdio.h>
+
+#include "unit.h"
+#include "proxy/proxy.h"
+
+
+static void
+rate_parse(void **state)
+{
+    pprof_rate_t  r;
+    const char   *err;
+
+    (void) state;
+
+    assert_int_equal(pprof_rate_parse(S("4r/m"), S("burst=2"), &r, &err), 0);
+    assert_int_equal(r.rate, 66);
+    assert_int_equal(r.burst, 2);
+    assert_int_equal(pprof_rate_parse(S("10r/s"), S(""), &r, &err), 0);
+    assert_int_equal(r.rate, 10000);
+    assert_int_equal(r.burst, 0);
+
+    assert_int_equal(pprof_rate_parse(S("0r/s"), S(""), &r, &err), -1);
+    assert_int_equal(pprof_rate_parse(S("r/s"), S(""), &r, &err), -1);
+    assert_int_equal(pprof_rate_parse(S("4r/h"), S(""), &r, &err), -1);
+    assert_int_equal(pprof_rate_parse(S("4/m"), S(""), &r, &err), -1);
+    assert_int_equal(pprof_rate_parse(S("-4r/m"), S(""), &r, &err), -1);
+    assert_int_equal(pprof_rate_parse(S("99999999999r/s"), S(""), &r, &err),
+                     -1);
+    assert_int_equal(pprof_rate_parse(S("4r/m"), S("burst="), &r, &err), -1);
+    assert_int_equal(pprof_rate_parse(S("4r/m"), S("burst=x"), &r, &err), -1);
+    assert_int_equal(pprof_rate_parse(S("4r/m"), S("bursts=2"), &r, &err), -1);
+    assert_int_equal(pprof_rate_parse(S("4r/m"), S("2"), &r, &err), -1);
+    assert_non_null(err);
+}
+
+
+static void
+rate_bucket(void **state)
+{
+    pprof_rate_state_t  st = { 0, 0 };
+    pprof_rate_t        rate = { 6 * 1000 / 60, 2 };     /* 6r/m burst=2 */
+    uint64_t            retry = 0, t = 1000000;
+
+    (void) state;
+
+    /* The first request is free, then a burst of two more. */
+    assert_int_equal(pprof_rate_take(&st, &rate, t, &retry), PPROF_OK);
+    assert_int_equal(pprof_rate_take(&st, &rate, t, &retry), PPROF_OK);
+    assert_int_equal(pprof_rate_take(&st, &rate, t, &retry), PPROF_OK);
+    assert_int_equal(pprof_rate_take(&st, &rate, t, &retry),
+                     PPROF_RATE_LIMITED);
+    assert_int_equal(retry, 10);
+
+    /* A refusal costs nothing; ten seconds drain one request. */
+    assert_int_equal(pprof_rate_take(&st, &rate, t + 9000, &retry),
+                     PPROF_RATE_LIMITED);
+    assert_int_equal(retry, 1);
+    assert_int_equal(pprof_rate_take(&st, &rate, t + 10000, &retry),
+                     PPROF_OK);
+    assert_int_equal(pprof_rate_take(&st, &rate, t + 10000, &retry),
+                     PPROF_RATE_LIMITED);
+
+    /* Idle only once the last request has drained as well. */
+    assert_false(pprof_rate_idle(&st, &rate, t + 20000));
+    assert_true(pprof_rate_idle(&st, &rate, t + 40000));
+
+    /* A clock that goes back does not refund anything. */
+    assert_int_equal(pprof_rate_take(&st, &rate, t - 5000, &retry),
+                     PPROF_RATE_LIMITED);
+
+    /* Off is unlimited; a long idle bucket does not overflow. */
+    rate.rate = 0;
+    assert_int_equal(pprof_rate_take(&st, &rate, t, &retry), PPROF_OK);
+    rate.rate = 1000000000;
+    assert_int_equal(pprof_rate_take(&st, &rate, UINT64_MAX / 2, &retry),
+                     PPROF_OK);
+}
+
+
+static void
+slots(void **state)
+{
+    pprof_lease_t  s[2];
+    uint64_t       retry = 0, t = 5000000;
+
+    (void) state;
+
+    memset(s, 0, sizeof(s));
+
+    assert_int_equal(pprof_slots_acquire(s, 2, t, 30000, 11, &retry),
+                     PPROF_OK);
+    assert_int_equal(pprof_slots_acquire(s, 2, t + 2000, 10000, 12, &retry),
+                     PPROF_OK);
+    assert_int_equal(pprof_slots_live(s, 2), 2);
+
+    /* Busy until the earliest capture ends: 12's, at t + 12 s. */
+    assert_int_equal(pprof_slots_acquire(s, 2, t + 3000, 5000, 13, &retry),
+                     PPROF_CAPTURE_BUSY);
+    assert_int_equal(retry, 9);
+
+    /* Release frees exactly the lease named; an unknown one nothing. */
+    assert_false(pprof_slots_release(s, 2, 99));
+    assert_false(pprof_slots_release(s, 2, 0));
+    assert_true(pprof_slots_release(s, 2, 12));
+    assert_false(pprof_slots_release(s, 2, 12));
+    assert_int_equal(pprof_slots_live(s, 2), 1);
+
+    /* A dead worker's lease expires after the capture plus the margin. */
+    assert_int_equal(pprof_slots_expire(s, 2, t + 30000 + PPROF_LEASE_MARGIN
+                                              - 1), 0);
+    assert_int_equal(pprof_slots_expire(s, 2, t + 30000 + PPROF_LEASE_MARGIN),
+                     1);
+    assert_int_equal(pprof_slots_live(s, 2), 0);
+
+    /* Past its end but within the margin, a capture still reads busy: 1s. */
+    assert_int_equal(pprof_slots_acquire(s, 1, t, 1000, 21, &retry), PPROF_OK);
+    assert_int_equal(pprof_slots_acquire(s, 1, t + 5000, 1000, 22, &retry),
+                     PPROF_CAPTURE_BUSY);
+    assert_int_equal(retry, 1);
+
+    assert_int_equal(pprof_slots_acquire(s, 1, t, 1000, 0, &retry),
+                     PPROF_INTERNAL_ERROR);
+}
+
+
+static void
+budget(void **state)
+{
+    pprof_budget_state_t  st;
+    pprof_budget_t        b = { 3000, 3600000 };        /* 3s per 1h */
+    uint64_t              retry = 0, t = 7200000000ULL;
+
+    (void) state;
+
+    memset(&st, 0, sizeof(st));
+
+    assert_int_equal(pprof_budget_take(&st, &b, t, 2000, &retry), PPROF_OK);
+    assert_int_equal(pprof_budget_take(&st, &b, t + 1000, 2000, &retry),
+                     PPROF_BUDGET_EXHAUSTED);
+    assert_true(retry > 3500 && retry <= 3600);
+    assert_int_equal(pprof_budget_take(&st, &b, t + 2000, 1000, &retry),
+                     PPROF_OK);
+    assert_int_equal(pprof_budget_take(&st, &b, t + 3000, 1, &retry),
+                     PPROF_BUDGET_EXHAUSTED);
+
+    /* The window slides: an hour later the seconds are back. */
+    assert_int_equal(pprof_budget_take(&st, &b, t + 3600000 + 60000, 3000,
+                                       &retry), PPROF_OK);
+
+    /* Longer than the whole budget: never, so wait the whole window. */
+    assert_int_equal(pprof_budget_take(&st, &b, t, 4000, &retry),
+                     PPROF_BUDGET_EXHAUSTED);
+    assert_int_equal(retry, 3600);
+
+    b.limit = 0;
+    assert_int_equal(pprof_budget_take(&st, &b, t, 999999, &retry), PPROF_OK);
+}
+
+
+static void
+metrics(void **state)
+{
+    static pprof_metrics_t  m;
+    char                    buf[PPROF_METRICS_MAX];
+    size_t                  n;
+
+    (void) state;
+
+    memset(&m, 0, sizeof(m));
+    m.requests[PPROF_CLASS_CAPTURE][1][PPROF_CAPTURE_BUSY] = 5;
+    m.requests[PPROF_CLASS_COUNT][1][PPROF_UNKNOWN_ENDPOINT] = 2;
+    m.captures_in_flight = 1;
+    m.capture_ms_total = 12500;
+    m.zone_used_bytes = 4096;
+
+    n = pprof_metrics_render(buf, sizeof(buf), &m);
+    assert_true(n > 0 && n < sizeof(buf));
+    assert_non_null(strstr(buf, "pprof_requests_total{class=\"capture\","
+                                "decision=\"deny\",reason=\"capture_busy\"} 5\n"));
+    assert_non_null(strstr(buf, "pprof_requests_total{class=\"\","
+                                "decision=\"deny\","
+                                "reason=\"unknown_endpoint\"} 2\n"));
+    assert_null(strstr(buf, "reason=\"ok\""));
+    assert_non_null(strstr(buf, "\npprof_captures_in_flight 1\n"));
+    assert_non_null(strstr(buf, "\npprof_capture_seconds_total 12.500\n"));
+    assert_non_null(strstr(buf, "\npprof_zone_used_bytes 4096\n"));
+    assert_non_null(strstr(buf, "# TYPE pprof_requests_total counter\n"));
+
+    /* Every class, decision and reason at once still fits. */
+    memset(&m, 0xff, sizeof(m));
+    assert_true(pprof_metrics_render(buf, sizeof(buf), &m) > 0);
+
+    assert_int_equal(pprof_metrics_render(buf, 100, &m), 0);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(rate_parse),
+        cmocka_unit_test(rate_bucket),
+        cmocka_unit_test(slots),
+        cmocka_unit_test(budget),
+        cmocka_unit_test(metrics),
+    };
+
+    return cmocka_run_group_tests_name("capture", tests, NULL, NULL);
+}
