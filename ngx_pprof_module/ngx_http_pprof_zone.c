@@ -287,8 +287,10 @@ ngx_http_pprof_zone_take(ngx_http_request_t *r,
     endpoint.len = ctx->endpoint.name.len;
 
     /* Keys are built before the lock is taken. */
-    if (ngx_http_pprof_key(r, &key, NGX_HTTP_PPROF_NODE_RATE, &plcf->zone_key,
-                           &cls, &identity) != NGX_OK)
+    if (rate->rate
+        && ngx_http_pprof_key(r, &key, NGX_HTTP_PPROF_NODE_RATE,
+                              &plcf->zone_key, &cls, &identity)
+           != NGX_OK)
     {
         return PPROF_INTERNAL_ERROR;
     }
