@@ -259,6 +259,7 @@ pprof_reason_t
 ngx_http_pprof_zone_take(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
 {
+    size_t                       nslots;
     uint64_t                     now, retry, duration;
     ngx_str_t                    key, cls, identity, endpoint;
     pprof_reason_t               rc, first;
@@ -355,16 +356,21 @@ ngx_http_pprof_zone_take(ngx_http_request_t *r,
         rc = PPROF_INTERNAL_ERROR;
 
     } else {
+        /*
+         * A node made before a reload changed the concurrency keeps its
+         * size: never look past it (and, when smaller, be stricter).
+         */
+        nslots = ngx_min(plcf->concurrency,
+                         pn->payload / sizeof(pprof_lease_t));
         slots = ngx_http_pprof_payload(pn);
-        zone->sh->in_flight -= pprof_slots_expire(slots, plcf->concurrency,
-                                                  now);
+        zone->sh->in_flight -= pprof_slots_expire(slots, nslots, now);
 
         hold->lease = (uint64_t) ngx_pid << 32 | (uint64_t) r->connection->number;
         hold->lease ^= ngx_random();
         hold->lease |= 1;
 
-        rc = pprof_slots_acquire(slots, plcf->concurrency, now, duration,
-                                 hold->lease, &retry);
+        rc = pprof_slots_acquire(slots, nslots, now, duration, hold->lease,
+                                 &retry);
         if (rc == PPROF_OK) {
             zone->sh->in_flight++;
         } else {
@@ -409,7 +415,8 @@ done:
     if (hold && hold->lease && !pprof_policy_forwards(first, plcf->enforce)) {
         pn = ngx_http_pprof_lookup(zone, &hold->key, hold->hash);
         if (pn && pprof_slots_release(ngx_http_pprof_payload(pn),
-                                      plcf->concurrency, hold->lease))
+                                      pn->payload / sizeof(pprof_lease_t),
+                                      hold->lease))
         {
             zone->sh->in_flight--;
         }

@@ -97,26 +97,28 @@ pprof_rate_parse(pprof_str_t rate, pprof_str_t burst, pprof_rate_t *out,
 }
 
 
+/*
+ * What the bucket holds at now once the request being judged is added, as
+ * limit_req reckons it: max(0, excess - drained + 1).  A clock that steps
+ * back drains nothing, and refunds nothing.
+ */
 static uint64_t
-excess_at(const pprof_rate_state_t *state, const pprof_rate_t *rate,
+excess_with(const pprof_rate_state_t *state, const pprof_rate_t *rate,
     uint64_t now)
 {
-    uint64_t  drained;
+    uint64_t  drained, full;
 
-    if (state->last == 0) {
-        return 0;
-    }
+    full = state->excess + MILLI;
 
-    /* A clock that steps back drains nothing, and refunds nothing. */
     if (now <= state->last) {
-        return state->excess;
+        return full;
     }
 
     /* Saturate: a long-idle bucket would overflow rate * elapsed. */
     drained = now - state->last > UINT64_MAX / (rate->rate + 1)
               ? UINT64_MAX : rate->rate * (now - state->last) / MILLI;
 
-    return drained >= state->excess ? 0 : state->excess - drained;
+    return drained >= full ? 0 : full - drained;
 }
 
 
@@ -131,7 +133,7 @@ pprof_rate_take(pprof_rate_state_t *state, const pprof_rate_t *rate,
     }
 
     /* The first request of a new state passes, as in limit_req. */
-    excess = state->last == 0 ? 0 : excess_at(state, rate, now) + MILLI;
+    excess = state->last == 0 ? 0 : excess_with(state, rate, now);
     limit = rate->burst * MILLI;
 
     if (excess > limit) {
@@ -153,15 +155,11 @@ int
 pprof_rate_idle(const pprof_rate_state_t *state, const pprof_rate_t *rate,
     uint64_t now)
 {
-    uint64_t  elapsed;
-
     if (rate->rate == 0 || state->last == 0) {
         return 1;
     }
 
-    elapsed = now > state->last ? now - state->last : 0;
-
-    return elapsed / MILLI * rate->rate >= state->excess + MILLI;
+    return excess_with(state, rate, now) == 0;
 }
 
 

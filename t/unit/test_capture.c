@@ -70,6 +70,20 @@ rate_bucket(void **state)
     assert_int_equal(pprof_rate_take(&st, &rate, t - 5000, &retry),
                      PPROF_RATE_LIMITED);
 
+    /* Without a burst, one request per period after the first (limit_req). */
+    {
+        pprof_rate_state_t  st0 = { 0, 0 };
+        pprof_rate_t        two = { 2 * 1000 / 60, 0 };    /* 2r/m */
+
+        assert_int_equal(pprof_rate_take(&st0, &two, t, &retry), PPROF_OK);
+        assert_int_equal(pprof_rate_take(&st0, &two, t + 1000, &retry),
+                         PPROF_RATE_LIMITED);
+        assert_int_equal(pprof_rate_take(&st0, &two, t + 31000, &retry),
+                         PPROF_OK);
+        assert_int_equal(pprof_rate_take(&st0, &two, t + 31000 + 36000,
+                                         &retry), PPROF_OK);
+    }
+
     /* Off is unlimited; a long idle bucket does not overflow. */
     rate.rate = 0;
     assert_int_equal(pprof_rate_take(&st, &rate, t, &retry), PPROF_OK);
