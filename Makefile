@@ -35,7 +35,7 @@ UNIT_TESTS := $(patsubst t/unit/%.c,%,$(wildcard t/unit/test_*.c))
 UNIT_PLAIN := $(addprefix $(BUILD)/unit/plain/,$(UNIT_TESTS))
 UNIT_SAN   := $(addprefix $(BUILD)/unit/san/,$(UNIT_TESTS))
 
-.PHONY: all deps module target unit integration test run bench clean
+.PHONY: all deps module target tools unit integration test run bench clean
 
 all: module
 
@@ -94,6 +94,15 @@ $(BUILD)/unit/san/%: t/unit/%.c t/unit/unit.h t/unit/unit_strings.h $(CORE_SRCS)
 	@$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) -o $@ $< $(CORE_SRCS) $(TOOL_SRCS) \
 	    -lcmocka $(CORE_LIBS)
 
+# pprof-audit verify LOG [--pubkey PEM]: the audit trail's verifier.
+AUDIT_SRCS := tools/pprof_audit.c $(wildcard proxy/*.c policy/*.c)
+
+$(BUILD)/pprof-audit: $(AUDIT_SRCS) $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) -o $@ $(AUDIT_SRCS) $(CORE_LIBS)
+
+tools: deps $(BUILD)/pprof-audit
+
 # Signs test tokens and prints JWKs for the integration tests.
 $(BUILD)/pprof-jwt: t/tools/pprof_jwt.c $(TOOL_SRCS) $(TOOL_HDRS)
 	@mkdir -p $(dir $@)
@@ -106,9 +115,9 @@ unit: deps $(UNIT_PLAIN) $(UNIT_SAN)
 	    echo "== $$t"; $$t; \
 	done
 
-integration: module target $(BUILD)/pprof-jwt
+integration: module target tools $(BUILD)/pprof-jwt
 	PPROF_MODULE=$(MODULE) PPROF_TARGET=$(TARGET) PPROF_NGINX=$(NGINX) \
-	    PPROF_JWT=$(BUILD)/pprof-jwt \
+	    PPROF_JWT=$(BUILD)/pprof-jwt PPROF_AUDIT=$(BUILD)/pprof-audit \
 	    prove -I t/lib t/
 
 test: unit integration

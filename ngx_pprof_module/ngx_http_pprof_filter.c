@@ -1,15 +1,19 @@
 /*
- * Header filter: every response the module touched, allowed or denied,
- * carries the audit id; the upstream cannot supply its own.
+ * Filters: every response the module touched, allowed or denied, carries
+ * the audit id (the upstream cannot supply its own), and the body of a
+ * forwarded one is hashed for its audit record.
  */
 
 #include "ngx_http_pprof_module.h"
 
 
 static ngx_int_t ngx_http_pprof_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_pprof_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 static ngx_str_t  ngx_http_pprof_audit_header = ngx_string("X-Pprof-Audit-Id");
 
@@ -20,7 +24,28 @@ ngx_http_pprof_filter_init(ngx_conf_t *cf)
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_pprof_header_filter;
 
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_pprof_body_filter;
+
     return NGX_OK;
+}
+
+
+/* The audit's response record hashes what the client is sent. */
+static ngx_int_t
+ngx_http_pprof_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_http_pprof_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_pprof_module);
+
+    if (ctx && ctx->body_sha && r == r->main
+        && ngx_http_pprof_audit_body(r, ctx, in) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_body_filter(r, in);
 }
 
 

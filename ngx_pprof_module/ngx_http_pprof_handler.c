@@ -74,6 +74,11 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
                       ctx->audit_id);
     }
 
+    /* Stage 10: the decision record, before anything is forwarded. */
+    ctx->reason = pprof_policy_audited(ctx->reason, plcf->enforce,
+                      ngx_http_pprof_audit_decision(r, plcf, ctx) == NGX_OK,
+                      plcf->audit_required);
+
     ngx_http_pprof_zone_count(r, ctx);
 
     if (!pprof_policy_forwards(ctx->reason, plcf->enforce)) {
@@ -84,6 +89,8 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
         ctx->reason = PPROF_INTERNAL_ERROR;
         return ngx_http_pprof_deny(r, plcf, ctx);
     }
+
+    ctx->forwarded = 1;
 
     return NGX_DECLINED;
 }

@@ -9,6 +9,8 @@
 static ngx_int_t ngx_http_pprof_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_pprof_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_pprof_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_pprof_init_main_conf(ngx_conf_t *cf, void *conf);
+static void ngx_http_pprof_exit_master(ngx_cycle_t *cycle);
 static void *ngx_http_pprof_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -47,6 +49,11 @@ static ngx_conf_num_bounds_t  ngx_http_pprof_max_seconds_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_http_pprof_concurrency_bounds = {
     ngx_conf_check_num_bounds, 1, 64
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_pprof_checkpoint_bounds = {
+    ngx_conf_check_num_bounds, 1, 1000000
 };
 
 
@@ -185,6 +192,34 @@ static ngx_command_t  ngx_http_pprof_commands[] = {
       0,
       NULL },
 
+    { ngx_string("pprof_audit_log"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_pprof_audit_log,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pprof_audit_required"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, audit_required),
+      NULL },
+
+    { ngx_string("pprof_audit_signing_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_pprof_audit_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pprof_audit_checkpoint"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_pprof_main_conf_t, audit_checkpoint),
+      &ngx_http_pprof_checkpoint_bounds },
+
     { ngx_string("pprof_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_pprof_status,
@@ -208,7 +243,7 @@ static ngx_http_module_t  ngx_http_pprof_module_ctx = {
     ngx_http_pprof_postconfiguration,      /* postconfiguration */
 
     ngx_http_pprof_create_main_conf,       /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_pprof_init_main_conf,         /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -229,7 +264,7 @@ ngx_module_t  ngx_http_pprof_module = {
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
+    ngx_http_pprof_exit_master,            /* exit master */
     NGX_MODULE_V1_PADDING
 };
 
@@ -261,7 +296,9 @@ ngx_http_pprof_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_pprof_handler;
 
-    if (ngx_http_pprof_zone_default(cf) != NGX_OK) {
+    if (ngx_http_pprof_zone_default(cf) != NGX_OK
+        || ngx_http_pprof_audit_init(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -284,9 +321,37 @@ ngx_http_pprof_create_main_conf(ngx_conf_t *cf)
      *
      *     pmcf->shm_zone = NULL;
      *     pmcf->used = 0;
+     *     pmcf->audit_key = NULL;
      */
 
+    if (ngx_array_init(&pmcf->audit_logs, cf->pool, 4,
+                       sizeof(ngx_http_pprof_audit_log_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    pmcf->audit_checkpoint = NGX_CONF_UNSET_UINT;
+
     return pmcf;
+}
+
+
+static char *
+ngx_http_pprof_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_pprof_main_conf_t *pmcf = conf;
+
+    ngx_conf_init_uint_value(pmcf->audit_checkpoint, 1000);
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_pprof_exit_master(ngx_cycle_t *cycle)
+{
+    ngx_http_pprof_audit_shutdown(cycle);
 }
 
 
@@ -332,6 +397,8 @@ ngx_http_pprof_create_loc_conf(ngx_conf_t *cf)
     conf->jwt_leeway = NGX_CONF_UNSET;
     conf->concurrency = NGX_CONF_UNSET_UINT;
     conf->budget_set = NGX_CONF_UNSET;
+    conf->audit_log = NGX_CONF_UNSET_PTR;
+    conf->audit_required = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -369,6 +436,15 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              "roles");
 
     ngx_http_pprof_merge_capture(conf, prev);
+
+    ngx_conf_merge_ptr_value(conf->audit_log, prev->audit_log, NULL);
+    ngx_conf_merge_value(conf->audit_required, prev->audit_required, 1);
+
+    if (conf->enable && conf->audit_log == NULL) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "a location with \"pprof on\" has no "
+                           "pprof_audit_log: its requests leave no trail");
+    }
 
     if (conf->enable
         && (ngx_http_pprof_bind_sources(cf, conf) != NGX_CONF_OK

@@ -16,9 +16,53 @@
 #include "proxy/proxy.h"
 
 
+/* An audit log: a file or a syslog peer, and its chain head in the zone. */
+#define NGX_HTTP_PPROF_AUDIT_LOGS  16
+
+typedef struct {
+    ngx_str_t             name;             /* as configured */
+    ngx_open_file_t      *file;             /* NULL for syslog */
+    ngx_syslog_peer_t    *syslog;
+    ngx_uint_t            index;            /* of its head in the zone */
+} ngx_http_pprof_audit_log_t;
+
+typedef struct {
+    uint32_t              hash;             /* of the log's name */
+    uint32_t              used;
+    uint64_t              seq;              /* of the last record */
+    uint64_t              since_checkpoint;
+    char                  prev[PPROF_AUDIT_HASH_HEX];
+} ngx_http_pprof_audit_head_t;
+
+
+typedef struct {
+    ngx_rbtree_t                rbtree;
+    ngx_rbtree_node_t           sentinel;
+    ngx_queue_t                 lru;
+    ngx_atomic_t                requests[PPROF_CLASS_COUNT + 1][2]
+                                        [PPROF_REASON_COUNT];
+    ngx_atomic_t                capture_ms;
+    ngx_uint_t                  in_flight;    /* under the zone's lock */
+    ngx_atomic_t                audit_records;
+    ngx_atomic_t                audit_errors;
+    ngx_http_pprof_audit_head_t audit[NGX_HTTP_PPROF_AUDIT_LOGS];
+} ngx_http_pprof_shctx_t;
+
+
+typedef struct {
+    ngx_http_pprof_shctx_t     *sh;
+    ngx_slab_pool_t            *shpool;
+    ngx_array_t                *audit_logs;   /* to find their heads */
+} ngx_http_pprof_zone_ctx_t;
+
+
+
 typedef struct {
     ngx_shm_zone_t       *shm_zone;
     ngx_flag_t            used;             /* a location has pprof on */
+    ngx_array_t           audit_logs;       /* ngx_http_pprof_audit_log_t */
+    EVP_PKEY             *audit_key;        /* checkpoint signing key */
+    ngx_uint_t            audit_checkpoint; /* records between them */
 } ngx_http_pprof_main_conf_t;
 
 
@@ -45,6 +89,9 @@ typedef struct {
     ngx_array_t          *sources;          /* pprof_auth_source_t */
     ngx_array_t          *variables;        /* ngx_int_t variable indexes */
     const char           *challenge;        /* WWW-Authenticate, or NULL */
+
+    ngx_http_pprof_audit_log_t  *audit_log; /* NULL: off */
+    ngx_flag_t            audit_required;
 
     ngx_array_t          *roles;            /* pprof_role_t, inherited too */
     ngx_array_t          *binds;            /* pprof_bind_t, inherited too */
@@ -74,6 +121,10 @@ typedef struct {
 
     uint64_t              retry_after;      /* seconds, for a 429 */
 
+    unsigned              forwarded:1;
+    EVP_MD_CTX           *body_sha;         /* of the body sent */
+    uint64_t              body_bytes;
+
     char                  audit_id[PPROF_AUDIT_ID_LEN + 1];
 } ngx_http_pprof_ctx_t;
 
@@ -101,6 +152,19 @@ void ngx_http_pprof_zone_count(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx);
 ngx_int_t ngx_http_pprof_zone_metrics(ngx_http_request_t *r,
     pprof_metrics_t *m);
+
+char *ngx_http_pprof_audit_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_pprof_audit_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_pprof_audit_heads(ngx_http_pprof_zone_ctx_t *zone,
+    ngx_log_t *log);
+ngx_int_t ngx_http_pprof_audit_decision(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
+ngx_int_t ngx_http_pprof_audit_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_pprof_audit_body(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx, ngx_chain_t *in);
+void ngx_http_pprof_audit_shutdown(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_pprof_add_variables(ngx_conf_t *cf);
 
 

@@ -37,23 +37,6 @@ typedef struct {
 } ngx_http_pprof_rate_node_t;
 
 
-typedef struct {
-    ngx_rbtree_t                rbtree;
-    ngx_rbtree_node_t           sentinel;
-    ngx_queue_t                 lru;
-    ngx_atomic_t                requests[PPROF_CLASS_COUNT + 1][2]
-                                        [PPROF_REASON_COUNT];
-    ngx_atomic_t                capture_ms;
-    ngx_uint_t                  in_flight;    /* under the zone's lock */
-} ngx_http_pprof_shctx_t;
-
-
-typedef struct {
-    ngx_http_pprof_shctx_t     *sh;
-    ngx_slab_pool_t            *shpool;
-} ngx_http_pprof_zone_ctx_t;
-
-
 /* What a request holds, to give back when its pool goes. */
 typedef struct {
     ngx_http_pprof_zone_ctx_t  *zone;
@@ -153,6 +136,11 @@ ngx_http_pprof_add_zone(ngx_conf_t *cf, size_t size)
         return NULL;
     }
 
+    ctx->audit_logs = &((ngx_http_pprof_main_conf_t *)
+                        ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_pprof_module))
+                      ->audit_logs;
+
     shm_zone->init = ngx_http_pprof_init_zone;
     shm_zone->data = ctx;
 
@@ -170,18 +158,21 @@ ngx_http_pprof_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ctx = shm_zone->data;
 
-    /* A reload keeps the old state: running captures keep their slots. */
+    /*
+     * A reload keeps the old state: running captures keep their slots and
+     * audit chains their heads.
+     */
     if (octx) {
         ctx->sh = octx->sh;
         ctx->shpool = octx->shpool;
-        return NGX_OK;
+        return ngx_http_pprof_audit_heads(ctx, shm_zone->shm.log);
     }
 
     ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
     if (shm_zone->shm.exists) {
         ctx->sh = ctx->shpool->data;
-        return NGX_OK;
+        return ngx_http_pprof_audit_heads(ctx, shm_zone->shm.log);
     }
 
     ctx->sh = ngx_slab_calloc(ctx->shpool, sizeof(ngx_http_pprof_shctx_t));
@@ -207,7 +198,7 @@ ngx_http_pprof_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     /* A full zone is handled by eviction, not worth a [crit] each time. */
     ctx->shpool->log_nomem = 0;
 
-    return NGX_OK;
+    return ngx_http_pprof_audit_heads(ctx, shm_zone->shm.log);
 }
 
 
@@ -728,6 +719,8 @@ ngx_http_pprof_zone_metrics(ngx_http_request_t *r, pprof_metrics_t *m)
     }
 
     m->capture_ms_total = zone->sh->capture_ms;
+    m->audit_records_total = zone->sh->audit_records;
+    m->audit_write_errors_total = zone->sh->audit_errors;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 

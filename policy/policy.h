@@ -291,6 +291,13 @@ pprof_reason_t pprof_budget_take(pprof_budget_state_t *state,
  */
 int pprof_policy_stop(pprof_reason_t *first, pprof_reason_t rc, int enforce);
 
+/*
+ * Stage 10: a request that would go upstream without its decision record
+ * written is audit_unavailable when the record is required.
+ */
+pprof_reason_t pprof_policy_audited(pprof_reason_t reason, int enforce,
+    int written, int required);
+
 /* Whether the request goes upstream (dry run: what it would deny, too). */
 int pprof_policy_forwards(pprof_reason_t reason, int enforce);
 

@@ -103,7 +103,8 @@ pprof_policy_stop(pprof_reason_t *first, pprof_reason_t rc, int enforce)
 
 /*
  * A dry run forwards what it would deny, but a failure of the gateway itself
- * is never waved through.
+ * (an internal error, an audit record it could not write) is never waved
+ * through.
  */
 int
 pprof_policy_forwards(pprof_reason_t reason, int enforce)
@@ -112,5 +113,18 @@ pprof_policy_forwards(pprof_reason_t reason, int enforce)
         return 1;
     }
 
-    return !enforce && checked(reason) != PPROF_INTERNAL_ERROR;
+    return !enforce && checked(reason) != PPROF_INTERNAL_ERROR
+           && reason != PPROF_AUDIT_UNAVAILABLE;
+}
+
+
+pprof_reason_t
+pprof_policy_audited(pprof_reason_t reason, int enforce, int written,
+    int required)
+{
+    if (!written && required && pprof_policy_forwards(reason, enforce)) {
+        return PPROF_AUDIT_UNAVAILABLE;
+    }
+
+    return reason;
 }

@@ -231,6 +231,17 @@ reasons(void **state)
         assert_int_equal(first, PPROF_TLS_REQUIRED);
     }
 
+    /* Stage 10: an unwritten record stops only what would go upstream. */
+    assert_int_equal(pprof_policy_audited(PPROF_OK, 1, 0, 1),
+                     PPROF_AUDIT_UNAVAILABLE);
+    assert_int_equal(pprof_policy_audited(PPROF_OK, 1, 0, 0), PPROF_OK);
+    assert_int_equal(pprof_policy_audited(PPROF_OK, 1, 1, 1), PPROF_OK);
+    assert_int_equal(pprof_policy_audited(PPROF_FORBIDDEN, 1, 0, 1),
+                     PPROF_FORBIDDEN);
+    assert_int_equal(pprof_policy_audited(PPROF_FORBIDDEN, 0, 0, 1),
+                     PPROF_AUDIT_UNAVAILABLE);
+    assert_false(pprof_policy_forwards(PPROF_AUDIT_UNAVAILABLE, 0));
+
     assert_true(pprof_policy_forwards(PPROF_OK, 1));
     assert_false(pprof_policy_forwards(PPROF_FORBIDDEN, 1));
     assert_true(pprof_policy_forwards(PPROF_FORBIDDEN, 0));

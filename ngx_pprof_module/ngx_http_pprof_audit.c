@@ -1,0 +1,734 @@
+/*
+ * The audit trail in nginx (SPEC §8): where records go, the chain heads
+ * kept in the zone so that every worker extends one chain per log, the
+ * decision record before forwarding, the body hash, the response record in
+ * the log phase, and signed checkpoints.  The records themselves are
+ * encoded by proxy/.
+ */
+
+#include "ngx_http_pprof_module.h"
+
+#include <openssl/pem.h>
+
+#if (NGX_HTTP_SSL)
+#include <openssl/ssl.h>
+#endif
+
+
+#define NGX_HTTP_PPROF_SYSLOG_HEADER  128     /* "<PRI>date host tag: " */
+
+
+static ngx_int_t ngx_http_pprof_audit_append(ngx_http_pprof_zone_ctx_t *zone,
+    ngx_http_pprof_audit_log_t *log, pprof_audit_record_t *rec,
+    ngx_http_pprof_main_conf_t *pmcf, ngx_log_t *nlog);
+static ngx_int_t ngx_http_pprof_audit_emit(ngx_http_pprof_zone_ctx_t *zone,
+    ngx_http_pprof_audit_log_t *log, ngx_http_pprof_audit_head_t *head,
+    u_char *line, size_t len, ngx_log_t *nlog);
+static void ngx_http_pprof_audit_fill(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx, pprof_audit_stage_t stage,
+    pprof_audit_record_t *rec);
+static ngx_int_t ngx_http_pprof_audit_response(ngx_http_request_t *r);
+static uint64_t ngx_http_pprof_audit_now_us(void);
+static ngx_int_t ngx_http_pprof_audit_untear(const char *path,
+    ngx_log_t *log);
+static void ngx_http_pprof_audit_key_cleanup(void *data);
+static void ngx_http_pprof_audit_sha_cleanup(void *data);
+
+
+static ngx_str_t  ngx_http_pprof_upstream_addr = ngx_string("upstream_addr");
+
+
+/* pprof_audit_log PATH | syslog:server=ADDR[,tag=T] | off */
+char *
+ngx_http_pprof_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_loc_conf_t *plcf = conf;
+
+    ngx_str_t                   *value;
+    ngx_uint_t                   i;
+    ngx_http_pprof_audit_log_t  *log;
+    ngx_http_pprof_main_conf_t  *pmcf;
+
+    if (plcf->audit_log != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        plcf->audit_log = NULL;
+        return NGX_CONF_OK;
+    }
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pprof_module);
+
+    /* One log named twice is one chain. */
+    log = pmcf->audit_logs.elts;
+    for (i = 0; i < pmcf->audit_logs.nelts; i++) {
+        if (log[i].name.len == value[1].len
+            && ngx_strncmp(log[i].name.data, value[1].data, value[1].len) == 0)
+        {
+            plcf->audit_log = &log[i];
+            return NGX_CONF_OK;
+        }
+    }
+
+    if (pmcf->audit_logs.nelts == NGX_HTTP_PPROF_AUDIT_LOGS) {
+        return "names more audit logs than the 16 a configuration may have";
+    }
+
+    log = ngx_array_push(&pmcf->audit_logs);
+    if (log == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(log, sizeof(ngx_http_pprof_audit_log_t));
+    log->name = value[1];
+    log->index = NGX_CONF_UNSET_UINT;
+
+    if (ngx_strncmp(value[1].data, "syslog:", 7) == 0) {
+        log->syslog = ngx_pcalloc(cf->pool, sizeof(ngx_syslog_peer_t));
+        if (log->syslog == NULL
+            || ngx_syslog_process_conf(cf, log->syslog) != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        log->file = ngx_conf_open_file(cf->cycle, &value[1]);
+        if (log->file == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    plcf->audit_log = log;
+    pmcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_pprof_audit_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_main_conf_t *pmcf = conf;
+
+    BIO                 *bio;
+    ngx_str_t           *value, path;
+    ngx_pool_cleanup_t  *cln;
+
+    if (pmcf->audit_key) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    bio = BIO_new_file((char *) path.data, "r");
+    if (bio) {
+        pmcf->audit_key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+    }
+
+    ERR_clear_error();
+
+    if (pmcf->audit_key == NULL
+        || EVP_PKEY_get_id(pmcf->audit_key) != EVP_PKEY_ED25519)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pprof_audit_signing_key: \"%V\" is not an "
+                           "Ed25519 private key in PEM", &path);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_pprof_audit_key_cleanup;
+    cln->data = pmcf->audit_key;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_pprof_audit_key_cleanup(void *data)
+{
+    EVP_PKEY_free(data);
+}
+
+
+/*
+ * Each log's chain head lives in the zone: found by name after a reload,
+ * or read from the file's last line on a fresh start, so the chain goes on
+ * across reloads, restarts and existing files.  Runs in the master.
+ */
+ngx_int_t
+ngx_http_pprof_audit_heads(ngx_http_pprof_zone_ctx_t *zone, ngx_log_t *log)
+{
+    char                         err[256], *path;
+    uint32_t                     hash;
+    ngx_uint_t                   i, k, slot;
+    ngx_http_pprof_audit_log_t  *alog;
+    ngx_http_pprof_audit_head_t *head;
+
+    alog = zone->audit_logs->elts;
+
+    for (i = 0; i < zone->audit_logs->nelts; i++) {
+        hash = ngx_crc32_short(alog[i].name.data, alog[i].name.len);
+        slot = NGX_HTTP_PPROF_AUDIT_LOGS;
+
+        for (k = 0; k < NGX_HTTP_PPROF_AUDIT_LOGS; k++) {
+            head = &zone->sh->audit[k];
+
+            if (head->used && head->hash == hash) {
+                break;
+            }
+
+            if (!head->used && slot == NGX_HTTP_PPROF_AUDIT_LOGS) {
+                slot = k;
+            }
+        }
+
+        if (k < NGX_HTTP_PPROF_AUDIT_LOGS) {
+            alog[i].index = k;
+            continue;
+        }
+
+        if (slot == NGX_HTTP_PPROF_AUDIT_LOGS) {
+            ngx_log_error(NGX_LOG_EMERG, log, 0,
+                          "pprof_zone holds no room for the chain of audit "
+                          "log \"%V\"", &alog[i].name);
+            return NGX_ERROR;
+        }
+
+        head = &zone->sh->audit[slot];
+        ngx_memzero(head, sizeof(ngx_http_pprof_audit_head_t));
+        ngx_memset(head->prev, '0', PPROF_AUDIT_HASH_HEX);
+
+        /* A syslog chain starts afresh: its past lines are elsewhere. */
+        if (alog[i].file) {
+            path = ngx_alloc(alog[i].file->name.len + 1, log);
+            if (path == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_cpystrn((u_char *) path, alog[i].file->name.data,
+                        alog[i].file->name.len + 1);
+
+            if (ngx_http_pprof_audit_untear(path, log) != NGX_OK
+                || pprof_audit_head(path, &head->seq, head->prev, err,
+                                    sizeof(err))
+                   != 0)
+            {
+                ngx_log_error(NGX_LOG_EMERG, log, 0,
+                              "pprof_audit_log \"%s\": %s", path, err);
+                ngx_free(path);
+                return NGX_ERROR;
+            }
+
+            ngx_free(path);
+        }
+
+        head->hash = hash;
+        head->used = 1;
+        alog[i].index = slot;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A crash in the middle of a write leaves a last line without its newline.
+ * It was never part of the chain (the head never moved past it), and the
+ * next record must not be glued to it: cut it off, and say so.
+ */
+static ngx_int_t
+ngx_http_pprof_audit_untear(const char *path, ngx_log_t *log)
+{
+    off_t           size, cut;
+    ssize_t         n;
+    ngx_fd_t        fd;
+    ngx_file_t      file;
+    u_char          tail[65536];
+
+    fd = ngx_open_file(path, NGX_FILE_RDWR, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        return NGX_OK;                  /* not there yet: nothing to mend */
+    }
+
+    size = lseek(fd, 0, SEEK_END);
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.fd = fd;
+    file.log = log;
+
+    cut = size > (off_t) sizeof(tail) ? size - (off_t) sizeof(tail) : 0;
+    n = size > 0 ? ngx_read_file(&file, tail, size - cut, cut) : 0;
+
+    if (n > 0 && tail[n - 1] != '\n') {
+        while (n > 0 && tail[n - 1] != '\n') {
+            n--;
+        }
+
+        if (n == 0 && cut > 0) {
+            ngx_log_error(NGX_LOG_EMERG, log, 0,
+                          "pprof audit log \"%s\" does not end in a "
+                          "record", path);
+            (void) ngx_close_file(fd);
+            return NGX_ERROR;
+        }
+
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "pprof audit log \"%s\" ended in a torn line of %O "
+                      "bytes, removed", path, size - (cut + n));
+
+        if (ftruncate(fd, cut + n) != 0) {
+            ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
+                          "pprof audit log \"%s\": cannot remove its torn "
+                          "line", path);
+            (void) ngx_close_file(fd);
+            return NGX_ERROR;
+        }
+    }
+
+    (void) ngx_close_file(fd);
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_pprof_audit_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt         *h;
+    ngx_http_core_main_conf_t   *cmcf;
+    ngx_http_pprof_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pprof_module);
+
+    /* Makes $upstream_addr known, to read it in the log phase. */
+    if (ngx_http_get_variable_index(cf, &ngx_http_pprof_upstream_addr)
+        == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    if (pmcf->audit_logs.nelts == 0) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_pprof_audit_response;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Stage 10: the decision record, before anything is forwarded.  NGX_ERROR
+ * when it could not be written; the caller decides what that means.  A
+ * forwarded request starts hashing the body it will send.
+ */
+ngx_int_t
+ngx_http_pprof_audit_decision(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
+{
+    pprof_audit_record_t         rec;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_pprof_main_conf_t  *pmcf;
+
+    if (plcf->audit_log == NULL) {
+        return NGX_OK;
+    }
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
+
+    ngx_http_pprof_audit_fill(r, ctx, PPROF_AUDIT_DECISION, &rec);
+
+    if (ngx_http_pprof_audit_append(pmcf->shm_zone->data, plcf->audit_log,
+                                    &rec, pmcf, r->connection->log)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!pprof_policy_forwards(ctx->reason, plcf->enforce)) {
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->body_sha = EVP_MD_CTX_new();
+    if (ctx->body_sha == NULL
+        || EVP_DigestInit_ex(ctx->body_sha, EVP_sha256(), NULL) != 1)
+    {
+        EVP_MD_CTX_free(ctx->body_sha);
+        ctx->body_sha = NULL;
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_pprof_audit_sha_cleanup;
+    cln->data = ctx->body_sha;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_pprof_audit_sha_cleanup(void *data)
+{
+    EVP_MD_CTX_free(data);
+}
+
+
+/* The body as the client receives it, buffers in temp files included. */
+ngx_int_t
+ngx_http_pprof_audit_body(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    off_t         offset;
+    size_t        size;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+    u_char        chunk[16384];
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            size = b->last - b->pos;
+            if (EVP_DigestUpdate(ctx->body_sha, b->pos, size) != 1) {
+                return NGX_ERROR;
+            }
+            ctx->body_bytes += size;
+            continue;
+        }
+
+        if (!b->in_file) {
+            continue;
+        }
+
+        for (offset = b->file_pos; offset < b->file_last; offset += n) {
+            size = ngx_min((off_t) sizeof(chunk), b->file_last - offset);
+
+            n = ngx_read_file(b->file, chunk, size, offset);
+            if (n <= 0 || EVP_DigestUpdate(ctx->body_sha, chunk, n) != 1) {
+                return NGX_ERROR;
+            }
+
+            ctx->body_bytes += n;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* The log phase: the response record of a forwarded request. */
+static ngx_int_t
+ngx_http_pprof_audit_response(ngx_http_request_t *r)
+{
+    u_char                       md[EVP_MAX_MD_SIZE];
+    char                         hex[2 * EVP_MAX_MD_SIZE];
+    unsigned                     mdlen;
+    uint64_t                     start;
+    ngx_str_t                    name;
+    pprof_audit_record_t         rec;
+    ngx_http_pprof_ctx_t        *ctx;
+    ngx_http_variable_value_t   *vv;
+    ngx_http_pprof_loc_conf_t   *plcf;
+    ngx_http_pprof_main_conf_t  *pmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_pprof_module);
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
+
+    if (ctx == NULL || ctx->body_sha == NULL || plcf->audit_log == NULL) {
+        return NGX_OK;
+    }
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
+
+    ngx_http_pprof_audit_fill(r, ctx, PPROF_AUDIT_RESPONSE, &rec);
+
+    if (EVP_DigestFinal_ex(ctx->body_sha, md, &mdlen) != 1) {
+        mdlen = 0;
+    }
+
+    ngx_hex_dump((u_char *) hex, md, mdlen);
+    rec.sha256.data = (u_char *) hex;
+    rec.sha256.len = 2 * mdlen;
+
+    rec.status = r->headers_out.status;
+    rec.bytes = ctx->body_bytes;
+
+    start = (uint64_t) r->start_sec * 1000 + r->start_msec;
+    rec.duration_ms = rec.time_us / 1000 > start ? rec.time_us / 1000 - start
+                                                 : 0;
+
+    name = ngx_http_pprof_upstream_addr;
+    vv = ngx_http_get_variable(r, &name,
+                               ngx_hash_key(name.data, name.len));
+    if (vv && !vv->not_found) {
+        rec.upstream.data = vv->data;
+        rec.upstream.len = vv->len;
+    }
+
+    (void) ngx_http_pprof_audit_append(pmcf->shm_zone->data, plcf->audit_log,
+                                       &rec, pmcf, r->connection->log);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_pprof_audit_fill(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
+    pprof_audit_stage_t stage, pprof_audit_record_t *rec)
+{
+    const char  *s;
+
+    ngx_memzero(rec, sizeof(pprof_audit_record_t));
+
+    rec->stage = stage;
+    rec->time_us = ngx_http_pprof_audit_now_us();
+    rec->audit_id.data = (u_char *) ctx->audit_id;
+    rec->audit_id.len = ngx_strlen(ctx->audit_id);
+    rec->client.data = r->connection->addr_text.data;
+    rec->client.len = r->connection->addr_text.len;
+
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        s = SSL_get_version(r->connection->ssl->connection);
+        rec->tls.data = (u_char *) s;
+        rec->tls.len = ngx_strlen(s);
+    }
+#endif
+
+    rec->identity.data = ctx->auth.identity;
+    rec->identity.len = ctx->auth.identity_len;
+
+    s = pprof_auth_method_name(ctx->auth.method);
+    rec->auth.data = (u_char *) s;
+    rec->auth.len = ngx_strlen(s);
+
+    rec->roles = ctx->held;
+    rec->nroles = ctx->nheld;
+    rec->method.data = r->method_name.data;
+    rec->method.len = r->method_name.len;
+    rec->endpoint = ctx->endpoint.name;
+
+    s = pprof_class_name(ctx->endpoint.cls);
+    rec->cls.data = (u_char *) s;
+    rec->cls.len = ngx_strlen(s);
+
+    if (ctx->canonical) {
+        rec->params.data = (u_char *) ctx->params.canonical;
+        rec->params.len = ctx->params.canonical_len;
+    }
+
+    rec->allow = ctx->reason == PPROF_OK;
+
+    s = pprof_reason_name(ctx->reason);
+    rec->reason.data = (u_char *) s;
+    rec->reason.len = ngx_strlen(s);
+
+    rec->enforced = ctx->enforced;
+}
+
+
+/* Appends one record, and a signed checkpoint when one is due. */
+static ngx_int_t
+ngx_http_pprof_audit_append(ngx_http_pprof_zone_ctx_t *zone,
+    ngx_http_pprof_audit_log_t *log, pprof_audit_record_t *rec,
+    ngx_http_pprof_main_conf_t *pmcf, ngx_log_t *nlog)
+{
+    size_t                        len;
+    ngx_int_t                     rc;
+    pprof_audit_record_t          cp;
+    ngx_http_pprof_audit_head_t  *head;
+    u_char                        line[NGX_HTTP_PPROF_SYSLOG_HEADER
+                                       + PPROF_AUDIT_LINE_MAX + 1];
+
+    /* One lock orders the records of every worker: no line interleaves. */
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    head = &zone->sh->audit[log->index];
+
+    len = pprof_audit_encode((char *) line + NGX_HTTP_PPROF_SYSLOG_HEADER,
+                             PPROF_AUDIT_LINE_MAX, rec, head->seq + 1,
+                             head->prev, NULL);
+
+    rc = ngx_http_pprof_audit_emit(zone, log, head, line, len, nlog);
+
+    if (rc == NGX_OK && pmcf->audit_key && pmcf->audit_checkpoint
+        && head->since_checkpoint >= pmcf->audit_checkpoint)
+    {
+        ngx_memzero(&cp, sizeof(pprof_audit_record_t));
+        cp.stage = PPROF_AUDIT_CHECKPOINT;
+        cp.time_us = rec->time_us;
+        cp.records = head->since_checkpoint;
+
+        len = pprof_audit_checkpoint(
+                  (char *) line + NGX_HTTP_PPROF_SYSLOG_HEADER,
+                  PPROF_AUDIT_LINE_MAX, &cp, head->seq + 1, head->prev,
+                  pmcf->audit_key);
+
+        if (ngx_http_pprof_audit_emit(zone, log, head, line, len, nlog)
+            == NGX_OK)
+        {
+            head->since_checkpoint = 0;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * Writes a line found at line + NGX_HTTP_PPROF_SYSLOG_HEADER; the space
+ * before it takes a syslog header.  The head moves only when the whole
+ * line is out, so a failed write never breaks the chain.
+ */
+static ngx_int_t
+ngx_http_pprof_audit_emit(ngx_http_pprof_zone_ctx_t *zone,
+    ngx_http_pprof_audit_log_t *log, ngx_http_pprof_audit_head_t *head,
+    u_char *line, size_t len, ngx_log_t *nlog)
+{
+    off_t     size;
+    u_char   *text, *start;
+    ssize_t   n, want;
+
+    text = line + NGX_HTTP_PPROF_SYSLOG_HEADER;
+
+    if (len == 0) {
+        ngx_log_error(NGX_LOG_ERR, nlog, 0,
+                      "pprof audit record does not fit in a line");
+        (void) ngx_atomic_fetch_add(&zone->sh->audit_errors, 1);
+        return NGX_ERROR;
+    }
+
+    if (log->syslog) {
+        /* The header is built at the front, then moved next to the line. */
+        n = ngx_syslog_add_header(log->syslog, line) - line;
+        start = text - n;
+        ngx_memmove(start, line, n);
+        want = n + len;
+        n = ngx_syslog_send(log->syslog, start, want);
+
+    } else {
+        text[len] = '\n';
+        want = len + 1;
+
+        /*
+         * A short write would leave half a line for the next record to be
+         * glued to: cut the file back to where this record began.
+         */
+        size = lseek(log->file->fd, 0, SEEK_END);
+        n = ngx_write_fd(log->file->fd, text, want);
+
+        if (n != want && n > 0 && size >= 0
+            && ftruncate(log->file->fd, size) != 0)
+        {
+            ngx_log_error(NGX_LOG_ALERT, nlog, ngx_errno,
+                          "pprof audit log \"%V\" holds a torn line",
+                          &log->name);
+        }
+    }
+
+    if (n != want) {
+        ngx_log_error(NGX_LOG_ERR, nlog, ngx_errno,
+                      "pprof audit record not written to \"%V\"", &log->name);
+        (void) ngx_atomic_fetch_add(&zone->sh->audit_errors, 1);
+        return NGX_ERROR;
+    }
+
+    pprof_audit_hash((char *) text, len, head->prev);
+    head->seq++;
+    head->since_checkpoint++;
+    (void) ngx_atomic_fetch_add(&zone->sh->audit_records, 1);
+
+    return NGX_OK;
+}
+
+
+/* A signed checkpoint closes every log's chain when nginx stops. */
+void
+ngx_http_pprof_audit_shutdown(ngx_cycle_t *cycle)
+{
+    u_char                        line[NGX_HTTP_PPROF_SYSLOG_HEADER
+                                       + PPROF_AUDIT_LINE_MAX + 1];
+    size_t                        len;
+    ngx_uint_t                    i;
+    pprof_audit_record_t          cp;
+    ngx_http_pprof_zone_ctx_t    *zone;
+    ngx_http_pprof_audit_log_t   *log;
+    ngx_http_pprof_audit_head_t  *head;
+    ngx_http_pprof_main_conf_t   *pmcf;
+
+    if (ngx_http_cycle_get_module_main_conf(cycle, ngx_http_module) == NULL) {
+        return;
+    }
+
+    pmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_pprof_module);
+
+    if (pmcf == NULL || pmcf->audit_key == NULL || pmcf->shm_zone == NULL) {
+        return;
+    }
+
+    zone = pmcf->shm_zone->data;
+    log = pmcf->audit_logs.elts;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < pmcf->audit_logs.nelts; i++) {
+        head = &zone->sh->audit[log[i].index];
+
+        ngx_memzero(&cp, sizeof(pprof_audit_record_t));
+        cp.stage = PPROF_AUDIT_CHECKPOINT;
+        cp.time_us = ngx_http_pprof_audit_now_us();
+        cp.records = head->since_checkpoint;
+
+        len = pprof_audit_checkpoint(
+                  (char *) line + NGX_HTTP_PPROF_SYSLOG_HEADER,
+                  PPROF_AUDIT_LINE_MAX, &cp, head->seq + 1, head->prev,
+                  pmcf->audit_key);
+
+        if (ngx_http_pprof_audit_emit(zone, &log[i], head, line, len,
+                                      cycle->log)
+            == NGX_OK)
+        {
+            head->since_checkpoint = 0;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+static uint64_t
+ngx_http_pprof_audit_now_us(void)
+{
+    struct timeval  tv;
+
+    ngx_gettimeofday(&tv);
+
+    return (uint64_t) tv.tv_sec * 1000000 + tv.tv_usec;
+}

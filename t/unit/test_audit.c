@@ -1,0 +1,1570 @@
+/*
+ * The audit trail (SPEC §8): records byte for byte, escaping whatever the
+ * bytes, the hash chain and signed checkpoints, the head a writer resumes
+ * from, and verification of logs tampered with in every way we know, each
+ * of which must name the seq that was touched.
+ *
+ * Logs are written by the test into a temporary directory through
+ * pprof_audit_encode() and pprof_audit_checkpoint(), then edited as text.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "unit.h"
+#include "unit_strings.h"
+#include "proxy/proxy.h"
+#include "t/tools/jwt_sign.h"
+
+
+/* 2026-11-22T03:45:01.123456Z */
+#define TIME_US  1795319101123456ULL
+
+#define ZEROS \
+    "0000000000000000000000000000000000000000000000000000000000000000"
+
+#define SHA_EMPTY \
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+#define LOG_MAX  32
+
+
+/* Keys, made once: the signer, another key, its public halves, an EC key. */
+static EVP_PKEY  *ed1, *ed2, *pub1, *pub2, *ec;
+
+static char       tmpdir[] = "/tmp/test_audit.XXXXXX";
+
+/* Files a test made, removed after it. */
+static char      *files[64];
+static size_t     nfiles;
+
+
+static int
+cleanup(void **state)
+{
+    (void) state;
+
+    while (nfiles) {
+        unlink(files[--nfiles]);
+    }
+
+    unit_free_strings();
+    return 0;
+}
+
+
+static char *
+path_of(const char *name)
+{
+    char  *path = fmt("%s/%s", tmpdir, name);
+
+    assert_true(nfiles < sizeof(files) / sizeof(files[0]));
+    files[nfiles++] = path;
+    return path;
+}
+
+
+static void
+write_raw(const char *path, const char *data, size_t len)
+{
+    FILE  *f = fopen(path, "wb");
+
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+
+/* Records. */
+
+static pprof_str_t  roles2[2];
+
+
+static void
+decision(pprof_audit_record_t *rec)
+{
+    memset(rec, 0, sizeof(*rec));
+
+    roles2[0] = S("operator");
+    roles2[1] = S("viewer");
+
+    rec->stage = PPROF_AUDIT_DECISION;
+    rec->time_us = TIME_US;
+    rec->audit_id = S("0123456789abcdef0123456789abcdef");
+    rec->client = S("192.0.2.7");
+    rec->tls = S("TLSv1.3");
+    rec->identity = S("alice");
+    rec->auth = S("cert");
+    rec->roles = roles2;
+    rec->nroles = 2;
+    rec->method = S("GET");
+    rec->endpoint = S("profile");
+    rec->cls = S("capture");
+    rec->params = S("seconds=30");
+    rec->allow = 1;
+    rec->reason = S("ok");
+    rec->enforced = 1;
+}
+
+
+static void
+response(pprof_audit_record_t *rec)
+{
+    decision(rec);
+
+    rec->stage = PPROF_AUDIT_RESPONSE;
+    rec->time_us = TIME_US + 30012000;
+    rec->status = 200;
+    rec->bytes = 12345;
+    rec->sha256 = S(SHA_EMPTY);
+    rec->duration_ms = 30012;
+    rec->upstream = S("127.0.0.1:6060");
+}
+
+
+static void
+checkpoint(pprof_audit_record_t *rec, uint64_t records)
+{
+    memset(rec, 0, sizeof(*rec));
+
+    rec->stage = PPROF_AUDIT_CHECKPOINT;
+    rec->time_us = TIME_US + 60000000;
+    rec->audit_id = S("");
+    rec->records = records;
+}
+
+
+static char *
+encode(const pprof_audit_record_t *rec, uint64_t seq, const char *prev,
+    const char *sig)
+{
+    char    buf[PPROF_AUDIT_LINE_MAX];
+    size_t  len;
+
+    len = pprof_audit_encode(buf, sizeof(buf), rec, seq, prev, sig);
+    assert_true(len > 0);
+    assert_int_equal(strlen(buf), len);
+    return fmt("%s", buf);
+}
+
+
+#define DECISION_LINE(seq, identity, prev)                                    \
+    "{\"v\":1,\"seq\":" seq ",\"ts\":\"2026-11-22T03:45:01.123456Z\","        \
+    "\"audit_id\":\"0123456789abcdef0123456789abcdef\","                      \
+    "\"stage\":\"decision\",\"client\":\"192.0.2.7\",\"tls\":\"TLSv1.3\","    \
+    "\"identity\":" identity ",\"auth\":\"cert\","                            \
+    "\"roles\":[\"operator\",\"viewer\"],\"method\":\"GET\","                 \
+    "\"endpoint\":\"profile\",\"class\":\"capture\","                         \
+    "\"params\":\"seconds=30\",\"decision\":\"allow\",\"reason\":\"ok\","     \
+    "\"enforced\":true,\"prev\":\"" prev "\"}"
+
+
+static void
+encode_decision(void **state)
+{
+    pprof_audit_record_t  rec;
+
+    (void) state;
+
+    decision(&rec);
+    assert_string_equal(encode(&rec, 1, ZEROS, NULL),
+                        DECISION_LINE("1", "\"alice\"", ZEROS));
+
+    /* A denial with hostile strings, nothing optional, no roles. */
+    rec.tls = S("");
+    rec.identity = S("");
+    rec.cls = S("");
+    rec.roles = NULL;
+    rec.nroles = 0;
+    rec.method = S("PUT");
+    rec.endpoint = S("");
+    rec.client = S("198.51.100.1");
+    rec.params = SN("a\"b\\c\n\0d\x7f" "\xff", 10);
+    rec.allow = 0;
+    rec.reason = S("unknown_endpoint");
+    rec.enforced = 0;
+    rec.audit_id = S("x\"y");
+
+    assert_string_equal(encode(&rec, 18446744073709551615ULL, SHA_EMPTY, ""),
+        "{\"v\":1,\"seq\":18446744073709551615,"
+        "\"ts\":\"2026-11-22T03:45:01.123456Z\",\"audit_id\":\"x\\\"y\","
+        "\"stage\":\"decision\",\"client\":\"198.51.100.1\",\"tls\":null,"
+        "\"identity\":null,\"auth\":\"cert\",\"roles\":[],"
+        "\"method\":\"PUT\",\"endpoint\":\"\",\"class\":null,"
+        "\"params\":\"a\\\"b\\\\c\\u000a\\u0000d\\u007f\\u00ff\","
+        "\"decision\":\"deny\",\"reason\":\"unknown_endpoint\","
+        "\"enforced\":false,\"prev\":\"" SHA_EMPTY "\"}");
+
+    /* One role; strings in roles are escaped as well. */
+    decision(&rec);
+    roles2[0] = S("ops\\\"x");
+    rec.nroles = 1;
+    assert_non_null(strstr(encode(&rec, 1, ZEROS, NULL),
+                           ",\"roles\":[\"ops\\\\\\\"x\"],"));
+}
+
+
+static void
+encode_response(void **state)
+{
+    pprof_audit_record_t  rec;
+
+    (void) state;
+
+    response(&rec);
+    assert_string_equal(encode(&rec, 2, SHA_EMPTY, "ignored"),
+        "{\"v\":1,\"seq\":2,\"ts\":\"2026-11-22T03:45:31.135456Z\","
+        "\"audit_id\":\"0123456789abcdef0123456789abcdef\","
+        "\"stage\":\"response\",\"client\":\"192.0.2.7\","
+        "\"tls\":\"TLSv1.3\",\"identity\":\"alice\",\"auth\":\"cert\","
+        "\"roles\":[\"operator\",\"viewer\"],\"method\":\"GET\","
+        "\"endpoint\":\"profile\",\"class\":\"capture\","
+        "\"params\":\"seconds=30\",\"decision\":\"allow\",\"reason\":\"ok\","
+        "\"enforced\":true,\"status\":200,\"bytes\":12345,"
+        "\"sha256\":\"" SHA_EMPTY "\",\"duration_ms\":30012,"
+        "\"upstream\":\"127.0.0.1:6060\",\"prev\":\"" SHA_EMPTY "\"}");
+
+    rec.upstream = S("");
+    rec.status = 502;
+    rec.bytes = 0;
+    rec.duration_ms = 0;
+    assert_non_null(strstr(encode(&rec, 2, SHA_EMPTY, NULL),
+                           ",\"status\":502,\"bytes\":0,\"sha256\":\""
+                           SHA_EMPTY "\",\"duration_ms\":0,"
+                           "\"upstream\":null,\"prev\":"));
+}
+
+
+static void
+encode_checkpoint(void **state)
+{
+    pprof_audit_record_t  rec;
+
+    (void) state;
+
+    checkpoint(&rec, 6);
+    assert_string_equal(encode(&rec, 7, SHA_EMPTY, ""),
+        "{\"v\":1,\"seq\":7,\"ts\":\"2026-11-22T03:46:01.123456Z\","
+        "\"audit_id\":\"\",\"stage\":\"checkpoint\",\"records\":6,"
+        "\"signature\":\"\",\"prev\":\"" SHA_EMPTY "\"}");
+
+    /* No signature is an empty one; the rest of the record is not used. */
+    response(&rec);
+    rec.stage = PPROF_AUDIT_CHECKPOINT;
+    rec.records = 1000;
+    rec.time_us = TIME_US;
+    assert_string_equal(encode(&rec, 1001, ZEROS, NULL),
+        "{\"v\":1,\"seq\":1001,\"ts\":\"2026-11-22T03:45:01.123456Z\","
+        "\"audit_id\":\"0123456789abcdef0123456789abcdef\","
+        "\"stage\":\"checkpoint\",\"records\":1000,"
+        "\"signature\":\"\",\"prev\":\"" ZEROS "\"}");
+    assert_string_equal(encode(&rec, 1001, ZEROS, "AB+/=="),
+        "{\"v\":1,\"seq\":1001,\"ts\":\"2026-11-22T03:45:01.123456Z\","
+        "\"audit_id\":\"0123456789abcdef0123456789abcdef\","
+        "\"stage\":\"checkpoint\",\"records\":1000,"
+        "\"signature\":\"AB+/==\",\"prev\":\"" ZEROS "\"}");
+}
+
+
+/* The JSON the encoder makes of an identity: the text after its key. */
+static const char *
+escaped(pprof_str_t identity)
+{
+    pprof_audit_record_t   rec;
+    char                  *line, *from, *to;
+
+    decision(&rec);
+    rec.identity = identity;
+    line = encode(&rec, 1, ZEROS, NULL);
+
+    from = strstr(line, ",\"identity\":");
+    to = strstr(line, ",\"auth\":\"cert\"");
+    assert_non_null(from);
+    assert_non_null(to);
+    from += strlen(",\"identity\":");
+    *to = '\0';
+    return from;
+}
+
+
+static void
+encode_escaping(void **state)
+{
+    static const struct {
+        const char  *in;
+        size_t       len;
+        const char  *out;
+    } cases[] = {
+#define C(in, out)  { in, sizeof(in) - 1, out }
+        C("plain text", "\"plain text\""),
+        C("a\"b\\c/d", "\"a\\\"b\\\\c/d\""),
+        C("\\\"", "\"\\\\\\\"\""),
+        C("\0\x01\t\n\r\x1b\x1f", "\"\\u0000\\u0001\\u0009\\u000a\\u000d"
+                                  "\\u001b\\u001f\""),
+        C(" ~\x7f", "\" ~\\u007f\""),
+
+        /* Valid UTF-8 passes: 2, 3 and 4 bytes, the edges of each. */
+        C("caf\xc3\xa9", "\"caf\xc3\xa9\""),
+        C("\xc2\x80\xdf\xbf", "\"\xc2\x80\xdf\xbf\""),
+        C("\xe2\x82\xac \xe0\xa0\x80 \xef\xbf\xbf \xed\x9f\xbf",
+          "\"\xe2\x82\xac \xe0\xa0\x80 \xef\xbf\xbf \xed\x9f\xbf\""),
+        C("\xf0\x9f\x98\x80 \xf0\x90\x80\x80 \xf4\x8f\xbf\xbf",
+          "\"\xf0\x9f\x98\x80 \xf0\x90\x80\x80 \xf4\x8f\xbf\xbf\""),
+
+        /* Anything else is escaped byte by byte. */
+        C("\xff", "\"\\u00ff\""),
+        C("\x80" "a", "\"\\u0080a\""),
+        C("\xc3", "\"\\u00c3\""),
+        C("\xc3(", "\"\\u00c3(\""),
+        C("\xc3\xa9\xa9", "\"\xc3\xa9\\u00a9\""),
+        C("\xc0\xaf", "\"\\u00c0\\u00af\""),
+        C("\xc1\xbf", "\"\\u00c1\\u00bf\""),
+        C("\xe0\x80\xaf", "\"\\u00e0\\u0080\\u00af\""),
+        C("\xe2\x82", "\"\\u00e2\\u0082\""),
+        C("\xe2\x82" "x", "\"\\u00e2\\u0082x\""),
+        C("\xed\xa0\x80", "\"\\u00ed\\u00a0\\u0080\""),
+        C("\xed\xbf\xbf", "\"\\u00ed\\u00bf\\u00bf\""),
+        C("\xf0\x80\x80\x80", "\"\\u00f0\\u0080\\u0080\\u0080\""),
+        C("\xf4\x90\x80\x80", "\"\\u00f4\\u0090\\u0080\\u0080\""),
+        C("\xf0\x9f\x98", "\"\\u00f0\\u009f\\u0098\""),
+        C("\xf5\x80\x80\x80", "\"\\u00f5\\u0080\\u0080\\u0080\""),
+        C("\xf8\x88\x80\x80\x80",
+          "\"\\u00f8\\u0088\\u0080\\u0080\\u0080\""),
+        C("\xfe\xff", "\"\\u00fe\\u00ff\""),
+#undef C
+    };
+
+    size_t  i;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char  *got = escaped(SN(cases[i].in, cases[i].len));
+
+        if (strcmp(got, cases[i].out) != 0) {
+            char  shown[256];
+
+            show(shown, sizeof(shown), (const unsigned char *) got,
+                 strlen(got));
+            fail_msg("case %zu: got %s", i, shown);
+        }
+    }
+
+    /* null only for empty */
+    assert_string_equal(escaped(S("")), "null");
+    assert_string_equal(escaped(SN("\0", 1)), "\"\\u0000\"");
+}
+
+
+/* Whatever the bytes, the line is JSON, and UTF-8 comes back as it went. */
+static void
+encode_always_json(void **state)
+{
+    static const unsigned char  likely[] = {
+        0x00, '"', '\\', 'a', 0x1f, 0x7f, 0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xf0,
+        0x9f, 0x98, 0x80, 0xed, 0xa0
+    };
+
+    pprof_audit_record_t   rec;
+    pprof_str_t            roles[3];
+    unsigned char          bytes[5][64];
+    json_error_t           error;
+    json_t                *json;
+    char                   buf[PPROF_AUDIT_LINE_MAX];
+    uint32_t               seed = 12345;
+    size_t                 i, j, k, len[5], n;
+
+    (void) state;
+
+    for (i = 0; i < 20000; i++) {
+        for (k = 0; k < 5; k++) {
+            seed = seed * 1103515245 + 12345;
+            len[k] = (seed >> 16) % sizeof(bytes[k]);
+            for (j = 0; j < len[k]; j++) {
+                seed = seed * 1103515245 + 12345;
+                /* Half the time, bytes likely to make UTF-8. */
+                bytes[k][j] = i & 1 ? (unsigned char) (seed >> 16)
+                                    : likely[(seed >> 16) % sizeof(likely)];
+            }
+        }
+
+        decision(&rec);
+        rec.identity = SN((const char *) bytes[0], len[0]);
+        rec.params = SN((const char *) bytes[1], len[1]);
+        roles[0] = SN((const char *) bytes[2], len[2]);
+        roles[1] = SN((const char *) bytes[3], len[3]);
+        roles[2] = SN((const char *) bytes[4], len[4]);
+        rec.roles = roles;
+        rec.nroles = 3;
+
+        n = pprof_audit_encode(buf, sizeof(buf), &rec, i + 1, ZEROS, NULL);
+        assert_true(n > 0);
+
+        json = json_loadb(buf, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+                          &error);
+        if (json == NULL) {
+            fail_msg("iteration %zu: %s: %.300s", i, error.text, buf);
+        }
+
+        /* Bytes that never needed escaping as UTF-8 decode to themselves. */
+        if (json_is_string(json_object_get(json, "identity"))
+            && json_string_length(json_object_get(json, "identity"))
+               == len[0])
+        {
+            assert_memory_equal(json_string_value(json_object_get(json,
+                                                              "identity")),
+                                bytes[0], len[0]);
+        }
+
+        assert_int_equal(json_array_size(json_object_get(json, "roles")), 3);
+        json_decref(json);
+    }
+}
+
+
+static void
+encode_timestamps(void **state)
+{
+    static const struct {
+        uint64_t     us;
+        const char  *ts;
+    } cases[] = {
+        { 0, "1970-01-01T00:00:00.000000Z" },
+        { 999999, "1970-01-01T00:00:00.999999Z" },
+        { 1234567890000001ULL, "2009-02-13T23:31:30.000001Z" },
+        { 951782400000000ULL, "2000-02-29T00:00:00.000000Z" },
+        { 1709164800500000ULL, "2024-02-29T00:00:00.500000Z" },
+        { 4107542399000000ULL, "2100-02-28T23:59:59.000000Z" },
+        { 4107542400000000ULL, "2100-03-01T00:00:00.000000Z" },
+        { TIME_US, "2026-11-22T03:45:01.123456Z" },
+        { 253402300799999999ULL, "9999-12-31T23:59:59.999999Z" },
+    };
+
+    pprof_audit_record_t  rec;
+    char                  buf[512];
+    size_t                i;
+
+    (void) state;
+
+    checkpoint(&rec, 0);
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rec.time_us = cases[i].us;
+        assert_string_equal(encode(&rec, 1, ZEROS, ""),
+                            fmt("{\"v\":1,\"seq\":1,\"ts\":\"%s\","
+                                "\"audit_id\":\"\",\"stage\":\"checkpoint\","
+                                "\"records\":0,\"signature\":\"\","
+                                "\"prev\":\"" ZEROS "\"}", cases[i].ts));
+    }
+
+    /* Beyond what RFC 3339 can write, nothing is written. */
+    rec.time_us = 253402300800000000ULL;
+    assert_int_equal(pprof_audit_encode(buf, sizeof(buf), &rec, 1, ZEROS, ""),
+                     0);
+    rec.time_us = UINT64_MAX;
+    assert_int_equal(pprof_audit_encode(buf, sizeof(buf), &rec, 1, ZEROS, ""),
+                     0);
+}
+
+
+static void
+encode_refusals(void **state)
+{
+    pprof_audit_record_t  rec;
+    char                  buf[PPROF_AUDIT_LINE_MAX + 1024], *filler;
+    size_t                len, cap, base;
+
+    (void) state;
+
+    /* Every buffer too short by a byte or more (the NUL included). */
+    decision(&rec);
+    len = strlen(encode(&rec, 1, ZEROS, NULL));
+    for (cap = 0; cap <= len; cap++) {
+        memset(buf, '#', sizeof(buf));
+        assert_int_equal(pprof_audit_encode(buf, cap, &rec, 1, ZEROS, NULL),
+                         0);
+        assert_int_equal(buf[cap], '#');
+    }
+    assert_int_equal(pprof_audit_encode(buf, len + 1, &rec, 1, ZEROS, NULL),
+                     len);
+    assert_int_equal(buf[len], '\0');
+
+    response(&rec);
+    len = strlen(encode(&rec, 1, ZEROS, NULL));
+    assert_int_equal(pprof_audit_encode(buf, len, &rec, 1, ZEROS, NULL), 0);
+    assert_int_equal(pprof_audit_encode(buf, len + 1, &rec, 1, ZEROS, NULL),
+                     len);
+
+    checkpoint(&rec, 3);
+    len = strlen(encode(&rec, 1, ZEROS, "sig"));
+    assert_int_equal(pprof_audit_encode(buf, len, &rec, 1, ZEROS, "sig"), 0);
+    assert_int_equal(pprof_audit_encode(buf, len + 1, &rec, 1, ZEROS, "sig"),
+                     len);
+
+    /* prev is hex or nothing is written. */
+    decision(&rec);
+    assert_int_equal(pprof_audit_encode(buf, sizeof(buf), &rec, 1,
+                                        fmt("%.63s\"", ZEROS), NULL), 0);
+    assert_int_equal(pprof_audit_encode(buf, sizeof(buf), &rec, 1,
+                                        fmt("%.63sA", SHA_EMPTY), NULL), 0);
+    assert_int_equal(pprof_audit_encode(buf, sizeof(buf), &rec, 1,
+                                        fmt("%.63s5", SHA_EMPTY), NULL),
+                     strlen(encode(&rec, 1, ZEROS, NULL)));
+
+    rec.stage = (pprof_audit_stage_t) 7;
+    assert_int_equal(pprof_audit_encode(buf, sizeof(buf), &rec, 1, ZEROS,
+                                        NULL), 0);
+
+    /*
+     * A line with its newline fits PPROF_AUDIT_LINE_MAX, whatever the
+     * buffer: pprof_audit_verify() would refuse a longer one.
+     */
+    decision(&rec);
+    rec.params = S("");
+    base = strlen(encode(&rec, 1, ZEROS, NULL));
+    filler = G(malloc(PPROF_AUDIT_LINE_MAX));
+    memset(filler, 'a', PPROF_AUDIT_LINE_MAX);
+
+    rec.params = SN(filler, PPROF_AUDIT_LINE_MAX - 1 - base);
+    assert_int_equal(pprof_audit_encode(buf, sizeof(buf), &rec, 1, ZEROS,
+                                        NULL), PPROF_AUDIT_LINE_MAX - 1);
+    rec.params = SN(filler, PPROF_AUDIT_LINE_MAX - base);
+    assert_int_equal(pprof_audit_encode(buf, sizeof(buf), &rec, 1, ZEROS,
+                                        NULL), 0);
+}
+
+
+static void
+hash_known(void **state)
+{
+    char  hex[PPROF_AUDIT_HASH_HEX + 1];
+
+    (void) state;
+
+    hex[PPROF_AUDIT_HASH_HEX] = '#';
+    pprof_audit_hash("", 0, hex);
+    assert_memory_equal(hex, SHA_EMPTY, PPROF_AUDIT_HASH_HEX);
+    assert_int_equal(hex[PPROF_AUDIT_HASH_HEX], '#');
+
+    pprof_audit_hash("abcdef", 3, hex);
+    assert_memory_equal(hex, "ba7816bf8f01cfea414140de5dae2223"
+                             "b00361a396177a9cb410ff61f20015ad",
+                        PPROF_AUDIT_HASH_HEX);
+}
+
+
+/* Logs. */
+
+typedef struct {
+    char    *lines[LOG_MAX];
+    size_t   n;
+} log_t;
+
+
+/*
+ * A log from a pattern: d decision, r response, c checkpoint signed by
+ * key.  Each record chains to the line before it.
+ */
+static void
+build(log_t *log, const char *pattern, EVP_PKEY *key)
+{
+    pprof_audit_record_t  rec;
+    char                  prev[PPROF_AUDIT_HASH_HEX], buf[1024];
+    uint64_t              since = 0;
+    size_t                len;
+
+    memcpy(prev, ZEROS, PPROF_AUDIT_HASH_HEX);
+    log->n = 0;
+
+    for ( ; *pattern; pattern++) {
+        assert_true(log->n < LOG_MAX);
+
+        switch (*pattern) {
+        case 'd':
+            decision(&rec);
+            rec.time_us += log->n;
+            break;
+        case 'r':
+            response(&rec);
+            rec.time_us += log->n;
+            break;
+        default:
+            checkpoint(&rec, since);
+            since = 0;
+            len = pprof_audit_checkpoint(buf, sizeof(buf), &rec, log->n + 1,
+                                         prev, key);
+            assert_true(len > 0);
+            goto chain;
+        }
+
+        len = pprof_audit_encode(buf, sizeof(buf), &rec, log->n + 1, prev,
+                                 NULL);
+        assert_true(len > 0);
+        since++;
+
+    chain:
+        log->lines[log->n++] = fmt("%s", buf);
+        pprof_audit_hash(buf, len, prev);
+    }
+}
+
+
+static char *
+write_log(const char *name, const log_t *log)
+{
+    char    *path = path_of(name);
+    FILE    *f = fopen(path, "wb");
+    size_t   i;
+
+    assert_non_null(f);
+    for (i = 0; i < log->n; i++) {
+        fprintf(f, "%s\n", log->lines[i]);
+    }
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
+
+/* Edits line i (from 0) as text: the first from becomes to. */
+static void
+edit(log_t *log, size_t i, const char *from, const char *to)
+{
+    char  *line = log->lines[i], *at;
+
+    at = strstr(line, from);
+    if (at == NULL) {
+        fail_msg("line %zu has no %s: %s", i, from, line);
+    }
+
+    log->lines[i] = fmt("%.*s%s%s", (int) (at - line), line, to,
+                        at + strlen(from));
+}
+
+
+static void
+delete(log_t *log, size_t i)
+{
+    memmove(&log->lines[i], &log->lines[i + 1],
+            (log->n - i - 1) * sizeof(char *));
+    log->n--;
+}
+
+
+/* Sets every prev after line i to the hash of the line before it. */
+static void
+rechain(log_t *log, size_t from)
+{
+    char    hash[PPROF_AUDIT_HASH_HEX];
+    size_t  i, len;
+
+    for (i = from + 1; i < log->n; i++) {
+        pprof_audit_hash(log->lines[i - 1], strlen(log->lines[i - 1]), hash);
+        len = strlen(log->lines[i]);
+        log->lines[i] = fmt("%s", log->lines[i]);
+        memcpy(log->lines[i] + len - 2 - PPROF_AUDIT_HASH_HEX, hash,
+               PPROF_AUDIT_HASH_HEX);
+    }
+}
+
+
+static void
+verify_ok_(const char *path, EVP_PKEY *key, const char *want, int line)
+{
+    uint64_t  bad = 12345;
+    char      why[256];
+
+    if (pprof_audit_verify(path, key, &bad, why, sizeof(why)) != 0) {
+        fail_msg("line %d: want ok, got seq %llu: %s", line,
+                 (unsigned long long) bad, why);
+    }
+    if (strcmp(why, want) != 0) {
+        fail_msg("line %d: want \"%s\", got \"%s\"", line, want, why);
+    }
+}
+
+#define verify_ok(path, key, want)  verify_ok_(path, key, want, __LINE__)
+
+
+static void
+verify_bad_(const char *path, EVP_PKEY *key, uint64_t seq, const char *want,
+    int line)
+{
+    uint64_t  bad = 12345;
+    char      why[256];
+
+    if (pprof_audit_verify(path, key, &bad, why, sizeof(why)) != -1) {
+        fail_msg("line %d: want seq %llu: %s, got ok: %s", line,
+                 (unsigned long long) seq, want, why);
+    }
+    if (bad != seq || strcmp(why, want) != 0) {
+        fail_msg("line %d: want seq %llu: %s, got seq %llu: %s", line,
+                 (unsigned long long) seq, want, (unsigned long long) bad,
+                 why);
+    }
+}
+
+#define verify_bad(path, key, seq, want)                                      \
+    verify_bad_(path, key, seq, want, __LINE__)
+
+
+/* The log most tamperings start from. */
+#define PATTERN  "drcddrc"
+
+
+static void
+chain_three(void **state)
+{
+    pprof_audit_record_t  rec;
+    char                  buf[1024], prev[PPROF_AUDIT_HASH_HEX], *path,
+                          *text;
+    uint64_t              seq;
+    size_t                len;
+    FILE                 *f;
+
+    (void) state;
+
+    path = path_of("three.log");
+    f = fopen(path, "wb");
+    assert_non_null(f);
+
+    memcpy(prev, ZEROS, PPROF_AUDIT_HASH_HEX);
+    for (seq = 1; seq <= 3; seq++) {
+        if (seq == 2) {
+            response(&rec);
+        } else {
+            decision(&rec);
+        }
+        len = pprof_audit_encode(buf, sizeof(buf), &rec, seq, prev, NULL);
+        assert_true(len > 0);
+        fprintf(f, "%s\n", buf);
+        pprof_audit_hash(buf, len, prev);
+    }
+    assert_int_equal(fclose(f), 0);
+
+    verify_ok(path, NULL, "3 records, 0 checkpoints not verified: "
+                          "no public key");
+    verify_ok(path, pub1, "3 records, 0 checkpoints verified");
+
+    /* The second line's prev is the first line's hash, and so on. */
+    text = (char *) jwt_read_file(path, &len);
+    G(text);
+    assert_non_null(strstr(text, "\"prev\":\"" ZEROS "\"}\n{\"v\":1,"
+                                 "\"seq\":2,"));
+    {
+        char  *nl = strchr(text, '\n');
+
+        pprof_audit_hash(text, (size_t) (nl - text), prev);
+        assert_non_null(strstr(nl + 1, fmt("\"prev\":\"%.64s\"}\n", prev)));
+    }
+}
+
+
+static void
+checkpoints_signed(void **state)
+{
+    pprof_audit_record_t  rec;
+    unsigned char         sig[66];
+    char                  buf[1024], *unsigned_line, *b64;
+    EVP_MD_CTX           *ctx;
+    size_t                len;
+    log_t                 log;
+    char                 *path;
+
+    (void) state;
+
+    build(&log, PATTERN, ed1);
+    path = write_log("signed.log", &log);
+
+    verify_ok(path, pub1, "7 records, 2 checkpoints verified");
+    verify_ok(path, ed1, "7 records, 2 checkpoints verified");
+    verify_ok(path, NULL, "7 records, 2 checkpoints not verified: "
+                          "no public key");
+
+    /* Another key, or a key that is not Ed25519. */
+    verify_bad(path, pub2, 3, "bad signature");
+    verify_bad(path, ec, 0, "the public key is not an Ed25519 key");
+
+    /* Over the line with "signature":"", as OpenSSL alone checks it. */
+    assert_string_equal(strstr(log.lines[2], ",\"records\":2,"
+                                             "\"signature\":\""),
+                        strstr(log.lines[2], ",\"records\""));
+    checkpoint(&rec, 2);
+    unsigned_line = encode(&rec, 3, log.lines[2] + strlen(log.lines[2]) - 66,
+                           "");
+    b64 = strstr(log.lines[2], "\"signature\":\"") + 13;
+    assert_int_equal(strchr(b64, '"') - b64, 88);
+    assert_int_equal(EVP_DecodeBlock(sig, (unsigned char *) b64, 88), 66);
+
+    ctx = EVP_MD_CTX_new();
+    assert_non_null(ctx);
+    assert_int_equal(EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pub1), 1);
+    assert_int_equal(EVP_DigestVerify(ctx, sig, 64,
+                                      (unsigned char *) unsigned_line,
+                                      strlen(unsigned_line)), 1);
+    EVP_MD_CTX_free(ctx);
+
+    /* A checkpoint whatever the stage given; Ed25519 keys only. */
+    decision(&rec);
+    rec.records = 9;
+    len = pprof_audit_checkpoint(buf, sizeof(buf), &rec, 5, ZEROS, ed1);
+    assert_true(len > 0);
+    assert_non_null(strstr(buf, ",\"stage\":\"checkpoint\",\"records\":9,"));
+
+    assert_int_equal(pprof_audit_checkpoint(buf, sizeof(buf), &rec, 5, ZEROS,
+                                            ec), 0);
+    assert_int_equal(pprof_audit_checkpoint(buf, sizeof(buf), &rec, 5, ZEROS,
+                                            NULL), 0);
+
+    /* Room for the unsigned line is not room for the signed one. */
+    checkpoint(&rec, 9);
+    len = pprof_audit_encode(buf, sizeof(buf), &rec, 5, ZEROS, "");
+    assert_int_equal(pprof_audit_checkpoint(buf, len + 1, &rec, 5, ZEROS,
+                                            ed1), 0);
+    assert_int_equal(pprof_audit_checkpoint(buf, len + 89, &rec, 5, ZEROS,
+                                            ed1), len + 88);
+}
+
+
+static void
+tamper_edit(void **state)
+{
+    log_t   orig, log;
+    char   *path;
+
+    (void) state;
+
+    build(&orig, PATTERN, ed1);
+
+    /* A field of a decision: the next line's prev no longer matches. */
+    log = orig;
+    edit(&log, 1, "\"decision\":\"allow\"", "\"decision\":\"deny\"");
+    path = write_log("edit2.log", &log);
+    verify_bad(path, NULL, 2, "edited");
+    verify_bad(path, pub1, 2, "edited");
+
+    log = orig;
+    edit(&log, 0, "\"identity\":\"alice\"", "\"identity\":\"mallory\"");
+    path = write_log("edit1.log", &log);
+    verify_bad(path, pub1, 1, "edited");
+
+    /* The record before a checkpoint. */
+    log = orig;
+    edit(&log, 5, "\"status\":200", "\"status\":403");
+    path = write_log("edit6.log", &log);
+    verify_bad(path, NULL, 6, "edited");
+    verify_bad(path, pub1, 6, "edited");
+
+    /* A checkpoint: its signature fails first, or the chain after it. */
+    log = orig;
+    edit(&log, 2, "\"records\":2", "\"records\":1");
+    path = write_log("edit3.log", &log);
+    verify_bad(path, pub1, 3, "bad signature");
+    verify_bad(path, NULL, 3, "edited");
+
+    /* A prev: this line changed, not the one before. */
+    log = orig;
+    edit(&log, 3, "\"prev\":\"", "\"prev\":\"0");
+    log.lines[3][strlen(log.lines[3]) - 3] = '"';
+    log.lines[3][strlen(log.lines[3]) - 2] = '}';
+    log.lines[3][strlen(log.lines[3]) - 1] = '\0';
+    path = write_log("edit4prev.log", &log);
+    verify_bad(path, NULL, 4, "edited");
+
+    /* A seq, the line otherwise in place. */
+    log = orig;
+    edit(&log, 3, "\"seq\":4", "\"seq\":40");
+    path = write_log("edit4seq.log", &log);
+    verify_bad(path, NULL, 4, "edited");
+
+    log = orig;
+    edit(&log, 3, "\"seq\":4", "\"seq\":3");
+    path = write_log("edit4seq3.log", &log);
+    verify_bad(path, NULL, 4, "edited");
+
+    /* The first line must start a chain. */
+    log = orig;
+    edit(&log, 0, "\"prev\":\"0", "\"prev\":\"1");
+    path = write_log("edit1prev.log", &log);
+    verify_bad(path, NULL, 1, "edited");
+
+    /* Edits rechained after the fact still break the next checkpoint. */
+    log = orig;
+    edit(&log, 3, "\"identity\":\"alice\"", "\"identity\":\"mallory\"");
+    rechain(&log, 3);
+    path = write_log("rechained.log", &log);
+    verify_bad(path, pub1, 7, "bad signature");
+
+    log = orig;
+    edit(&log, 1, "\"bytes\":12345", "\"bytes\":1");
+    rechain(&log, 1);
+    path = write_log("rechained2.log", &log);
+    verify_bad(path, pub1, 3, "bad signature");
+    /* Without the key, a full rechain is not seen: checkpoints matter. */
+    verify_ok(path, NULL, "7 records, 2 checkpoints not verified: "
+                          "no public key");
+
+    /* Nor is an edit of a last line that is not a checkpoint. */
+    build(&log, "ddd", ed1);
+    edit(&log, 2, "\"decision\":\"allow\"", "\"decision\":\"deny\"");
+    path = write_log("editlast.log", &log);
+    verify_ok(path, pub1, "3 records, 0 checkpoints verified");
+}
+
+
+static void
+tamper_delete(void **state)
+{
+    log_t   orig, log;
+    char   *path;
+
+    (void) state;
+
+    build(&orig, PATTERN, ed1);
+
+    log = orig;
+    delete(&log, 1);
+    path = write_log("del2.log", &log);
+    verify_bad(path, NULL, 2, "missing");
+    verify_bad(path, pub1, 2, "missing");
+
+    log = orig;
+    delete(&log, 0);
+    path = write_log("del1.log", &log);
+    verify_bad(path, pub1, 1, "missing");
+
+    /* A checkpoint. */
+    log = orig;
+    delete(&log, 2);
+    path = write_log("del3.log", &log);
+    verify_bad(path, pub1, 3, "missing");
+
+    /* Several. */
+    log = orig;
+    delete(&log, 1);
+    delete(&log, 1);
+    delete(&log, 1);
+    path = write_log("del234.log", &log);
+    verify_bad(path, pub1, 2, "missing");
+
+    /* Deleted, and renumbered to hide it: the chain still breaks. */
+    log = orig;
+    delete(&log, 3);
+    edit(&log, 3, "\"seq\":5", "\"seq\":4");
+    edit(&log, 4, "\"seq\":6", "\"seq\":5");
+    edit(&log, 5, "\"seq\":7", "\"seq\":6");
+    path = write_log("del4renum.log", &log);
+    verify_bad(path, NULL, 4, "edited");
+
+    /* Everything after the first line: the last checkpoint went too. */
+    log = orig;
+    log.n = 1;
+    path = write_log("del-tail.log", &log);
+    verify_ok(path, pub1, "1 records, 0 checkpoints verified");
+}
+
+
+static void
+tamper_reorder(void **state)
+{
+    log_t   orig, log;
+    char   *path, *t;
+
+    (void) state;
+
+    build(&orig, PATTERN, ed1);
+
+    log = orig;
+    t = log.lines[1];
+    log.lines[1] = log.lines[2];
+    log.lines[2] = t;
+    path = write_log("swap23.log", &log);
+    verify_bad(path, NULL, 2, "reordered");
+    verify_bad(path, pub1, 2, "reordered");
+
+    log = orig;
+    t = log.lines[0];
+    log.lines[0] = log.lines[1];
+    log.lines[1] = t;
+    path = write_log("swap12.log", &log);
+    verify_bad(path, pub1, 1, "reordered");
+
+    log = orig;
+    t = log.lines[5];
+    log.lines[5] = log.lines[6];
+    log.lines[6] = t;
+    path = write_log("swap67.log", &log);
+    verify_bad(path, pub1, 6, "reordered");
+
+    /* The second line moved to the end. */
+    log = orig;
+    t = log.lines[1];
+    delete(&log, 1);
+    log.lines[log.n++] = t;
+    path = write_log("move2.log", &log);
+    verify_bad(path, pub1, 2, "reordered");
+
+    /* Copied: replayed right after itself, or at the end. */
+    log = orig;
+    memmove(&log.lines[2], &log.lines[1], (log.n - 1) * sizeof(char *));
+    log.n++;
+    path = write_log("dup2.log", &log);
+    verify_bad(path, pub1, 2, "reordered");
+
+    log = orig;
+    log.lines[log.n++] = log.lines[0];
+    path = write_log("dup1.log", &log);
+    verify_bad(path, pub1, 1, "reordered");
+}
+
+
+static void
+tamper_truncate(void **state)
+{
+    log_t   log;
+    char   *path, *text;
+    size_t  len, i, cut;
+
+    (void) state;
+
+    build(&log, PATTERN, ed1);
+    path = write_log("whole.log", &log);
+    text = (char *) G((char *) jwt_read_file(path, &len));
+
+    /* The last newline. */
+    path = path_of("nonl.log");
+    write_raw(path, text, len - 1);
+    verify_bad(path, pub1, 7, "truncated");
+    verify_bad(path, NULL, 7, "truncated");
+
+    /* Cut mid-line, anywhere in the last line or in the fourth. */
+    for (cut = len - 1; text[cut - 1] != '\n'; cut--) {
+        write_raw(path, text, cut);
+        verify_bad(path, pub1, 7, "truncated");
+    }
+
+    for (i = 0, cut = 0; i < 3; i++) {
+        cut += strlen(log.lines[i]) + 1;
+    }
+    write_raw(path, text, cut + 100);
+    verify_bad(path, pub1, 4, "truncated");
+    write_raw(path, text, cut + 1);
+    verify_bad(path, pub1, 4, "truncated");
+
+    /* At a line boundary, nothing tells: only the final checkpoint does. */
+    write_raw(path, text, cut);
+    verify_ok(path, pub1, "3 records, 1 checkpoints verified");
+
+    /* A torn line that a writer then appended to. */
+    path = path_of("glued.log");
+    {
+        char  *glued = fmt("%.*s%s\n", (int) (cut + 100), text,
+                           log.lines[3]);
+
+        write_raw(path, glued, strlen(glued));
+    }
+    verify_bad(path, pub1, 4, "not JSON");
+}
+
+
+/* The signature of a checkpoint line replaced by b64. */
+static void
+resign(log_t *log, size_t i, const char *b64)
+{
+    char  *line = log->lines[i], *sig, *end;
+
+    sig = strstr(line, "\"signature\":\"") + 13;
+    end = strchr(sig, '"');
+    log->lines[i] = fmt("%.*s%s%s", (int) (sig - line), line, b64, end);
+}
+
+
+static void
+tamper_forge(void **state)
+{
+    unsigned char   raw[64], *sig;
+    log_t           orig, log, other;
+    char           *path, *b64, *msg;
+    size_t          siglen;
+
+    (void) state;
+
+    build(&orig, PATTERN, ed1);
+
+    /* A valid signature of another checkpoint. */
+    log = orig;
+    b64 = strstr(orig.lines[6], "\"signature\":\"") + 13;
+    resign(&log, 2, fmt("%.88s", b64));
+    path = write_log("forge-other.log", &log);
+    verify_bad(path, pub1, 3, "bad signature");
+    verify_bad(path, NULL, 3, "edited");
+
+    /* The same line signed by another key. */
+    build(&other, PATTERN, ed2);
+    log = orig;
+    b64 = strstr(other.lines[2], "\"signature\":\"") + 13;
+    resign(&log, 2, fmt("%.88s", b64));
+    path = write_log("forge-key.log", &log);
+    verify_bad(path, pub1, 3, "bad signature");
+
+    /* The right signature in non-canonical base64: unused bits set. */
+    log = orig;
+    b64 = fmt("%.88s", strstr(orig.lines[2], "\"signature\":\"") + 13);
+    assert_memory_equal(b64 + 86, "==", 2);
+    assert_non_null(strchr("AQgw", b64[85]));
+    b64[85]++;
+    resign(&log, 2, b64);
+    path = write_log("forge-b64.log", &log);
+    verify_bad(path, pub1, 3, "bad signature");
+
+    /* Random bytes, garbage, nothing, an HMAC-length signature. */
+    assert_int_equal(jwt_random(raw, sizeof(raw)), 0);
+    log = orig;
+    resign(&log, 6, G(jwt_b64std(raw, sizeof(raw))));
+    path = write_log("forge-random.log", &log);
+    verify_bad(path, pub1, 7, "bad signature");
+
+    log = orig;
+    resign(&log, 2, "AAAA");
+    path = write_log("forge-short.log", &log);
+    verify_bad(path, pub1, 3, "bad signature");
+
+    log = orig;
+    resign(&log, 2, "");
+    path = write_log("forge-empty.log", &log);
+    verify_bad(path, pub1, 3, "bad signature");
+
+    log = orig;
+    resign(&log, 2, G(jwt_b64std(raw, 32)));
+    path = write_log("forge-32.log", &log);
+    verify_bad(path, pub1, 3, "bad signature");
+
+    /* Signed over the whole line, signature included, not over "". */
+    log = orig;
+    msg = fmt("%s", orig.lines[2]);
+    sig = jwt_signature("EdDSA", ed1, NULL, 0, (unsigned char *) msg,
+                        strlen(msg), 0, &siglen);
+    assert_non_null(sig);
+    G((char *) sig);
+    resign(&log, 2, G(jwt_b64std(sig, siglen)));
+    path = write_log("forge-whole.log", &log);
+    verify_bad(path, pub1, 3, "bad signature");
+
+    /* A signature escaped in JSON is not the line that was signed. */
+    log = orig;
+    b64 = fmt("%.88s", strstr(orig.lines[2], "\"signature\":\"") + 13);
+    resign(&log, 2, fmt("\\u%04x%s", (unsigned char) b64[0], b64 + 1));
+    path = write_log("forge-escaped.log", &log);
+    verify_bad(path, pub1, 3, "bad signature");
+}
+
+
+static void
+verify_lines(void **state)
+{
+    pprof_audit_record_t  rec;
+    log_t                 orig, log;
+    char                 *path, *line, prev[PPROF_AUDIT_HASH_HEX];
+    char                  buf[PPROF_AUDIT_LINE_MAX];
+    size_t                base, len;
+    uint64_t              bad;
+    char                  why[64];
+
+    (void) state;
+
+    build(&orig, "dddd", ed1);
+
+    log = orig;
+    log.lines[2] = "garbage";
+    path = write_log("garbage.log", &log);
+    verify_bad(path, NULL, 3, "not JSON");
+
+    log.lines[2] = "";
+    path = write_log("empty-line.log", &log);
+    verify_bad(path, NULL, 3, "not JSON");
+
+    log.lines[2] = "[1,2,3]";
+    path = write_log("array.log", &log);
+    verify_bad(path, NULL, 3, "not JSON");
+
+    log = orig;
+    edit(&log, 2, "{\"v\":1,", "{\"v\":1,\"v\":1,");
+    path = write_log("duplicate.log", &log);
+    verify_bad(path, NULL, 3, "not JSON");
+
+    log = orig;
+    edit(&log, 2, "\"}", "\"} x");
+    path = write_log("trailing.log", &log);
+    verify_bad(path, NULL, 3, "not JSON");
+
+    log = orig;
+    edit(&log, 2, "{\"v\":1,", "{\"v\":2,");
+    path = write_log("v2.log", &log);
+    verify_bad(path, NULL, 3, "not a record");
+
+    log = orig;
+    edit(&log, 2, "\"seq\":3", "\"seq\":\"3\"");
+    path = write_log("seqstr.log", &log);
+    verify_bad(path, NULL, 3, "not a record");
+
+    log = orig;
+    edit(&log, 2, "\"stage\":\"decision\"", "\"stage\":\"other\"");
+    path = write_log("stage.log", &log);
+    verify_bad(path, NULL, 3, "not a record");
+
+    log = orig;
+    edit(&log, 2, "\"prev\":\"", "\"prev\":\"X");
+    path = write_log("prevlen.log", &log);
+    verify_bad(path, NULL, 3, "not a record");
+
+    /* Lines too long, as long as a line may be, and far longer. */
+    decision(&rec);
+    rec.params = S("");
+    base = strlen(encode(&rec, 3, ZEROS, NULL));
+    line = G(malloc(300000));
+    memset(line, 'a', 300000);
+    rec.params = SN(line, PPROF_AUDIT_LINE_MAX - 1 - base);
+
+    log = orig;
+    pprof_audit_hash(log.lines[1], strlen(log.lines[1]), prev);
+    len = pprof_audit_encode(buf, sizeof(buf), &rec, 3, prev, NULL);
+    assert_int_equal(len, PPROF_AUDIT_LINE_MAX - 1);
+    log.lines[2] = fmt("%s", buf);
+    rechain(&log, 2);
+    path = write_log("longest.log", &log);
+    verify_ok(path, NULL, "4 records, 0 checkpoints not verified: "
+                          "no public key");
+
+    log.lines[2] = fmt("%s ", buf);
+    path = write_log("too-long.log", &log);
+    verify_bad(path, NULL, 3, "line too long");
+
+    line[299999] = '\0';
+    log.lines[2] = line;
+    path = write_log("far-too-long.log", &log);
+    verify_bad(path, NULL, 3, "line too long");
+
+    /* NUL escaped in a string is fine. */
+    decision(&rec);
+    rec.identity = SN("a\0b", 3);
+    log.lines[0] = encode(&rec, 1, ZEROS, NULL);
+    log.n = 1;
+    path = write_log("nul.log", &log);
+    verify_ok(path, NULL, "1 records, 0 checkpoints not verified: "
+                          "no public key");
+
+    /* Raw bytes that are not UTF-8 are not JSON. */
+    edit(&log, 0, "a\\u0000b", "a\xff" "b");
+    path = write_log("latin1.log", &log);
+    verify_bad(path, NULL, 1, "not JSON");
+
+    /* An empty log holds; a missing one is no verdict on any seq. */
+    path = path_of("empty.log");
+    write_raw(path, "", 0);
+    verify_ok(path, pub1, "0 records, 0 checkpoints verified");
+
+    bad = 99;
+    assert_int_equal(pprof_audit_verify(path_of("missing.log"), NULL, &bad,
+                                        why, sizeof(why)), -1);
+    assert_int_equal(bad, 0);
+    assert_string_equal(why, "cannot open: No such file or directory");
+
+    /* A short why is cut, never overrun. */
+    path = write_log("garbage2.log", &log);
+    bad = 99;
+    memset(why, '#', sizeof(why));
+    assert_int_equal(pprof_audit_verify(path, NULL, &bad, why, 4), -1);
+    assert_int_equal(bad, 1);
+    assert_string_equal(why, "not");
+    assert_int_equal(why[4], '#');
+}
+
+
+/* A log over many read buffers, checkpoint every 1000 records. */
+static char *
+big_log(const char *name, size_t n, size_t edit_seq, char **last)
+{
+    pprof_audit_record_t  rec;
+    char                  buf[1024], prev[PPROF_AUDIT_HASH_HEX], *path;
+    size_t                seq, len;
+    FILE                 *f;
+
+    path = path_of(name);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+
+    memcpy(prev, ZEROS, PPROF_AUDIT_HASH_HEX);
+
+    for (seq = 1; seq <= n; seq++) {
+        if (seq % 1000 == 0) {
+            checkpoint(&rec, 999);
+            len = pprof_audit_checkpoint(buf, sizeof(buf), &rec, seq, prev,
+                                         ed1);
+        } else {
+            decision(&rec);
+            rec.time_us += seq;
+            rec.params = seq % 7 ? S("seconds=30") : S("debug=1&gc=1");
+            len = pprof_audit_encode(buf, sizeof(buf), &rec, seq, prev, NULL);
+        }
+        assert_true(len > 0);
+
+        pprof_audit_hash(buf, len, prev);
+        if (seq == edit_seq) {
+            strstr(buf, "alice")[0] = 'A';
+        }
+        fprintf(f, "%s\n", buf);
+    }
+
+    assert_int_equal(fclose(f), 0);
+    *last = fmt("%s", buf);
+    return path;
+}
+
+
+static void
+verify_big(void **state)
+{
+    char      *path, *last, prev[PPROF_AUDIT_HASH_HEX], err[128];
+    uint64_t   seq;
+
+    (void) state;
+
+    path = big_log("big.log", 20000, 0, &last);
+    verify_ok(path, pub1, "20000 records, 20 checkpoints verified");
+
+    assert_int_equal(pprof_audit_head(path, &seq, prev, err, sizeof(err)), 0);
+    assert_int_equal(seq, 20000);
+    {
+        char  want[PPROF_AUDIT_HASH_HEX];
+
+        pprof_audit_hash(last, strlen(last), want);
+        assert_memory_equal(prev, want, PPROF_AUDIT_HASH_HEX);
+    }
+
+    path = big_log("big-edited.log", 20000, 15001, &last);
+    verify_bad(path, NULL, 15001, "edited");
+    verify_bad(path, pub1, 15001, "edited");
+
+    path = big_log("big-edited2.log", 20000, 12999, &last);
+    verify_bad(path, pub1, 12999, "edited");
+}
+
+
+static void
+head_(const char *path, int want_rc, uint64_t want_seq, const char *want_line,
+    int line)
+{
+    char      prev[PPROF_AUDIT_HASH_HEX], want[PPROF_AUDIT_HASH_HEX],
+              err[256];
+    uint64_t  seq = 777;
+    int       rc;
+
+    err[0] = '\0';
+    memset(prev, '#', sizeof(prev));
+    rc = pprof_audit_head(path, &seq, prev, err, sizeof(err));
+
+    if (rc != want_rc) {
+        fail_msg("line %d: head returned %d (%s), want %d", line, rc, err,
+                 want_rc);
+    }
+
+    if (rc != 0) {
+        if (err[0] == '\0') {
+            fail_msg("line %d: head failed without a message", line);
+        }
+        return;
+    }
+
+    if (want_line == NULL) {
+        memcpy(want, ZEROS, PPROF_AUDIT_HASH_HEX);
+    } else {
+        pprof_audit_hash(want_line, strlen(want_line), want);
+    }
+
+    if (seq != want_seq || memcmp(prev, want, PPROF_AUDIT_HASH_HEX) != 0) {
+        fail_msg("line %d: head seq %llu prev %.64s, want seq %llu %.64s",
+                 line, (unsigned long long) seq, prev,
+                 (unsigned long long) want_seq, want);
+    }
+}
+
+#define head(path, rc, seq, line)  head_(path, rc, seq, line, __LINE__)
+
+
+static void
+head_cases(void **state)
+{
+    pprof_audit_record_t  rec;
+    log_t                 log;
+    char                 *path, *text, *s, buf[1024], prev[64];
+    uint64_t              seq;
+    size_t                len;
+    FILE                 *f;
+
+    (void) state;
+
+    head(path_of("nothing.log"), 0, 0, NULL);
+
+    path = path_of("empty.log");
+    write_raw(path, "", 0);
+    head(path, 0, 0, NULL);
+
+    build(&log, PATTERN, ed1);
+    path = write_log("normal.log", &log);
+    head(path, 0, 7, log.lines[6]);
+
+    /* A torn last line is no record: the head is the line before. */
+    text = (char *) G((char *) jwt_read_file(path, &len));
+    path = path_of("torn.log");
+    write_raw(path, text, len - 1);
+    head(path, 0, 6, log.lines[5]);
+    write_raw(path, text, len - 50);
+    head(path, 0, 6, log.lines[5]);
+    write_raw(path, text, len - strlen(log.lines[6]));
+    head(path, 0, 6, log.lines[5]);
+    s = fmt("%s\n{\"v\":1,\"se", log.lines[0]);
+    write_raw(path, s, strlen(s));
+    head(path, 0, 1, log.lines[0]);
+
+    /* A torn first record: there is no head yet. */
+    write_raw(path, log.lines[0], 30);
+    head(path, 0, 0, NULL);
+
+    /* Not ours. */
+    s = fmt("%s\nhello\n", log.lines[0]);
+    write_raw(path, s, strlen(s));
+    head(path, -1, 0, NULL);
+    write_raw(path, "{}\n", 3);
+    head(path, -1, 0, NULL);
+    write_raw(path, "\n", 1);
+    head(path, -1, 0, NULL);
+    s = fmt("%s\n\n", log.lines[0]);
+    write_raw(path, s, strlen(s));
+    head(path, -1, 0, NULL);
+
+    /* A last line longer than a line may be, or than the window. */
+    s = G(malloc(200001));
+    memset(s, 'x', 200000);
+    s[199999] = '\n';
+    s[200000] = '\0';
+    write_raw(path, s, 200000);
+    head(path, -1, 0, NULL);
+    write_raw(path, s, 199999);
+    head(path, -1, 0, NULL);
+    write_raw(path, s + 200000 - PPROF_AUDIT_LINE_MAX - 1,
+              PPROF_AUDIT_LINE_MAX + 1);
+    head(path, -1, 0, NULL);
+
+    /* A directory is not a log. */
+    head(tmpdir, -1, 0, NULL);
+
+    /* Big: only the end is read, and a restart continues the chain. */
+    path = big_log("big-head.log", 3000, 0, &s);
+    head(path, 0, 3000, s);
+
+    assert_int_equal(pprof_audit_head(path, &seq, prev, buf, sizeof(buf)),
+                     0);
+    f = fopen(path, "ab");
+    assert_non_null(f);
+    decision(&rec);
+    len = pprof_audit_encode(buf, sizeof(buf), &rec, seq + 1, prev, NULL);
+    assert_true(len > 0);
+    fprintf(f, "%s\n", buf);
+    assert_int_equal(fclose(f), 0);
+    head(path, 0, 3001, buf);
+    verify_ok(path, pub1, "3001 records, 3 checkpoints verified");
+}
+
+
+/* Fixtures. */
+
+static EVP_PKEY *
+public_of(EVP_PKEY *key)
+{
+    EVP_PKEY  *pub;
+    char      *pem;
+    BIO       *bio;
+
+    pem = jwt_pem_public(key);
+    if (pem == NULL) {
+        return NULL;
+    }
+
+    bio = BIO_new_mem_buf(pem, -1);
+    pub = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    free(pem);
+    return pub;
+}
+
+
+static int
+setup(void **state)
+{
+    (void) state;
+
+    ed1 = jwt_keygen_ed25519();
+    ed2 = jwt_keygen_ed25519();
+    ec = jwt_keygen_ec("P-256");
+    if (ed1 == NULL || ed2 == NULL || ec == NULL) {
+        return -1;
+    }
+
+    pub1 = public_of(ed1);
+    pub2 = public_of(ed2);
+    if (pub1 == NULL || pub2 == NULL) {
+        return -1;
+    }
+
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+
+static int
+teardown(void **state)
+{
+    (void) state;
+
+    EVP_PKEY_free(ed1);
+    EVP_PKEY_free(ed2);
+    EVP_PKEY_free(pub1);
+    EVP_PKEY_free(pub2);
+    EVP_PKEY_free(ec);
+    rmdir(tmpdir);
+    return 0;
+}
+
+
+int
+main(void)
+{
+#define T(f)  cmocka_unit_test_teardown(f, cleanup)
+    const struct CMUnitTest  tests[] = {
+        T(encode_decision),
+        T(encode_response),
+        T(encode_checkpoint),
+        T(encode_escaping),
+        T(encode_always_json),
+        T(encode_timestamps),
+        T(encode_refusals),
+        T(hash_known),
+        T(chain_three),
+        T(checkpoints_signed),
+        T(tamper_edit),
+        T(tamper_delete),
+        T(tamper_reorder),
+        T(tamper_truncate),
+        T(tamper_forge),
+        T(verify_lines),
+        T(verify_big),
+        T(head_cases),
+    };
+#undef T
+
+    return cmocka_run_group_tests_name("audit", tests, setup, teardown);
+}
