@@ -227,8 +227,8 @@ ngx_http_pprof_audit_heads(ngx_http_pprof_zone_ctx_t *zone, ngx_log_t *log)
                                     sizeof(err))
                    != 0)
             {
-                ngx_log_error(NGX_LOG_EMERG, log, 0,
-                              "pprof_audit_log \"%s\": %s", path, err);
+                ngx_log_error(NGX_LOG_EMERG, log, 0, "pprof_audit_log: %s",
+                              err);
                 ngx_free(path);
                 return NGX_ERROR;
             }

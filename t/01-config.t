@@ -89,6 +89,23 @@ check(server('pprof_prefix debug;'), qr/pprof_prefix "debug" must start and end 
 check(server('pprof_enforce perhaps;'), qr/invalid value "perhaps"/, 'pprof_enforce value');
 check("pprof on;\n" . server(''), qr/"pprof" directive is not allowed here/, 'pprof only in a location');
 
+# Audit trail.
+check("pprof_audit_log a.jsonl;\npprof_audit_signing_key nokey.pem;\n" . server(''),
+    qr/pprof_audit_signing_key: ".*nokey.pem" is not an Ed25519 private key in PEM/, 'missing signing key');
+system("cd @{[$t->testdir]} && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ec.pem 2>/dev/null");
+check("pprof_audit_signing_key ec.pem;\n" . server(''), qr/is not an Ed25519 private key/, 'EC signing key');
+check("pprof_audit_checkpoint 0;\n" . server(''), qr/value must be between 1 and 1000000/, 'checkpoint 0');
+check(server('pprof_audit_checkpoint 10;'), qr/"pprof_audit_checkpoint" directive is not allowed here/, 'checkpoint only in http');
+check(server('pprof_audit_log a.jsonl; pprof_audit_log b.jsonl;'), qr/"pprof_audit_log" directive is duplicate/, 'audit log twice');
+check(server('pprof_audit_log syslog:server=;'), qr/syslog|server/, 'bad syslog target');
+my $warned_audit = check(server(''), undef, 'no audit log');
+like($warned_audit, qr/\[warn\].*has no pprof_audit_log/, 'nginx -t warns about a pprof location without an audit log');
+check("pprof_audit_log a.jsonl;\n" . server('pprof_audit_required off;'), undef, 'audit log and required off');
+$t->write_file('notours.jsonl', "hello world\n");
+check("pprof_audit_log notours.jsonl;\n" . server(''),
+    qr/pprof_audit_log: audit log ".*notours.jsonl": the last line is not an audit record/,
+    'a log that is not ours is refused, not extended');
+
 # Capture control.
 check("pprof_zone 4k;\n" . server(''), qr/pprof_zone "4k" is invalid or smaller than 8 pages/, 'zone too small');
 check("pprof_zone lots;\n" . server(''), qr/pprof_zone "lots" is invalid/, 'zone size not a size');
@@ -111,5 +128,5 @@ check(server('pprof_capture_budget off;'), undef, 'budget off');
 check("server { listen 127.0.0.1:%%PORT_X%%; location /s { pprof_status on; } }\n",
     qr/invalid number of arguments in "pprof_status"/, 'pprof_status takes no argument');
 
-$t->done_testing_checks;
+$t->done_testing_checks(allow => qr/the last line is not an audit record/);
 done_testing;

@@ -9,7 +9,8 @@ use strict;
 use warnings;
 
 use Digest::SHA qw(sha256_hex);
-use File::Copy qw(copy);
+use IO::Select;
+use IO::Socket::INET;
 use JSON::PP;
 use POSIX ();
 use Test::More;
@@ -58,6 +59,12 @@ CONF
         pprof_prefix /optional/debug/pprof/;
         pprof_audit_log /dev/full;
         pprof_audit_required off;
+        $up
+    }
+    location /sys/debug/pprof/ {
+        pprof on;
+        pprof_prefix /sys/debug/pprof/;
+        pprof_audit_log syslog:server=127.0.0.1:%%PORT_SYSLOG%%,tag=pprof;
         $up
     }
     location /down/debug/pprof/ {
@@ -136,6 +143,29 @@ $r = $t->get('tls', '/down/debug/pprof/cmdline', cert => 'oncall');
 is($r->{status}, 502, 'upstream down: 502');
 @rec = grep { $_->{audit_id} eq $r->{headers}{'x-pprof-audit-id'} } records();
 is($rec[1]{status}, 502, 'the response record of a failed upstream');
+
+# --- syslog: the same records, chained, one datagram each -----------------------
+
+{
+    my $sock = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $t->port('syslog'),
+        Proto => 'udp') or die "udp: $!";
+    # nginx may already have used the port number's first allocation: bind now.
+    $r = $t->get('tls', '/sys/debug/pprof/cmdline', cert => 'oncall');
+    is($r->{status}, 200, 'syslog-logged request');
+    my @msgs;
+    my $sel = IO::Select->new($sock);
+    while (@msgs < 2 && $sel->can_read(5)) {
+        my $m;
+        $sock->recv($m, 65536);
+        push @msgs, $m;
+    }
+    is(scalar @msgs, 2, 'two syslog messages: decision and response');
+    my @json = map { /^<\d+>.*? pprof: (\{.*\})$/ ? decode_json($1) : undef } @msgs;
+    ok($json[0] && $json[1], 'each carries a record after nginx\'s syslog header')
+        or diag(explain \@msgs);
+    is($json[0]{audit_id}, $r->{headers}{'x-pprof-audit-id'}, 'syslog record audit id');
+    is($json[1]{prev}, sha256_hex(($msgs[0] =~ /(\{.*\})$/)[0]), 'the syslog chain links');
+}
 
 # --- fail closed ----------------------------------------------------------------
 
