@@ -20,7 +20,7 @@ chmod 755 "$dir"
 
 cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -Werror -I"$root" \
     -o "$dir/bench_core" "$root/t/bench/bench_core.c" \
-    "$root"/policy/*.c "$root"/proxy/*.c -lssl -lcrypto -lpcre2-8
+    "$root"/policy/*.c "$root"/proxy/*.c -lssl -lcrypto -lpcre2-8 -ljansson
 "$dir/bench_core"
 
 cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -Werror -I"$root" \
@@ -71,6 +71,16 @@ http {
             pprof_rate cmdline 1000000r/s burst=100000;
             proxy_pass http://target/debug/pprof/;
         }
+        # And with both audit records of every request written.
+        location /audit/debug/pprof/ {
+            pprof on;
+            pprof_tls off;
+            pprof_prefix /audit/debug/pprof/;
+            pprof_identity anonymous;
+            pprof_rate cmdline 1000000r/s burst=100000;
+            pprof_audit_log $dir/audit.jsonl;
+            proxy_pass http://target/debug/pprof/;
+        }
         location /plain/debug/pprof/ {
             proxy_pass http://target/debug/pprof/;
         }
@@ -96,8 +106,9 @@ hz=$(getconf CLK_TCK)
 
 printf '%-28s %12s %14s %22s\n' location req/s "latency avg" "nginx CPU per request"
 for path in /plain/debug/pprof/cmdline /debug/pprof/cmdline \
-            /zone/debug/pprof/cmdline /plain/debug/pprof/cmdline \
-            /debug/pprof/cmdline /zone/debug/pprof/cmdline; do
+            /zone/debug/pprof/cmdline /audit/debug/pprof/cmdline \
+            /plain/debug/pprof/cmdline /debug/pprof/cmdline \
+            /zone/debug/pprof/cmdline /audit/debug/pprof/cmdline; do
     before=$(nginx_ticks)
     out=$(wrk -t1 -c16 -d"${duration}s" "http://127.0.0.1:$gw_port$path")
     after=$(nginx_ticks)
