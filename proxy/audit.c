@@ -184,11 +184,18 @@ put_str_or_null(out_t *o, pprof_str_t s)
 
 
 static void
-put_field(out_t *o, const char *name, pprof_str_t s)
+put_key(out_t *o, const char *name)
 {
     put(o, ",\"", 2);
     put_lit(o, name);
     put(o, "\":", 2);
+}
+
+
+static void
+put_field(out_t *o, const char *name, pprof_str_t s)
+{
+    put_key(o, name);
     put_str(o, s);
 }
 
@@ -196,9 +203,7 @@ put_field(out_t *o, const char *name, pprof_str_t s)
 static void
 put_nullable(out_t *o, const char *name, pprof_str_t s)
 {
-    put(o, ",\"", 2);
-    put_lit(o, name);
-    put(o, "\":", 2);
+    put_key(o, name);
     put_str_or_null(o, s);
 }
 
@@ -206,9 +211,7 @@ put_nullable(out_t *o, const char *name, pprof_str_t s)
 static void
 put_uint_field(out_t *o, const char *name, uint64_t n)
 {
-    put(o, ",\"", 2);
-    put_lit(o, name);
-    put(o, "\":", 2);
+    put_key(o, name);
     put_num(o, n);
 }
 
