@@ -222,7 +222,9 @@ ngx_http_pprof_audit_heads(ngx_http_pprof_zone_ctx_t *zone, ngx_log_t *log)
             ngx_cpystrn((u_char *) path, alog[i].file->name.data,
                         alog[i].file->name.len + 1);
 
-            if (ngx_http_pprof_audit_untear(path, log) != NGX_OK
+            /* nginx -t sets zones up too, but must not edit a live log. */
+            if ((!ngx_test_config
+                 && ngx_http_pprof_audit_untear(path, log) != NGX_OK)
                 || pprof_audit_head(path, &head->seq, head->prev, err,
                                     sizeof(err))
                    != 0)

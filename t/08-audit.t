@@ -13,6 +13,7 @@ use IO::Select;
 use IO::Socket::INET;
 use JSON::PP;
 use POSIX ();
+use Time::HiRes qw(sleep);
 use Test::More;
 use PprofTest;
 use PprofGateway qw(roles_conf make_identities tls_server);
@@ -75,9 +76,21 @@ CONF
 LOC
 $t->run;
 
+# A response record is written in the log phase, after the client has its
+# response: wait until the log stops growing before reading it.
+sub settled_lines {
+    my ($prev, $now) = (-1, 0);
+    for (1 .. 40) {
+        $now = length $t->read_file('audit.jsonl');
+        last if $now == $prev;
+        $prev = $now;
+        sleep 0.05;
+    }
+    return split /\n/, $t->read_file('audit.jsonl');
+}
+
 sub records {
-    my @lines = split /\n/, $t->read_file('audit.jsonl');
-    return map { decode_json($_) } @lines;
+    return map { decode_json($_) } settled_lines();
 }
 
 sub verify {
@@ -179,7 +192,7 @@ is($t->get('tls', '/optional/debug/pprof/cmdline', cert => 'oncall')->{status}, 
 
 # --- many workers, one chain ------------------------------------------------------
 
-my $before = scalar(my @head = split /\n/, $t->read_file('audit.jsonl'));
+my $before = scalar(my @head = settled_lines());
 my @pids;
 for my $p (1 .. 8) {
     my $pid = fork // die "fork: $!";
@@ -194,7 +207,7 @@ for my $p (1 .. 8) {
 my $ok = 0;
 for (@pids) { waitpid($_, 0); $ok++ if $? == 0 }
 is($ok, 8, '200 parallel requests answered');
-my @lines = split /\n/, $t->read_file('audit.jsonl');
+my @lines = settled_lines();
 my $checkpoints = grep { /"stage":"checkpoint"/ } @lines[$before .. $#lines];
 is(@lines - $before - $checkpoints, 400, "exactly two records for each of them")
     or diag(join "\n", grep { !/"endpoint":"cmdline"/ } @lines[$before .. $#lines]);
