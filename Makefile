@@ -122,7 +122,7 @@ integration: module target tools $(BUILD)/pprof-jwt
 
 test: unit integration
 
-run: module target
+run: module target tools
 	bash t/demo/run.sh
 
 bench: module target

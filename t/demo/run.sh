@@ -55,6 +55,8 @@ for name in server operator viewer; do
         -CAcreateserial -days 30 -extfile pki.cnf -extensions $name \
         -out $name.crt 2>/dev/null
 done
+openssl genpkey -algorithm ed25519 -out audit.key 2>/dev/null
+openssl pkey -in audit.key -pubout -out audit.pub
 chmod 644 ./*.key
 
 # An API key for tools that take only a URL; the file holds its digest.
@@ -73,6 +75,10 @@ http {
     access_log $demo/logs/access.log;
     client_body_temp_path $demo/client_body_temp;
     proxy_temp_path $demo/proxy_temp;
+
+    pprof_audit_log $demo/logs/pprof_audit.jsonl;
+    pprof_audit_signing_key $demo/audit.key;
+    pprof_audit_checkpoint 10;
 
     pprof_role viewer index cmdline symbol;
     pprof_role oncall index cmdline symbol snapshot capture;
@@ -154,6 +160,10 @@ cat <<TXT
   # the viewer (role viewer) may read cmdline but gets 403 on heap
   curl -i --cacert $d/ca.crt --cert $d/viewer.crt --key $d/viewer.key \\
        https://localhost:$port/debug/pprof/heap
+
+  # every request above left a hash-chained record; check the trail
+  tail -n 2 $d/logs/pprof_audit.jsonl
+  $root/build/pprof-audit verify $d/logs/pprof_audit.jsonl --pubkey $d/audit.pub
 
   Ctrl-C stops the gateway and the demo service.
 TXT
