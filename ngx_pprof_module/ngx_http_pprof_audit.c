@@ -461,7 +461,9 @@ ngx_http_pprof_audit_response(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_pprof_module);
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
 
-    if (ctx == NULL || ctx->body_sha == NULL || plcf->audit_log == NULL) {
+    if (ctx == NULL || !ctx->forwarded || ctx->body_sha == NULL
+        || plcf->audit_log == NULL)
+    {
         return NGX_OK;
     }
 
