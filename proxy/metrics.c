@@ -47,6 +47,16 @@ family(out_t *o, const char *name, const char *type, const char *help)
 }
 
 
+/* A family of one series without labels. */
+static void
+single(out_t *o, const char *name, const char *type, const char *help,
+    uint64_t value)
+{
+    family(o, name, type, help);
+    put(o, "%s %llu\n", name, (unsigned long long) value);
+}
+
+
 size_t
 pprof_metrics_render(char *buf, size_t cap, const pprof_metrics_t *m)
 {
@@ -73,10 +83,9 @@ pprof_metrics_render(char *buf, size_t cap, const pprof_metrics_t *m)
         }
     }
 
-    family(&o, "pprof_captures_in_flight", "gauge",
-           "Captures holding a slot now, across all workers.");
-    put(&o, "pprof_captures_in_flight %llu\n",
-        (unsigned long long) m->captures_in_flight);
+    single(&o, "pprof_captures_in_flight", "gauge",
+           "Captures holding a slot now, across all workers.",
+           m->captures_in_flight);
 
     family(&o, "pprof_capture_seconds_total", "counter",
            "Capture time granted to requests, in seconds.");
@@ -84,20 +93,13 @@ pprof_metrics_render(char *buf, size_t cap, const pprof_metrics_t *m)
         (unsigned long long) (m->capture_ms_total / 1000),
         (unsigned long long) (m->capture_ms_total % 1000));
 
-    family(&o, "pprof_audit_records_total", "counter",
-           "Audit records written.");
-    put(&o, "pprof_audit_records_total %llu\n",
-        (unsigned long long) m->audit_records_total);
-
-    family(&o, "pprof_audit_write_errors_total", "counter",
-           "Audit records that could not be written.");
-    put(&o, "pprof_audit_write_errors_total %llu\n",
-        (unsigned long long) m->audit_write_errors_total);
-
-    family(&o, "pprof_zone_used_bytes", "gauge",
-           "Bytes of the pprof_zone in use.");
-    put(&o, "pprof_zone_used_bytes %llu\n",
-        (unsigned long long) m->zone_used_bytes);
+    single(&o, "pprof_audit_records_total", "counter",
+           "Audit records written.", m->audit_records_total);
+    single(&o, "pprof_audit_write_errors_total", "counter",
+           "Audit records that could not be written.",
+           m->audit_write_errors_total);
+    single(&o, "pprof_zone_used_bytes", "gauge",
+           "Bytes of the pprof_zone in use.", m->zone_used_bytes);
 
     return o.full ? 0 : cap - o.left;
 }

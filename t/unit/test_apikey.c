@@ -159,22 +159,9 @@ static void
 bad_(const pprof_apikeys_t *keys, pprof_str_t auth, const char *why, int line)
 {
     pprof_auth_result_t  r;
-    char                 shown[300];
 
     identify_(keys, auth, &r);
-
-    if (r.reason != PPROF_INVALID_CREDENTIAL) {
-        show(shown, sizeof(shown), auth.data, auth.len);
-        fail_msg("line %d (%s): want invalid_credential, got %s for \"%s\"",
-                 line, why, pprof_reason_name(r.reason), shown);
-    }
-    if (r.identity_len != 0) {
-        fail_msg("line %d (%s): refused but identity_len %zu", line, why,
-                 r.identity_len);
-    }
-    if (r.detail == NULL) {
-        fail_msg("line %d (%s): refused without a detail", line, why);
-    }
+    assert_refused_(&r, auth.data, auth.len, why, line);
 }
 
 #define OK(keys, auth, identity, r) \

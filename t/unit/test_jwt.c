@@ -205,22 +205,9 @@ bad_(const pprof_jwt_conf_t *conf, pprof_str_t token, long long now,
     const char *why, int line)
 {
     pprof_auth_result_t  r;
-    char                 shown[400];
 
     verify(conf, token, now, &r);
-
-    if (r.reason != PPROF_INVALID_CREDENTIAL) {
-        show(shown, sizeof(shown), token.data, token.len);
-        fail_msg("line %d (%s): want invalid_credential, got %s for %s",
-                 line, why, pprof_reason_name(r.reason), shown);
-    }
-    if (r.identity_len != 0) {
-        fail_msg("line %d (%s): refused but identity_len %zu", line, why,
-                 r.identity_len);
-    }
-    if (r.detail == NULL) {
-        fail_msg("line %d (%s): refused without a detail", line, why);
-    }
+    assert_refused_(&r, token.data, token.len, why, line);
 }
 
 /* Accepted as identity; r is filled for further checks. */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "unit.h"
+#include "auth/auth.h"
 
 
 #define UNIT_STRINGS_MAX  4096
@@ -72,6 +73,30 @@ show(char *out, size_t size, const unsigned char *p, size_t len)
                                                              : "%c", p[i]);
     }
     out[n] = '\0';
+}
+
+/*
+ * A credential refused as it must be: INVALID_CREDENTIAL, no identity
+ * left behind, and a detail for the log.  Reports the caller's line.
+ */
+static inline void
+assert_refused_(const pprof_auth_result_t *r, const unsigned char *input,
+    size_t len, const char *why, int line)
+{
+    char  shown[400];
+
+    if (r->reason != PPROF_INVALID_CREDENTIAL) {
+        show(shown, sizeof(shown), input, len);
+        fail_msg("line %d (%s): want invalid_credential, got %s for \"%s\"",
+                 line, why, pprof_reason_name(r->reason), shown);
+    }
+    if (r->identity_len != 0) {
+        fail_msg("line %d (%s): refused but identity_len %zu", line, why,
+                 r->identity_len);
+    }
+    if (r->detail == NULL) {
+        fail_msg("line %d (%s): refused without a detail", line, why);
+    }
 }
 
 #endif
