@@ -26,14 +26,9 @@
 /* The longest line without its newline: line and newline fit LINE_MAX. */
 #define LINE_LEN_MAX    (PPROF_AUDIT_LINE_MAX - 1)
 
-/* An Ed25519 signature and its padded base64. */
-#define ED25519_SIG_LEN  64
-#define ED25519_B64_LEN  88
-
 /* 9999-12-31T23:59:59Z + 1 s: the last second RFC 3339 can write. */
 #define TS_SECONDS_MAX   253402300800ULL
 
-#define TS_LEN           sizeof("2026-11-22T03:45:01.123456Z")
 
 
 typedef struct {
@@ -232,8 +227,8 @@ digits(char *p, uint64_t v, size_t n)
  * arithmetic rather than gmtime_r(): no time_t range, no locale, no time
  * zone.  -1 past year 9999, which four digits cannot write.
  */
-static int
-ts_format(char ts[TS_LEN], uint64_t time_us)
+int
+pprof_rfc3339(char ts[PPROF_RFC3339_LEN], uint64_t time_us)
 {
     uint64_t  secs, days, sod, era, doe, yoe, doy, mp, y, m, d;
 
@@ -305,7 +300,7 @@ pprof_audit_encode(char *buf, size_t cap, const pprof_audit_record_t *rec,
 {
     out_t        o = { buf, cap, 0 };
     const char  *stage;
-    char         ts[TS_LEN];
+    char         ts[PPROF_RFC3339_LEN];
     size_t       i, len;
 
     switch (rec->stage) {
@@ -322,7 +317,7 @@ pprof_audit_encode(char *buf, size_t cap, const pprof_audit_record_t *rec,
         return 0;
     }
 
-    if (cap == 0 || !is_hash(prev) || ts_format(ts, rec->time_us) != 0) {
+    if (cap == 0 || !is_hash(prev) || pprof_rfc3339(ts, rec->time_us) != 0) {
         return 0;
     }
 
@@ -435,45 +430,15 @@ pprof_audit_checkpoint(char *buf, size_t cap,
     const char prev[PPROF_AUDIT_HASH_HEX], EVP_PKEY *key)
 {
     pprof_audit_record_t   cp;
-    EVP_MD_CTX            *ctx;
-    unsigned char          sig[ED25519_SIG_LEN];
-    char                   b64[ED25519_B64_LEN + 1];
-    size_t                 len, siglen;
-    int                    ok;
-
-    if (key == NULL || !EVP_PKEY_is_a(key, "ED25519")) {
-        return 0;
-    }
+    char                   b64[PPROF_SIG_B64_LEN + 1];
+    size_t                 len;
 
     /* Whatever the caller left in stage, this is a checkpoint. */
     cp = *rec;
     cp.stage = PPROF_AUDIT_CHECKPOINT;
 
     len = pprof_audit_encode(buf, cap, &cp, seq, prev, "");
-    if (len == 0) {
-        return 0;
-    }
-
-    ctx = EVP_MD_CTX_new();
-    if (ctx == NULL) {
-        return 0;
-    }
-
-    siglen = sizeof(sig);
-    ok = EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) == 1
-         && EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *) buf,
-                           len) == 1
-         && siglen == ED25519_SIG_LEN;
-
-    EVP_MD_CTX_free(ctx);
-
-    if (!ok) {
-        return 0;
-    }
-
-    if (EVP_EncodeBlock((unsigned char *) b64, sig, ED25519_SIG_LEN)
-        != ED25519_B64_LEN)
-    {
+    if (len == 0 || pprof_sign(key, buf, len, b64) != 0) {
         return 0;
     }
 

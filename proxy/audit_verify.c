@@ -44,9 +44,6 @@
 /* The longest line without its newline: line and newline fit LINE_MAX. */
 #define LINE_LEN_MAX     (PPROF_AUDIT_LINE_MAX - 1)
 
-#define ED25519_SIG_LEN  64
-#define ED25519_B64_LEN  88
-
 /* How much of the end of a log pprof_audit_head() reads. */
 #define HEAD_WINDOW      65536
 
@@ -339,13 +336,9 @@ signature_ok(verify_t *v, const line_t *line, const record_t *rec)
     static const char  sig_key[] = "\"signature\":\"";
     static const char  prev_key[] = "\",\"prev\":\"";
 
-    unsigned char  sig[ED25519_SIG_LEN + 3];
-    char           canon[ED25519_B64_LEN + 1];
     char           msg[PPROF_AUDIT_LINE_MAX];
     const char    *p, *b64, *json_sig;
     size_t         tail, b64len, klen = sizeof(sig_key) - 1;
-    EVP_MD_CTX    *ctx;
-    int            ok;
 
     /* ...,"signature":"<b64>","prev":"<64 hex>"} */
     tail = sizeof(prev_key) - 1 + PPROF_AUDIT_HASH_HEX + 2;
@@ -369,7 +362,7 @@ signature_ok(verify_t *v, const line_t *line, const record_t *rec)
     }
     b64len = (size_t) (p - b64);
 
-    if (b64len != ED25519_B64_LEN || (size_t) (b64 - line->data) < klen
+    if (b64len != PPROF_SIG_B64_LEN || (size_t) (b64 - line->data) < klen
         || memcmp(b64 - klen, sig_key, klen) != 0)
     {
         return 0;
@@ -382,31 +375,10 @@ signature_ok(verify_t *v, const line_t *line, const record_t *rec)
         return 0;
     }
 
-    /* EVP_DecodeBlock counts the padding as zero bytes: 66 for 64. */
-    if (EVP_DecodeBlock(sig, (const unsigned char *) b64, (int) b64len)
-        != ED25519_SIG_LEN + 2
-        || EVP_EncodeBlock((unsigned char *) canon, sig, ED25519_SIG_LEN)
-           != ED25519_B64_LEN
-        || memcmp(canon, b64, ED25519_B64_LEN) != 0)
-    {
-        return 0;
-    }
-
     memcpy(msg, line->data, (size_t) (b64 - line->data));
     memcpy(msg + (b64 - line->data), p, line->len - (size_t) (p - line->data));
 
-    ctx = EVP_MD_CTX_new();
-    if (ctx == NULL) {
-        return 0;
-    }
-
-    ok = EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, v->pubkey) == 1
-         && EVP_DigestVerify(ctx, sig, ED25519_SIG_LEN,
-                             (const unsigned char *) msg,
-                             line->len - b64len) == 1;
-
-    EVP_MD_CTX_free(ctx);
-    return ok;
+    return pprof_sign_verify(v->pubkey, msg, line->len - b64len, b64, b64len);
 }
 
 

@@ -72,6 +72,11 @@ typedef enum {
 } pprof_audit_stage_t;
 
 #define PPROF_AUDIT_HASH_HEX   64          /* hex SHA-256, no NUL */
+
+/* RFC 3339 UTC with microseconds, NUL-terminated; -1 past year 9999. */
+#define PPROF_RFC3339_LEN      sizeof("2026-11-22T03:45:01.123456Z")
+
+int pprof_rfc3339(char ts[PPROF_RFC3339_LEN], uint64_t time_us);
 #define PPROF_AUDIT_LINE_MAX   8192
 
 typedef struct {
@@ -138,5 +143,220 @@ int pprof_audit_head(const char *path, uint64_t *seq,
  */
 int pprof_audit_verify(const char *path, EVP_PKEY *pubkey,
     uint64_t *bad_seq, char *why, size_t whylen);
+
+/*
+ * Ed25519 with its signature as padded base64 (88 characters), shared by
+ * audit checkpoints and profile seals.  Only an Ed25519 key is taken, so
+ * that a signature means the same thing wherever it is checked.
+ */
+#define PPROF_SIG_B64_LEN  88
+
+int pprof_sign(EVP_PKEY *key, const void *msg, size_t len,
+    char b64[PPROF_SIG_B64_LEN + 1]);
+
+/* 1 when b64 is the canonical base64 of a valid signature of msg. */
+int pprof_sign_verify(EVP_PKEY *pubkey, const void *msg, size_t len,
+    const char *b64, size_t b64len);
+
+
+/*
+ * Provenance (SPEC §9): the comment lines appended to a profile, the
+ * statement a seal signs, and the protobuf bytes that carry the lines.
+ * Shared by the annotator and by pprof-audit verify-profile, so that what
+ * one writes the other rebuilds byte for byte.
+ */
+#define PPROF_COMMENT_PREFIX     "pprof-gateway: "
+#define PPROF_COMMENT_LINES      4          /* the last is the seal */
+#define PPROF_COMMENT_LINE_MAX   8192
+#define PPROF_GZIP_HEADER_MAX    256        /* sealed as hex */
+
+typedef struct {
+    pprof_str_t          audit_id;
+    pprof_str_t          identity;      /* empty: "-" */
+    const pprof_str_t   *roles;
+    size_t               nroles;
+    pprof_str_t          endpoint;
+    pprof_str_t          params;        /* canonical; empty: "-" */
+    pprof_str_t          upstream;      /* empty: "-" */
+    uint64_t             time_us;       /* the fetch, Unix microseconds */
+} pprof_provenance_t;
+
+/*
+ * Lines 1 and 2 ("pprof-gateway: audit_id=... identity=... roles=..." and
+ * "pprof-gateway: endpoint=... params=... upstream=... at=...").  Bytes of
+ * the identity other than printable ASCII, and space and '%', are written
+ * as %XX so that a line always reads back as the fields it was made of.
+ * Each line is written NUL-terminated into its buffer; 0, or -1 if a
+ * line does not fit.
+ */
+int pprof_provenance_lines(const pprof_provenance_t *p,
+    char line1[PPROF_COMMENT_LINE_MAX], char line2[PPROF_COMMENT_LINE_MAX]);
+
+/* Line 3: "pprof-gateway: upstream_sha256=<64 hex>". */
+#define PPROF_SHA256_LINE_LEN  (sizeof(PPROF_COMMENT_PREFIX) - 1 \
+                                + sizeof("upstream_sha256=") - 1 + 64)
+
+void pprof_provenance_sha_line(const unsigned char sha256[32],
+    char line[PPROF_SHA256_LINE_LEN + 1]);
+
+/*
+ * The statement a seal signs:
+ *     "pprof-gateway-seal/1\n" line1 "\n" line2 "\n" line3 "\n"
+ *     "upstream_bytes=<decimal>\n" "gzip_header=<lowercase hex>\n"
+ * so that the seal covers the comments, the upstream's uncompressed
+ * profile (through its SHA-256 and length) and the gzip header, the only
+ * bytes of the file a decompressor would otherwise ignore.  Returns the
+ * length written, 0 if cap is short.
+ */
+size_t pprof_seal_statement(char *buf, size_t cap, const pprof_str_t lines[3],
+    uint64_t upstream_bytes, const unsigned char *gzip_header,
+    size_t header_len);
+
+/* Line 4: "pprof-gateway: seal=<base64>".  0, or -1 if signing fails. */
+#define PPROF_SEAL_LINE_LEN  (sizeof(PPROF_COMMENT_PREFIX) - 1 \
+                              + sizeof("seal=") - 1 + PPROF_SIG_B64_LEN)
+
+int pprof_seal_line(EVP_PKEY *key, const char *statement, size_t len,
+    char line[PPROF_SEAL_LINE_LEN + 1]);
+
+/*
+ * The bytes appended to a profile.proto whose string_table has nstrings
+ * entries: each line as a string_table entry (field 6), then one comment
+ * (field 13, unpacked varint) per line with its new index.  Returns the
+ * length, 0 if cap is short.
+ */
+size_t pprof_provenance_encode(unsigned char *buf, size_t cap,
+    const pprof_str_t *lines, size_t nlines, uint64_t nstrings);
+
+
+/*
+ * The streaming annotator (SPEC §9).  It reads a gzip'd profile.proto as
+ * it passes, and gives back which bytes may go on to the client as they
+ * are; it holds back only the bytes of the last deflate block, which it
+ * reopens at the end to append the comments, without recompressing what
+ * the upstream sent.  A body it cannot annotate passes unchanged, and
+ * pprof_annotator_result() says why.
+ */
+typedef enum {
+    PPROF_ANNOTATE_OK = 0,
+    PPROF_ANNOTATE_NOT_GZIP,          /* no gzip header, or a bad one */
+    PPROF_ANNOTATE_GZIP_HEADER,       /* longer than PPROF_GZIP_HEADER_MAX */
+    PPROF_ANNOTATE_BAD_DEFLATE,       /* the compressed data is corrupt */
+    PPROF_ANNOTATE_BAD_TRAILER,       /* CRC-32 or length do not match */
+    PPROF_ANNOTATE_TRAILING_DATA,     /* bytes after the gzip member */
+    PPROF_ANNOTATE_TRUNCATED,         /* the body ended inside the member */
+    PPROF_ANNOTATE_NOT_PROFILE,       /* not the profile.proto wire format */
+    PPROF_ANNOTATE_BLOCK_TOO_LARGE,   /* the last block exceeds the hold */
+    PPROF_ANNOTATE_NO_MEMORY,
+    PPROF_ANNOTATE_SEAL_FAILED,
+    PPROF_ANNOTATE_STATUS,            /* the upstream did not answer 200 */
+    PPROF_ANNOTATE_ENCODED,           /* the upstream set Content-Encoding */
+    PPROF_ANNOTATE_REASON_COUNT
+} pprof_annotate_reason_t;
+
+const char *pprof_annotate_reason_name(pprof_annotate_reason_t reason);
+
+/*
+ * What the gateway does to the body of a forwarded response: annotate a
+ * profile.proto, redact a cmdline, or pass it as it is.  *why says, for a
+ * profile endpoint with annotation on, why a body is not annotated
+ * (PPROF_ANNOTATE_OK when it is to be); PPROF_ANNOTATE_REASON_COUNT when
+ * annotation does not apply at all.
+ */
+typedef enum {
+    PPROF_BODY_AS_IS = 0,
+    PPROF_BODY_ANNOTATE,
+    PPROF_BODY_REDACT
+} pprof_body_action_t;
+
+pprof_body_action_t pprof_proxy_body_action(const pprof_endpoint_t *ep,
+    const pprof_params_t *params, int annotate, int redact, int head,
+    unsigned status, int encoded, pprof_annotate_reason_t *why);
+
+typedef struct pprof_annotator_s  pprof_annotator_t;
+
+/* The default most bytes held back: a final deflate block larger than
+ * this passes unannotated. */
+#define PPROF_ANNOTATE_HOLD_MAX  (1024 * 1024)
+
+/* NULL when memory runs out.  Memory: zlib's inflate state, a 64 KiB
+ * window of output, and the bytes held back. */
+pprof_annotator_t *pprof_annotator_create(size_t hold_max);
+void pprof_annotator_free(pprof_annotator_t *a);
+
+/* How many bytes are held back now: the capacity feed's held_out needs. */
+size_t pprof_annotator_held(const pprof_annotator_t *a);
+
+/*
+ * Takes the next len bytes of the body.  What goes on to the client, in
+ * order: *nheld bytes copied into held_out (bytes of earlier calls that
+ * are now released, at most pprof_annotator_held() before the call), then
+ * the first *pass bytes of in as they are.  The rest of in is held back.
+ * Never fails: a body that cannot be annotated is released as it comes.
+ */
+void pprof_annotator_feed(pprof_annotator_t *a, const unsigned char *in,
+    size_t len, unsigned char *held_out, size_t *nheld, size_t *pass);
+
+/*
+ * At the end of the body: *tail (owned by the annotator, *tail_len bytes)
+ * replaces every byte still held back.  The annotated form carries lines
+ * 1-2, line 3 and, with key, the seal; otherwise the held bytes come back
+ * unchanged.  Returns the result.
+ */
+pprof_annotate_reason_t pprof_annotator_finish(pprof_annotator_t *a,
+    const char *line1, const char *line2, EVP_PKEY *key,
+    const unsigned char **tail, size_t *tail_len);
+
+/* PPROF_ANNOTATE_OK once annotated, or why the body passes unchanged
+ * (PPROF_ANNOTATE_TRUNCATED before finish). */
+pprof_annotate_reason_t pprof_annotator_result(const pprof_annotator_t *a);
+
+/* The upstream's uncompressed profile: its length and SHA-256, valid
+ * after a successful finish. */
+uint64_t pprof_annotator_upstream_bytes(const pprof_annotator_t *a);
+
+
+/*
+ * pprof-audit verify-profile: decodes the whole profile (protobuf-c),
+ * rebuilds the comments' bytes and the statement, and checks the seal with
+ * pubkey.  0 when the profile is exactly what the gateway sealed; -1 with
+ * why set otherwise (the file cannot be read, is not one gzip member, is
+ * not a profile, carries no seal, or was changed).
+ */
+int pprof_profile_verify(const char *path, EVP_PKEY *pubkey,
+    char *why, size_t whylen);
+
+
+/*
+ * cmdline redaction (SPEC §10).  Patterns are compiled and JIT-ed once, at
+ * configuration time; redacting runs on the whole NUL-separated argv.
+ */
+typedef struct pprof_redactor_s  pprof_redactor_t;
+
+#define PPROF_CMDLINE_MAX  (4 * 1024 * 1024)     /* larger: not sent */
+
+/*
+ * The default sensitive-name pattern, plus one custom PCRE2 pattern per
+ * element of patterns.  NULL with err set when one does not compile.
+ */
+pprof_redactor_t *pprof_redactor_create(const pprof_str_t *patterns,
+    size_t npatterns, char *err, size_t errlen);
+void pprof_redactor_free(pprof_redactor_t *r);
+
+/*
+ * "***" may be longer than what it replaces (a custom pattern must match
+ * at least one byte, so each byte grows to at most three).
+ */
+#define PPROF_REDACT_BOUND(len)  (3 * (size_t) (len) + 3)
+
+/*
+ * Redacts argv (len bytes, NUL-separated) into out (capacity cap, at least
+ * PPROF_REDACT_BOUND(len)); sets *out_len and *count (values replaced).
+ * 0, or -1 on a regex engine error or a short cap: the caller must not
+ * send the body.
+ */
+int pprof_redact(const pprof_redactor_t *r, const unsigned char *argv,
+    size_t len, unsigned char *out, size_t cap, size_t *out_len,
+    size_t *count);
 
 #endif /* PPROF_PROXY_H */

@@ -1,0 +1,711 @@
+/*
+ * The streaming annotator (SPEC §9).
+ *
+ * A gzip member ends with a deflate block marked final, then CRC-32 and
+ * length.  To append to it without recompressing, the final block's
+ * BFINAL bit is cleared, new blocks are compressed after the last bit of
+ * it (deflatePrime carries the bits of its last, partial byte), and the
+ * trailer is rebuilt with crc32_combine: the technique of zlib's
+ * examples/gzappend.c, done here on a stream.
+ *
+ * Streaming means knowing, as bytes pass, which of them may still change.
+ * Only the final block's header bit and what follows it do, and a block
+ * is known to be final only once its header is read.  inflate() with
+ * Z_TREES stops at every block boundary and after every block header, and
+ * its data_type tells the bit position reached: so bytes up to the
+ * position decoded inside a non-final block are released as they come,
+ * and only a block header being read, or the final block, is held back.
+ * Go ends its members with an empty stored final block: a few bytes.
+ *
+ * What inflates is hashed (the upstream's profile, for the seal) and
+ * scanned as protobuf wire format at the top level only: enough to count
+ * string_table entries, whose indices the appended comments continue.
+ * The nested messages are skipped by length, unread.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <zlib.h>
+
+#include "proxy.h"
+
+
+#define WINDOW           65536      /* inflate output, hashed and scanned */
+
+/* inflate's data_type */
+#define DT_BITS          63         /* unused bits of the input consumed */
+#define DT_LAST          64         /* in the final block */
+#define DT_BOUNDARY      128        /* at the end of a block (or header) */
+#define DT_HEADER_DONE   256        /* just after a block header */
+
+#define FIELD_STRING_TABLE  6
+#define FIELD_NUMBER_MAX    ((1u << 29) - 1)
+
+
+typedef enum {
+    GZ_HEADER = 0,      /* reading the gzip header */
+    GZ_BLOCKS,          /* deflate blocks */
+    GZ_TRAILER,         /* after the final block: CRC-32 and length */
+    GZ_END              /* the member is complete */
+} gz_state_t;
+
+
+typedef enum {
+    PB_TAG = 0,
+    PB_LEN,
+    PB_VARINT,
+    PB_SKIP
+} pb_state_t;
+
+typedef struct {
+    pb_state_t   state;
+    uint64_t     value;          /* varint being read */
+    unsigned     shift;
+    uint64_t     skip;           /* bytes of a field still to pass */
+    uint64_t     field;
+    uint64_t     nstrings;
+} pb_scan_t;
+
+
+struct pprof_annotator_s {
+    z_stream                  z;
+    int                       z_ready;
+    gz_state_t                gz;
+    pprof_annotate_reason_t   failed;      /* OK while annotation holds */
+    int                       finished;
+
+    EVP_MD_CTX               *sha;
+    pb_scan_t                 pb;
+
+    /* Offsets count bytes of the compressed body, bit positions bits. */
+    uint64_t                  fed;
+    uint64_t                  release;     /* bytes before go out as is */
+    uint64_t                  header_bit;  /* of the block being read */
+    int                       in_header;   /* its BFINAL not known yet */
+    int                       in_final;
+    uint64_t                  end_bit;     /* where the final block ends */
+
+    unsigned char             gzip_header[PPROF_GZIP_HEADER_MAX];
+    size_t                    gzip_header_len;
+
+    /* The bytes held back: [hold_start, fed). */
+    unsigned char            *hold;
+    size_t                    hold_len;
+    size_t                    hold_cap;
+    size_t                    hold_max;
+    uint64_t                  hold_start;
+
+    unsigned char            *tail;
+    unsigned char             window[WINDOW];
+};
+
+
+static void annotate_fail(pprof_annotator_t *a, pprof_annotate_reason_t why);
+static void annotate_inflate(pprof_annotator_t *a, const unsigned char *in,
+    size_t len);
+static void annotate_position(pprof_annotator_t *a);
+static int pb_scan(pb_scan_t *pb, const unsigned char *p, size_t len);
+static int hold_append(pprof_annotator_t *a, const unsigned char *p,
+    size_t len);
+static pprof_annotate_reason_t annotate_tail(pprof_annotator_t *a,
+    const char *line1, const char *line2, EVP_PKEY *key, size_t *tail_len);
+
+
+pprof_annotator_t *
+pprof_annotator_create(size_t hold_max)
+{
+    pprof_annotator_t  *a;
+
+    a = calloc(1, sizeof(pprof_annotator_t));
+    if (a == NULL) {
+        return NULL;
+    }
+
+    a->hold_max = hold_max;
+    a->sha = EVP_MD_CTX_new();
+
+    /* 16 + 15: a gzip member only, with zlib checking its trailer. */
+    if (a->sha == NULL
+        || EVP_DigestInit_ex(a->sha, EVP_sha256(), NULL) != 1
+        || inflateInit2(&a->z, 16 + 15) != Z_OK)
+    {
+        pprof_annotator_free(a);
+        return NULL;
+    }
+
+    a->z_ready = 1;
+    return a;
+}
+
+
+void
+pprof_annotator_free(pprof_annotator_t *a)
+{
+    if (a == NULL) {
+        return;
+    }
+
+    if (a->z_ready) {
+        inflateEnd(&a->z);
+    }
+
+    EVP_MD_CTX_free(a->sha);
+    free(a->hold);
+    free(a->tail);
+    free(a);
+}
+
+
+size_t
+pprof_annotator_held(const pprof_annotator_t *a)
+{
+    return a->hold_len;
+}
+
+
+pprof_annotate_reason_t
+pprof_annotator_result(const pprof_annotator_t *a)
+{
+    if (a->failed != PPROF_ANNOTATE_OK) {
+        return a->failed;
+    }
+
+    return a->finished ? PPROF_ANNOTATE_OK : PPROF_ANNOTATE_TRUNCATED;
+}
+
+
+uint64_t
+pprof_annotator_upstream_bytes(const pprof_annotator_t *a)
+{
+    return a->z.total_out;
+}
+
+
+/* From now on every byte passes as it came. */
+static void
+annotate_fail(pprof_annotator_t *a, pprof_annotate_reason_t why)
+{
+    if (a->failed == PPROF_ANNOTATE_OK) {
+        a->failed = why;
+    }
+}
+
+
+void
+pprof_annotator_feed(pprof_annotator_t *a, const unsigned char *in,
+    size_t len, unsigned char *held_out, size_t *nheld, size_t *pass)
+{
+    uint64_t  start, release;
+    size_t    n;
+
+    start = a->fed;
+
+    if (a->fed < PPROF_GZIP_HEADER_MAX) {
+        n = PPROF_GZIP_HEADER_MAX - (size_t) a->fed;
+        n = n < len ? n : len;
+        memcpy(a->gzip_header + a->fed, in, n);
+    }
+
+    a->fed += len;
+
+    if (a->failed == PPROF_ANNOTATE_OK && len > 0) {
+        if (a->gz == GZ_END) {
+            annotate_fail(a, PPROF_ANNOTATE_TRAILING_DATA);
+
+        } else {
+            annotate_inflate(a, in, len);
+        }
+    }
+
+    release = a->failed == PPROF_ANNOTATE_OK ? a->release : a->fed;
+
+    if (a->failed == PPROF_ANNOTATE_OK
+        && a->fed - release > a->hold_max)
+    {
+        annotate_fail(a, PPROF_ANNOTATE_BLOCK_TOO_LARGE);
+        release = a->fed;
+    }
+
+    /* Held bytes that are now released go first, then the input's. */
+    if (release <= start) {
+        *nheld = (size_t) (release - a->hold_start);
+        *pass = 0;
+
+    } else {
+        *nheld = a->hold_len;
+        *pass = (size_t) (release - start);
+    }
+
+    if (*nheld > 0) {
+        memcpy(held_out, a->hold, *nheld);
+        memmove(a->hold, a->hold + *nheld, a->hold_len - *nheld);
+        a->hold_len -= *nheld;
+    }
+
+    a->hold_start = release;
+
+    if (hold_append(a, in + *pass, len - *pass) != 0) {
+        /* Out of memory holding back: give up and send what is held. */
+        annotate_fail(a, PPROF_ANNOTATE_NO_MEMORY);
+        memcpy(held_out + *nheld, a->hold, a->hold_len);
+        *nheld += a->hold_len;
+        a->hold_len = 0;
+        *pass = len;
+        a->hold_start = a->fed;
+    }
+}
+
+
+static int
+hold_append(pprof_annotator_t *a, const unsigned char *p, size_t len)
+{
+    unsigned char  *hold;
+    size_t          cap;
+
+    if (len == 0) {
+        return 0;
+    }
+
+    if (a->hold_cap - a->hold_len < len) {
+        cap = a->hold_cap ? a->hold_cap : 4096;
+
+        while (cap - a->hold_len < len) {
+            cap *= 2;
+        }
+
+        hold = realloc(a->hold, cap);
+        if (hold == NULL) {
+            return -1;
+        }
+
+        a->hold = hold;
+        a->hold_cap = cap;
+    }
+
+    memcpy(a->hold + a->hold_len, p, len);
+    a->hold_len += len;
+    return 0;
+}
+
+
+static void
+annotate_inflate(pprof_annotator_t *a, const unsigned char *in, size_t len)
+{
+    size_t  produced;
+    int     rc, stalled;
+
+    stalled = 0;
+    a->z.next_in = (unsigned char *) in;
+    a->z.avail_in = (uInt) len;
+
+    do {
+        a->z.next_out = a->window;
+        a->z.avail_out = WINDOW;
+
+        rc = inflate(&a->z, Z_TREES);
+
+        produced = WINDOW - a->z.avail_out;
+
+        if (produced > 0) {
+            if (EVP_DigestUpdate(a->sha, a->window, produced) != 1) {
+                annotate_fail(a, PPROF_ANNOTATE_NO_MEMORY);
+                return;
+            }
+
+            if (pb_scan(&a->pb, a->window, produced) != 0) {
+                annotate_fail(a, PPROF_ANNOTATE_NOT_PROFILE);
+                return;
+            }
+        }
+
+        if (rc == Z_STREAM_END) {
+            a->gz = GZ_END;
+
+            if (a->z.avail_in > 0) {
+                annotate_fail(a, PPROF_ANNOTATE_TRAILING_DATA);
+            }
+
+            return;
+        }
+
+        /*
+         * Z_BUF_ERROR is "no byte moved": the input is spent, or inflate
+         * only stepped past a block boundary (the end of an empty stored
+         * block) and will go on at the next call.
+         */
+        if (rc == Z_BUF_ERROR) {
+            stalled++;
+
+            if (a->z.avail_in == 0 || stalled > 1) {
+                return;
+            }
+
+            rc = Z_OK;
+
+        } else {
+            stalled = 0;
+        }
+
+        if (rc != Z_OK) {
+            annotate_fail(a, rc == Z_MEM_ERROR ? PPROF_ANNOTATE_NO_MEMORY
+                             : a->gz == GZ_HEADER ? PPROF_ANNOTATE_NOT_GZIP
+                             : a->gz == GZ_TRAILER ? PPROF_ANNOTATE_BAD_TRAILER
+                             : PPROF_ANNOTATE_BAD_DEFLATE);
+            return;
+        }
+
+        annotate_position(a);
+
+        if (a->failed != PPROF_ANNOTATE_OK) {
+            return;
+        }
+
+    } while (a->z.avail_in > 0 || a->z.avail_out == 0);
+}
+
+
+/*
+ * Moves the release point after an inflate() return.  The bit position
+ * reached is what inflate() consumed less the bits it holds unused.
+ */
+static void
+annotate_position(pprof_annotator_t *a)
+{
+    int       dt;
+    uint64_t  bit;
+
+    dt = a->z.data_type;
+    bit = (uint64_t) a->z.total_in * 8 - (unsigned) (dt & DT_BITS);
+
+    if (a->gz == GZ_HEADER) {
+        /* The seal signs the header: only as much as it can carry. */
+        if (a->z.total_in > PPROF_GZIP_HEADER_MAX) {
+            annotate_fail(a, PPROF_ANNOTATE_GZIP_HEADER);
+            return;
+        }
+
+        if (!(dt & DT_BOUNDARY)) {
+            return;
+        }
+
+        /* The gzip header is complete: the first block starts here. */
+        a->gzip_header_len = a->z.total_in;
+        a->gz = GZ_BLOCKS;
+        a->header_bit = bit;
+        a->in_header = 1;
+        a->release = bit / 8;
+        return;
+    }
+
+    if (a->gz != GZ_BLOCKS) {
+        return;
+    }
+
+    if (dt & DT_BOUNDARY) {
+        if (dt & DT_LAST) {
+            a->gz = GZ_TRAILER;
+            a->end_bit = bit;
+            return;
+        }
+
+        /* The next block's header, and its BFINAL bit, start here. */
+        a->header_bit = bit;
+        a->in_header = 1;
+        a->release = bit / 8;
+        return;
+    }
+
+    if (dt & DT_HEADER_DONE) {
+        a->in_header = 0;
+        a->in_final = (dt & DT_LAST) != 0;
+    }
+
+    /* Inside a block known not to be final, what is decoded may go. */
+    if (!a->in_header && !a->in_final) {
+        a->release = bit / 8;
+    }
+}
+
+
+/*
+ * The top level of a Profile message, as it inflates.  A varint, a tag or
+ * a length may straddle two calls; nested messages and strings are
+ * skipped by their length.  -1 on what the wire format does not allow.
+ */
+static int
+pb_scan(pb_scan_t *pb, const unsigned char *p, size_t len)
+{
+    const unsigned char  *end;
+    uint64_t              n;
+    unsigned char         b;
+
+    end = p + len;
+
+    while (p < end) {
+
+        if (pb->state == PB_SKIP) {
+            n = (uint64_t) (end - p);
+            n = n < pb->skip ? n : pb->skip;
+            p += n;
+            pb->skip -= n;
+
+            if (pb->skip == 0) {
+                pb->state = PB_TAG;
+            }
+
+            continue;
+        }
+
+        b = *p++;
+
+        /* Ten bytes at most, and the tenth carries one bit. */
+        if (pb->shift == 63 ? b > 1 : pb->shift > 63) {
+            return -1;
+        }
+
+        pb->value |= (uint64_t) (b & 0x7f) << pb->shift;
+        pb->shift += 7;
+
+        if (b & 0x80) {
+            continue;
+        }
+
+        n = pb->value;
+        pb->value = 0;
+        pb->shift = 0;
+
+        switch (pb->state) {
+
+        case PB_TAG:
+            pb->field = n >> 3;
+
+            if (pb->field == 0 || pb->field > FIELD_NUMBER_MAX) {
+                return -1;
+            }
+
+            switch (n & 7) {
+            case 0:
+                pb->state = PB_VARINT;
+                break;
+            case 1:
+                pb->state = PB_SKIP;
+                pb->skip = 8;
+                break;
+            case 2:
+                pb->state = PB_LEN;
+                break;
+            case 5:
+                pb->state = PB_SKIP;
+                pb->skip = 4;
+                break;
+            default:
+                /* Groups are not in profile.proto. */
+                return -1;
+            }
+
+            if (pb->field == FIELD_STRING_TABLE && pb->state != PB_LEN) {
+                return -1;
+            }
+
+            break;
+
+        case PB_LEN:
+            if (pb->field == FIELD_STRING_TABLE) {
+                /* string_table[0] must be "" (Go's parser insists). */
+                if (pb->nstrings == 0 && n != 0) {
+                    return -1;
+                }
+
+                pb->nstrings++;
+            }
+
+            pb->skip = n;
+            pb->state = n ? PB_SKIP : PB_TAG;
+            break;
+
+        default: /* PB_VARINT */
+            pb->state = PB_TAG;
+            break;
+        }
+    }
+
+    return 0;
+}
+
+
+pprof_annotate_reason_t
+pprof_annotator_finish(pprof_annotator_t *a, const char *line1,
+    const char *line2, EVP_PKEY *key, const unsigned char **tail,
+    size_t *tail_len)
+{
+    pprof_annotate_reason_t  rc;
+
+    rc = PPROF_ANNOTATE_OK;
+
+    if (a->failed == PPROF_ANNOTATE_OK) {
+        if (a->gz != GZ_END) {
+            rc = PPROF_ANNOTATE_TRUNCATED;
+
+        } else if (a->pb.state != PB_TAG || a->pb.shift != 0
+                   || a->pb.nstrings == 0)
+        {
+            /* Ended inside a field, or no string_table to continue. */
+            rc = PPROF_ANNOTATE_NOT_PROFILE;
+
+        } else {
+            rc = annotate_tail(a, line1, line2, key, tail_len);
+        }
+
+        annotate_fail(a, rc);
+    }
+
+    a->finished = 1;
+
+    if (a->failed == PPROF_ANNOTATE_OK) {
+        *tail = a->tail;
+        return PPROF_ANNOTATE_OK;
+    }
+
+    *tail = a->hold;
+    *tail_len = a->hold_len;
+    return a->failed;
+}
+
+
+/*
+ * The held bytes, with the final block made not final, then the comments
+ * in new blocks after its last bit, then the trailer of the whole.
+ */
+static pprof_annotate_reason_t
+annotate_tail(pprof_annotator_t *a, const char *line1, const char *line2,
+    EVP_PKEY *key, size_t *tail_len)
+{
+    unsigned char   md[EVP_MAX_MD_SIZE];
+    unsigned char  *suffix, *t;
+    char            sha_line[PPROF_SHA256_LINE_LEN + 1];
+    char            seal_line[PPROF_SEAL_LINE_LEN + 1];
+    char           *statement;
+    unsigned        mdlen, bits;
+    size_t          keep, slen, scap, stlen, tcap, nlines, i;
+    uint64_t        crc, total;
+    z_stream        d;
+    pprof_str_t     lines[PPROF_COMMENT_LINES];
+    int             rc;
+
+    if (EVP_DigestFinal_ex(a->sha, md, &mdlen) != 1 || mdlen != 32) {
+        return PPROF_ANNOTATE_NO_MEMORY;
+    }
+
+    pprof_provenance_sha_line(md, sha_line);
+
+    lines[0].data = (const unsigned char *) line1;
+    lines[0].len = strlen(line1);
+    lines[1].data = (const unsigned char *) line2;
+    lines[1].len = strlen(line2);
+    lines[2].data = (const unsigned char *) sha_line;
+    lines[2].len = strlen(sha_line);
+    nlines = 3;
+
+    scap = 3 * PPROF_COMMENT_LINE_MAX + 1024;
+    statement = malloc(scap);
+    suffix = malloc(scap + PPROF_SEAL_LINE_LEN);
+
+    if (statement == NULL || suffix == NULL) {
+        free(statement);
+        free(suffix);
+        return PPROF_ANNOTATE_NO_MEMORY;
+    }
+
+    if (key != NULL) {
+        stlen = pprof_seal_statement(statement, scap, lines,
+                                     a->z.total_out, a->gzip_header,
+                                     a->gzip_header_len);
+
+        if (stlen == 0 || pprof_seal_line(key, statement, stlen, seal_line)
+                          != 0)
+        {
+            free(statement);
+            free(suffix);
+            return PPROF_ANNOTATE_SEAL_FAILED;
+        }
+
+        lines[3].data = (const unsigned char *) seal_line;
+        lines[3].len = strlen(seal_line);
+        nlines = 4;
+    }
+
+    free(statement);
+
+    slen = pprof_provenance_encode(suffix, scap + PPROF_SEAL_LINE_LEN, lines,
+                                   nlines, a->pb.nstrings);
+
+    /* Held: from the byte of the final block's header to the trailer. */
+    keep = (size_t) (a->end_bit / 8 - a->hold_start);
+    bits = (unsigned) (a->end_bit % 8);
+
+    tcap = keep + 1 + slen + slen / 8 + 256 + 8;
+    t = malloc(tcap);
+
+    if (slen == 0 || t == NULL || a->header_bit / 8 < a->hold_start) {
+        free(suffix);
+        free(t);
+        return slen == 0 || t == NULL ? PPROF_ANNOTATE_NO_MEMORY
+                                      : PPROF_ANNOTATE_BAD_DEFLATE;
+    }
+
+    memcpy(t, a->hold, keep + (bits ? 1 : 0));
+    t[a->header_bit / 8 - a->hold_start] &= ~(1u << (a->header_bit % 8));
+
+    /* Small window and memory: a few hundred bytes are compressed. */
+    memset(&d, 0, sizeof(z_stream));
+
+    if (deflateInit2(&d, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -9, 1,
+                     Z_DEFAULT_STRATEGY) != Z_OK)
+    {
+        free(suffix);
+        free(t);
+        return PPROF_ANNOTATE_NO_MEMORY;
+    }
+
+    rc = bits ? deflatePrime(&d, (int) bits, t[keep] & ((1u << bits) - 1))
+              : Z_OK;
+
+    d.next_in = suffix;
+    d.avail_in = (uInt) slen;
+    d.next_out = t + keep;
+    d.avail_out = (uInt) (tcap - keep - 8);
+
+    if (rc == Z_OK) {
+        rc = deflate(&d, Z_FINISH);
+    }
+
+    i = keep + (tcap - keep - 8 - d.avail_out);
+    deflateEnd(&d);
+
+    if (rc != Z_STREAM_END) {
+        free(suffix);
+        free(t);
+        return PPROF_ANNOTATE_NO_MEMORY;
+    }
+
+    crc = crc32_combine(a->z.adler, crc32(0, suffix, (uInt) slen),
+                        (z_off_t) slen);
+    total = (uint64_t) a->z.total_out + slen;
+    free(suffix);
+
+    /* The trailer: CRC-32 and length mod 2^32, little-endian. */
+    t[i++] = (unsigned char) crc;
+    t[i++] = (unsigned char) (crc >> 8);
+    t[i++] = (unsigned char) (crc >> 16);
+    t[i++] = (unsigned char) (crc >> 24);
+    t[i++] = (unsigned char) total;
+    t[i++] = (unsigned char) (total >> 8);
+    t[i++] = (unsigned char) (total >> 16);
+    t[i++] = (unsigned char) (total >> 24);
+
+    a->tail = t;
+    *tail_len = i;
+    return PPROF_ANNOTATE_OK;
+}

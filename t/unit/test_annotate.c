@@ -1,0 +1,658 @@
+/*
+ * The streaming annotator (SPEC §9) on real Go profiles (t/unit/fixtures,
+ * fetched from the Go 1.19 target) and on profiles compressed here by
+ * zlib in every block layout it makes.  Each body is fed whole, byte by
+ * byte and in random pieces, and must come out byte-identical each time:
+ * one gzip member, the upstream's compressed bytes untouched up to its
+ * final block, the comments appended with the next string indices, and
+ * a seal that verifies.  A body that cannot be annotated must come out
+ * exactly as it went in, with the reason.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <zlib.h>
+
+#include "unit.h"
+#include "proxy/proxy.h"
+
+
+#define LINE1  "pprof-gateway: audit_id=0123 identity=alice roles=oncall"
+#define LINE2  "pprof-gateway: endpoint=heap params=- upstream=127.0.0.1:6060" \
+               " at=2026-11-22T03:45:01.123456Z"
+
+static EVP_PKEY  *key;
+
+
+typedef struct {
+    unsigned char  *data;
+    size_t          len;
+} buf_t;
+
+
+/* Capacity is the next power of two above len, never stored. */
+static void
+buf_add(buf_t *b, const void *p, size_t n)
+{
+    size_t  cap;
+
+    for (cap = 64; cap <= b->len; cap *= 2) { }
+
+    if (b->data == NULL || b->len + n >= cap) {
+        while (cap <= b->len + n) {
+            cap *= 2;
+        }
+        b->data = realloc(b->data, cap);
+        assert_non_null(b->data);
+    }
+
+    if (n > 0) {
+        memcpy(b->data + b->len, p, n);
+    }
+    b->len += n;
+}
+
+
+static buf_t
+read_fixture(const char *name)
+{
+    char    path[256];
+    char    chunk[4096];
+    size_t  n;
+    buf_t   b = { NULL, 0 };
+    FILE   *f;
+
+    snprintf(path, sizeof(path), "t/unit/fixtures/%s", name);
+    f = fopen(path, "rb");
+    assert_non_null(f);
+
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        buf_add(&b, chunk, n);
+    }
+
+    fclose(f);
+    return b;
+}
+
+
+/* Every member of a gzip stream inflated; *members counts them. */
+static buf_t
+gunzip(const buf_t *in, int *members, int *ok)
+{
+    unsigned char  out[16384];
+    z_stream       z;
+    buf_t          b = { NULL, 0 };
+    int            rc;
+
+    memset(&z, 0, sizeof(z));
+    assert_int_equal(inflateInit2(&z, 16 + 15), Z_OK);
+    z.next_in = in->data;
+    z.avail_in = (uInt) in->len;
+    *members = 0;
+    *ok = 0;
+
+    for ( ;; ) {
+        z.next_out = out;
+        z.avail_out = sizeof(out);
+        rc = inflate(&z, Z_NO_FLUSH);
+        buf_add(&b, out, sizeof(out) - z.avail_out);
+
+        if (rc == Z_STREAM_END) {
+            (*members)++;
+            if (z.avail_in == 0) {
+                *ok = 1;
+                break;
+            }
+            inflateReset(&z);
+            continue;
+        }
+
+        if (rc != Z_OK) {
+            break;
+        }
+    }
+
+    inflateEnd(&z);
+    return b;
+}
+
+
+static buf_t
+gzip_with(const buf_t *in, int level, int strategy, size_t flush_every)
+{
+    unsigned char  out[16384];
+    z_stream       z;
+    buf_t          b = { NULL, 0 };
+    size_t         off, n;
+    int            flush;
+
+    memset(&z, 0, sizeof(z));
+    assert_int_equal(deflateInit2(&z, level, Z_DEFLATED, 16 + 15, 8,
+                                  strategy), Z_OK);
+    off = 0;
+
+    do {
+        n = in->len - off;
+        if (flush_every && n > flush_every) {
+            n = flush_every;
+        }
+
+        z.next_in = in->data + off;
+        z.avail_in = (uInt) n;
+        off += n;
+        flush = off == in->len ? Z_FINISH : flush_every ? Z_FULL_FLUSH
+                                                        : Z_NO_FLUSH;
+        do {
+            z.next_out = out;
+            z.avail_out = sizeof(out);
+            assert_int_not_equal(deflate(&z, flush), Z_STREAM_ERROR);
+            buf_add(&b, out, sizeof(out) - z.avail_out);
+        } while (z.avail_out == 0);
+
+    } while (off < in->len);
+
+    deflateEnd(&z);
+    return b;
+}
+
+
+static void
+put_varint(buf_t *b, uint64_t v)
+{
+    unsigned char  c;
+
+    while (v >= 0x80) {
+        c = (unsigned char) (v | 0x80);
+        buf_add(b, &c, 1);
+        v >>= 7;
+    }
+
+    c = (unsigned char) v;
+    buf_add(b, &c, 1);
+}
+
+
+static void
+put_bytes(buf_t *b, unsigned field, const void *p, size_t n)
+{
+    put_varint(b, (uint64_t) field << 3 | 2);
+    put_varint(b, n);
+    buf_add(b, p, n);
+}
+
+
+/*
+ * A profile.proto with nfuncs functions of pseudo-random names (so that
+ * it compresses into several blocks) and, like Go's delta profiles, with
+ * fields after string_table.
+ */
+static buf_t
+make_profile(size_t nfuncs, int first_string_empty)
+{
+    buf_t     b = { NULL, 0 }, m = { NULL, 0 };
+    char      name[64];
+    size_t    i;
+    uint32_t  x = 12345;
+
+    put_varint(&m, 1 << 3);
+    put_varint(&m, 1);
+    put_varint(&m, 2 << 3);
+    put_varint(&m, 2);
+    put_bytes(&b, 1, m.data, m.len);                  /* sample_type */
+    free(m.data);
+
+    for (i = 0; i < nfuncs; i++) {
+        m.data = NULL;
+        m.len = 0;
+        put_varint(&m, 1 << 3);
+        put_varint(&m, i + 1);
+        put_varint(&m, 2 << 3);
+        put_varint(&m, i + 3);
+        put_bytes(&b, 5, m.data, m.len);              /* function */
+        free(m.data);
+    }
+
+    put_bytes(&b, 6, first_string_empty ? "" : "x", first_string_empty ? 0 : 1);
+    put_bytes(&b, 6, "samples", 7);
+    put_bytes(&b, 6, "count", 5);
+
+    for (i = 0; i < nfuncs; i++) {
+        x = x * 1103515245 + 12345;
+        snprintf(name, sizeof(name), "main.f%08x_%u", x, (unsigned) i);
+        put_bytes(&b, 6, name, strlen(name));
+    }
+
+    put_varint(&b, 9 << 3);                           /* time_nanos */
+    put_varint(&b, 1795319101123456789ULL);
+    put_varint(&b, 10 << 3);                          /* duration_nanos */
+    put_varint(&b, 5000000000ULL);
+    return b;
+}
+
+
+/* The number of string_table entries, read independently of the core. */
+static uint64_t
+count_strings(const buf_t *pb)
+{
+    size_t    i = 0;
+    uint64_t  tag, v, n = 0;
+    unsigned  shift;
+
+#define VARINT(out)                                                          \
+    for (out = 0, shift = 0; ; shift += 7) {                                 \
+        assert_true(i < pb->len);                                            \
+        out |= (uint64_t) (pb->data[i] & 0x7f) << shift;                     \
+        if (!(pb->data[i++] & 0x80)) break;                                  \
+    }
+
+    while (i < pb->len) {
+        VARINT(tag);
+        switch (tag & 7) {
+        case 0: VARINT(v); break;
+        case 1: i += 8; break;
+        case 5: i += 4; break;
+        case 2:
+            VARINT(v);
+            i += v;
+            n += (tag >> 3) == 6;
+            break;
+        default: fail();
+        }
+    }
+
+#undef VARINT
+    return n;
+}
+
+
+typedef enum { WHOLE, BYTES, RANDOM } chunking_t;
+
+
+/* The body through an annotator, fed as chunking says. */
+static buf_t
+annotate(const buf_t *in, chunking_t how, size_t hold_max, EVP_PKEY *k,
+    pprof_annotate_reason_t *reason)
+{
+    pprof_annotator_t    *a;
+    buf_t                 out = { NULL, 0 };
+    unsigned char        *held;
+    const unsigned char  *tail;
+    size_t                off, n, nheld, pass, tail_len;
+
+    a = pprof_annotator_create(hold_max);
+    assert_non_null(a);
+
+    for (off = 0; off < in->len; off += n) {
+        n = how == WHOLE ? in->len : how == BYTES ? 1 : 1 + (size_t) rand() % 3000;
+        if (n > in->len - off) {
+            n = in->len - off;
+        }
+
+        held = malloc(pprof_annotator_held(a) + 1);
+        assert_non_null(held);
+        pprof_annotator_feed(a, in->data + off, n, held, &nheld, &pass);
+        assert_true(pass <= n);
+        buf_add(&out, held, nheld);
+        buf_add(&out, in->data + off, pass);
+        free(held);
+    }
+
+    tail_len = 0;
+    *reason = pprof_annotator_finish(a, LINE1, LINE2, k, &tail, &tail_len);
+    buf_add(&out, tail, tail_len);
+    assert_int_equal(pprof_annotator_result(a), *reason);
+    pprof_annotator_free(a);
+    return out;
+}
+
+
+/* The annotated body: everything SPEC §9 promises about it. */
+static void
+check_annotated(const buf_t *in, const buf_t *out, EVP_PKEY *k)
+{
+    buf_t          up, pb, suffix = { NULL, 0 };
+    unsigned char  md[32];
+    char           sha_line[PPROF_SHA256_LINE_LEN + 1];
+    char           seal_line[PPROF_SEAL_LINE_LEN + 1];
+    char           statement[4096];
+    pprof_str_t    lines[4];
+    size_t         i, differ, stlen, nlines;
+    int            members, ok;
+
+    up = gunzip(in, &members, &ok);
+    assert_true(ok);
+    pb = gunzip(out, &members, &ok);
+    assert_true(ok);
+    assert_int_equal(members, 1);
+
+    /* The upstream's profile, then exactly the comments' bytes. */
+    assert_true(pb.len > up.len);
+    assert_memory_equal(pb.data, up.data, up.len);
+
+    SHA256(up.data, up.len, md);
+    pprof_provenance_sha_line(md, sha_line);
+    lines[0] = S(LINE1);
+    lines[1] = S(LINE2);
+    lines[2] = S(sha_line);
+    nlines = 3;
+
+    if (k != NULL) {
+        /* The seal is the fourth line; it must verify over the rest. */
+        stlen = pprof_seal_statement(statement, sizeof(statement), lines,
+                                     up.len, in->data, 10);
+        assert_true(stlen > 0);
+        assert_int_equal(pprof_seal_line(key, statement, stlen, seal_line),
+                         0);
+        lines[3] = S(seal_line);
+        nlines = 4;
+    }
+
+    suffix.data = malloc(8192);
+    suffix.len = pprof_provenance_encode(suffix.data, 8192, lines, nlines,
+                                         count_strings(&up));
+    assert_true(suffix.len > 0);
+    assert_int_equal(pb.len, up.len + suffix.len);
+    assert_memory_equal(pb.data + up.len, suffix.data, suffix.len);
+
+    if (k != NULL) {
+        assert_true(pprof_sign_verify(k, statement, stlen,
+                    seal_line + sizeof(PPROF_COMMENT_PREFIX "seal=") - 1,
+                    PPROF_SIG_B64_LEN));
+    }
+
+    /*
+     * Not recompressed: up to the last byte of the deflate data, the
+     * upstream's bytes but one, where the final block's BFINAL bit was.
+     */
+    assert_true(out->len > in->len);
+    for (i = 0, differ = 0; i + 9 < in->len; i++) {
+        differ += in->data[i] != out->data[i];
+    }
+
+    assert_true(differ <= 1);
+
+    free(up.data);
+    free(pb.data);
+    free(suffix.data);
+}
+
+
+static void
+check_all_chunkings(const buf_t *in, EVP_PKEY *k)
+{
+    pprof_annotate_reason_t  r;
+    buf_t                    whole, bytes, pieces;
+    int                      i;
+
+    whole = annotate(in, WHOLE, PPROF_ANNOTATE_HOLD_MAX, k, &r);
+    assert_int_equal(r, PPROF_ANNOTATE_OK);
+    check_annotated(in, &whole, k);
+
+    bytes = annotate(in, BYTES, PPROF_ANNOTATE_HOLD_MAX, k, &r);
+    assert_int_equal(r, PPROF_ANNOTATE_OK);
+    assert_int_equal(bytes.len, whole.len);
+    assert_memory_equal(bytes.data, whole.data, whole.len);
+    free(bytes.data);
+
+    for (i = 0; i < 20; i++) {
+        pieces = annotate(in, RANDOM, PPROF_ANNOTATE_HOLD_MAX, k, &r);
+        assert_int_equal(r, PPROF_ANNOTATE_OK);
+        assert_int_equal(pieces.len, whole.len);
+        assert_memory_equal(pieces.data, whole.data, whole.len);
+        free(pieces.data);
+    }
+
+    free(whole.data);
+}
+
+
+static void
+test_go_profiles(void **state)
+{
+    static const char  *names[] = {
+        "goroutine.pb.gz", "heap.pb.gz", "heap-delta.pb.gz",
+        "threadcreate.pb.gz"
+    };
+
+    size_t  i;
+    buf_t   in;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        in = read_fixture(names[i]);
+        check_all_chunkings(&in, key);
+        check_all_chunkings(&in, NULL);
+        free(in.data);
+    }
+}
+
+
+/* zlib's block layouts: stored, fixed, Huffman-only, dynamic, flushed. */
+static void
+test_zlib_layouts(void **state)
+{
+    static const struct { int level, strategy; size_t flush; } ways[] = {
+        { 0, Z_DEFAULT_STRATEGY, 0 },
+        { 1, Z_FIXED, 0 },
+        { 6, Z_HUFFMAN_ONLY, 0 },
+        { 6, Z_DEFAULT_STRATEGY, 0 },
+        { 9, Z_DEFAULT_STRATEGY, 0 },
+        { 6, Z_DEFAULT_STRATEGY, 777 },
+        { 0, Z_DEFAULT_STRATEGY, 5000 },
+        { 6, Z_RLE, 100000 },
+    };
+
+    size_t  i;
+    buf_t   pb, gz;
+
+    (void) state;
+
+    pb = make_profile(20000, 1);
+
+    for (i = 0; i < sizeof(ways) / sizeof(ways[0]); i++) {
+        gz = gzip_with(&pb, ways[i].level, ways[i].strategy, ways[i].flush);
+        check_all_chunkings(&gz, key);
+        free(gz.data);
+    }
+
+    free(pb.data);
+
+    /* A tiny profile: the whole deflate stream is one final block. */
+    pb = make_profile(1, 1);
+    gz = gzip_with(&pb, 6, Z_DEFAULT_STRATEGY, 0);
+    check_all_chunkings(&gz, key);
+    free(gz.data);
+    free(pb.data);
+}
+
+
+/* Corrupt data may read as bad deflate or as a bad profile. */
+#define ANY_FAILURE  PPROF_ANNOTATE_REASON_COUNT
+
+/* The body comes out exactly as it went in, with the reason. */
+static void
+check_unchanged(const buf_t *in, size_t hold_max,
+    pprof_annotate_reason_t want)
+{
+    pprof_annotate_reason_t  r;
+    buf_t                    out;
+    chunking_t               how;
+
+    for (how = WHOLE; how <= RANDOM; how++) {
+        out = annotate(in, how, hold_max, key, &r);
+        if (want == ANY_FAILURE) {
+            assert_int_not_equal(r, PPROF_ANNOTATE_OK);
+        } else {
+            assert_int_equal(r, want);
+        }
+        assert_int_equal(out.len, in->len);
+        if (in->len) {
+            assert_memory_equal(out.data, in->data, in->len);
+        }
+        free(out.data);
+    }
+}
+
+
+static void
+test_unannotatable(void **state)
+{
+    buf_t                  go, pb, gz, b;
+    static const char      text[] = "heap profile: 1: 2 [3: 4] @ heap/1048576\n";
+    static const char      gz_fname[] = "\x1f\x8b\x08\x08\0\0\0\0\0\xff";
+
+    (void) state;
+
+    go = read_fixture("heap.pb.gz");
+
+    /* Text, a trace, nothing at all. */
+    b.data = (unsigned char *) text;
+    b.len = sizeof(text) - 1;
+    check_unchanged(&b, PPROF_ANNOTATE_HOLD_MAX, PPROF_ANNOTATE_NOT_GZIP);
+    b.data = (unsigned char *) "go 1.19 trace\0\0\0";
+    b.len = 16;
+    check_unchanged(&b, PPROF_ANNOTATE_HOLD_MAX, PPROF_ANNOTATE_NOT_GZIP);
+    b.len = 0;
+    check_unchanged(&b, PPROF_ANNOTATE_HOLD_MAX, PPROF_ANNOTATE_TRUNCATED);
+
+    /* Cut anywhere: truncated, or not gzip when cut inside the magic. */
+    b = go;
+    b.len = go.len - 1;
+    check_unchanged(&b, PPROF_ANNOTATE_HOLD_MAX, PPROF_ANNOTATE_TRUNCATED);
+    b.len = go.len / 2;
+    check_unchanged(&b, PPROF_ANNOTATE_HOLD_MAX, PPROF_ANNOTATE_TRUNCATED);
+    b.len = 5;
+    check_unchanged(&b, PPROF_ANNOTATE_HOLD_MAX, PPROF_ANNOTATE_TRUNCATED);
+
+    /* A corrupt block, a wrong CRC, a wrong length. */
+    b.data = malloc(go.len + go.len);
+    memcpy(b.data, go.data, go.len);
+    b.len = go.len;
+    b.data[10] ^= 0xff;
+    check_unchanged(&b, PPROF_ANNOTATE_HOLD_MAX, ANY_FAILURE);
+    memcpy(b.data, go.data, go.len);
+    b.data[10] = 0x07;                  /* BTYPE 11: reserved */
+    check_unchanged(&b, PPROF_ANNOTATE_HOLD_MAX, PPROF_ANNOTATE_BAD_DEFLATE);
+    memcpy(b.data, go.data, go.len);
+    b.data[go.len - 6] ^= 0x01;
+    check_unchanged(&b, PPROF_ANNOTATE_HOLD_MAX, PPROF_ANNOTATE_BAD_TRAILER);
+    memcpy(b.data, go.data, go.len);
+    b.data[go.len - 2] ^= 0x01;
+    check_unchanged(&b, PPROF_ANNOTATE_HOLD_MAX, PPROF_ANNOTATE_BAD_TRAILER);
+
+    /* Bytes after the member: junk, or a second member. */
+    memcpy(b.data, go.data, go.len);
+    memcpy(b.data + go.len, "junk", 4);
+    b.len = go.len + 4;
+    check_unchanged(&b, PPROF_ANNOTATE_HOLD_MAX,
+                    PPROF_ANNOTATE_TRAILING_DATA);
+    memcpy(b.data + go.len, go.data, go.len);
+    b.len = 2 * go.len;
+    check_unchanged(&b, PPROF_ANNOTATE_HOLD_MAX,
+                    PPROF_ANNOTATE_TRAILING_DATA);
+    free(b.data);
+
+    /* gzip, but not a profile: text, or string_table[0] not "". */
+    b.data = (unsigned char *) text;
+    b.len = sizeof(text) - 1;
+    gz = gzip_with(&b, 6, Z_DEFAULT_STRATEGY, 0);
+    check_unchanged(&gz, PPROF_ANNOTATE_HOLD_MAX, PPROF_ANNOTATE_NOT_PROFILE);
+    free(gz.data);
+    pb = make_profile(10, 0);
+    gz = gzip_with(&pb, 6, Z_DEFAULT_STRATEGY, 0);
+    check_unchanged(&gz, PPROF_ANNOTATE_HOLD_MAX, PPROF_ANNOTATE_NOT_PROFILE);
+    free(gz.data);
+
+    /* A profile that ends inside a field. */
+    pb.len -= 3;
+    gz = gzip_with(&pb, 6, Z_DEFAULT_STRATEGY, 0);
+    check_unchanged(&gz, PPROF_ANNOTATE_HOLD_MAX, PPROF_ANNOTATE_NOT_PROFILE);
+    free(gz.data);
+    free(pb.data);
+
+    /* The final block larger than the hold: passes, unannotated. */
+    pb = make_profile(20000, 1);
+    gz = gzip_with(&pb, 6, Z_DEFAULT_STRATEGY, 0);
+    check_unchanged(&gz, 4096, PPROF_ANNOTATE_BLOCK_TOO_LARGE);
+    free(gz.data);
+    free(pb.data);
+
+    /* A gzip header with a name longer than the seal takes. */
+    b.data = malloc(10 + 400 + go.len);
+    memcpy(b.data, gz_fname, 10);
+    memset(b.data + 10, 'n', 399);
+    b.data[409] = '\0';
+    memcpy(b.data + 410, go.data + 10, go.len - 10);
+    b.len = 400 + go.len;
+    check_unchanged(&b, PPROF_ANNOTATE_HOLD_MAX, PPROF_ANNOTATE_GZIP_HEADER);
+    free(b.data);
+
+    free(go.data);
+}
+
+
+/* A short file name in the header: annotated, the header sealed as is. */
+static void
+test_gzip_header_name(void **state)
+{
+    pprof_annotate_reason_t  r;
+    buf_t                    go, b, out, pb;
+    int                      members, ok;
+
+    (void) state;
+
+    go = read_fixture("goroutine.pb.gz");
+    b.data = malloc(go.len + 16);
+    memcpy(b.data, "\x1f\x8b\x08\x08\0\0\0\0\0\xffprofile\0", 18);
+    memcpy(b.data + 18, go.data + 10, go.len - 10);
+    b.len = go.len + 8;
+
+    out = annotate(&b, RANDOM, PPROF_ANNOTATE_HOLD_MAX, key, &r);
+    assert_int_equal(r, PPROF_ANNOTATE_OK);
+    assert_memory_equal(out.data, b.data, 18);
+    pb = gunzip(&out, &members, &ok);
+    assert_true(ok);
+    assert_int_equal(members, 1);
+
+    free(pb.data);
+    free(out.data);
+    free(b.data);
+    free(go.data);
+}
+
+
+static int
+setup(void **state)
+{
+    (void) state;
+    key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    srand(42);
+    return key == NULL;
+}
+
+
+static int
+teardown(void **state)
+{
+    (void) state;
+    EVP_PKEY_free(key);
+    return 0;
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_go_profiles),
+        cmocka_unit_test(test_zlib_layouts),
+        cmocka_unit_test(test_unannotatable),
+        cmocka_unit_test(test_gzip_header_name),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
