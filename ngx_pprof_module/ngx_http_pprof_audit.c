@@ -35,9 +35,6 @@ static void ngx_http_pprof_audit_key_cleanup(void *data);
 static void ngx_http_pprof_audit_sha_cleanup(void *data);
 
 
-static ngx_str_t  ngx_http_pprof_upstream_addr = ngx_string("upstream_addr");
-
-
 /* pprof_audit_log PATH | syslog:server=ADDR[,tag=T] | off */
 char *
 ngx_http_pprof_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -315,13 +312,6 @@ ngx_http_pprof_audit_init(ngx_conf_t *cf)
 
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pprof_module);
 
-    /* Makes $upstream_addr known, to read it in the log phase. */
-    if (ngx_http_get_variable_index(cf, &ngx_http_pprof_upstream_addr)
-        == NGX_ERROR)
-    {
-        return NGX_ERROR;
-    }
-
     if (pmcf->audit_logs.nelts == 0) {
         return NGX_OK;
     }
@@ -451,7 +441,6 @@ ngx_http_pprof_audit_response(ngx_http_request_t *r)
     char                         hex[2 * EVP_MAX_MD_SIZE];
     unsigned                     mdlen;
     uint64_t                     start;
-    ngx_str_t                    name;
     pprof_audit_record_t         rec;
     ngx_http_pprof_ctx_t        *ctx;
     ngx_http_variable_value_t   *vv;
@@ -486,13 +475,14 @@ ngx_http_pprof_audit_response(ngx_http_request_t *r)
     rec.duration_ms = rec.time_us / 1000 > start ? rec.time_us / 1000 - start
                                                  : 0;
 
-    name = ngx_http_pprof_upstream_addr;
-    vv = ngx_http_get_variable(r, &name,
-                               ngx_hash_key(name.data, name.len));
-    if (vv && !vv->not_found) {
+    vv = ngx_http_pprof_upstream_addr(r);
+    if (vv) {
         rec.upstream.data = vv->data;
         rec.upstream.len = vv->len;
     }
+
+    rec.annotation = ngx_http_pprof_annotation(r, ctx);
+    rec.redacted = ctx->redacted;
 
     (void) ngx_http_pprof_audit_append(pmcf->shm_zone->data, plcf->audit_log,
                                        &rec, pmcf, r->connection->log);

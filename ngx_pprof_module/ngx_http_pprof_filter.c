@@ -1,13 +1,16 @@
 /*
  * Filters: every response the module touched, allowed or denied, carries
- * the audit id (the upstream cannot supply its own), and the body of a
- * forwarded one is hashed for its audit record.
+ * the audit id (the upstream cannot supply its own); the body of a
+ * forwarded one is annotated or redacted as proxy/ decides, and what
+ * reaches the client is hashed for its audit record.
  */
 
 #include "ngx_http_pprof_module.h"
 
 
 static ngx_int_t ngx_http_pprof_header_filter(ngx_http_request_t *r);
+static void ngx_http_pprof_body_action(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx);
 static ngx_int_t ngx_http_pprof_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 
@@ -31,24 +34,6 @@ ngx_http_pprof_filter_init(ngx_conf_t *cf)
 }
 
 
-/* The audit's response record hashes what the client is sent. */
-static ngx_int_t
-ngx_http_pprof_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
-{
-    ngx_http_pprof_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_pprof_module);
-
-    if (ctx && ctx->body_sha && r == r->main
-        && ngx_http_pprof_audit_body(r, ctx, in) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_next_body_filter(r, in);
-}
-
-
 static ngx_int_t
 ngx_http_pprof_header_filter(ngx_http_request_t *r)
 {
@@ -60,6 +45,10 @@ ngx_http_pprof_header_filter(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_pprof_module);
     if (ctx == NULL) {
         return ngx_http_next_header_filter(r);
+    }
+
+    if (ctx->forwarded && r == r->main) {
+        ngx_http_pprof_body_action(r, ctx);
     }
 
     part = &r->headers_out.headers.part;
@@ -101,4 +90,92 @@ ngx_http_pprof_header_filter(ngx_http_request_t *r)
 #endif
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * A body that will change length loses Content-Length (nginx then sends
+ * it chunked, or closes the connection after it for HTTP/1.0) and the
+ * ranges that would address the upstream's bytes; the other headers, the
+ * Content-Disposition that names the file among them, stay.
+ */
+static void
+ngx_http_pprof_body_action(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
+{
+    pprof_params_t              unknown, *params;
+    ngx_http_pprof_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
+
+    /* A dry run may forward a query it could not read: nothing is known. */
+    if (ctx->canonical) {
+        params = &ctx->params;
+
+    } else {
+        ngx_memzero(&unknown, sizeof(pprof_params_t));
+        unknown.debug = -1;
+        unknown.gc = -1;
+        params = &unknown;
+    }
+
+    ctx->body_action = pprof_proxy_body_action(&ctx->endpoint, params,
+                           plcf->annotate, plcf->redact, r->header_only,
+                           r->headers_out.status,
+                           r->headers_out.content_encoding != NULL,
+                           &ctx->annotation);
+
+    if (ctx->body_action != PPROF_BODY_AS_IS) {
+        ngx_http_clear_content_length(r);
+        ngx_http_clear_accept_ranges(r);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_pprof_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t           *out;
+    ngx_http_pprof_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_pprof_module);
+
+    if (ctx == NULL || !ctx->forwarded || r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    switch (ctx->body_action) {
+
+    case PPROF_BODY_ANNOTATE:
+        return ngx_http_pprof_annotate_body(r, ctx, in);
+
+    case PPROF_BODY_REDACT:
+        out = NULL;
+
+        if (ngx_http_pprof_redact_body(r, ctx, in, &out) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        /* Still gathering argv: nothing to send yet. */
+        if (out == NULL && in != NULL) {
+            return NGX_OK;
+        }
+
+        return ngx_http_pprof_body_send(r, ctx, out);
+
+    default:
+        return ngx_http_pprof_body_send(r, ctx, in);
+    }
+}
+
+
+/* The audit's response record hashes exactly what the client is sent. */
+ngx_int_t
+ngx_http_pprof_body_send(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
+    ngx_chain_t *out)
+{
+    if (ctx->body_sha && ngx_http_pprof_audit_body(r, ctx, out) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_body_filter(r, out);
 }

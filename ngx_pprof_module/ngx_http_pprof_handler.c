@@ -52,6 +52,8 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
 
     ctx->enforced = plcf->enforce ? 1 : 0;
     ctx->endpoint.cls = PPROF_CLASS_COUNT;
+    ctx->annotation = PPROF_ANNOTATE_REASON_COUNT;
+    ctx->redacted = -1;
 
     if (pprof_audit_id_generate(ctx->audit_id) != 0) {
         ngx_cpystrn((u_char *) ctx->audit_id, (u_char *) "unavailable",

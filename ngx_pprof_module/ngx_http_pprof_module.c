@@ -220,6 +220,27 @@ static ngx_command_t  ngx_http_pprof_commands[] = {
       offsetof(ngx_http_pprof_main_conf_t, audit_checkpoint),
       &ngx_http_pprof_checkpoint_bounds },
 
+    { ngx_string("pprof_annotate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, annotate),
+      NULL },
+
+    { ngx_string("pprof_redact"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, redact),
+      NULL },
+
+    { ngx_string("pprof_redact_pattern"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_pprof_redact_pattern,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("pprof_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_pprof_status,
@@ -399,6 +420,10 @@ ngx_http_pprof_create_loc_conf(ngx_conf_t *cf)
     conf->budget_set = NGX_CONF_UNSET;
     conf->audit_log = NGX_CONF_UNSET_PTR;
     conf->audit_required = NGX_CONF_UNSET;
+    conf->annotate = NGX_CONF_UNSET;
+    conf->redact = NGX_CONF_UNSET;
+    conf->redact_patterns = NGX_CONF_UNSET_PTR;
+    conf->redactor = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -439,6 +464,12 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->audit_log, prev->audit_log, NULL);
     ngx_conf_merge_value(conf->audit_required, prev->audit_required, 1);
+    ngx_conf_merge_value(conf->annotate, prev->annotate, 1);
+    ngx_conf_merge_value(conf->redact, prev->redact, 1);
+
+    if (ngx_http_pprof_redact_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->enable && conf->audit_log == NULL) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,

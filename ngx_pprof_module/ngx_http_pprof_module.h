@@ -104,6 +104,12 @@ typedef struct {
     pprof_budget_t        budget;
     ngx_flag_t            budget_set;
     ngx_str_t             zone_key;         /* server and location names */
+
+    /* What forwarded bodies become (SPEC §9, §10). */
+    ngx_flag_t            annotate;
+    ngx_flag_t            redact;
+    ngx_array_t          *redact_patterns;  /* ngx_str_t, added here */
+    pprof_redactor_t     *redactor;         /* bound at merge */
 } ngx_http_pprof_loc_conf_t;
 
 
@@ -124,6 +130,17 @@ typedef struct {
     unsigned              forwarded:1;
     EVP_MD_CTX           *body_sha;         /* of the body sent */
     uint64_t              body_bytes;
+
+    pprof_body_action_t   body_action;      /* set by the header filter */
+    pprof_annotate_reason_t  annotation;    /* REASON_COUNT: not applicable */
+    pprof_annotator_t    *annotator;
+    ngx_chain_t          *free;             /* our copies, to reuse */
+    ngx_chain_t          *free_parts;       /* our parts of upstream's */
+    ngx_chain_t          *busy;             /* ours, not yet sent */
+    u_char               *scratch;          /* file buffers read here */
+
+    ngx_int_t             redacted;         /* values replaced; -1: none */
+    ngx_buf_t            *cmdline;          /* argv, gathered to redact */
 
     char                  audit_id[PPROF_AUDIT_ID_LEN + 1];
 } ngx_http_pprof_ctx_t;
@@ -166,6 +183,22 @@ ngx_int_t ngx_http_pprof_audit_body(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx, ngx_chain_t *in);
 void ngx_http_pprof_audit_shutdown(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_pprof_add_variables(ngx_conf_t *cf);
+ngx_http_variable_value_t *ngx_http_pprof_upstream_addr(
+    ngx_http_request_t *r);
+
+ngx_int_t ngx_http_pprof_body_send(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx, ngx_chain_t *out);
+ngx_int_t ngx_http_pprof_annotate_body(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx, ngx_chain_t *in);
+pprof_str_t ngx_http_pprof_annotation(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx);
+
+char *ngx_http_pprof_redact_pattern(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_pprof_redact_merge(ngx_conf_t *cf,
+    ngx_http_pprof_loc_conf_t *prev, ngx_http_pprof_loc_conf_t *conf);
+ngx_int_t ngx_http_pprof_redact_body(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
 
 
 extern ngx_module_t  ngx_http_pprof_module;

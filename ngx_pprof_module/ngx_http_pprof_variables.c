@@ -161,3 +161,17 @@ ngx_http_pprof_roles_value(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
 
     return NGX_OK;
 }
+
+
+/* $upstream_addr, for the audit record and the profile's comments. */
+ngx_http_variable_value_t *
+ngx_http_pprof_upstream_addr(ngx_http_request_t *r)
+{
+    static ngx_str_t  name = ngx_string("upstream_addr");
+
+    ngx_http_variable_value_t  *vv;
+
+    vv = ngx_http_get_variable(r, &name, ngx_hash_key(name.data, name.len));
+
+    return (vv && !vv->not_found) ? vv : NULL;
+}

@@ -545,7 +545,10 @@ pprof_annotator_finish(pprof_annotator_t *a, const char *line1,
     rc = PPROF_ANNOTATE_OK;
 
     if (a->failed == PPROF_ANNOTATE_OK) {
-        if (a->gz != GZ_END) {
+        if (line1 == NULL || line2 == NULL) {
+            rc = PPROF_ANNOTATE_COMMENT_TOO_LONG;
+
+        } else if (a->gz != GZ_END) {
             rc = PPROF_ANNOTATE_TRUNCATED;
 
         } else if (a->pb.state != PB_TAG || a->pb.shift != 0

@@ -211,6 +211,20 @@ put_uint_field(out_t *o, const char *name, uint64_t n)
 }
 
 
+/* A count that does not always apply: negative is null. */
+static void
+put_count_or_null(out_t *o, const char *name, int64_t n)
+{
+    put_key(o, name);
+
+    if (n < 0) {
+        put_lit(o, "null");
+    } else {
+        put_num(o, (uint64_t) n);
+    }
+}
+
+
 /* n decimal digits of v, zero-padded; v has no more than n. */
 static void
 digits(char *p, uint64_t v, size_t n)
@@ -371,6 +385,8 @@ pprof_audit_encode(char *buf, size_t cap, const pprof_audit_record_t *rec,
             put_field(&o, "sha256", rec->sha256);
             put_uint_field(&o, "duration_ms", rec->duration_ms);
             put_nullable(&o, "upstream", rec->upstream);
+            put_nullable(&o, "annotation", rec->annotation);
+            put_count_or_null(&o, "redacted", rec->redacted);
         }
     }
 

@@ -20,6 +20,7 @@ static const char *const  annotate_reasons[] = {
     "block_too_large",
     "no_memory",
     "seal_failed",
+    "comment_too_long",
     "status",
     "content_encoding",
 };

@@ -102,6 +102,8 @@ typedef struct {
     pprof_str_t          sha256;        /* hex of the body sent */
     uint64_t             duration_ms;
     pprof_str_t          upstream;      /* empty: null */
+    pprof_str_t          annotation;    /* SPEC §9's outcome; empty: null */
+    int64_t              redacted;      /* SPEC §10's count; -1: null */
     /* checkpoint records */
     uint64_t             records;       /* records since the last one */
 } pprof_audit_record_t;
@@ -167,7 +169,7 @@ int pprof_sign_verify(EVP_PKEY *pubkey, const void *msg, size_t len,
  */
 #define PPROF_COMMENT_PREFIX     "pprof-gateway: "
 #define PPROF_COMMENT_LINES      4          /* the last is the seal */
-#define PPROF_COMMENT_LINE_MAX   8192
+#define PPROF_COMMENT_LINE_MAX   16384
 #define PPROF_GZIP_HEADER_MAX    256        /* sealed as hex */
 
 typedef struct {
@@ -249,6 +251,7 @@ typedef enum {
     PPROF_ANNOTATE_BLOCK_TOO_LARGE,   /* the last block exceeds the hold */
     PPROF_ANNOTATE_NO_MEMORY,
     PPROF_ANNOTATE_SEAL_FAILED,
+    PPROF_ANNOTATE_COMMENT_TOO_LONG,  /* the lines could not be written */
     PPROF_ANNOTATE_STATUS,            /* the upstream did not answer 200 */
     PPROF_ANNOTATE_ENCODED,           /* the upstream set Content-Encoding */
     PPROF_ANNOTATE_REASON_COUNT
@@ -300,8 +303,9 @@ void pprof_annotator_feed(pprof_annotator_t *a, const unsigned char *in,
 /*
  * At the end of the body: *tail (owned by the annotator, *tail_len bytes)
  * replaces every byte still held back.  The annotated form carries lines
- * 1-2, line 3 and, with key, the seal; otherwise the held bytes come back
- * unchanged.  Returns the result.
+ * 1-2, line 3 and, with key, the seal; otherwise (or with line1 NULL:
+ * lines that could not be written) the held bytes come back unchanged.
+ * Returns the result.
  */
 pprof_annotate_reason_t pprof_annotator_finish(pprof_annotator_t *a,
     const char *line1, const char *line2, EVP_PKEY *key,
@@ -317,11 +321,13 @@ uint64_t pprof_annotator_upstream_bytes(const pprof_annotator_t *a);
 
 
 /*
- * pprof-audit verify-profile: decodes the whole profile (protobuf-c),
- * rebuilds the comments' bytes and the statement, and checks the seal with
- * pubkey.  0 when the profile is exactly what the gateway sealed; -1 with
- * why set otherwise (the file cannot be read, is not one gzip member, is
- * not a profile, carries no seal, or was changed).
+ * pprof-audit verify-profile: decodes the whole profile (protobuf-c, under
+ * 1 GiB uncompressed), rebuilds the comments' bytes and the statement, and
+ * checks the seal with pubkey (required).  0 when the file is exactly
+ * what the gateway sealed, with why set to comment lines 1-3, one per
+ * line, for the operator; -1 with why set otherwise (the file cannot be
+ * read, is not one gzip member, is not a profile, carries no seal, or was
+ * changed).  why is cut to whylen; 3 * PPROF_COMMENT_LINE_MAX always fits.
  */
 int pprof_profile_verify(const char *path, EVP_PKEY *pubkey,
     char *why, size_t whylen);
@@ -330,14 +336,20 @@ int pprof_profile_verify(const char *path, EVP_PKEY *pubkey,
 /*
  * cmdline redaction (SPEC §10).  Patterns are compiled and JIT-ed once, at
  * configuration time; redacting runs on the whole NUL-separated argv.
+ * After argv[0], a flag ("-name" or "--name", any number of dashes) whose
+ * name holds a sensitive word has its value hidden: after its "=", or
+ * else the whole next argument.  Every match of a custom pattern is
+ * hidden, argv[0] and NUL bytes included.
  */
 typedef struct pprof_redactor_s  pprof_redactor_t;
 
 #define PPROF_CMDLINE_MAX  (4 * 1024 * 1024)     /* larger: not sent */
 
 /*
- * The default sensitive-name pattern, plus one custom PCRE2 pattern per
- * element of patterns.  NULL with err set when one does not compile.
+ * The sensitive words, plus one custom PCRE2 pattern per element of
+ * patterns, matched on bytes ((*UTF) is refused).  NULL with err set when
+ * a pattern does not compile, could match the empty string, or memory
+ * runs out.  A redactor keeps scratch space: one caller at a time.
  */
 pprof_redactor_t *pprof_redactor_create(const pprof_str_t *patterns,
     size_t npatterns, char *err, size_t errlen);
@@ -350,10 +362,11 @@ void pprof_redactor_free(pprof_redactor_t *r);
 #define PPROF_REDACT_BOUND(len)  (3 * (size_t) (len) + 3)
 
 /*
- * Redacts argv (len bytes, NUL-separated) into out (capacity cap, at least
- * PPROF_REDACT_BOUND(len)); sets *out_len and *count (values replaced).
- * 0, or -1 on a regex engine error or a short cap: the caller must not
- * send the body.
+ * Redacts argv (len bytes, NUL-separated) into out (capacity cap, enough
+ * with PPROF_REDACT_BOUND(len)); sets *out_len and *count (how many "***"
+ * were written: hidden ranges that overlap or touch count once).  0, or
+ * -1 on a regex engine error or a short cap: the caller must not send the
+ * body.
  */
 int pprof_redact(const pprof_redactor_t *r, const unsigned char *argv,
     size_t len, unsigned char *out, size_t cap, size_t *out_len,

@@ -1,0 +1,269 @@
+#!/usr/bin/perl
+
+# SPEC §9 with real nginx (2 workers), the real Go target and real
+# clients: every profile.proto endpoint comes back as one gzip member with
+# the gateway's comments, which `go tool pprof` shows and pprof-audit
+# verify-profile checks against the seal; a flipped byte fails it.  Text,
+# traces, the index and symbol pass byte for byte; bodies that are not
+# annotated say why in the audit record; a 50 MB profile streams through
+# a worker whose peak memory grows by less than 8 MiB.
+
+use strict;
+use warnings;
+
+use Compress::Raw::Zlib;
+use Digest::SHA qw(sha256_hex);
+use JSON::PP;
+use Time::HiRes qw(sleep);
+use Test::More;
+use PprofTest;
+use PprofGateway qw(roles_conf make_identities tls_server);
+
+my $audit_tool = $ENV{PPROF_AUDIT} || PprofTest->new(module => 0)->root . '/build/pprof-audit';
+-x $audit_tool or die "pprof-audit is missing ($audit_tool): run make tools\n";
+
+my $t = PprofTest->new;
+make_identities($t);
+$t->start_target(args => ['-synthetic-heap-mb', '50']);
+
+my $d = $t->testdir;
+system("cd $d && openssl genpkey -algorithm ed25519 -out seal.key 2>/dev/null"
+    . " && openssl pkey -in seal.key -pubout -out seal.pub"
+    . " && openssl genpkey -algorithm ed25519 -out other.key 2>/dev/null"
+    . " && openssl pkey -in other.key -pubout -out other.pub") == 0
+    or die "ed25519 keys";
+
+my $up = 'proxy_pass http://%%TARGET%%/debug/pprof/;';
+$t->write_config(roles_conf() . <<'CONF' . tls_server('tls', 'optional', <<"LOC"));
+pprof_rate off;
+pprof_audit_log audit.jsonl;
+pprof_audit_signing_key seal.key;
+CONF
+    location /debug/pprof/ {
+        pprof on;
+        pprof_identity cert;
+        $up
+    }
+    location /plain/debug/pprof/ {
+        pprof on;
+        pprof_prefix /plain/debug/pprof/;
+        pprof_identity cert;
+        pprof_annotate off;
+        $up
+    }
+    location /unbuffered/debug/pprof/ {
+        pprof on;
+        pprof_prefix /unbuffered/debug/pprof/;
+        pprof_identity cert;
+        proxy_buffering off;
+        $up
+    }
+    location /tiny/debug/pprof/ {
+        pprof on;
+        pprof_prefix /tiny/debug/pprof/;
+        pprof_identity cert;
+        proxy_buffers 4 1k;
+        proxy_buffer_size 1k;
+        proxy_busy_buffers_size 2k;
+        proxy_max_temp_file_size 100m;
+        proxy_temp_file_write_size 2k;
+        $up
+    }
+LOC
+$t->run;
+
+sub settled_records {
+    my ($prev, $now) = (-1, 0);
+    for (1 .. 60) {
+        $now = length $t->read_file('audit.jsonl');
+        last if $now == $prev;
+        $prev = $now;
+        sleep 0.05;
+    }
+    return map { decode_json($_) } split /\n/, $t->read_file('audit.jsonl');
+}
+
+sub response_record {
+    my ($id) = @_;
+    my ($rec) = grep { $_->{audit_id} eq $id && $_->{stage} eq 'response' }
+        settled_records();
+    return $rec;
+}
+
+# GET through the gateway as oncall: (status, headers text, file name).
+my $n = 0;
+sub fetch {
+    my ($path) = @_;
+    my $file = 'body' . ++$n;
+    my ($rc, $out) = $t->curl({ cert => 'oncall' }, '-D', "$file.h", '-o', $file,
+        $t->url('tls', $path));
+    is($rc, 0, "$path: curl exits 0") or diag $out;
+    my $h = $t->read_file("$file.h");
+    my ($status) = $h =~ m{^HTTP/\S+ (\d+)};
+    return ($status // 0, $h, $file);
+}
+
+# One gzip member, nothing after it: (uncompressed, ok).
+sub gunzip_one {
+    my ($data) = @_;
+    my ($z, $err) = Compress::Raw::Zlib::Inflate->new(
+        -WindowBits => WANT_GZIP, -Bufsize => 1 << 20);
+    my $out;
+    my $status = $z->inflate($data, $out);
+    return ($out, $status == Z_STREAM_END && length($data) == 0);
+}
+
+sub verify_profile {
+    my ($file, $pub) = @_;
+    my $out = `'$audit_tool' verify-profile '$d/$file' --pubkey '$d/$pub' 2>&1`;
+    return ($? >> 8, $out);
+}
+
+sub pprof_tool {
+    my @args = @_;
+    local $ENV{HOME} = $d;
+    local $ENV{GOCACHE} = $t->path('gocache');
+    local $ENV{PPROF_TMPDIR} = $d;
+    my $out = qx{cd '$d' && go tool pprof @args 2>&1};
+    return ($? >> 8, $out);
+}
+
+# Every profile.proto endpoint: annotated, readable, sealed.  (A plain
+# heap is the target's 50 MB synthetic profile, tested at the end; gc=1
+# reaches Go's own heap handler.)
+for my $path (qw(allocs goroutine block mutex threadcreate),
+    'profile?seconds=1', 'heap?seconds=1', 'goroutine?seconds=1',
+    'heap?gc=1')
+{
+    my ($status, $h, $file) = fetch("/debug/pprof/$path");
+    is($status, 200, "$path: 200");
+    my ($id) = $h =~ /^X-Pprof-Audit-Id: (\w+)/mi;
+    my $body = $t->read_file($file);
+
+    unlike($h, qr/^Content-Length:/mi, "$path: no Content-Length for a changed body");
+    like($h, qr/^Content-Disposition: attachment; filename="/mi, "$path: Content-Disposition kept");
+    like($h, qr/^X-Content-Type-Options: nosniff/mi, "$path: X-Content-Type-Options kept");
+
+    my ($pb, $one) = gunzip_one($body);
+    ok($one, "$path: one gzip member, nothing after it");
+    like($pb, qr/pprof-gateway: audit_id=$id identity=spiffe:\/\/prod\.example\/ns\/sre\/alice roles=oncall/,
+        "$path: line 1 names the audit id, the identity and the roles");
+
+    my ($rc, $out) = pprof_tool('-comments', $file);
+    is($rc, 0, "$path: go tool pprof -comments reads it") or diag $out;
+    my @lines = grep { /^pprof-gateway: / } split /\n/, $out;
+    is(scalar @lines, 4, "$path: four comment lines") or diag $out;
+    like($lines[1] // '', qr/^pprof-gateway: endpoint=\w+ params=\S+ upstream=127\.0\.0\.1:\d+ at=\d{4}-\d\d-\d\dT[\d:.]+Z$/,
+        "$path: line 2: endpoint, params, upstream, time");
+    like($lines[2] // '', qr/^pprof-gateway: upstream_sha256=[0-9a-f]{64}$/, "$path: line 3");
+    like($lines[3] // '', qr/^pprof-gateway: seal=[A-Za-z0-9+\/]{86}==$/, "$path: line 4, the seal");
+
+    ($rc, $out) = pprof_tool('-top', $file);
+    is($rc, 0, "$path: go tool pprof -top reads it") or diag $out;
+    like($out, qr/pprof-gateway: audit_id=$id/, "$path: -top's header shows the comments");
+
+    ($rc, $out) = verify_profile($file, 'seal.pub');
+    is($rc, 0, "$path: the seal verifies") or diag $out;
+    ($rc, $out) = verify_profile($file, 'other.pub');
+    is($rc, 1, "$path: not with another key") or diag $out;
+
+    my $rec = response_record($id);
+    is($rec->{annotation}, 'sealed', "$path: the audit record says sealed");
+    is($rec->{sha256}, sha256_hex($body), "$path: the record hashes the annotated body");
+    is($rec->{bytes}, length $body, "$path: and counts its bytes");
+}
+
+# A flipped byte anywhere fails verification: header, data, trailer.
+{
+    my ($status, $h, $file) = fetch('/debug/pprof/goroutine');
+    my $body = $t->read_file($file);
+    for my $pos (0, 4, 9, 10, int(length($body) / 2), length($body) - 9,
+        length($body) - 5, length($body) - 1)
+    {
+        my $copy = $body;
+        substr($copy, $pos, 1) = chr(ord(substr($copy, $pos, 1)) ^ 0x01);
+        $t->write_file("flipped$pos", $copy);
+        my ($rc, $out) = verify_profile("flipped$pos", 'seal.pub');
+        is($rc, 1, "a flipped byte at $pos of " . length($body) . " fails verification") or diag $out;
+    }
+    my ($rc) = verify_profile($file, 'seal.pub');
+    is($rc, 0, 'the unflipped file verifies');
+}
+
+# Bodies that are not profile.proto pass byte for byte: same as Go sends.
+for my $path ('', 'symbol', 'threadcreate?debug=1', 'threadcreate?debug=2') {
+    my ($status, $h, $file) = fetch("/debug/pprof/$path");
+    is($status, 200, "'$path': 200");
+    my $direct = `curl -sS 'http://127.0.0.1:@{[ $t->port('target') ]}/debug/pprof/$path'`;
+    is($t->read_file($file), $direct, "'$path' passes byte for byte");
+    my ($id) = $h =~ /^X-Pprof-Audit-Id: (\w+)/mi;
+    is(response_record($id)->{annotation}, undef, "'$path': annotation null");
+}
+
+{
+    my ($status, $h, $file) = fetch('/debug/pprof/trace?seconds=0.2');
+    is($status, 200, 'trace: 200');
+    my $body = $t->read_file($file);
+    like($body, qr/\Ago 1\.19 trace\0/, 'trace: Go trace format, untouched start');
+    unlike($body, qr/pprof-gateway/, 'trace: no comments');
+    my ($id) = $h =~ /^X-Pprof-Audit-Id: (\w+)/mi;
+    is(response_record($id)->{annotation}, undef, 'trace: annotation null');
+}
+
+# pprof_annotate off: Go's body as is.
+{
+    my ($status, $h, $file) = fetch('/plain/debug/pprof/threadcreate');
+    my ($pb, $one) = gunzip_one($t->read_file($file));
+    ok($one, 'annotate off: still a gzip profile');
+    unlike($pb, qr/pprof-gateway/, 'annotate off: no comments');
+    my ($id) = $h =~ /^X-Pprof-Audit-Id: (\w+)/mi;
+    is(response_record($id)->{annotation}, undef, 'annotate off: annotation null');
+}
+
+# Go's 404 for an unknown profile name: not annotated, and the record says why.
+{
+    my ($status, $h, $file) = fetch('/debug/pprof/nosuchprofile');
+    is($status, 404, 'unknown profile: Go\'s 404');
+    like($t->read_file($file), qr/Unknown profile/, 'unknown profile: Go\'s body');
+    my ($id) = $h =~ /^X-Pprof-Audit-Id: (\w+)/mi;
+    is(response_record($id)->{annotation}, 'status', 'unknown profile: annotation "status"');
+}
+
+# Unbuffered and tiny-buffered (temp file) proxying: same result.
+for my $prefix ('/unbuffered', '/tiny') {
+    my ($status, $h, $file) = fetch("$prefix/debug/pprof/goroutine");
+    is($status, 200, "$prefix: 200");
+    my ($rc, $out) = verify_profile($file, 'seal.pub');
+    is($rc, 0, "$prefix: the seal verifies") or diag $out;
+}
+
+# A 50 MB profile: streamed, bounded memory, correct.
+{
+    sub hwm_kb {
+        my @kb;
+        for my $pid (PprofTest::_children($t->{nginx_pid})) {
+            open my $fh, '<', "/proc/$pid/status" or next;
+            my $s = do { local $/; <$fh> };
+            push @kb, $s =~ /^VmHWM:\s+(\d+) kB/m ? $1 : 0;
+        }
+        return @kb;
+    }
+    for my $prefix ('', '/tiny') {
+        my @before = hwm_kb();
+        my ($status, $h, $file) = fetch("$prefix/debug/pprof/heap");
+        my @after = hwm_kb();
+        is($status, 200, "50 MB$prefix: 200");
+        my $size = -s "$d/$file";
+        cmp_ok($size, '>=', 50 << 20, "50 MB$prefix: the body is $size bytes");
+        my $grew = 0;
+        $grew < $after[$_] - $before[$_] and $grew = $after[$_] - $before[$_] for 0 .. $#after;
+        cmp_ok($grew, '<', 8 << 10, "50 MB$prefix: worker peak RSS grew by $grew KiB (< 8 MiB)");
+        my ($rc, $out) = verify_profile($file, 'seal.pub');
+        is($rc, 0, "50 MB$prefix: the seal verifies") or diag $out;
+        my ($id) = $h =~ /^X-Pprof-Audit-Id: (\w+)/mi;
+        is(response_record($id)->{annotation}, 'sealed', "50 MB$prefix: sealed");
+    }
+}
+
+$t->done_testing_checks;
+done_testing;
