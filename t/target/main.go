@@ -1,6 +1,10 @@
 // Command pprof-target is the upstream used by the ngx_pprof_module tests
 // and demo: a plain Go service exposing net/http/pprof on DefaultServeMux.
 //
+// With -synthetic-heap-mb, /debug/pprof/heap serves a generated profile
+// of that many MiB instead (see synthetic.go); -write-synthetic writes it
+// to a file and exits, for the benchmark.
+//
 // Every request is recorded as one JSON line in the -log file before it is
 // served, so a test can check exactly what nginx forwarded (request line,
 // headers) as soon as it has the response in hand.
@@ -16,6 +20,7 @@ import (
 	"net/http"
 	_ "net/http/pprof" // registers /debug/pprof/* on http.DefaultServeMux
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -102,6 +107,61 @@ func busyWork() {
 	}
 }
 
+// heapOverride serves the synthetic profile where net/http/pprof would
+// write the heap profile as it is now; the other forms of heap (debug text,
+// gc first, delta) still come from the real handler.
+type heapOverride struct {
+	once     sync.Once
+	minBytes int
+	body     []byte
+	next     http.Handler
+}
+
+// profile generates the body on first use; callers meanwhile wait.
+func (h *heapOverride) profile() []byte {
+	h.once.Do(func() {
+		start := time.Now()
+		body, err := syntheticHeap(h.minBytes)
+		if err != nil {
+			log.Fatalf("synthetic heap profile: %v", err)
+		}
+		log.Printf("synthetic heap profile: %d bytes in %v", len(body),
+			time.Since(start).Round(time.Millisecond))
+		h.body = body
+	})
+	return h.body
+}
+
+func (h *heapOverride) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Parsed as net/http/pprof parses them, so that a request takes the
+	// same branch here as it would there.
+	gc, _ := strconv.Atoi(r.FormValue("gc"))
+	debug, _ := strconv.Atoi(r.FormValue("debug"))
+	if r.URL.Path != "/debug/pprof/heap" || r.FormValue("seconds") != "" ||
+		gc > 0 || debug != 0 {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+
+	body := h.profile()
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="heap"`)
+
+	// Go's own profile reaches the connection through net/http's 2 KiB
+	// buffer, hence as chunks of about that size; so does this one.
+	for len(body) > 0 {
+		n := len(body)
+		if n > 2048 {
+			n = 2048
+		}
+		if _, err := w.Write(body[:n]); err != nil {
+			return
+		}
+		body = body[n:]
+	}
+}
+
 func main() {
 	listen := flag.String("listen", "127.0.0.1:6060", "address to listen on")
 	logPath := flag.String("log", "", "append one JSON line per request to this file (empty: no log)")
@@ -109,11 +169,31 @@ func main() {
 	// sensitive to show; the service never uses them.
 	flag.String("api-token", "", "demo secret (unused; visible in cmdline)")
 	flag.String("db-password", "", "demo secret (unused; visible in cmdline)")
+	synthMB := flag.Int("synthetic-heap-mb", 0,
+		"serve a generated heap profile of at least this many MiB, compressed (0: the real one)")
+	writeSynth := flag.String("write-synthetic", "",
+		"write the -synthetic-heap-mb profile to this file and exit")
 	flag.Parse()
 
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 
+	if *synthMB < 0 || *writeSynth != "" && *synthMB == 0 {
+		log.Fatal("-synthetic-heap-mb must be positive with -write-synthetic, and never negative")
+	}
+	if *writeSynth != "" {
+		heap := &heapOverride{minBytes: *synthMB << 20}
+		if err := os.WriteFile(*writeSynth, heap.profile(), 0o644); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+
 	handler := &requestLogger{next: http.DefaultServeMux}
+	var heap *heapOverride
+	if *synthMB > 0 {
+		heap = &heapOverride{minBytes: *synthMB << 20, next: http.DefaultServeMux}
+		handler.next = heap
+	}
 	if *logPath != "" {
 		f, err := os.OpenFile(*logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
@@ -129,6 +209,11 @@ func main() {
 	fmt.Fprintf(os.Stderr, "listening on %s\n", ln.Addr())
 
 	go busyWork()
+	if heap != nil {
+		// Generating takes seconds: started now, but after listening, so
+		// that the port is up at once and the first heap request waits less.
+		go heap.profile()
+	}
 
 	srv := &http.Server{
 		Handler:           handler,
