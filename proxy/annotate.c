@@ -32,7 +32,7 @@
 #include "proxy.h"
 
 
-#define WINDOW           65536      /* inflate output, hashed and scanned */
+#define WINDOW           262144     /* inflate output, hashed and scanned */
 
 /* inflate's data_type */
 #define DT_BITS          63         /* unused bits of the input consumed */

@@ -282,7 +282,7 @@ typedef struct pprof_annotator_s  pprof_annotator_t;
  * this passes unannotated. */
 #define PPROF_ANNOTATE_HOLD_MAX  (1024 * 1024)
 
-/* NULL when memory runs out.  Memory: zlib's inflate state, a 64 KiB
+/* NULL when memory runs out.  Memory: zlib's inflate state, a 256 KiB
  * window of output, and the bytes held back. */
 pprof_annotator_t *pprof_annotator_create(size_t hold_max);
 void pprof_annotator_free(pprof_annotator_t *a);

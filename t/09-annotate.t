@@ -184,7 +184,14 @@ for my $path (qw(allocs goroutine block mutex threadcreate),
         substr($copy, $pos, 1) = chr(ord(substr($copy, $pos, 1)) ^ 0x01);
         $t->write_file("flipped$pos", $copy);
         my ($rc, $out) = verify_profile("flipped$pos", 'seal.pub');
-        is($rc, 1, "a flipped byte at $pos of " . length($body) . " fails verification") or diag $out;
+        # Deflate may encode one profile two ways: a flip inside the
+        # compressed data that still inflates to the same profile is no
+        # change (design-notes (ad)); the header and trailer always are.
+        my $inside = $pos >= 10 && $pos < length($body) - 8;
+        my $same = $inside && $rc == 0
+            && (gunzip_one($copy))[0] eq (gunzip_one($body))[0];
+        ok($rc == 1 || $same, "a flipped byte at $pos of " . length($body)
+            . " fails verification, or changed nothing") or diag $out;
     }
     my ($rc) = verify_profile($file, 'seal.pub');
     is($rc, 0, 'the unflipped file verifies');

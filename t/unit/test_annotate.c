@@ -319,7 +319,7 @@ check_annotated(const buf_t *in, const buf_t *out, EVP_PKEY *k)
     char           seal_line[PPROF_SEAL_LINE_LEN + 1];
     char           statement[4096];
     pprof_str_t    lines[4];
-    size_t         i, differ, stlen, nlines;
+    size_t         i, differ, stlen = 0, nlines;
     int            members, ok;
 
     up = gunzip(in, &members, &ok);
