@@ -19,8 +19,9 @@ mkdir -p "$dir"
 chmod 755 "$dir"
 
 cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -Werror -I"$root" \
-    -o "$dir/bench_core" "$root/t/bench/bench_core.c" \
-    "$root"/policy/*.c "$root"/proxy/*.c -lssl -lcrypto -lpcre2-8 -ljansson
+    -I"$build/gen" -o "$dir/bench_core" "$root/t/bench/bench_core.c" \
+    "$root"/policy/*.c "$root"/proxy/*.c "$build/gen/proxy/profile.pb-c.c" \
+    -lssl -lcrypto -lpcre2-8 -ljansson -lz -lprotobuf-c
 "$dir/bench_core"
 
 cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -Werror -I"$root" \
@@ -28,6 +29,16 @@ cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -Werror -I"$root" \
     "$root/t/tools/jwt_sign.c" "$root"/auth/*.c "$root"/policy/*.c \
     -lssl -lcrypto -lpcre2-8 -ljansson
 "$dir/bench_jwt"
+
+# The annotator on a 50 MiB profile (the target's synthetic heap), against
+# plain inflating of the same bytes.
+"$build/pprof-target" -write-synthetic "$dir/heap-50m.pb.gz" \
+    -synthetic-heap-mb 50
+cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -Werror -I"$root" \
+    -I"$build/gen" -o "$dir/bench_annotate" "$root/t/bench/bench_annotate.c" \
+    "$root"/policy/*.c "$root"/proxy/*.c "$build/gen/proxy/profile.pb-c.c" \
+    -lssl -lcrypto -lpcre2-8 -ljansson -lz -lprotobuf-c
+"$dir/bench_annotate" "$dir/heap-50m.pb.gz"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 target_port=$(free_port)
