@@ -125,6 +125,8 @@ response(pprof_audit_record_t *rec)
     rec->sha256 = S(SHA_EMPTY);
     rec->duration_ms = 30012;
     rec->upstream = S("127.0.0.1:6060");
+    rec->annotation = S("sealed");
+    rec->redacted = -1;
 }
 
 
@@ -228,16 +230,20 @@ encode_response(void **state)
         "\"params\":\"seconds=30\",\"decision\":\"allow\",\"reason\":\"ok\","
         "\"enforced\":true,\"status\":200,\"bytes\":12345,"
         "\"sha256\":\"" SHA_EMPTY "\",\"duration_ms\":30012,"
-        "\"upstream\":\"127.0.0.1:6060\",\"prev\":\"" SHA_EMPTY "\"}");
+        "\"upstream\":\"127.0.0.1:6060\",\"annotation\":\"sealed\","
+        "\"redacted\":null,\"prev\":\"" SHA_EMPTY "\"}");
 
     rec.upstream = S("");
+    rec.annotation = S("");
+    rec.redacted = 3;
     rec.status = 502;
     rec.bytes = 0;
     rec.duration_ms = 0;
     assert_non_null(strstr(encode(&rec, 2, SHA_EMPTY, NULL),
                            ",\"status\":502,\"bytes\":0,\"sha256\":\""
                            SHA_EMPTY "\",\"duration_ms\":0,"
-                           "\"upstream\":null,\"prev\":"));
+                           "\"upstream\":null,\"annotation\":null,"
+                           "\"redacted\":3,\"prev\":"));
 }
 
 
