@@ -72,6 +72,20 @@ put_field(line_t *l, pprof_str_t v)
 }
 
 
+/* "pprof-gateway: " and the line's first field. */
+static void
+line_start(line_t *l, char *buf, const char *key, pprof_str_t value)
+{
+    l->p = buf;
+    l->left = PPROF_COMMENT_LINE_MAX;
+    l->full = 0;
+
+    put(l, PPROF_COMMENT_PREFIX, sizeof(PPROF_COMMENT_PREFIX) - 1);
+    put(l, key, strlen(key));
+    put_field(l, value);
+}
+
+
 static int
 line_end(line_t *l)
 {
@@ -93,13 +107,7 @@ pprof_provenance_lines(const pprof_provenance_t *p,
     line_t       l;
     pprof_str_t  none = { NULL, 0 };
 
-    l.p = line1;
-    l.left = PPROF_COMMENT_LINE_MAX;
-    l.full = 0;
-
-    put(&l, PPROF_COMMENT_PREFIX "audit_id=",
-        sizeof(PPROF_COMMENT_PREFIX "audit_id=") - 1);
-    put_field(&l, p->audit_id);
+    line_start(&l, line1, "audit_id=", p->audit_id);
     put(&l, " identity=", 10);
     put_field(&l, p->identity);
     put(&l, " roles=", 7);
@@ -119,13 +127,7 @@ pprof_provenance_lines(const pprof_provenance_t *p,
         return -1;
     }
 
-    l.p = line2;
-    l.left = PPROF_COMMENT_LINE_MAX;
-    l.full = 0;
-
-    put(&l, PPROF_COMMENT_PREFIX "endpoint=",
-        sizeof(PPROF_COMMENT_PREFIX "endpoint=") - 1);
-    put_field(&l, p->endpoint);
+    line_start(&l, line2, "endpoint=", p->endpoint);
     put(&l, " params=", 8);
     put_field(&l, p->params);
     put(&l, " upstream=", 10);

@@ -152,12 +152,20 @@ cat <<TXT
        -o cpu.pb.gz 'https://localhost:$port/debug/pprof/profile?seconds=5'
   go tool pprof -top cpu.pb.gz
 
+  # the profile says who fetched it, and the gateway's seal proves it
+  go tool pprof -comments cpu.pb.gz
+  $root/build/pprof-audit verify-profile cpu.pb.gz --pubkey $d/audit.pub
+
   # go tool pprof straight from the gateway with the scraper's API key in
   # the URL (it sends no client certificate; the key is echoed on stderr)
   SSL_CERT_FILE=$d/ca.crt go tool pprof -top \\
        https://scraper:$apikey@localhost:$port/debug/pprof/heap
 
-  # the viewer (role viewer) may read cmdline but gets 403 on heap
+  # the viewer (role viewer) may read cmdline, with its secrets as ***
+  curl -s --cacert $d/ca.crt --cert $d/viewer.crt --key $d/viewer.key \\
+       https://localhost:$port/debug/pprof/cmdline | tr '\\0' ' '; echo
+
+  # but gets 403 on heap
   curl -i --cacert $d/ca.crt --cert $d/viewer.crt --key $d/viewer.key \\
        https://localhost:$port/debug/pprof/heap
 

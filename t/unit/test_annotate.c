@@ -6,7 +6,8 @@
  * one gzip member, the upstream's compressed bytes untouched up to its
  * final block, the comments appended with the next string indices, and
  * a seal that verifies.  A body that cannot be annotated must come out
- * exactly as it went in, with the reason.
+ * exactly as it went in, with the reason.  Also: the comment lines as
+ * written, and which forwarded bodies the gateway changes at all.
  */
 
 #include <stdio.h>
@@ -624,6 +625,127 @@ test_gzip_header_name(void **state)
     free(go.data);
 }
 
+/* The comment lines: fields escaped, "-" for none, the time in UTC. */
+static void
+test_provenance_lines(void **state)
+{
+    static char         line1[PPROF_COMMENT_LINE_MAX];
+    static char         line2[PPROF_COMMENT_LINE_MAX];
+    static char         big[PPROF_COMMENT_LINE_MAX];
+    pprof_provenance_t  p;
+    pprof_str_t         roles[2];
+
+    (void) state;
+
+    memset(&p, 0, sizeof(p));
+    roles[0] = S("oncall");
+    roles[1] = S("viewer");
+    p.audit_id = S("0123456789abcdef0123456789abcdef");
+    p.identity = S("alice roles=admin%\xc3\xa9");
+    p.roles = roles;
+    p.nroles = 2;
+    p.endpoint = S("profile");
+    p.params = S("seconds=5");
+    p.upstream = S("127.0.0.1:6060, 127.0.0.1:6061");
+    p.time_us = 1795319101123456ULL;
+
+    assert_int_equal(pprof_provenance_lines(&p, line1, line2), 0);
+    assert_string_equal(line1, "pprof-gateway: audit_id="
+        "0123456789abcdef0123456789abcdef"
+        " identity=alice%20roles=admin%25%C3%A9 roles=oncall,viewer");
+    assert_string_equal(line2, "pprof-gateway: endpoint=profile"
+        " params=seconds=5 upstream=127.0.0.1:6060,%20127.0.0.1:6061"
+        " at=2026-11-22T03:45:01.123456Z");
+
+    /* Anonymous, no roles, no parameters, no upstream. */
+    p.identity = S("");
+    p.nroles = 0;
+    p.params = S("");
+    p.upstream = S("");
+    assert_int_equal(pprof_provenance_lines(&p, line1, line2), 0);
+    assert_string_equal(line1, "pprof-gateway: audit_id="
+        "0123456789abcdef0123456789abcdef identity=- roles=-");
+    assert_string_equal(line2, "pprof-gateway: endpoint=profile params=-"
+        " upstream=- at=2026-11-22T03:45:01.123456Z");
+
+    /* A line that cannot fit is refused, not cut. */
+    memset(big, ' ', sizeof(big) - 1);
+    p.identity = SN(big, sizeof(big) / 2);
+    assert_int_equal(pprof_provenance_lines(&p, line1, line2), -1);
+}
+
+
+/* Which forwarded bodies change: proto profiles with 200, cmdline. */
+static void
+test_body_action(void **state)
+{
+    pprof_endpoint_t         ep;
+    pprof_params_t           params;
+    pprof_annotate_reason_t  why;
+
+    (void) state;
+
+    memset(&params, 0, sizeof(params));
+    params.debug = -1;
+    params.gc = -1;
+
+    ep.kind = PPROF_EP_HEAP;
+    assert_int_equal(pprof_proxy_body_action(&ep, &params, 1, 1, 0, 200, 0,
+                                             &why), PPROF_BODY_ANNOTATE);
+    assert_int_equal(why, PPROF_ANNOTATE_OK);
+
+    params.debug = 0;
+    ep.kind = PPROF_EP_SNAPSHOT;
+    assert_int_equal(pprof_proxy_body_action(&ep, &params, 1, 1, 0, 200, 0,
+                                             &why), PPROF_BODY_ANNOTATE);
+
+    /* Not annotated, and why. */
+    assert_int_equal(pprof_proxy_body_action(&ep, &params, 1, 1, 0, 404, 0,
+                                             &why), PPROF_BODY_AS_IS);
+    assert_int_equal(why, PPROF_ANNOTATE_STATUS);
+    ep.kind = PPROF_EP_PROFILE;
+    assert_int_equal(pprof_proxy_body_action(&ep, &params, 1, 1, 0, 200, 1,
+                                             &why), PPROF_BODY_AS_IS);
+    assert_int_equal(why, PPROF_ANNOTATE_ENCODED);
+
+    /* Never annotated: off, HEAD, text, trace, index, symbol. */
+    assert_int_equal(pprof_proxy_body_action(&ep, &params, 0, 1, 0, 200, 0,
+                                             &why), PPROF_BODY_AS_IS);
+    assert_int_equal(why, PPROF_ANNOTATE_REASON_COUNT);
+    assert_int_equal(pprof_proxy_body_action(&ep, &params, 1, 1, 1, 200, 0,
+                                             &why), PPROF_BODY_AS_IS);
+    assert_int_equal(why, PPROF_ANNOTATE_REASON_COUNT);
+    params.debug = 1;
+    ep.kind = PPROF_EP_HEAP;
+    assert_int_equal(pprof_proxy_body_action(&ep, &params, 1, 1, 0, 200, 0,
+                                             &why), PPROF_BODY_AS_IS);
+    assert_int_equal(why, PPROF_ANNOTATE_REASON_COUNT);
+    params.debug = -1;
+
+    for (ep.kind = PPROF_EP_INDEX; ep.kind <= PPROF_EP_TRACE; ep.kind++) {
+        if (ep.kind == PPROF_EP_CMDLINE || ep.kind == PPROF_EP_PROFILE) {
+            continue;
+        }
+        assert_int_equal(pprof_proxy_body_action(&ep, &params, 1, 1, 0, 200,
+                                                 0, &why), PPROF_BODY_AS_IS);
+        assert_int_equal(why, PPROF_ANNOTATE_REASON_COUNT);
+    }
+
+    /* cmdline: redacted whatever the status, unless off. */
+    ep.kind = PPROF_EP_CMDLINE;
+    assert_int_equal(pprof_proxy_body_action(&ep, &params, 1, 1, 0, 500, 0,
+                                             &why), PPROF_BODY_REDACT);
+    assert_int_equal(pprof_proxy_body_action(&ep, &params, 1, 0, 0, 200, 0,
+                                             &why), PPROF_BODY_AS_IS);
+
+    assert_string_equal(pprof_annotate_reason_name(PPROF_ANNOTATE_OK),
+                        "annotated");
+    assert_string_equal(pprof_annotate_reason_name(PPROF_ANNOTATE_ENCODED),
+                        "content_encoding");
+    assert_string_equal(pprof_annotate_reason_name(PPROF_ANNOTATE_REASON_COUNT),
+                        "unknown");
+}
+
 
 static int
 setup(void **state)
@@ -652,6 +774,8 @@ main(void)
         cmocka_unit_test(test_zlib_layouts),
         cmocka_unit_test(test_unannotatable),
         cmocka_unit_test(test_gzip_header_name),
+        cmocka_unit_test(test_provenance_lines),
+        cmocka_unit_test(test_body_action),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
