@@ -33,6 +33,25 @@ system("cd $d && openssl genpkey -algorithm ed25519 -out seal.key 2>/dev/null"
     . " && openssl pkey -in other.key -pubout -out other.pub") == 0
     or die "ed25519 keys";
 
+# A stand-in upstream for bodies Go never sends: /debug/pprof/<case> (a
+# custom profile name, so a snapshot to annotate) answers 200 with the
+# body of that case.
+my $go_heap = $t->read_file($t->root . '/t/unit/fixtures/heap.pb.gz');
+my %stub = (
+    corrupt   => do { my $b = $go_heap; substr($b, 10, 1) = "\x07"; $b },
+    truncated => substr($go_heap, 0, length($go_heap) - 20),
+    twice     => $go_heap . $go_heap,
+    text      => "heap profile: 1: 2 [3: 4] @ heap/1048576\n",
+    crc       => do { my $b = $go_heap; substr($b, -6, 1) ^= "\x01"; $b },
+);
+$t->start_stub('stub', sub {
+    my ($case) = $_[0] =~ m{^GET /debug/pprof/(\w+)} or return '';
+    my $body = $stub{$case} // '';
+    return "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+        . "Content-Length: " . length($body) . "\r\nConnection: close\r\n\r\n"
+        . $body;
+});
+
 my $up = 'proxy_pass http://%%TARGET%%/debug/pprof/;';
 $t->write_config(roles_conf() . <<'CONF' . tls_server('tls', 'optional', <<"LOC"));
 pprof_rate off;
@@ -57,6 +76,12 @@ CONF
         pprof_identity cert;
         proxy_buffering off;
         $up
+    }
+    location /stub/debug/pprof/ {
+        pprof on;
+        pprof_prefix /stub/debug/pprof/;
+        pprof_identity cert;
+        proxy_pass http://127.0.0.1:%%PORT_STUB%%/debug/pprof/;
     }
     location /tiny/debug/pprof/ {
         pprof on;
@@ -234,6 +259,18 @@ for my $path ('', 'symbol', 'threadcreate?debug=1', 'threadcreate?debug=2') {
     like($t->read_file($file), qr/Unknown profile/, 'unknown profile: Go\'s body');
     my ($id) = $h =~ /^X-Pprof-Audit-Id: (\w+)/mi;
     is(response_record($id)->{annotation}, 'status', 'unknown profile: annotation "status"');
+}
+
+# Bodies that are not a valid gzip'd profile: passed byte for byte, and
+# the audit record says why.
+for my $case (sort keys %stub) {
+    my $want = { corrupt => 'bad_deflate', truncated => 'truncated',
+        twice => 'trailing_data', text => 'not_gzip', crc => 'bad_trailer' }->{$case};
+    my ($status, $h, $file) = fetch("/stub/debug/pprof/$case");
+    is($status, 200, "$case body: 200");
+    ok($t->read_file($file) eq $stub{$case}, "$case body: passed byte for byte");
+    my ($id) = $h =~ /^X-Pprof-Audit-Id: (\w+)/mi;
+    is(response_record($id)->{annotation}, $want, "$case body: annotation \"$want\"");
 }
 
 # Unbuffered and tiny-buffered (temp file) proxying: same result.

@@ -11,9 +11,7 @@
 use strict;
 use warnings;
 
-use IO::Socket::INET;
 use JSON::PP;
-use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep);
 use PprofTest;
@@ -45,36 +43,13 @@ $t->start_target(args => [
 # Linux caps argv at a quarter of the stack limit, 2 MB by default: a
 # cmdline near PPROF_CMDLINE_MAX (4 MiB) comes from a stand-in upstream,
 # which answers "/bin/fake\0-token\0SSS..." of the length its path names.
-my $fake = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $t->port('fake'),
-    Listen => 8, ReuseAddr => 1) or die "listen: $!";
-my $test_pid = $$;
-my $fake_pid = fork // die "fork: $!";
-if ($fake_pid == 0) {
-    $SIG{PIPE} = 'IGNORE';
-    $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP);
-    while (my $c = $fake->accept) {
-        my $req = '';
-        while ($req !~ /\r\n\r\n/) {
-            last unless sysread($c, $req, 4096, length $req);
-        }
-        my ($size) = $req =~ m{^GET /(\d+)/} or next;
-        my $argv = "/bin/fake\0-token\0";
-        print $c "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-            . "Content-Length: $size\r\nConnection: close\r\n\r\n",
-            $argv, 'S' x ($size - length $argv);
-        close $c;
-    }
-    POSIX::_exit(0);
-}
-close $fake;
-
-END {
-    local $?;    # the stand-in's status is not the test's
-    if ($$ == $test_pid && $fake_pid) {
-        kill 'TERM', $fake_pid;
-        waitpid($fake_pid, 0);
-    }
-}
+$t->start_stub('fake', sub {
+    my ($size) = $_[0] =~ m{^GET /(\d+)/} or return '';
+    my $argv = "/bin/fake\0-token\0";
+    return "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+        . "Content-Length: $size\r\nConnection: close\r\n\r\n"
+        . $argv . 'S' x ($size - length $argv);
+});
 
 my $loc = sub {
     my ($name, $extra, $upstream) = @_;

@@ -329,6 +329,44 @@ sub start_target {
     return $self;
 }
 
+# start_stub($port_name, sub { my ($request) = @_; return $raw_response })
+# : a stand-in upstream on port($port_name) for bodies the Go target never
+# sends (a corrupt gzip, a 4 MiB argv). Each connection's request head is
+# passed to the handler, whose return value (a whole HTTP response) is
+# written before the connection is closed. Stopped with the test.
+sub start_stub {
+    my ($self, $port_name, $handler) = @_;
+    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+        LocalPort => $self->port($port_name), Listen => 8, ReuseAddr => 1)
+        or die "start_stub(): listen: $!\n";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        $SIG{PIPE} = 'IGNORE';
+        $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP);
+        while (my $c = $listen->accept) {
+            my $req = '';
+            while ($req !~ /\r\n\r\n/) {
+                last unless sysread($c, $req, 4096, length $req);
+            }
+            print $c $handler->($req);
+            close $c;
+        }
+        POSIX::_exit(0);
+    }
+    close $listen;
+    push @{ $self->{stub_pids} }, $pid;
+    return $self;
+}
+
+sub stop_stubs {
+    my ($self) = @_;
+    for my $pid (@{ delete $self->{stub_pids} || [] }) {
+        kill 'TERM', $pid;
+        waitpid($pid, 0);
+    }
+    return;
+}
+
 sub stop_target {
     my ($self) = @_;
     my $pid = delete $self->{target_pid} or return;
@@ -864,6 +902,7 @@ sub _shutdown {
     local ($@, $!, $?);   # don't clobber the test's exit status
     eval { $self->stop };
     eval { $self->stop_target };
+    eval { $self->stop_stubs };
     return;
 }
 
