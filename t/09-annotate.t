@@ -257,6 +257,8 @@ for my $path ('', 'symbol', 'threadcreate?debug=1', 'threadcreate?debug=2') {
     my ($status, $h, $file) = fetch('/debug/pprof/nosuchprofile');
     is($status, 404, 'unknown profile: Go\'s 404');
     like($t->read_file($file), qr/Unknown profile/, 'unknown profile: Go\'s body');
+    like($h, qr/^X-Go-Pprof: 1/mi, 'unknown profile: X-Go-Pprof kept');
+    like($h, qr/^Content-Length: \d+/mi, 'unknown profile: Content-Length kept');
     my ($id) = $h =~ /^X-Pprof-Audit-Id: (\w+)/mi;
     is(response_record($id)->{annotation}, 'status', 'unknown profile: annotation "status"');
 }
