@@ -35,8 +35,8 @@ static ngx_buf_t *ngx_http_pprof_annotate_copy(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx, size_t size, ngx_chain_t **cl);
 static ngx_buf_t *ngx_http_pprof_annotate_part(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx, ngx_chain_t ***ll);
-static ngx_int_t ngx_http_pprof_annotate_special(ngx_http_request_t *r,
-    ngx_chain_t ***ll, u_char *data, size_t len, ngx_uint_t last);
+static ngx_int_t ngx_http_pprof_annotate_last(ngx_http_request_t *r,
+    ngx_chain_t ***ll, u_char *data, size_t len);
 static void ngx_http_pprof_annotate_sent(ngx_http_pprof_ctx_t *ctx,
     ngx_chain_t *out);
 
@@ -189,18 +189,17 @@ ngx_http_pprof_annotate_buf(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
         return ngx_http_pprof_annotate_finish(r, ctx, ll);
     }
 
-    if (!b->flush) {
-        return NGX_OK;
-    }
-
-    /* The flush goes with the last buffer sent for b, or on its own. */
-    if (*ll != start) {
+    /*
+     * The flush goes with the last buffer sent for b.  When none is, there
+     * is nothing new to flush, and a buffer of its own for each would grow
+     * the pool with a target that trickles bytes.
+     */
+    if (b->flush && *ll != start) {
         ((ngx_chain_t *) ((u_char *) *ll - offsetof(ngx_chain_t, next)))
             ->buf->flush = 1;
-        return NGX_OK;
     }
 
-    return ngx_http_pprof_annotate_special(r, ll, NULL, 0, 0);
+    return NGX_OK;
 }
 
 
@@ -337,17 +336,17 @@ ngx_http_pprof_annotate_finish(ngx_http_request_t *r,
                                              pmcf->audit_key, &tail, &len);
 
     /* The annotator owns the tail until the request's pool goes. */
-    return ngx_http_pprof_annotate_special(r, ll, (u_char *) tail, len, 1);
+    return ngx_http_pprof_annotate_last(r, ll, (u_char *) tail, len);
 }
 
 
 /*
- * A flush, or the last buffer: never reused, for the next filters may
- * hold an empty one until what precedes it is sent.
+ * The last buffer: never reused, for the next filters may hold it, empty,
+ * until what precedes it is sent.
  */
 static ngx_int_t
-ngx_http_pprof_annotate_special(ngx_http_request_t *r, ngx_chain_t ***ll,
-    u_char *data, size_t len, ngx_uint_t last)
+ngx_http_pprof_annotate_last(ngx_http_request_t *r, ngx_chain_t ***ll,
+    u_char *data, size_t len)
 {
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
@@ -368,8 +367,7 @@ ngx_http_pprof_annotate_special(ngx_http_request_t *r, ngx_chain_t ***ll,
         b->memory = 1;
     }
 
-    b->last_buf = last;
-    b->flush = !last;
+    b->last_buf = 1;
 
     cl->buf = b;
     cl->next = NULL;
@@ -473,7 +471,7 @@ ngx_http_pprof_annotate_sent(ngx_http_pprof_ctx_t *ctx, ngx_chain_t *out)
         ctx->busy = cl->next;
 
         if (b->tag == NULL) {
-            /* A special buffer: left to the pool. */
+            /* The last buffer: left to the pool. */
             continue;
         }
 
@@ -491,8 +489,9 @@ ngx_http_pprof_annotate_sent(ngx_http_pprof_ctx_t *ctx, ngx_chain_t *out)
 
 /*
  * The audit's "annotation": null where annotation does not apply, else
- * what became of the body.  A body that never reached its end (the
- * upstream or the client went away) was not annotated: truncated.
+ * what became of the body.  A body that did not reach the client whole
+ * (the upstream or the client went away) is "truncated", whether the
+ * annotator saw its end or not.
  */
 pprof_str_t
 ngx_http_pprof_annotation(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
@@ -514,6 +513,11 @@ ngx_http_pprof_annotation(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
     if (ctx->body_action == PPROF_BODY_ANNOTATE) {
         result = ctx->annotator ? pprof_annotator_result(ctx->annotator)
                                 : PPROF_ANNOTATE_TRUNCATED;
+
+        /* Buffered whole, but the client went away before it was sent. */
+        if (r->connection->error) {
+            result = PPROF_ANNOTATE_TRUNCATED;
+        }
     }
 
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);

@@ -95,9 +95,10 @@ ngx_http_pprof_header_filter(ngx_http_request_t *r)
 
 /*
  * A body that will change length loses Content-Length (nginx then sends
- * it chunked, or closes the connection after it for HTTP/1.0) and the
- * ranges that would address the upstream's bytes; the other headers, the
- * Content-Disposition that names the file among them, stay.
+ * it chunked, or closes the connection after it for HTTP/1.0), the ranges
+ * that would address the upstream's bytes, and the validators of the
+ * upstream's bytes; the other headers, the Content-Disposition that names
+ * the file among them, stay.
  */
 static void
 ngx_http_pprof_body_action(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
@@ -118,8 +119,10 @@ ngx_http_pprof_body_action(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
         params = &unknown;
     }
 
+    /* header_only is set for HEAD only later, by the header filter. */
     ctx->body_action = pprof_proxy_body_action(&ctx->endpoint, params,
-                           plcf->annotate, plcf->redact, r->header_only,
+                           plcf->annotate, plcf->redact,
+                           r->header_only || r->method == NGX_HTTP_HEAD,
                            r->headers_out.status,
                            r->headers_out.content_encoding != NULL,
                            &ctx->annotation);
@@ -127,6 +130,8 @@ ngx_http_pprof_body_action(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
     if (ctx->body_action != PPROF_BODY_AS_IS) {
         ngx_http_clear_content_length(r);
         ngx_http_clear_accept_ranges(r);
+        ngx_http_clear_last_modified(r);
+        ngx_http_clear_etag(r);
     }
 }
 

@@ -107,6 +107,7 @@ static void annotate_inflate(pprof_annotator_t *a, const unsigned char *in,
     size_t len);
 static void annotate_position(pprof_annotator_t *a);
 static int pb_scan(pb_scan_t *pb, const unsigned char *p, size_t len);
+static int pb_value(pb_scan_t *pb, uint64_t n);
 static int hold_append(pprof_annotator_t *a, const unsigned char *p,
     size_t len);
 static pprof_annotate_reason_t annotate_tail(pprof_annotator_t *a,
@@ -216,6 +217,12 @@ pprof_annotator_feed(pprof_annotator_t *a, const unsigned char *in,
 
         } else {
             annotate_inflate(a, in, len);
+
+            if (a->failed == PPROF_ANNOTATE_OK && a->gz != GZ_END
+                && a->z.total_in != a->fed)
+            {
+                annotate_fail(a, PPROF_ANNOTATE_BAD_DEFLATE);
+            }
         }
     }
 
@@ -249,7 +256,11 @@ pprof_annotator_feed(pprof_annotator_t *a, const unsigned char *in,
     if (hold_append(a, in + *pass, len - *pass) != 0) {
         /* Out of memory holding back: give up and send what is held. */
         annotate_fail(a, PPROF_ANNOTATE_NO_MEMORY);
-        memcpy(held_out + *nheld, a->hold, a->hold_len);
+
+        if (a->hold_len > 0) {
+            memcpy(held_out + *nheld, a->hold, a->hold_len);
+        }
+
         *nheld += a->hold_len;
         a->hold_len = 0;
         *pass = len;
@@ -290,17 +301,26 @@ hold_append(pprof_annotator_t *a, const unsigned char *p, size_t len)
 }
 
 
+/*
+ * Every byte of in is inflated, hashed and scanned, or the annotation
+ * fails: the bit positions are offsets in the body only while nothing is
+ * skipped.
+ */
 static void
 annotate_inflate(pprof_annotator_t *a, const unsigned char *in, size_t len)
 {
     size_t  produced;
-    int     rc, stalled;
+    uLong   in_before, out_before;
+    int     rc, dt_before;
 
-    stalled = 0;
     a->z.next_in = (unsigned char *) in;
     a->z.avail_in = (uInt) len;
 
-    do {
+    for ( ;; ) {
+        in_before = a->z.total_in;
+        out_before = a->z.total_out;
+        dt_before = a->z.data_type;
+
         a->z.next_out = a->window;
         a->z.avail_out = WINDOW;
 
@@ -331,24 +351,11 @@ annotate_inflate(pprof_annotator_t *a, const unsigned char *in, size_t len)
         }
 
         /*
-         * Z_BUF_ERROR is "no byte moved": the input is spent, or inflate
-         * only stepped past a block boundary (the end of an empty stored
-         * block) and will go on at the next call.
+         * Z_BUF_ERROR is "nothing moved": the input is spent, or inflate
+         * only stepped over a boundary with bits it already held (a stop
+         * of Z_TREES), and goes on at the next call.
          */
-        if (rc == Z_BUF_ERROR) {
-            stalled++;
-
-            if (a->z.avail_in == 0 || stalled > 1) {
-                return;
-            }
-
-            rc = Z_OK;
-
-        } else {
-            stalled = 0;
-        }
-
-        if (rc != Z_OK) {
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
             annotate_fail(a, rc == Z_MEM_ERROR ? PPROF_ANNOTATE_NO_MEMORY
                              : a->gz == GZ_HEADER ? PPROF_ANNOTATE_NOT_GZIP
                              : a->gz == GZ_TRAILER ? PPROF_ANNOTATE_BAD_TRAILER
@@ -358,11 +365,20 @@ annotate_inflate(pprof_annotator_t *a, const unsigned char *in, size_t len)
 
         annotate_position(a);
 
-        if (a->failed != PPROF_ANNOTATE_OK) {
+        if (a->failed != PPROF_ANNOTATE_OK
+            || (a->z.avail_in == 0 && a->z.avail_out > 0))
+        {
             return;
         }
 
-    } while (a->z.avail_in > 0 || a->z.avail_out == 0);
+        if (rc == Z_BUF_ERROR && a->z.total_in == in_before
+            && a->z.total_out == out_before && a->z.data_type == dt_before)
+        {
+            /* Input left that inflate will not take: never seen; fail. */
+            annotate_fail(a, PPROF_ANNOTATE_BAD_DEFLATE);
+            return;
+        }
+    }
 }
 
 
@@ -431,14 +447,17 @@ annotate_position(pprof_annotator_t *a)
 
 /*
  * The top level of a Profile message, as it inflates.  A varint, a tag or
- * a length may straddle two calls; nested messages and strings are
- * skipped by their length.  -1 on what the wire format does not allow.
+ * a length may straddle two calls: it is then read byte by byte into the
+ * scanner's state; otherwise, in the common case, at once.  Nested
+ * messages and strings are skipped by their length.  -1 on what the wire
+ * format does not allow.
  */
 static int
 pb_scan(pb_scan_t *pb, const unsigned char *p, size_t len)
 {
     const unsigned char  *end;
     uint64_t              n;
+    unsigned              shift;
     unsigned char         b;
 
     end = p + len;
@@ -458,9 +477,38 @@ pb_scan(pb_scan_t *pb, const unsigned char *p, size_t len)
             continue;
         }
 
+        /* A whole varint in view. */
+        if (pb->shift == 0 && end - p >= 10) {
+            n = 0;
+
+            for (shift = 0; ; shift += 7) {
+                b = *p++;
+
+                /* Ten bytes at most, and the tenth carries one bit. */
+                if (shift == 63 && b > 1) {
+                    return -1;
+                }
+
+                n |= (uint64_t) (b & 0x7f) << shift;
+
+                if (!(b & 0x80)) {
+                    break;
+                }
+
+                if (shift == 63) {
+                    return -1;
+                }
+            }
+
+            if (pb_value(pb, n) != 0) {
+                return -1;
+            }
+
+            continue;
+        }
+
         b = *p++;
 
-        /* Ten bytes at most, and the tenth carries one bit. */
         if (pb->shift == 63 ? b > 1 : pb->shift > 63) {
             return -1;
         }
@@ -476,62 +524,72 @@ pb_scan(pb_scan_t *pb, const unsigned char *p, size_t len)
         pb->value = 0;
         pb->shift = 0;
 
-        switch (pb->state) {
-
-        case PB_TAG:
-            pb->field = n >> 3;
-
-            if (pb->field == 0 || pb->field > FIELD_NUMBER_MAX) {
-                return -1;
-            }
-
-            switch (n & 7) {
-            case 0:
-                pb->state = PB_VARINT;
-                break;
-            case 1:
-                pb->state = PB_SKIP;
-                pb->skip = 8;
-                break;
-            case 2:
-                pb->state = PB_LEN;
-                break;
-            case 5:
-                pb->state = PB_SKIP;
-                pb->skip = 4;
-                break;
-            default:
-                /* Groups are not in profile.proto. */
-                return -1;
-            }
-
-            if (pb->field == FIELD_STRING_TABLE && pb->state != PB_LEN) {
-                return -1;
-            }
-
-            break;
-
-        case PB_LEN:
-            if (pb->field == FIELD_STRING_TABLE) {
-                /* string_table[0] must be "" (Go's parser insists). */
-                if (pb->nstrings == 0 && n != 0) {
-                    return -1;
-                }
-
-                pb->nstrings++;
-            }
-
-            pb->skip = n;
-            pb->state = n ? PB_SKIP : PB_TAG;
-            break;
-
-        default: /* PB_VARINT */
-            pb->state = PB_TAG;
-            break;
+        if (pb_value(pb, n) != 0) {
+            return -1;
         }
     }
 
     return 0;
+}
+
+
+/* A varint read: a tag, a length or a value, and what it leads to. */
+static int
+pb_value(pb_scan_t *pb, uint64_t n)
+{
+    switch (pb->state) {
+
+    case PB_TAG:
+        pb->field = n >> 3;
+
+        if (pb->field == 0 || pb->field > FIELD_NUMBER_MAX) {
+            return -1;
+        }
+
+        switch (n & 7) {
+        case 0:
+            pb->state = PB_VARINT;
+            break;
+        case 1:
+            pb->state = PB_SKIP;
+            pb->skip = 8;
+            break;
+        case 2:
+            pb->state = PB_LEN;
+            break;
+        case 5:
+            pb->state = PB_SKIP;
+            pb->skip = 4;
+            break;
+        default:
+            /* Groups are not in profile.proto. */
+            return -1;
+        }
+
+        if (pb->field == FIELD_STRING_TABLE && pb->state != PB_LEN) {
+            return -1;
+        }
+
+        return 0;
+
+    case PB_LEN:
+        if (pb->field == FIELD_STRING_TABLE) {
+            /* string_table[0] must be "" (Go's parser insists). */
+            if (pb->nstrings == 0 && n != 0) {
+                return -1;
+            }
+
+            pb->nstrings++;
+        }
+
+        pb->skip = n;
+        pb->state = n ? PB_SKIP : PB_TAG;
+        return 0;
+
+    default: /* PB_VARINT */
+        pb->state = PB_TAG;
+        return 0;
+    }
 }
 
 
@@ -644,18 +702,27 @@ annotate_tail(pprof_annotator_t *a, const char *line1, const char *line2,
     slen = pprof_provenance_encode(suffix, scap + PPROF_SEAL_LINE_LEN, lines,
                                    nlines, a->pb.nstrings);
 
-    /* Held: from the byte of the final block's header to the trailer. */
+    /*
+     * Held: from the byte of the final block's header to the trailer.
+     * The positions were kept so; should they not be, nothing is changed.
+     */
+    if (a->header_bit / 8 < a->hold_start || a->end_bit < a->header_bit
+        || a->end_bit / 8 + 1 > a->hold_start + a->hold_len)
+    {
+        free(suffix);
+        return PPROF_ANNOTATE_BAD_DEFLATE;
+    }
+
     keep = (size_t) (a->end_bit / 8 - a->hold_start);
     bits = (unsigned) (a->end_bit % 8);
 
     tcap = keep + 1 + slen + slen / 8 + 256 + 8;
     t = malloc(tcap);
 
-    if (slen == 0 || t == NULL || a->header_bit / 8 < a->hold_start) {
+    if (slen == 0 || t == NULL) {
         free(suffix);
         free(t);
-        return slen == 0 || t == NULL ? PPROF_ANNOTATE_NO_MEMORY
-                                      : PPROF_ANNOTATE_BAD_DEFLATE;
+        return PPROF_ANNOTATE_NO_MEMORY;
     }
 
     memcpy(t, a->hold, keep + (bits ? 1 : 0));

@@ -242,6 +242,15 @@ for my $path ('', 'symbol', 'threadcreate?debug=1', 'threadcreate?debug=2') {
     is(response_record($id)->{annotation}, undef, 'trace: annotation null');
 }
 
+# HEAD: no body to annotate, annotation null.
+{
+    my ($rc, $out) = $t->curl({ cert => 'oncall' }, '-sS', '-I',
+        $t->url('tls', '/debug/pprof/goroutine'));
+    like($out, qr{^HTTP/\S+ 200}m, 'HEAD goroutine: 200');
+    my ($id) = $out =~ /^X-Pprof-Audit-Id: (\w+)/mi;
+    is(response_record($id)->{annotation}, undef, 'HEAD: annotation null');
+}
+
 # pprof_annotate off: Go's body as is.
 {
     my ($status, $h, $file) = fetch('/plain/debug/pprof/threadcreate');
@@ -309,6 +318,21 @@ for my $prefix ('/unbuffered', '/tiny') {
         my ($id) = $h =~ /^X-Pprof-Audit-Id: (\w+)/mi;
         is(response_record($id)->{annotation}, 'sealed', "50 MB$prefix: sealed");
     }
+}
+
+# A client that goes away mid-body: the record says truncated, although
+# nginx had the whole profile buffered and annotated.
+for my $prefix ('', '/unbuffered') {
+    my ($rc, $out) = $t->curl({ cert => 'oncall' }, '-D', 'slow.h', '-o', '/dev/null',
+        '--limit-rate', '2M', '--max-time', '2', $t->url('tls', "$prefix/debug/pprof/heap"));
+    isnt($rc, 0, "50 MB$prefix, slow client: curl gives up");
+    my ($id) = $t->read_file('slow.h') =~ /^X-Pprof-Audit-Id: (\w+)/mi;
+    my $rec;
+    for (1 .. 100) {
+        last if $rec = response_record($id);
+        sleep 0.1;
+    }
+    is($rec && $rec->{annotation}, 'truncated', "50 MB$prefix, slow client: annotation truncated");
 }
 
 $t->done_testing_checks;

@@ -596,6 +596,24 @@ test_unannotatable(void **state)
 }
 
 
+/*
+ * A valid member where inflate stops twice with no input taken: an empty
+ * dynamic block whose end-of-block code and the fixed final block's header
+ * share a byte.  No byte may be skipped, whatever the chunking.
+ */
+static void
+test_empty_blocks(void **state)
+{
+    buf_t  in;
+
+    (void) state;
+
+    in = read_fixture("empty-blocks.pb.gz");
+    check_all_chunkings(&in, key);
+    free(in.data);
+}
+
+
 /* A short file name in the header: annotated, the header sealed as is. */
 static void
 test_gzip_header_name(void **state)
@@ -773,6 +791,7 @@ main(void)
         cmocka_unit_test(test_go_profiles),
         cmocka_unit_test(test_zlib_layouts),
         cmocka_unit_test(test_unannotatable),
+        cmocka_unit_test(test_empty_blocks),
         cmocka_unit_test(test_gzip_header_name),
         cmocka_unit_test(test_provenance_lines),
         cmocka_unit_test(test_body_action),
