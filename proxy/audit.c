@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 
 #include "proxy.h"
+#include "text.h"
 
 
 /* The longest line without its newline: line and newline fit LINE_MAX. */
@@ -31,45 +32,24 @@
 
 
 
-typedef struct {
-    char    *p;
-    size_t   left;      /* one byte is always kept for the NUL */
-    int      full;
-} out_t;
-
-
 static const char  hex_digits[] = "0123456789abcdef";
 
 
 static void
-put(out_t *o, const void *data, size_t len)
+put_lit(pprof_text_t *o, const char *s)
 {
-    if (o->full || len >= o->left) {
-        o->full = 1;
-        return;
-    }
-
-    memcpy(o->p, data, len);
-    o->p += len;
-    o->left -= len;
+    pprof_text_put(o, s, strlen(s));
 }
 
 
 static void
-put_lit(out_t *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
-
-static void
-put_num(out_t *o, uint64_t n)
+put_num(pprof_text_t *o, uint64_t n)
 {
     char  digits[24];
     int   len;
 
     len = snprintf(digits, sizeof(digits), "%llu", (unsigned long long) n);
-    put(o, digits, (size_t) len);
+    pprof_text_put(o, digits, (size_t) len);
 }
 
 
@@ -122,27 +102,27 @@ utf8_len(const unsigned char *p, size_t left)
 
 
 static void
-put_escaped_byte(out_t *o, unsigned char c)
+put_escaped_byte(pprof_text_t *o, unsigned char c)
 {
     char  esc[6] = { '\\', 'u', '0', '0', hex_digits[c >> 4],
                      hex_digits[c & 0x0f] };
 
-    put(o, esc, sizeof(esc));
+    pprof_text_put(o, esc, sizeof(esc));
 }
 
 
 static void
-put_str(out_t *o, pprof_str_t s)
+put_str(pprof_text_t *o, pprof_str_t s)
 {
     const unsigned char  *p = s.data, *end = s.data + s.len;
     size_t                n;
 
-    put(o, "\"", 1);
+    pprof_text_put(o, "\"", 1);
 
     while (p < end) {
         if (*p == '"' || *p == '\\') {
-            put(o, "\\", 1);
-            put(o, p, 1);
+            pprof_text_put(o, "\\", 1);
+            pprof_text_put(o, p, 1);
             p++;
 
         } else if (*p < 0x20 || *p == 0x7f) {
@@ -156,19 +136,19 @@ put_str(out_t *o, pprof_str_t s)
                 p++;
 
             } else {
-                put(o, p, n);
+                pprof_text_put(o, p, n);
                 p += n;
             }
         }
     }
 
-    put(o, "\"", 1);
+    pprof_text_put(o, "\"", 1);
 }
 
 
 /* Optional fields: an empty string means "none", written as null. */
 static void
-put_str_or_null(out_t *o, pprof_str_t s)
+put_str_or_null(pprof_text_t *o, pprof_str_t s)
 {
     if (s.len == 0) {
         put_lit(o, "null");
@@ -179,16 +159,16 @@ put_str_or_null(out_t *o, pprof_str_t s)
 
 
 static void
-put_key(out_t *o, const char *name)
+put_key(pprof_text_t *o, const char *name)
 {
-    put(o, ",\"", 2);
+    pprof_text_put(o, ",\"", 2);
     put_lit(o, name);
-    put(o, "\":", 2);
+    pprof_text_put(o, "\":", 2);
 }
 
 
 static void
-put_field(out_t *o, const char *name, pprof_str_t s)
+put_field(pprof_text_t *o, const char *name, pprof_str_t s)
 {
     put_key(o, name);
     put_str(o, s);
@@ -196,7 +176,7 @@ put_field(out_t *o, const char *name, pprof_str_t s)
 
 
 static void
-put_nullable(out_t *o, const char *name, pprof_str_t s)
+put_nullable(pprof_text_t *o, const char *name, pprof_str_t s)
 {
     put_key(o, name);
     put_str_or_null(o, s);
@@ -204,7 +184,7 @@ put_nullable(out_t *o, const char *name, pprof_str_t s)
 
 
 static void
-put_uint_field(out_t *o, const char *name, uint64_t n)
+put_uint_field(pprof_text_t *o, const char *name, uint64_t n)
 {
     put_key(o, name);
     put_num(o, n);
@@ -213,7 +193,7 @@ put_uint_field(out_t *o, const char *name, uint64_t n)
 
 /* A count that does not always apply: negative is null. */
 static void
-put_count_or_null(out_t *o, const char *name, int64_t n)
+put_count_or_null(pprof_text_t *o, const char *name, int64_t n)
 {
     put_key(o, name);
 
@@ -312,7 +292,7 @@ size_t
 pprof_audit_encode(char *buf, size_t cap, const pprof_audit_record_t *rec,
     uint64_t seq, const char prev[PPROF_AUDIT_HASH_HEX], const char *sig)
 {
-    out_t        o = { buf, cap, 0 };
+    pprof_text_t        o = { buf, cap, 0 };
     const char  *stage;
     char         ts[PPROF_RFC3339_LEN];
     size_t       i, len;
@@ -363,7 +343,7 @@ pprof_audit_encode(char *buf, size_t cap, const pprof_audit_record_t *rec,
         put_lit(&o, ",\"roles\":[");
         for (i = 0; i < rec->nroles; i++) {
             if (i) {
-                put(&o, ",", 1);
+                pprof_text_put(&o, ",", 1);
             }
             put_str(&o, rec->roles[i]);
         }
@@ -391,7 +371,7 @@ pprof_audit_encode(char *buf, size_t cap, const pprof_audit_record_t *rec,
     }
 
     put_lit(&o, ",\"prev\":\"");
-    put(&o, prev, PPROF_AUDIT_HASH_HEX);
+    pprof_text_put(&o, prev, PPROF_AUDIT_HASH_HEX);
     put_lit(&o, "\"}");
 
     if (o.full) {

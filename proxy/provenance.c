@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "proxy.h"
+#include "text.h"
 
 
 /* Profile fields (PPROF_FACTS.md): string_table 6 (bytes), comment 13. */
@@ -18,27 +19,6 @@
 #define STATEMENT_HEAD    "pprof-gateway-seal/1\n"
 
 
-typedef struct {
-    char    *p;
-    size_t   left;      /* one byte is always kept for the NUL */
-    int      full;
-} line_t;
-
-
-static void
-put(line_t *l, const char *data, size_t len)
-{
-    if (l->full || len >= l->left) {
-        l->full = 1;
-        return;
-    }
-
-    memcpy(l->p, data, len);
-    l->p += len;
-    l->left -= len;
-}
-
-
 /*
  * A field's value with space, '%' and every byte that is not printable
  * ASCII as %XX: fields are separated by spaces, so an identity such as
@@ -46,7 +26,7 @@ put(line_t *l, const char *data, size_t len)
  * plain text whatever the credential carried.
  */
 static void
-put_field(line_t *l, pprof_str_t v)
+put_field(pprof_text_t *l, pprof_str_t v)
 {
     static const char  hex[] = "0123456789ABCDEF";
 
@@ -54,40 +34,40 @@ put_field(line_t *l, pprof_str_t v)
     size_t  i;
 
     if (v.len == 0) {
-        put(l, "-", 1);
+        pprof_text_put(l, "-", 1);
         return;
     }
 
     for (i = 0; i < v.len; i++) {
         if (v.data[i] > 0x20 && v.data[i] < 0x7f && v.data[i] != '%') {
-            put(l, (const char *) &v.data[i], 1);
+            pprof_text_put(l, (const char *) &v.data[i], 1);
             continue;
         }
 
         esc[0] = '%';
         esc[1] = hex[v.data[i] >> 4];
         esc[2] = hex[v.data[i] & 0x0f];
-        put(l, esc, 3);
+        pprof_text_put(l, esc, 3);
     }
 }
 
 
 /* "pprof-gateway: " and the line's first field. */
 static void
-line_start(line_t *l, char *buf, const char *key, pprof_str_t value)
+line_start(pprof_text_t *l, char *buf, const char *key, pprof_str_t value)
 {
     l->p = buf;
     l->left = PPROF_COMMENT_LINE_MAX;
     l->full = 0;
 
-    put(l, PPROF_COMMENT_PREFIX, sizeof(PPROF_COMMENT_PREFIX) - 1);
-    put(l, key, strlen(key));
+    pprof_text_put(l, PPROF_COMMENT_PREFIX, sizeof(PPROF_COMMENT_PREFIX) - 1);
+    pprof_text_put(l, key, strlen(key));
     put_field(l, value);
 }
 
 
 static int
-line_end(line_t *l)
+line_end(pprof_text_t *l)
 {
     if (l->full) {
         return -1;
@@ -104,13 +84,13 @@ pprof_provenance_lines(const pprof_provenance_t *p,
 {
     char         ts[PPROF_RFC3339_LEN];
     size_t       i;
-    line_t       l;
+    pprof_text_t       l;
     pprof_str_t  none = { NULL, 0 };
 
     line_start(&l, line1, "audit_id=", p->audit_id);
-    put(&l, " identity=", 10);
+    pprof_text_put(&l, " identity=", 10);
     put_field(&l, p->identity);
-    put(&l, " roles=", 7);
+    pprof_text_put(&l, " roles=", 7);
 
     if (p->nroles == 0) {
         put_field(&l, none);
@@ -118,7 +98,7 @@ pprof_provenance_lines(const pprof_provenance_t *p,
 
     for (i = 0; i < p->nroles; i++) {
         if (i > 0) {
-            put(&l, ",", 1);
+            pprof_text_put(&l, ",", 1);
         }
         put_field(&l, p->roles[i]);
     }
@@ -128,12 +108,12 @@ pprof_provenance_lines(const pprof_provenance_t *p,
     }
 
     line_start(&l, line2, "endpoint=", p->endpoint);
-    put(&l, " params=", 8);
+    pprof_text_put(&l, " params=", 8);
     put_field(&l, p->params);
-    put(&l, " upstream=", 10);
+    pprof_text_put(&l, " upstream=", 10);
     put_field(&l, p->upstream);
-    put(&l, " at=", 4);
-    put(&l, ts, strlen(ts));
+    pprof_text_put(&l, " at=", 4);
+    pprof_text_put(&l, ts, strlen(ts));
 
     return line_end(&l);
 }
@@ -168,30 +148,30 @@ pprof_seal_statement(char *buf, size_t cap, const pprof_str_t lines[3],
 
     char    num[32];
     size_t  i;
-    line_t  l;
+    pprof_text_t  l;
 
     l.p = buf;
     l.left = cap;
     l.full = cap == 0;
 
-    put(&l, STATEMENT_HEAD, sizeof(STATEMENT_HEAD) - 1);
+    pprof_text_put(&l, STATEMENT_HEAD, sizeof(STATEMENT_HEAD) - 1);
 
     for (i = 0; i < 3; i++) {
-        put(&l, (const char *) lines[i].data, lines[i].len);
-        put(&l, "\n", 1);
+        pprof_text_put(&l, (const char *) lines[i].data, lines[i].len);
+        pprof_text_put(&l, "\n", 1);
     }
 
     snprintf(num, sizeof(num), "%llu", (unsigned long long) upstream_bytes);
-    put(&l, "upstream_bytes=", 15);
-    put(&l, num, strlen(num));
-    put(&l, "\ngzip_header=", 13);
+    pprof_text_put(&l, "upstream_bytes=", 15);
+    pprof_text_put(&l, num, strlen(num));
+    pprof_text_put(&l, "\ngzip_header=", 13);
 
     for (i = 0; i < header_len; i++) {
-        put(&l, &hex[gzip_header[i] >> 4], 1);
-        put(&l, &hex[gzip_header[i] & 0x0f], 1);
+        pprof_text_put(&l, &hex[gzip_header[i] >> 4], 1);
+        pprof_text_put(&l, &hex[gzip_header[i] & 0x0f], 1);
     }
 
-    put(&l, "\n", 1);
+    pprof_text_put(&l, "\n", 1);
 
     if (line_end(&l) != 0) {
         return 0;

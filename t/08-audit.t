@@ -76,17 +76,8 @@ CONF
 LOC
 $t->run;
 
-# A response record is written in the log phase, after the client has its
-# response: wait until the log stops growing before reading it.
 sub settled_lines {
-    my ($prev, $now) = (-1, 0);
-    for (1 .. 40) {
-        $now = length $t->read_file('audit.jsonl');
-        last if $now == $prev;
-        $prev = $now;
-        sleep 0.05;
-    }
-    return split /\n/, $t->read_file('audit.jsonl');
+    return split /\n/, $t->settled_file('audit.jsonl');
 }
 
 sub records {

@@ -98,14 +98,7 @@ LOC
 $t->run;
 
 sub settled_records {
-    my ($prev, $now) = (-1, 0);
-    for (1 .. 60) {
-        $now = length $t->read_file('audit.jsonl');
-        last if $now == $prev;
-        $prev = $now;
-        sleep 0.05;
-    }
-    return map { decode_json($_) } split /\n/, $t->read_file('audit.jsonl');
+    return map { decode_json($_) } split /\n/, $t->settled_file('audit.jsonl');
 }
 
 sub response_record {

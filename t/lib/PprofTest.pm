@@ -109,6 +109,21 @@ sub read_file {
     return defined $data ? $data : '';
 }
 
+# settled_file($name): the file's content once it has stopped growing for
+# 50 ms (at most 3 s): audit response records are written in the log
+# phase, after the client already has its response.
+sub settled_file {
+    my ($self, $name) = @_;
+    my ($prev, $now) = (-1, 0);
+    for (1 .. 60) {
+        $now = length $self->read_file($name);
+        last if $now == $prev;
+        $prev = $now;
+        sleep 0.05;
+    }
+    return $self->read_file($name);
+}
+
 sub write_file {
     my ($self, $name, $data) = @_;
     my $path = $name =~ m{^/} ? $name : $self->path($name);
