@@ -332,8 +332,9 @@ ngx_http_pprof_annotate_finish(ngx_http_request_t *r,
         line2 = NULL;
     }
 
-    ctx->annotation = pprof_annotator_finish(ctx->annotator, line1, line2,
-                                             pmcf->audit_key, &tail, &len);
+    /* The result stays in the annotator, for the audit record. */
+    (void) pprof_annotator_finish(ctx->annotator, line1, line2,
+                                  pmcf->audit_key, &tail, &len);
 
     /* The annotator owns the tail until the request's pool goes. */
     return ngx_http_pprof_annotate_last(r, ll, (u_char *) tail, len);
@@ -487,46 +488,21 @@ ngx_http_pprof_annotate_sent(ngx_http_pprof_ctx_t *ctx, ngx_chain_t *out)
 }
 
 
-/*
- * The audit's "annotation": null where annotation does not apply, else
- * what became of the body.  A body that did not reach the client whole
- * (the upstream or the client went away) is "truncated", whether the
- * annotator saw its end or not.
- */
+/* The audit's "annotation"; the connection's error is a client gone. */
 pprof_str_t
 ngx_http_pprof_annotation(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
 {
     const char                  *s;
     pprof_str_t                  out;
-    pprof_annotate_reason_t      result;
     ngx_http_pprof_main_conf_t  *pmcf;
-
-    out.data = NULL;
-    out.len = 0;
-
-    if (ctx->annotation == PPROF_ANNOTATE_REASON_COUNT) {
-        return out;
-    }
-
-    result = ctx->annotation;
-
-    if (ctx->body_action == PPROF_BODY_ANNOTATE) {
-        result = ctx->annotator ? pprof_annotator_result(ctx->annotator)
-                                : PPROF_ANNOTATE_TRUNCATED;
-
-        /* Buffered whole, but the client went away before it was sent. */
-        if (r->connection->error) {
-            result = PPROF_ANNOTATE_TRUNCATED;
-        }
-    }
 
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
 
-    s = result != PPROF_ANNOTATE_OK ? pprof_annotate_reason_name(result)
-        : pmcf->audit_key ? "sealed" : "annotated";
+    s = pprof_annotation_outcome(ctx->annotation, ctx->annotator,
+                                 r->connection->error, pmcf->audit_key != NULL);
 
     out.data = (const unsigned char *) s;
-    out.len = ngx_strlen(s);
+    out.len = s ? ngx_strlen(s) : 0;
 
     return out;
 }

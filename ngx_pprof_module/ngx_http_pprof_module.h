@@ -132,7 +132,8 @@ typedef struct {
     uint64_t              body_bytes;
 
     pprof_body_action_t   body_action;      /* set by the header filter */
-    pprof_annotate_reason_t  annotation;    /* REASON_COUNT: not applicable */
+    pprof_annotate_reason_t  annotation;    /* decided at the header;
+                                               REASON_COUNT: never */
     pprof_annotator_t    *annotator;
     ngx_chain_t          *free;             /* our copies, to reuse */
     ngx_chain_t          *free_parts;       /* our parts of upstream's */

@@ -76,3 +76,28 @@ pprof_proxy_body_action(const pprof_endpoint_t *ep,
     *why = PPROF_ANNOTATE_OK;
     return PPROF_BODY_ANNOTATE;
 }
+
+
+const char *
+pprof_annotation_outcome(pprof_annotate_reason_t decided,
+    const pprof_annotator_t *a, int client_gone, int sealed)
+{
+    pprof_annotate_reason_t  result;
+
+    if (decided == PPROF_ANNOTATE_REASON_COUNT) {
+        return NULL;
+    }
+
+    result = decided;
+
+    if (decided == PPROF_ANNOTATE_OK) {
+        result = a && !client_gone ? pprof_annotator_result(a)
+                                   : PPROF_ANNOTATE_TRUNCATED;
+    }
+
+    if (result == PPROF_ANNOTATE_OK) {
+        return sealed ? "sealed" : "annotated";
+    }
+
+    return pprof_annotate_reason_name(result);
+}

@@ -278,6 +278,17 @@ pprof_body_action_t pprof_proxy_body_action(const pprof_endpoint_t *ep,
 
 typedef struct pprof_annotator_s  pprof_annotator_t;
 
+/*
+ * The audit's "annotation" for a response: NULL where annotation does not
+ * apply (decided is PPROF_ANNOTATE_REASON_COUNT); otherwise "sealed" or
+ * "annotated", or the reason the body passed unchanged.  A body that was
+ * to be annotated (decided OK) but that the annotator never finished
+ * (a NULL a: no byte came), or that the client did not receive whole, is
+ * "truncated".
+ */
+const char *pprof_annotation_outcome(pprof_annotate_reason_t decided,
+    const pprof_annotator_t *a, int client_gone, int sealed);
+
 /* The default most bytes held back: a final deflate block larger than
  * this passes unannotated. */
 #define PPROF_ANNOTATE_HOLD_MAX  (1024 * 1024)

@@ -301,10 +301,22 @@ annotate(const buf_t *in, chunking_t how, size_t hold_max, EVP_PKEY *k,
         free(held);
     }
 
+    /* Before the end: truncated, unless it already failed. */
+    assert_string_equal(pprof_annotation_outcome(PPROF_ANNOTATE_OK, a, 0,
+                                                 k != NULL),
+        pprof_annotate_reason_name(pprof_annotator_result(a)));
+
     tail_len = 0;
     *reason = pprof_annotator_finish(a, LINE1, LINE2, k, &tail, &tail_len);
     buf_add(&out, tail, tail_len);
     assert_int_equal(pprof_annotator_result(a), *reason);
+    assert_string_equal(pprof_annotation_outcome(PPROF_ANNOTATE_OK, a, 0,
+                                                 k != NULL),
+                        *reason != PPROF_ANNOTATE_OK
+                        ? pprof_annotate_reason_name(*reason)
+                        : k ? "sealed" : "annotated");
+    assert_string_equal(pprof_annotation_outcome(PPROF_ANNOTATE_OK, a, 1,
+                                                 k != NULL), "truncated");
     pprof_annotator_free(a);
     return out;
 }
@@ -755,6 +767,14 @@ test_body_action(void **state)
                                              &why), PPROF_BODY_REDACT);
     assert_int_equal(pprof_proxy_body_action(&ep, &params, 1, 0, 0, 200, 0,
                                              &why), PPROF_BODY_AS_IS);
+
+    /* The audit's outcome. */
+    assert_null(pprof_annotation_outcome(PPROF_ANNOTATE_REASON_COUNT, NULL,
+                                         0, 1));
+    assert_string_equal(pprof_annotation_outcome(PPROF_ANNOTATE_STATUS, NULL,
+                                                 0, 1), "status");
+    assert_string_equal(pprof_annotation_outcome(PPROF_ANNOTATE_OK, NULL,
+                                                 0, 1), "truncated");
 
     assert_string_equal(pprof_annotate_reason_name(PPROF_ANNOTATE_OK),
                         "annotated");
