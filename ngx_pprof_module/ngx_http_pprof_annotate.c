@@ -214,16 +214,17 @@ ngx_http_pprof_annotate_feed(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
     ngx_buf_t **part)
 {
     u_char      *held;
-    size_t       nheld, pass;
+    size_t       held_len, nheld, pass;
     ngx_buf_t   *copy, *p;
     ngx_chain_t *cl;
 
     copy = NULL;
     held = NULL;
 
-    if (pprof_annotator_held(ctx->annotator) > 0) {
-        copy = ngx_http_pprof_annotate_copy(r, ctx,
-                                  pprof_annotator_held(ctx->annotator), &cl);
+    held_len = pprof_annotator_held(ctx->annotator);
+
+    if (held_len > 0) {
+        copy = ngx_http_pprof_annotate_copy(r, ctx, held_len, &cl);
         if (copy == NULL) {
             return NGX_ERROR;
         }

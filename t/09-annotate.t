@@ -52,49 +52,37 @@ $t->start_stub('stub', sub {
         . $body;
 });
 
-my $up = 'proxy_pass http://%%TARGET%%/debug/pprof/;';
-$t->write_config(roles_conf() . <<'CONF' . tls_server('tls', 'optional', <<"LOC"));
+# A location of its own for each way of proxying; $up is the Go target.
+my $up = 'http://%%TARGET%%/debug/pprof/';
+my $loc = sub {
+    my ($name, $upstream, $extra) = @_;
+    return <<"LOC";
+    location $name/debug/pprof/ {
+        pprof on;
+        pprof_prefix $name/debug/pprof/;
+        proxy_pass $upstream;
+$extra
+    }
+LOC
+};
+
+$t->write_config(roles_conf() . <<'CONF' . tls_server('tls', 'optional',
 pprof_rate off;
+pprof_identity cert;
 pprof_audit_log audit.jsonl;
 pprof_audit_signing_key seal.key;
 CONF
-    location /debug/pprof/ {
-        pprof on;
-        pprof_identity cert;
-        $up
-    }
-    location /plain/debug/pprof/ {
-        pprof on;
-        pprof_prefix /plain/debug/pprof/;
-        pprof_identity cert;
-        pprof_annotate off;
-        $up
-    }
-    location /unbuffered/debug/pprof/ {
-        pprof on;
-        pprof_prefix /unbuffered/debug/pprof/;
-        pprof_identity cert;
-        proxy_buffering off;
-        $up
-    }
-    location /stub/debug/pprof/ {
-        pprof on;
-        pprof_prefix /stub/debug/pprof/;
-        pprof_identity cert;
-        proxy_pass http://127.0.0.1:%%PORT_STUB%%/debug/pprof/;
-    }
-    location /tiny/debug/pprof/ {
-        pprof on;
-        pprof_prefix /tiny/debug/pprof/;
-        pprof_identity cert;
+    $loc->('', $up, '')
+    . $loc->('/plain', $up, '        pprof_annotate off;')
+    . $loc->('/unbuffered', $up, '        proxy_buffering off;')
+    . $loc->('/stub', 'http://127.0.0.1:%%PORT_STUB%%/debug/pprof/', '')
+    . $loc->('/tiny', $up, <<'TINY')));
         proxy_buffers 4 1k;
         proxy_buffer_size 1k;
         proxy_busy_buffers_size 2k;
         proxy_max_temp_file_size 100m;
         proxy_temp_file_write_size 2k;
-        $up
-    }
-LOC
+TINY
 $t->run;
 
 sub settled_records {
