@@ -167,6 +167,13 @@ is_param_start(unsigned char c)
 }
 
 
+static int
+ends_name(unsigned char c)
+{
+    return is_space(c) || c == ',' || is_param_start(c);
+}
+
+
 /*
  * The flag and key rules on one argument, argv[a..b); 1 when the next
  * argument is this one's value.  Keys are read left to right, each from
@@ -187,9 +194,8 @@ static int
 flag_rules(unsigned char *map, const unsigned char *argv, size_t a, size_t b,
     key_kind_t kind)
 {
-    size_t         p, q, v;
-    int            dashed;
-    unsigned char  c;
+    size_t  p, q, v;
+    int     dashed;
 
     for (p = a; ; p = q + 1) {
         for (q = p; q < b && argv[q] == '-'; q++) {
@@ -200,9 +206,7 @@ flag_rules(unsigned char *map, const unsigned char *argv, size_t a, size_t b,
         p = q;
 
         while (q < b && argv[q] != '='
-               && ((kind == KEY_ARGUMENT && dashed)
-                   || !(is_space(argv[q]) || argv[q] == ','
-                        || is_param_start(argv[q]))))
+               && ((kind == KEY_ARGUMENT && dashed) || !ends_name(argv[q])))
         {
             q++;
         }
@@ -241,8 +245,7 @@ flag_rules(unsigned char *map, const unsigned char *argv, size_t a, size_t b,
             return 0;
         }
 
-        c = argv[q];
-        kind = (c == '=' || c == ',' || is_space(c)) ? KEY_NESTED : KEY_PARAM;
+        kind = is_param_start(argv[q]) ? KEY_PARAM : KEY_NESTED;
     }
 }
 
