@@ -281,7 +281,8 @@ ngx_http_pprof_redact_finish(ngx_http_request_t *r,
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "pprof: cmdline redaction failed (a regex engine "
-                      "error such as the match limit), response not sent");
+                      "error such as the match limit, or no memory), "
+                      "response not sent");
         return NGX_ERROR;
     }
 

@@ -349,8 +349,9 @@ int pprof_profile_verify(const char *path, EVP_PKEY *pubkey,
  * configuration time; redacting runs on the whole NUL-separated argv.
  * After argv[0], a flag ("-name" or "--name", any number of dashes) whose
  * name holds a sensitive word has its value hidden: after its "=", or
- * else the whole next argument.  Every match of a custom pattern is
- * hidden, argv[0] and NUL bytes included.
+ * else the whole next argument; so has a sensitive key nested in a value
+ * or a URL's query.  A URL's password is hidden anywhere.  Every match of
+ * a custom pattern is hidden, argv[0] and NUL bytes included.
  */
 typedef struct pprof_redactor_s  pprof_redactor_t;
 
@@ -376,8 +377,8 @@ void pprof_redactor_free(pprof_redactor_t *r);
  * Redacts argv (len bytes, NUL-separated) into out (capacity cap, enough
  * with PPROF_REDACT_BOUND(len)); sets *out_len and *count (how many "***"
  * were written: hidden ranges that overlap or touch count once).  0, or
- * -1 on a regex engine error or a short cap: the caller must not send the
- * body.
+ * -1 on a regex engine error, no memory or a short cap: the caller must
+ * not send the body.  It needs len + 1 bytes of scratch.
  */
 int pprof_redact(const pprof_redactor_t *r, const unsigned char *argv,
     size_t len, unsigned char *out, size_t cap, size_t *out_len,

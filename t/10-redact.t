@@ -4,7 +4,8 @@
 # sensitive flags and matches of pprof_redact_pattern replaced by "***"
 # through every way nginx hands the body over (memory buffers, unbuffered,
 # tiny buffers, temporary and cache files), the length the client gets
-# consistent, the target's headers kept, pprof_redact off, inheritance of
+# consistent, the target's headers kept, nested flags, URL passwords and
+# parameters in the real argv, pprof_redact off, inheritance of
 # patterns, nothing sent past the 4 MiB cap or after a regex engine error,
 # the audit record's count, and patterns that nginx -t refuses.
 
@@ -26,6 +27,23 @@ make_identities($t);
 # buffers and flags and values fall on their boundaries.
 my ($long_a, $long_b, $long_c) = map { $_ x 100_000 } qw(A B C);
 $long_b = substr($long_b, 0, 50_000) . 'key=sk-0123abcd' . substr($long_b, 50_000);
+# Shapes beyond a sensitive flag's own value, each with what the client
+# must get: a nested flag, a URL's password and parameters, pwd.
+my @shapes = (
+    [['-pwd=pwd-SECRET-6'], ['-pwd=***']],
+    [['-dsn=postgres://app:dsn-SECRET-7@db.internal:5432/app?sslmode=require'],
+     ['-dsn=postgres://app:***@db.internal:5432/app?sslmode=require']],
+    [['-callback=https://hooks.example/x?user=bob&token=tok-SECRET-8&mode=fast'],
+     ['-callback=https://hooks.example/x?user=bob&token=***&mode=fast']],
+    [['-x=--password=nested-SECRET-9'], ['-x=--password=***']],
+    [['-a=-b=--password=deep-SECRET-10'], ['-a=-b=--password=***']],
+    [['--PWD', 'pwdnext-SECRET-11'], ['--PWD', '***']],
+    [['-peer=http://u:p@ss-SECRET-12@[::1]:8080/'], ['-peer=http://u:***@[::1]:8080/']],
+    [['-repo=https://ghp-SECRET-13@github.com/o/r.git'],
+     ['-repo=https://***@github.com/o/r.git']],
+);
+my %shaped = map { my ($in, $out) = @$_; map { $in->[$_] => $out->[$_] } 0 .. $#$in } @shapes;
+
 $t->start_target(args => [
     '-api-token=tok-SECRET-1',
     '-db-password', 'pw-SECRET-2',
@@ -37,6 +55,7 @@ $t->start_target(args => [
     'plain-arg',
     '-Client_Secret', 'cs-SECRET-4',
     $long_c,
+    (map { @{ $_->[0] } } @shapes),
     '--oauth-client-secret=ocs-SECRET-5',
 ]);
 
@@ -101,12 +120,14 @@ is($raw->{status}, 200, 'pprof_redact off: 200');
 my @argv = split /\0/, $raw->{body}, -1;
 like($argv[0], qr{/pprof-target$}, 'argv[0] is the target');
 is($argv[-1], '--oauth-client-secret=ocs-SECRET-5', 'pprof_redact off: argv unchanged');
-is(scalar(() = $raw->{body} =~ /SECRET/g), 5, 'pprof_redact off: every secret there');
+is(scalar(() = $raw->{body} =~ /SECRET/g), 13, 'pprof_redact off: every secret there');
 
-# The same argv with the five flag values and the custom match hidden.
+# The same argv with the five flag values, the eight shapes and the
+# custom match hidden: fourteen "***".
 my %hide = map { $_ => 1 } qw(pw-SECRET-2 cs-SECRET-4);
 my $want = join "\0", map {
-    $hide{$_} ? '***' : s/^(-+[\w-]+=).*SECRET.*$/$1***/r =~ s/sk-[0-9a-f]{8}/***/r
+    $shaped{$_} // ($hide{$_} ? '***'
+        : s/^(-+[\w-]+=).*SECRET.*$/$1***/r =~ s/sk-[0-9a-f]{8}/***/r)
 } @argv;
 like($want, qr/-api-token=\*\*\*\0/, 'expected argv built');
 
@@ -123,13 +144,13 @@ for my $where (qw(mem nobuf tiny cache cache)) {
     is($r->{headers}{'transfer-encoding'}, 'chunked', "$what: sent chunked");
     is($r->{headers}{'x-content-type-options'}, 'nosniff', "$what: X-Content-Type-Options kept");
     is($r->{headers}{'content-type'}, 'text/plain; charset=utf-8', "$what: Content-Type kept");
-    $ids{$r->{headers}{'x-pprof-audit-id'}} = 6;
+    $ids{$r->{headers}{'x-pprof-audit-id'}} = 14;
     $body{$where} = $r->{body};
 }
 
 for my $part ('-api-token=***', "-db-password\0***\0", '--token=***', "-Client_Secret\0***\0",
     '--oauth-client-secret=***', 'key=***', '-name=visible', "\0plain-arg\0", "\0-listen\0",
-    $long_a, $long_c)
+    $long_a, $long_c, map { "\0" . join("\0", @{ $_->[1] }) . "\0" } @shapes)
 {
     ok(index($body{mem}, $part) >= 0,
         'in the body: ' . (length $part > 40 ? substr($part, 0, 10) . '...' : $part =~ s/\0/\\0/gr));
@@ -140,7 +161,7 @@ my $own = cmdline('own');
 like($own->{body}, qr/-name=\*\*\*\0/, 'own pattern: applied');
 like($own->{body}, qr/key=sk-0123abcd/, 'own pattern: the inherited one no longer');
 unlike($own->{body}, qr/SECRET/, 'own pattern: the flag rules still apply');
-$ids{$own->{headers}{'x-pprof-audit-id'}} = 6;
+$ids{$own->{headers}{'x-pprof-audit-id'}} = 14;
 $ids{$raw->{headers}{'x-pprof-audit-id'}} = undef;
 
 # A regex engine error (here PCRE2's match limit) sends nothing of argv.

@@ -259,14 +259,254 @@ untouched(void **state)
     UNCHANGED(plain, "svc\0-user=password\0-mode\0token\0secret");
     UNCHANGED(plain, "svc\0-pas=x\0-tok=y\0-sec\0z\0-key=w\0-private=k");
 
-    /* Not flags: no dash, a lone dash, "--", a name that is empty. */
-    UNCHANGED(plain, "svc\0password=x\0token\0y");
+    /* Not flags: a word without dashes is no flag and takes no next
+     * argument; a lone dash, "--", a name that is empty. */
+    UNCHANGED(plain, "svc\0token\0y\0plain-password\0z");
     UNCHANGED(plain, "svc\0-\0x\0--\0y\0-=z\0--=w");
+
+    /* No URL rule: no "://" before the "@", or a "@" in a path. */
+    UNCHANGED(plain, "svc\0-mail=ops@example.com\0a:b@c");
+    UNCHANGED(plain, "svc\0-reg=https://registry.example/@types/node");
+    UNCHANGED(plain, "svc\0-peer=http://[::1]:8080/x\0http://[fe80::1%25eth0]/");
+    UNCHANGED(plain, "svc\0-u=https://h/x?user=bob&mode=fast#top");
     UNCHANGED(custom, "svc\0-listen=:1\0plain words");
 
     /* Nothing but argv[0], or nothing at all. */
     UNCHANGED(plain, "/bin/svc");
     UNCHANGED(plain, "");
+}
+
+
+static void
+keys_without_dashes(void **state)
+{
+    (void) state;
+
+    /* A positional key=value is read like a flag: PASSWORD=x is as
+     * secret as -password=x. */
+    EXPECT(plain, "svc\0PASSWORD=hunter2\0x", "svc\0PASSWORD=***\0x", 1);
+    EXPECT(plain, "svc\0db_pwd=\0x", "svc\0db_pwd=***\0x", 1);
+}
+
+
+static void
+spec_words(void **state)
+{
+    (void) state;
+
+    /* pwd, in every form and case. */
+    EXPECT(plain, "svc\0-pwd=s3cret\0-x=1", "svc\0-pwd=***\0-x=1", 1);
+    EXPECT(plain, "svc\0--PWD\0s3cret\0-x", "svc\0--PWD\0***\0-x", 1);
+    EXPECT(plain, "svc\0--db_Pwd=s3cret", "svc\0--db_Pwd=***", 1);
+    EXPECT(plain, "svc\0--pwd\0--pwd\0s3cret\0x",
+           "svc\0--pwd\0***\0***\0x", 2);
+
+    /* Case, separators and %XX in the name are all read through. */
+    EXPECT(plain, "svc\0-ToKeN=a\0-API_KEY=b\0-Private.Key=c\0-%70wd=d",
+           "svc\0-ToKeN=***\0-API_KEY=***\0-Private.Key=***\0-%70wd=***", 4);
+}
+
+
+static void
+nested_flags(void **state)
+{
+    (void) state;
+
+    /* A flag in another flag's value, at any depth. */
+    EXPECT(plain, "svc\0-x=--password=s3cret\0-v",
+           "svc\0-x=--password=***\0-v", 1);
+    EXPECT(plain, "svc\0-a=-b=--password=x", "svc\0-a=-b=--password=***", 1);
+    EXPECT(plain, "svc\0--a=-b=-c=-d=--e=-f=--token=x=y",
+           "svc\0--a=-b=-c=-d=--e=-f=--token=***", 1);
+
+    /* A nested flag that ends the argument takes the next one. */
+    EXPECT(plain, "svc\0-x=--password\0s3cret\0-v",
+           "svc\0-x=--password\0***\0-v", 1);
+
+    /* Flags and keys inside a value list: what follows is hidden. */
+    EXPECT(plain, "svc\0-args=-v --password=s3cret -q",
+           "svc\0-args=-v --password=***", 1);
+    EXPECT(plain, "svc\0-args=-v --token s3cret -q",
+           "svc\0-args=-v --token ***", 1);
+    EXPECT(plain, "svc\0-o=user=u,password=s3cret,ro",
+           "svc\0-o=user=u,password=***", 1);
+    EXPECT(plain, "svc\0-dsn=host=h user=u password='a b' dbname=d",
+           "svc\0-dsn=host=h user=u password=***", 1);
+
+    /* Words in values that are no keys stay. */
+    UNCHANGED(plain, "svc\0-x=--mode=token\0-y=a password b\0-z=-token-");
+}
+
+
+static void
+url_userinfo(void **state)
+{
+    (void) state;
+
+    EXPECT(plain, "svc\0-dsn=postgres://u:SECRET@h/db\0-v",
+           "svc\0-dsn=postgres://u:***@h/db\0-v", 1);
+    EXPECT(plain, "svc\0postgres://u:SECRET@h:5432/db?sslmode=require",
+           "svc\0postgres://u:***@h:5432/db?sslmode=require", 1);
+
+    /* "@", "/", ":" and even "://" in the password: the last "@" ends it. */
+    EXPECT(plain, "svc\0-d=mysql://u:p@ss@h/db", "svc\0-d=mysql://u:***@h/db",
+           1);
+    EXPECT(plain, "svc\0-d=redis://u:a/b+c=:d://e@h/0",
+           "svc\0-d=redis://u:***@h/0", 1);
+
+    /* An empty password is hidden too; a user alone is a token. */
+    EXPECT(plain, "svc\0-d=amqp://u:@h/", "svc\0-d=amqp://u:***@h/", 1);
+    EXPECT(plain, "svc\0-repo=https://ghp_T0KEN@github.com/o/r.git",
+           "svc\0-repo=https://***@github.com/o/r.git", 1);
+    EXPECT(plain, "svc\0-d=postgres://u@h/db", "svc\0-d=postgres://***@h/db",
+           1);
+
+    /* IPv6 hosts and %XX-encoded userinfo. */
+    EXPECT(plain, "svc\0-peer=http://u:p@[::1]:8080/x",
+           "svc\0-peer=http://u:***@[::1]:8080/x", 1);
+    EXPECT(plain, "svc\0-peer=http://u%40corp:p%3A%40ss@[fe80::1%25eth0]/",
+           "svc\0-peer=http://u%40corp:***@[fe80::1%25eth0]/", 1);
+
+    /* Several URLs in one argument: none keeps its password, at the cost
+     * of what lies between them. */
+    EXPECT(plain, "svc\0-peers=http://a:p1@h1/,http://b:p2@h2/",
+           "svc\0-peers=http://a:***@h2/", 1);
+    EXPECT(plain, "svc\0-peers=http://h1/,http://tok@h2/",
+           "svc\0-peers=http://h1/,http:***@h2/", 1);
+
+    /* In argv[0], and in the value of a sensitive flag (one "***"). */
+    EXPECT(plain, "ftp://u:p@h/svc\0-v", "ftp://u:***@h/svc\0-v", 1);
+    EXPECT(plain, "svc\0-token=http://u:p@h/", "svc\0-token=***", 1);
+}
+
+
+static void
+url_params(void **state)
+{
+    (void) state;
+
+    EXPECT(plain, "svc\0-url=https://h/x?token=abc",
+           "svc\0-url=https://h/x?token=***", 1);
+    EXPECT(plain, "svc\0-url=https://h/x?a=1&password=p&b=2",
+           "svc\0-url=https://h/x?a=1&password=***&b=2", 1);
+    EXPECT(plain, "svc\0https://h/?Access_Token=abc&pwd=def&x=1",
+           "svc\0https://h/?Access_Token=***&pwd=***&x=1", 2);
+
+    /* Empty values, fragments, %XX in names and values. */
+    EXPECT(plain, "svc\0-u=h/?token=&x=1", "svc\0-u=h/?token=***&x=1", 1);
+    EXPECT(plain, "svc\0-u=h/?token=abc#frag", "svc\0-u=h/?token=***#frag", 1);
+    EXPECT(plain, "svc\0-cb=https://h/cb#access_token=abc&state=s",
+           "svc\0-cb=https://h/cb#access_token=***&state=s", 1);
+    EXPECT(plain, "svc\0-u=h/?%74oken=abc&pass%77ord=def",
+           "svc\0-u=h/?%74oken=***&pass%77ord=***", 2);
+    EXPECT(plain, "svc\0-u=h/?token=a%26b%23c&x=1",
+           "svc\0-u=h/?token=***&x=1", 1);
+
+    /* ";" parameters (JDBC); the value runs to the next "&" or "#". */
+    EXPECT(plain, "svc\0-db=jdbc:sqlserver://h;user=u;password=p;enc=true",
+           "svc\0-db=jdbc:sqlserver://h;user=u;password=***", 1);
+
+    /* A parameter without "=" or with a harmless name stays. */
+    UNCHANGED(plain, "svc\0-u=h/?token&x=token&y=password");
+
+    /* Userinfo and parameters of one URL, and of two. */
+    EXPECT(plain, "svc\0-u=https://u:p@h/?token=t&x=1",
+           "svc\0-u=https://u:***@h/?token=***&x=1", 2);
+    EXPECT(plain, "svc\0-u=http://h/?token=a http://h/?token=b",
+           "svc\0-u=http://h/?token=***", 1);
+}
+
+
+static void
+hostile_bytes(void **state)
+{
+    (void) state;
+
+    /* Bytes that are not UTF-8 are bytes like any other. */
+    EXPECT(plain, "svc\0-\xff\xfe-token=\xc3\x28\0-pass\xffword=x",
+           "svc\0-\xff\xfe-token=***\0-pass\xffword=***", 2);
+    EXPECT(plain, "svc\0-u=http://\xff:\xfe\x80@h", "svc\0-u=http://\xff:***@h",
+           1);
+
+    /* "%" that is not %XX is itself, even at the very end. */
+    EXPECT(plain, "svc\0-%7token=x\0-to%", "svc\0-%7token=***\0-to%", 1);
+
+    /* Separators and "@" alone. */
+    UNCHANGED(plain, "svc\0?&#;,=\0@\0://\0@://");
+    EXPECT(plain, "svc\0x://@", "svc\0x://***@", 1);
+}
+
+
+/*
+ * Long arguments of the shapes each rule reads: a name, a value, a chain
+ * of nested flags, parameters and "://" and "@" runs, each 1 MiB.  Every
+ * rule reads argv once, so this is no slower than a plain copy by more
+ * than a constant; what is checked here is the result.
+ */
+static void
+long_arguments(void **state)
+{
+    size_t          n, len, out_len, count, i;
+    unsigned char  *argv, *out;
+
+    (void) state;
+
+    n = 1024 * 1024;
+    argv = malloc(8 * n);
+    assert_non_null(argv);
+
+    /* A 1 MiB name with the word at its end; then a 1 MiB value. */
+    len = 0;
+    add_arg(argv, &len, "svc");
+    argv[len++] = '\0';
+    memset(argv + len, '-', 2);
+    memset(argv + len + 2, 'x', n);
+    len += n + 2;
+    memcpy(argv + len, "token=", 6);
+    len += 6;
+    memset(argv + len, 'V', n);
+    len += n;
+
+    out = redact(plain, argv, len, &out_len, &count);
+    assert_int_equal(count, 1);
+    assert_int_equal(out_len, len - n + 3);
+    free(out);
+
+    /* "-a=" 300000 times, then a password: one value hidden. */
+    len = 0;
+    add_arg(argv, &len, "svc");
+    argv[len++] = '\0';
+    for (i = 0; i < 300000; i++) {
+        memcpy(argv + len, "-a=", 3);
+        len += 3;
+    }
+    memcpy(argv + len, "--pwd=SECRET", 12);
+    len += 12;
+
+    out = redact(plain, argv, len, &out_len, &count);
+    assert_int_equal(count, 1);
+    assert_false(HAS(out, out_len, "SECRET"));
+    free(out);
+
+    /* Runs of separators, "://", "@" and "?token=&" with no end. */
+    len = 0;
+    add_arg(argv, &len, "svc");
+    for (i = 0; i < 4; i++) {
+        static const char *const  runs[] = { "?&#;,= ", "://", "@", "?token=&" };
+        size_t                    end, k = strlen(runs[i]);
+
+        argv[len++] = '\0';
+        for (end = len + n; len + k <= end; len += k) {
+            memcpy(argv + len, runs[i], k);
+        }
+    }
+
+    out = redact(plain, argv, len, &out_len, &count);
+    assert_true(out_len <= PPROF_REDACT_BOUND(len));
+    assert_int_equal(count, n / 8);
+    free(out);
+
+    free(argv);
 }
 
 
@@ -549,8 +789,10 @@ near_the_cap(void **state)
 
 /*
  * Random argv from pieces that carry secrets (flag values of every form,
- * custom-pattern matches) and pieces that do not, cut at random places.
- * A flag's secret is "S3CR3T" and digits: nothing else makes that string.
+ * nested flags, URL passwords and parameters, custom-pattern matches) and
+ * pieces that do not, cut at random places.
+ * A flag's secret is "S3CR3T" and digits, a URL password "P4SS" and
+ * digits: nothing else makes these strings.
  */
 static uint32_t  seed = 20261122;
 
@@ -573,13 +815,17 @@ random_argv(void **state)
         "-v", "--", "-", "-listen=:8080", "-log", "/var/log/x", "plain",
         "", "-user=admin", "=", "-=", "--mode=fast", "x=y", "***", "-pas"
     };
-    static const char  noise[] = { '-', '=', '\0', 'a', 'b', '*', '_', '.' };
+    static const char  noise[] = {
+        '-', '=', '\0', 'a', 'b', '*', '_', '.', '?', '&', '#', ';', ',', ' ',
+        '@', ':', '/', '%'
+    };
 
 #define PICK(a)  (a)[next_rand() % (sizeof(a) / sizeof((a)[0]))]
 
     unsigned char  argv[1024], *out, *again;
     size_t         len, out_len, len2, count, count2, i, k, n;
     unsigned       s;
+    int            cut;
     char           piece[128];
 
     (void) state;
@@ -591,7 +837,7 @@ random_argv(void **state)
         for (k = next_rand() % 12; k > 0 && len < sizeof(argv) - 256; k--) {
             s = next_rand() % 100000;
 
-            switch (next_rand() % 7) {
+            switch (next_rand() % 11) {
 
             case 0:
                 snprintf(piece, sizeof(piece), "-%s=S3CR3T%u", PICK(names), s);
@@ -614,8 +860,27 @@ random_argv(void **state)
                          (s & 1) ? "hunter2" : "", s);
                 break;
 
+            case 7:
+                snprintf(piece, sizeof(piece), "-x=-y=--%s=S3CR3T%u",
+                         PICK(names), s);
+                break;
+
+            case 8:
+                snprintf(piece, sizeof(piece), "-dsn=pg://u:P4SS%u@h/d?x=1",
+                         s);
+                break;
+
+            case 9:
+                snprintf(piece, sizeof(piece), "%shttps://h/?a=1&%s=S3CR3T%u"
+                         "&b#c", (s & 1) ? "-url=" : "", PICK(names), s);
+                break;
+
+            case 10:
+                snprintf(piece, sizeof(piece), "https://P4SS%u@h/x", s);
+                break;
+
             case 4:
-                /* Bytes that separate, make flags and end names. */
+                /* Bytes that separate, make flags, end names and URLs. */
                 add_arg(argv, &len, "");
                 for (n = next_rand() % 12; n > 0; n--) {
                     argv[len++] = (unsigned char) PICK(noise);
@@ -630,7 +895,9 @@ random_argv(void **state)
             add_arg(argv, &len, piece);
         }
 
-        if (next_rand() % 4 == 0) {
+        /* A URL cut before its "@" has no userinfo left to hide. */
+        cut = (next_rand() % 4 == 0);
+        if (cut) {
             len = next_rand() % (len + 1);
         }
 
@@ -639,6 +906,7 @@ random_argv(void **state)
         assert_true(out_len <= PPROF_REDACT_BOUND(len));
         assert_false(HAS(out, out_len, "S3CR3T"));
         assert_false(HAS(out, out_len, "hunter2"));
+        assert_false(!cut && HAS(out, out_len, "P4SS"));
 
         /*
          * A second pass finds nothing to change: no custom match and no
@@ -670,6 +938,13 @@ main(void)
         cmocka_unit_test(sensitive_names),
         cmocka_unit_test(names_kept_values_gone),
         cmocka_unit_test(untouched),
+        cmocka_unit_test(keys_without_dashes),
+        cmocka_unit_test(spec_words),
+        cmocka_unit_test(nested_flags),
+        cmocka_unit_test(url_userinfo),
+        cmocka_unit_test(url_params),
+        cmocka_unit_test(hostile_bytes),
+        cmocka_unit_test(long_arguments),
         cmocka_unit_test(program_path),
         cmocka_unit_test(after_double_dash),
         cmocka_unit_test(last_and_empty),
