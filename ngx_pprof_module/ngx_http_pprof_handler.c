@@ -124,6 +124,11 @@ ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
 
     first = PPROF_OK;
 
+    rc = ngx_http_pprof_proxy_pass_host(r, plcf);
+    if (pprof_policy_stop(&first, rc, plcf->enforce)) {
+        return first;
+    }
+
     transport = pprof_policy_transport(plcf->tls, r->connection->ssl != NULL,
                                        method);
     if (transport == PPROF_TRANSPORT_REDIRECT) {
@@ -297,20 +302,26 @@ ngx_http_pprof_body_length(ngx_http_request_t *r)
 /*
  * proxy_pass without a URI sends r->unparsed_uri while it is valid: clearing
  * valid_unparsed_uri makes it build the request line from r->uri and r->args,
- * which now hold only what the core printed.
+ * which now hold only what the core printed.  r->unparsed_uri is $request_uri
+ * too, for "proxy_pass http://host$request_uri" and any header a
+ * proxy_set_header fills from it: it becomes the canonical request as well,
+ * and a value read earlier in the request is forgotten.
  */
 static ngx_int_t
 ngx_http_pprof_forward(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     ngx_http_pprof_ctx_t *ctx)
 {
-    u_char  *p;
+    u_char                      *p;
+    ngx_http_pprof_main_conf_t  *pmcf;
 
     if (ctx->canonical) {
         p = ngx_pnalloc(r->pool, plcf->prefix.len + ctx->endpoint.name.len
-                                 + ctx->params.canonical_len);
+                                 + 1 + ctx->params.canonical_len);
         if (p == NULL) {
             return NGX_ERROR;
         }
+
+        r->unparsed_uri.data = p;
 
         r->uri.data = p;
         p = ngx_cpymem(p, plcf->prefix.data, plcf->prefix.len);
@@ -319,13 +330,24 @@ ngx_http_pprof_forward(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
 
         ctx->endpoint.name.data = r->uri.data + plcf->prefix.len;
 
+        if (ctx->params.canonical_len) {
+            *p++ = '?';
+        }
+
         r->args.data = p;
         r->args.len = ctx->params.canonical_len;
-        ngx_memcpy(p, ctx->params.canonical, ctx->params.canonical_len);
+        p = ngx_cpymem(p, ctx->params.canonical, ctx->params.canonical_len);
+
+        r->unparsed_uri.len = p - r->unparsed_uri.data;
 
         r->valid_unparsed_uri = 0;
         r->quoted_uri = 0;
         r->plus_in_uri = 0;
+
+        pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
+
+        r->variables[pmcf->request_uri].valid = 0;
+        r->variables[pmcf->request_uri].not_found = 0;
     }
 
     return ngx_http_pprof_strip_credentials(r);

@@ -407,6 +407,9 @@ ngx_http_pprof_create_loc_conf(ngx_conf_t *cf)
      *     conf->roles = NULL;
      *     conf->binds = NULL;
      *     conf->max_held = 0;
+     *     conf->proxy_pass = { 0, NULL };
+     *     conf->proxy_pass_location = { 0, NULL };
+     *     conf->proxy_pass_host = NULL;
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -468,6 +471,10 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->redact, prev->redact, 1);
 
     if (ngx_http_pprof_redact_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_pprof_proxy_pass_merge(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

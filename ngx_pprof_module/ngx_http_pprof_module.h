@@ -63,6 +63,7 @@ typedef struct {
     ngx_array_t           audit_logs;       /* ngx_http_pprof_audit_log_t */
     EVP_PKEY             *audit_key;        /* checkpoint signing key */
     ngx_uint_t            audit_checkpoint; /* records between them */
+    ngx_int_t             request_uri;      /* its variable index */
 } ngx_http_pprof_main_conf_t;
 
 
@@ -110,6 +111,11 @@ typedef struct {
     ngx_flag_t            redact;
     ngx_array_t          *redact_patterns;  /* ngx_str_t, added here */
     pprof_redactor_t     *redactor;         /* bound at merge */
+
+    /* This location's proxy_pass, as written (SPEC §4). */
+    ngx_str_t             proxy_pass;
+    ngx_str_t             proxy_pass_location;
+    ngx_http_complex_value_t  *proxy_pass_host;  /* its variable host */
 } ngx_http_pprof_loc_conf_t;
 
 
@@ -201,8 +207,14 @@ char *ngx_http_pprof_redact_merge(ngx_conf_t *cf,
 ngx_int_t ngx_http_pprof_redact_body(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
 
+char *ngx_http_pprof_proxy_pass_merge(ngx_conf_t *cf,
+    ngx_http_pprof_loc_conf_t *prev, ngx_http_pprof_loc_conf_t *conf);
+pprof_reason_t ngx_http_pprof_proxy_pass_host(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf);
+
 
 extern ngx_module_t  ngx_http_pprof_module;
+extern ngx_module_t  ngx_http_pprof_proxy_pass_module;
 
 
 #endif /* _NGX_HTTP_PPROF_MODULE_H_INCLUDED_ */

@@ -27,6 +27,21 @@ int pprof_audit_id_generate(char id[PPROF_AUDIT_ID_LEN + 1]);
 /* Request headers that carry credentials: never forwarded (lowercase name). */
 int pprof_proxy_is_credential_header(pprof_str_t lowcase_name);
 
+/*
+ * Whether "proxy_pass url" (as written, with nginx's $name and ${name}) in
+ * the location called location sends the target only the canonical request
+ * <prefix><endpoint>[?<params>] that the module sets as the request's URI,
+ * arguments and $request_uri.  0: it does, provided that where the scheme
+ * and host part has variables (*host, else empty) its value passes
+ * pprof_proxy_pass_host_ok() on every request.  -1: it cannot be made to;
+ * *why says why.
+ */
+int pprof_proxy_pass_check(pprof_str_t url, pprof_str_t location,
+    pprof_str_t prefix, pprof_str_t *host, const char **why);
+
+/* Per request: whether that part's value is a scheme and host only. */
+int pprof_proxy_pass_host_ok(pprof_str_t value);
+
 
 #define PPROF_DENIAL_MAX    512
 

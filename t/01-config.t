@@ -128,5 +128,55 @@ check(server('pprof_capture_budget off;'), undef, 'budget off');
 check("server { listen 127.0.0.1:%%PORT_X%%; location /s { pprof_status on; } }\n",
     qr/invalid number of arguments in "pprof_status"/, 'pprof_status takes no argument');
 
+
+# proxy_pass in a "pprof on" location: spellings that would send the target
+# something other than the canonical request are refused.
+{
+    my $pass = sub {
+        my ($location, $inside) = @_;
+        return $roles . "server { listen 127.0.0.1:%%PORT_X%%; location $location { pprof on; $inside } }\n";
+    };
+    my $vars = qr/has a URI part with variables other than \$request_uri or \$uri\$is_args\$args/;
+    for my $url (qw(http://127.0.0.1:1$args http://127.0.0.1:1$query_string
+        http://127.0.0.1:1$is_args$args http://127.0.0.1:1$uri
+        http://127.0.0.1:1$uri?$args http://127.0.0.1:1/debug/pprof/$args
+        http://127.0.0.1:1/debug/pprof/heap?$args http://127.0.0.1:1$request
+        http://127.0.0.1:1$arg_x http://127.0.0.1:1$request_uri$is_args$args))
+    {
+        check($pass->('/debug/pprof/', "proxy_pass $url;"),
+            qr/proxy_pass "\Q$url\E" in a location with "pprof on" $vars/, "proxy_pass $url");
+    }
+    check($pass->('/debug/pprof/', 'set $p $request_uri; proxy_pass http://127.0.0.1:1$p;'), undef,
+        'a variable directly after the host is taken as part of the host');
+    check($pass->('/debug/pprof/', 'proxy_pass http://127.0.0.1:1/debug/pprof;'),
+        qr/has a URI part that does not start and end with "\/" or that has a query/, 'URI part without a final /');
+    check($pass->('/debug/pprof/', 'proxy_pass http://127.0.0.1:1/debug/pprof/?debug=2;'),
+        qr/has a URI part that does not start and end with "\/" or that has a query/, 'URI part with a query');
+    check($pass->('/debug/pprof/c', 'pprof_prefix /debug/pprof/; proxy_pass http://127.0.0.1:1/debug/pprof/;'),
+        qr/that name is not a prefix of pprof_prefix: part of the endpoint would be replaced/,
+        'location name longer than pprof_prefix');
+    check($pass->('/debug/pprof/', 'proxy_pass $scheme://127.0.0.1:1$request_uri;'),
+        qr/does not start with http:\/\/ or https:\/\//, 'scheme from a variable');
+    check($pass->('/debug/pprof/', 'if ($arg_x) { proxy_pass http://127.0.0.1:1$args; }'),
+        $vars, 'inside "if"');
+    check($pass->('/debug/', 'location /debug/pprof/ { proxy_pass http://127.0.0.1:1$args; }'),
+        $vars, 'nested location inherits pprof on');
+    check($roles . "server { listen 127.0.0.1:%%PORT_X%%; location / { proxy_pass http://127.0.0.1:1\$args; } }\n",
+        undef, 'without pprof on, proxy_pass is not judged');
+    check($pass->('/debug/pprof/', 'proxy_pass http://127.0.0.1:1 http://x;'),
+        qr/invalid number of arguments in "proxy_pass"/, 'the proxy module still parses its own directive');
+    check($pass->('/debug/pprof/', 'proxy_pass ftp://127.0.0.1:1;'),
+        qr/invalid URL prefix/, 'the proxy module still checks its URL');
+    for my $ok ('proxy_pass http://127.0.0.1:1;', 'proxy_pass http://127.0.0.1:1/debug/pprof/;',
+        'proxy_pass http://127.0.0.1:1$request_uri;', 'proxy_pass http://127.0.0.1:1$uri$is_args$args;',
+        'set $b 127.0.0.1:1; proxy_pass http://$b$request_uri;',
+        'limit_except GET { deny all; } proxy_pass http://127.0.0.1:1/debug/pprof/;')
+    {
+        check($pass->('/debug/pprof/', $ok), undef, $ok);
+    }
+    check($pass->('/gw/', 'pprof_prefix /gw/; proxy_pass http://127.0.0.1:1/debug/pprof/;'), undef,
+        'a URI part replacing the whole pprof_prefix');
+}
+
 $t->done_testing_checks(allow => qr/the last line is not an audit record/);
 done_testing;

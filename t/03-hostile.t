@@ -179,5 +179,78 @@ like($r->{body}, qr/invalid_credential/, 'impostor: invalid_credential');
 unlike($r->{body}, qr/spiffe|alice/, 'the denial does not echo the identity');
 is_deeply([$t->upstream_requests], [], 'impostor reached nothing');
 
+
+# --- proxy_pass spellings: the target still receives only the canonical form --
+#
+# Each spelling nginx -t accepts in a "pprof on" location, checked on the
+# target's request log; the spellings it refuses are in t/01-config.t.
+
+{
+    my $T = '%%TARGET%%';
+    my $loc = 'pprof on; pprof_max_seconds 5;';
+    my %spelling = (
+        # $request_uri, also read (and cached) before the module ran
+        request_uri => "location /debug/pprof/ { $loc set \$early \$request_uri;"
+            . " proxy_pass http://$T\$request_uri; }",
+        uri_args => "location /debug/pprof/ { $loc proxy_pass http://$T\$uri\$is_args\$args; }",
+        document_uri => "location /debug/pprof/ { $loc"
+            . " proxy_pass http://$T\$document_uri\$is_args\$query_string; }",
+        uri_part => "location /debug/pprof/ { $loc proxy_pass http://$T/debug/pprof/; }",
+        gateway => "location /gw/ { $loc pprof_prefix /gw/; proxy_pass http://$T/debug/pprof/; }",
+        rewrite => "location /rw/ { $loc rewrite ^/rw/(.*)\$ /debug/pprof/\$1 break;"
+            . " proxy_pass http://$T; }",
+        variable_host => "location /debug/pprof/ { $loc set \$backend $T;"
+            . " proxy_pass http://\$backend\$request_uri; }",
+        header_host => "location /debug/pprof/ { $loc proxy_pass http://\$http_x_backend; }",
+        original_uri => "location /debug/pprof/ { $loc"
+            . " proxy_set_header X-Original-URI \$request_uri; proxy_pass http://$T; }",
+    );
+
+    $t->stop;
+    $t->write_config(roles_conf() . "pprof_rate off;\n"
+        . join '', map { tls_server("pass_$_", 'optional', $spelling{$_}) } sort keys %spelling);
+    $t->run;
+
+    my $target = '127.0.0.1:' . $t->port('target');
+    my %sent = (
+        '/debug/pprof/heap?debug=1&foo=bar&token=hunter2&gc=1' => '/debug/pprof/heap?debug=1&gc=1',
+        '/debug/pprof/cmdline/../goroutine?token=hunter2&debug=2' => '/debug/pprof/goroutine?debug=2',
+        '/debug/pprof/%63mdline?token=hunter2' => '/debug/pprof/cmdline',
+        '/debug/pprof/?token=hunter2' => '/debug/pprof/',
+    );
+    my %from = (gateway => '/gw/', rewrite => '/rw/');
+
+    for my $name (sort keys %spelling) {
+        for my $path (sort keys %sent) {
+            (my $asked = $path) =~ s{^/debug/pprof/}{$from{$name} // '/debug/pprof/'}e;
+            $t->clear_upstream;
+            my $r = $t->get("pass_$name", $asked, cert => 'oncall',
+                headers => { 'X-Backend' => $target });
+            is($r->{status}, 200, "$name: $asked: 200");
+            my @u = $t->upstream_requests;
+            is_deeply([map { $_->{request_uri} } @u], [$sent{$path}],
+                "$name: $asked: the target got $sent{$path}");
+            if ($name eq 'original_uri') {
+                is_deeply($u[0]{headers}{'x-original-uri'}, [$sent{$path}],
+                    "$name: X-Original-URI is canonical too");
+            }
+        }
+    }
+
+    # A variable host that carries a path or a query: nothing is sent.
+    for my $backend ("$target/debug/pprof/profile?seconds=1", "$target?seconds=1",
+        "$target/")
+    {
+        $t->clear_upstream;
+        my $r = $t->get('pass_header_host', '/debug/pprof/cmdline', cert => 'oncall',
+            headers => { 'X-Backend' => $backend });
+        is($r->{status}, 500, "host $backend: 500");
+        like($r->{body}, qr/internal_error/, "host $backend: internal_error");
+        is_deeply([$t->upstream_requests], [], "host $backend: nothing forwarded");
+    }
+    like($t->error_log, qr/\[error\].*proxy_pass "http:\/\/\$http_x_backend" is "http:\/\/\Q$target\E\/debug\/pprof\/profile\?seconds=1", which holds more than a scheme and host/,
+        'the refused host is logged at error');
+}
+
 $t->done_testing_checks;
 done_testing;

@@ -265,6 +265,181 @@ credential_headers(void **state)
 }
 
 
+/* proxy_pass as written, in location /debug/pprof/ with the default prefix. */
+static int
+pass(const char *url, pprof_str_t *host, const char **why)
+{
+    return pprof_proxy_pass_check(S(url), S("/debug/pprof/"),
+                                  S("/debug/pprof/"), host, why);
+}
+
+
+static void
+proxy_pass_allowed(void **state)
+{
+    static const char  *plain[] = {
+        "http://127.0.0.1:6060",
+        "HTTPS://target.example",
+        "http://[::1]:6060",
+        "http://127.0.0.1:6060/debug/pprof/",
+        "http://h/",
+        "http://unix:/run/app.sock",
+        "http://unix:/run/app.sock:/debug/pprof/",
+        "http://127.0.0.1:6060$request_uri",
+        "http://h${request_uri}",
+        "http://h$uri$is_args$args",
+        "http://h$document_uri$is_args$query_string",
+        "http://unix:/run/app.sock:$request_uri",
+    };
+    static const struct {
+        const char  *url;
+        const char  *host;
+    } variables[] = {
+        { "http://$backend", "http://$backend" },
+        { "http://$host:6060", "http://$host:6060" },
+        { "https://${backend}", "https://${backend}" },
+        { "http://$backend$request_uri", "http://$backend" },
+        { "http://${backend}${uri}${is_args}${args}", "http://${backend}" },
+        { "http://$backend/debug/pprof/", "http://$backend" },
+        { "http://unix:$socket", "http://unix:$socket" },
+    };
+
+    size_t        i;
+    pprof_str_t   host;
+    const char   *why;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        why = NULL;
+        host.len = 99;
+        if (pass(plain[i], &host, &why) != 0) {
+            fail_msg("%s: %s", plain[i], why);
+        }
+        assert_int_equal(host.len, 0);
+    }
+
+    for (i = 0; i < sizeof(variables) / sizeof(variables[0]); i++) {
+        assert_int_equal(pass(variables[i].url, &host, &why), 0);
+        assert_int_equal(host.len, strlen(variables[i].host));
+        assert_memory_equal(host.data, variables[i].host, host.len);
+    }
+}
+
+
+static void
+proxy_pass_refused(void **state)
+{
+    static const struct {
+        const char  *url;
+        const char  *why;
+    } refused[] = {
+        /* variables in the URI part */
+        { "http://h$args", "variables other than" },
+        { "http://h$query_string", "variables other than" },
+        { "http://h$is_args$args", "variables other than" },
+        { "http://h$uri", "variables other than" },
+        { "http://h$uri?$args", "variables other than" },
+        { "http://h$request_uri$is_args$args", "variables other than" },
+        { "http://h$request", "variables other than" },
+        { "http://h$1", "variables other than" },
+        { "http://h$arg_path", "variables other than" },
+        { "http://h/$request_uri", "variables other than" },
+        { "http://h/debug/pprof/$args", "variables other than" },
+        { "http://h/debug/pprof/heap?$args", "variables other than" },
+        { "http://h/debug/pprof/$endpoint", "variables other than" },
+        { "http://h?$args", "variables other than" },
+        { "http://$backend/debug/pprof/$1", "variables other than" },
+        { "http://h$request_uri$x", "variables other than" },
+        /* static URI parts the endpoint would not survive */
+        { "http://h/debug/pprof", "start and end with" },
+        { "http://h/debug/pprof/pro", "start and end with" },
+        { "http://h/debug/pprof/?debug=2", "start and end with" },
+        { "http://h?x=1", "start and end with" },
+        { "http://unix:/run/app.sock:x/", "start and end with" },
+        /* the scheme must be written out */
+        { "$scheme://h$request_uri", "does not start with http" },
+        { "$target", "does not start with http" },
+        { "ftp://h", "does not start with http" },
+        { "http:/h", "does not start with http" },
+        { "http\x1a//h", "does not start with http" },
+        { "", "does not start with http" },
+    };
+
+    size_t        i;
+    pprof_str_t   host;
+    const char   *why;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        why = NULL;
+        if (pass(refused[i].url, &host, &why) != -1) {
+            fail_msg("%s: accepted", refused[i].url);
+        }
+        assert_non_null(why);
+        if (strstr(why, refused[i].why) == NULL) {
+            fail_msg("%s: %s", refused[i].url, why);
+        }
+    }
+}
+
+
+/* A URI part replaces the location's name: never a piece of the endpoint. */
+static void
+proxy_pass_location(void **state)
+{
+    pprof_str_t   host;
+    const char   *why;
+
+    (void) state;
+
+    assert_int_equal(pprof_proxy_pass_check(S("http://h/debug/pprof/"),
+        S("/gw/"), S("/gw/"), &host, &why), 0);
+    assert_int_equal(pprof_proxy_pass_check(S("http://h/x/"),
+        S("/"), S("/debug/pprof/"), &host, &why), 0);
+    assert_int_equal(pprof_proxy_pass_check(S("http://h/x/"),
+        S("/debug/pprof"), S("/debug/pprof/"), &host, &why), 0);
+
+    /* location /debug/pprof/c: "cprofile" would reach Go as "profile" */
+    assert_int_equal(pprof_proxy_pass_check(S("http://h/debug/pprof/"),
+        S("/debug/pprof/c"), S("/debug/pprof/"), &host, &why), -1);
+    assert_non_null(strstr(why, "not a prefix of pprof_prefix"));
+    assert_int_equal(pprof_proxy_pass_check(S("http://h/debug/pprof/heap/"),
+        S("/debug/pprof/heap"), S("/debug/pprof/"), &host, &why), -1);
+    assert_int_equal(pprof_proxy_pass_check(S("http://h/debug/pprof/"),
+        S("/gw/"), S("/debug/pprof/"), &host, &why), -1);
+
+    /* Without a URI part nothing is replaced, whatever the location. */
+    assert_int_equal(pprof_proxy_pass_check(S("http://h"),
+        S("/debug/pprof/c"), S("/debug/pprof/"), &host, &why), 0);
+    assert_int_equal(pprof_proxy_pass_check(S("http://h$request_uri"),
+        S("/debug/pprof/c"), S("/debug/pprof/"), &host, &why), 0);
+}
+
+
+static void
+proxy_pass_host_ok(void **state)
+{
+    (void) state;
+
+    assert_true(pprof_proxy_pass_host_ok(S("http://127.0.0.1:6060")));
+    assert_true(pprof_proxy_pass_host_ok(S("HTTPS://[::1]:6060")));
+    assert_true(pprof_proxy_pass_host_ok(S("http://unix:/s.sock")));
+    assert_true(pprof_proxy_pass_host_ok(S("http://unix:/s.sock:")));
+    assert_true(pprof_proxy_pass_host_ok(S("http://$not-a-variable")));
+
+    /* a path, a query or a unix URI smuggled in through a variable */
+    assert_false(pprof_proxy_pass_host_ok(S("http://h/debug/pprof/profile")));
+    assert_false(pprof_proxy_pass_host_ok(S("http://h/")));
+    assert_false(pprof_proxy_pass_host_ok(S("http://h?seconds=30")));
+    assert_false(pprof_proxy_pass_host_ok(S("http://a?x:6060")));
+    assert_false(pprof_proxy_pass_host_ok(S("http://unix:/s.sock:/x")));
+    assert_false(pprof_proxy_pass_host_ok(S("http:/h")));
+    assert_false(pprof_proxy_pass_host_ok(S("h:6060")));
+    assert_false(pprof_proxy_pass_host_ok(S("")));
+}
+
 int
 main(void)
 {
@@ -277,6 +452,10 @@ main(void)
         cmocka_unit_test(render_short_buffer),
         cmocka_unit_test(render_out_of_range),
         cmocka_unit_test(credential_headers),
+        cmocka_unit_test(proxy_pass_allowed),
+        cmocka_unit_test(proxy_pass_refused),
+        cmocka_unit_test(proxy_pass_location),
+        cmocka_unit_test(proxy_pass_host_ok),
     };
 
     return cmocka_run_group_tests_name("proxy", tests, NULL, NULL);
