@@ -686,7 +686,8 @@ ngx_http_pprof_audit_emit(ngx_http_pprof_zone_ctx_t *zone,
  * compares the path with its descriptor and follows the path; once one
  * record is in the new file, every later one is.  A path that names
  * nothing yet (renamed, not yet created) keeps the old file, for every
- * process alike.  A new file that cannot be opened fails the write rather
+ * process alike, and so does a new file no worker may open yet.  A new
+ * file that cannot be opened for another reason fails the write rather
  * than split the chain.
  *
  * The same look tells a truncation (logrotate's copytruncate): the file
@@ -699,6 +700,7 @@ ngx_http_pprof_audit_follow(ngx_http_pprof_audit_log_t *log,
     ngx_http_pprof_audit_head_t *head, ngx_file_info_t *fi, ngx_log_t *nlog)
 {
     ngx_fd_t         fd;
+    ngx_err_t        err;
     ngx_file_info_t  pi;
 
     if (ngx_fd_info(log->file->fd, fi) == NGX_FILE_ERROR) {
@@ -720,7 +722,23 @@ ngx_http_pprof_audit_follow(ngx_http_pprof_audit_log_t *log,
                            NGX_FILE_OPEN, 0);
 
         if (fd == NGX_INVALID_FILE) {
-            ngx_log_error(NGX_LOG_ERR, nlog, ngx_errno,
+            err = ngx_errno;
+
+            /*
+             * Not yet the workers' to write (logrotate made it, and the
+             * master's reopen has yet to chown it): then no worker can
+             * open it, and all stay on the renamed file until it can.
+             */
+            if (err == NGX_EACCES || err == NGX_ENOENT) {
+                ngx_log_error(NGX_LOG_WARN, nlog, err,
+                              "pprof audit log \"%V\" was rotated, but its "
+                              "new file cannot be opened yet: records stay "
+                              "in the renamed file until \"nginx -s "
+                              "reopen\"", &log->name);
+                return NGX_OK;
+            }
+
+            ngx_log_error(NGX_LOG_ERR, nlog, err,
                           "pprof audit log \"%V\" was rotated, and its new "
                           "file cannot be opened", &log->name);
             return NGX_ERROR;

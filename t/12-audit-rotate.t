@@ -171,6 +171,28 @@ requests(2);
 is($rc, 0, 'verify: three segments, one chain') or diag($out);
 unlike($t->error_log, qr/\[(?:alert|crit|emerg)\]/, 'no alert');
 
+# --- a new file the workers may not open yet -----------------------------------
+#
+# logrotate's `create` with an owner or mode the workers cannot write: until
+# the master's reopen makes it theirs, no worker can open it, so every
+# record stays in the renamed file, and none is refused.
+
+rename "$log.2", "$log.3" or die;
+rename "$log.1", "$log.2" or die;
+rename $log, "$log.1" or die;
+$t->write_file('audit.jsonl', '');
+chmod 0000, $log or die "chmod: $!";
+$size_1 = -s "$log.1";
+requests(2);
+ok(-s "$log.1" > $size_1, 'records go on in the renamed file');
+is(-s $log, 0, 'none in the file the workers cannot open');
+like($t->error_log, qr/\[warn\].*pprof audit log "audit\.jsonl" was rotated, but its new file cannot be opened yet/,
+    'and that is said');
+reopen();
+requests(2);
+($rc, $out) = verify(map({ "audit.jsonl.$_" } 3, 2, 1), 'audit.jsonl', '--pubkey', $t->path('audit.pub'));
+is($rc, 0, 'verify: four segments, one chain') or diag($out);
+
 # --- copytruncate --------------------------------------------------------------
 
 my ($gap_from, $gap_to);
