@@ -24,6 +24,8 @@ static ngx_int_t ngx_http_pprof_audit_append(ngx_http_pprof_zone_ctx_t *zone,
 static ngx_int_t ngx_http_pprof_audit_emit(ngx_http_pprof_zone_ctx_t *zone,
     ngx_http_pprof_audit_log_t *log, ngx_http_pprof_audit_head_t *head,
     u_char *line, size_t len, ngx_log_t *nlog);
+static ngx_int_t ngx_http_pprof_audit_follow(ngx_http_pprof_audit_log_t *log,
+    ngx_http_pprof_audit_head_t *head, ngx_file_info_t *fi, ngx_log_t *nlog);
 static void ngx_http_pprof_audit_fill(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx, pprof_audit_stage_t stage,
     pprof_audit_record_t *rec);
@@ -606,9 +608,10 @@ ngx_http_pprof_audit_emit(ngx_http_pprof_zone_ctx_t *zone,
     ngx_http_pprof_audit_log_t *log, ngx_http_pprof_audit_head_t *head,
     u_char *line, size_t len, ngx_log_t *nlog)
 {
-    off_t     size;
-    u_char   *text, *start;
-    ssize_t   n, want;
+    off_t            size;
+    u_char          *text, *start;
+    ssize_t          n, want;
+    ngx_file_info_t  fi;
 
     text = line + NGX_HTTP_PPROF_SYSLOG_HEADER;
 
@@ -628,6 +631,11 @@ ngx_http_pprof_audit_emit(ngx_http_pprof_zone_ctx_t *zone,
         n = ngx_syslog_send(log->syslog, start, want);
 
     } else {
+        if (ngx_http_pprof_audit_follow(log, head, &fi, nlog) != NGX_OK) {
+            (void) ngx_atomic_fetch_add(&zone->sh->audit_errors, 1);
+            return NGX_ERROR;
+        }
+
         text[len] = '\n';
         want = len + 1;
 
@@ -635,7 +643,7 @@ ngx_http_pprof_audit_emit(ngx_http_pprof_zone_ctx_t *zone,
          * A short write would leave half a line for the next record to be
          * glued to: cut the file back to where this record began.
          */
-        size = lseek(log->file->fd, 0, SEEK_END);
+        size = ngx_is_file(&fi) ? ngx_file_size(&fi) : -1;
         n = ngx_write_fd(log->file->fd, text, want);
 
         if (n != want && n > 0 && size >= 0
@@ -644,6 +652,12 @@ ngx_http_pprof_audit_emit(ngx_http_pprof_zone_ctx_t *zone,
             ngx_log_error(NGX_LOG_ALERT, nlog, ngx_errno,
                           "pprof audit log \"%V\" holds a torn line",
                           &log->name);
+        }
+
+        if (n == want && size >= 0) {
+            head->file_dev = (uint64_t) fi.st_dev;
+            head->file_ino = (uint64_t) fi.st_ino;
+            head->file_end = size + want;
         }
     }
 
@@ -658,6 +672,112 @@ ngx_http_pprof_audit_emit(ngx_http_pprof_zone_ctx_t *zone,
     head->seq++;
     head->since_checkpoint++;
     (void) ngx_atomic_fetch_add(&zone->sh->audit_records, 1);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A record goes to the file the log's path names now, whichever process
+ * writes it.  "nginx -s reopen" reaches the workers one after another, and
+ * one busy with a request reopens later: writing on to the renamed file
+ * while another worker writes to the new one would split the chain
+ * between the two files out of order.  So under the lock the writer
+ * compares the path with its descriptor and follows the path; once one
+ * record is in the new file, every later one is.  A path that names
+ * nothing yet (renamed, not yet created) keeps the old file, for every
+ * process alike, and so does a new file no worker may open yet.  A new
+ * file that cannot be opened for another reason fails the write rather
+ * than split the chain.
+ *
+ * The same look tells a truncation (logrotate's copytruncate): the file
+ * the last record went to is now shorter than where that record ended.
+ * Whatever was written between the copy and the truncation is lost, and
+ * the chain shows the gap; that cannot be undone here, only said.
+ */
+static ngx_int_t
+ngx_http_pprof_audit_follow(ngx_http_pprof_audit_log_t *log,
+    ngx_http_pprof_audit_head_t *head, ngx_file_info_t *fi, ngx_log_t *nlog)
+{
+    ngx_fd_t         fd;
+    ngx_err_t        err;
+    ngx_file_info_t  pi;
+
+    if (ngx_fd_info(log->file->fd, fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, nlog, ngx_errno,
+                      "pprof audit log \"%V\": " ngx_fd_info_n " failed",
+                      &log->name);
+        return NGX_ERROR;
+    }
+
+    /* /dev/full, a pipe: nothing there is rotated. */
+    if (!ngx_is_file(fi)) {
+        return NGX_OK;
+    }
+
+    if (ngx_file_info(log->file->name.data, &pi) != NGX_FILE_ERROR
+        && (pi.st_dev != fi->st_dev || pi.st_ino != fi->st_ino))
+    {
+        fd = ngx_open_file(log->file->name.data, NGX_FILE_APPEND|O_CLOEXEC,
+                           NGX_FILE_OPEN, 0);
+
+        if (fd == NGX_INVALID_FILE) {
+            err = ngx_errno;
+
+            /*
+             * Not yet the workers' to write (logrotate made it, and the
+             * master's reopen has yet to chown it): then no worker can
+             * open it, and all stay on the renamed file until it can.
+             */
+            if (err == NGX_EACCES || err == NGX_ENOENT) {
+                ngx_log_error(NGX_LOG_WARN, nlog, err,
+                              "pprof audit log \"%V\" was rotated, but its "
+                              "new file cannot be opened yet: records stay "
+                              "in the renamed file until \"nginx -s "
+                              "reopen\"", &log->name);
+                return NGX_OK;
+            }
+
+            ngx_log_error(NGX_LOG_ERR, nlog, err,
+                          "pprof audit log \"%V\" was rotated, and its new "
+                          "file cannot be opened", &log->name);
+            return NGX_ERROR;
+        }
+
+        if (ngx_fd_info(fd, fi) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, nlog, ngx_errno,
+                          "pprof audit log \"%V\": " ngx_fd_info_n " failed",
+                          &log->name);
+            (void) ngx_close_file(fd);
+            return NGX_ERROR;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, nlog, 0,
+                      "pprof audit log \"%V\" was rotated: records go to "
+                      "its new file, ahead of this process's reopen",
+                      &log->name);
+
+        if (ngx_close_file(log->file->fd) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_ALERT, nlog, ngx_errno,
+                          ngx_close_file_n " \"%V\" failed", &log->name);
+        }
+
+        log->file->fd = fd;
+    }
+
+    if ((uint64_t) fi->st_dev == head->file_dev
+        && (uint64_t) fi->st_ino == head->file_ino
+        && ngx_file_size(fi) < head->file_end)
+    {
+        ngx_log_error(NGX_LOG_ERR, nlog, 0,
+                      "pprof audit log \"%V\" was truncated under nginx, "
+                      "from %O to %O bytes: records written between a copy "
+                      "and the truncation are lost, and the chain breaks "
+                      "before seq %uL if any were; rotate by renaming and "
+                      "\"nginx -s reopen\", not by copytruncate",
+                      &log->name, head->file_end, ngx_file_size(fi),
+                      head->seq + 1);
+    }
 
     return NGX_OK;
 }

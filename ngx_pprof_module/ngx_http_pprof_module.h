@@ -32,6 +32,9 @@ typedef struct {
     uint64_t              seq;              /* of the last record */
     uint64_t              since_checkpoint;
     char                  prev[PPROF_AUDIT_HASH_HEX];
+    uint64_t              file_dev;         /* the file the last record */
+    uint64_t              file_ino;         /* went to, and where it ended */
+    off_t                 file_end;         /* there, to see a truncation */
 } ngx_http_pprof_audit_head_t;
 
 

@@ -154,10 +154,29 @@ int pprof_audit_head(const char *path, uint64_t *seq,
     char prev[PPROF_AUDIT_HASH_HEX], char *err, size_t errlen);
 
 /*
- * pprof-audit verify: reads the log, checks every line's JSON, seq order,
- * prev chain and, with a public key, every checkpoint signature.  0 when
- * all hold; -1 with *bad_seq (0 if unknown) and why set otherwise.
+ * pprof-audit verify: reads a log, or its rotated segments oldest first
+ * (pprof.log.2 pprof.log.1 pprof.log) as one chain, and checks every
+ * line's JSON, seq order, prev chain and, with a public key, every
+ * checkpoint signature; with a key, a log without a checkpoint fails.  0
+ * when all holds, why then summing up what was checked (from which seq,
+ * and which seqs no checkpoint signs); -1 otherwise, with the first bad
+ * seq (0 if no seq is to blame), its segment (or NULL) and why.
  */
+typedef struct {
+    uint64_t     from;           /* seq of the first record; 0: none */
+    uint64_t     to;             /* seq of the last record */
+    uint64_t     records;
+    uint64_t     checkpoints;
+    uint64_t     signed_to;      /* seq of the last checkpoint; 0: none */
+    uint64_t     bad_seq;
+    const char  *bad_path;
+    char         why[512];
+} pprof_audit_report_t;
+
+int pprof_audit_verify_segments(const char *const *paths, size_t n,
+    EVP_PKEY *pubkey, pprof_audit_report_t *report);
+
+/* The same for one file, the report in why: 0, or -1 with *bad_seq. */
 int pprof_audit_verify(const char *path, EVP_PKEY *pubkey,
     uint64_t *bad_seq, char *why, size_t whylen);
 

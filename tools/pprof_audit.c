@@ -1,10 +1,11 @@
 /*
- * pprof-audit verify LOG [--pubkey PEM]
+ * pprof-audit verify LOG... [--pubkey PEM]
  * pprof-audit verify-profile FILE --pubkey PEM
  *
- * verify checks an audit log of ngx_pprof_module (SPEC §8): every line's
- * JSON, the seq order, the prev chain and, with the public key of
- * pprof_audit_signing_key, every checkpoint signature.  verify-profile
+ * verify checks an audit log of ngx_pprof_module (SPEC §8), or its rotated
+ * segments oldest first as one chain: every line's JSON, the seq order,
+ * the prev chain and, with the public key of pprof_audit_signing_key,
+ * every checkpoint signature.  verify-profile
  * checks the seal of a profile the gateway annotated (SPEC §9); the key is
  * required there, since a profile nobody can check is not a pass.
  *
@@ -16,6 +17,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -24,7 +26,7 @@
 #include "proxy/proxy.h"
 
 
-#define USAGE  "usage: pprof-audit verify LOG [--pubkey PEM]\n" \
+#define USAGE  "usage: pprof-audit verify LOG... [--pubkey PEM]\n" \
                "       pprof-audit verify-profile FILE --pubkey PEM\n"
 
 
@@ -42,7 +44,12 @@ help(void)
     printf(USAGE
            "\n"
            "verify checks the hash chain of an audit log and, with --pubkey,\n"
-           "the Ed25519 signature of every checkpoint.\n"
+           "the Ed25519 signature of every checkpoint; a log with none fails.\n"
+           "Rotated segments are given oldest first, as one chain (gzip'd\n"
+           "ones too):\n"
+           "    pprof-audit verify audit.jsonl.2.gz audit.jsonl.1 audit.jsonl\n"
+           "A log that begins mid-chain is verified from its first record,\n"
+           "and the report says from which seq.\n"
            "\n"
            "verify-profile checks that a gzip'd profile the gateway annotated\n"
            "is exactly what it sealed: one gzip member, a profile.proto\n"
@@ -91,13 +98,14 @@ read_pubkey(const char *path)
 }
 
 
-/* FILE and --pubkey PEM in any order; 0, or -1 on a usage error. */
+/* Files and --pubkey PEM in any order; 0, or -1 on a usage error. */
 static int
-parse_args(int argc, char **argv, const char **file, const char **pem)
+parse_args(int argc, char **argv, const char **files, size_t *nfiles,
+    const char **pem)
 {
     int  i;
 
-    *file = NULL;
+    *nfiles = 0;
     *pem = NULL;
 
     for (i = 2; i < argc; i++) {
@@ -111,25 +119,21 @@ parse_args(int argc, char **argv, const char **file, const char **pem)
             fprintf(stderr, "pprof-audit: unknown option %s\n", argv[i]);
             return -1;
 
-        } else if (*file == NULL) {
-            *file = argv[i];
-
         } else {
-            return -1;
+            files[(*nfiles)++] = argv[i];
         }
     }
 
-    return *file == NULL ? -1 : 0;
+    return *nfiles == 0 ? -1 : 0;
 }
 
 
 static int
-verify_log(const char *log, const char *pem)
+verify_log(const char *const *logs, size_t n, const char *pem)
 {
-    EVP_PKEY  *key = NULL;
-    uint64_t   bad_seq, records, checkpoints;
-    char       why[256];
-    int        rc;
+    pprof_audit_report_t  report;
+    EVP_PKEY             *key = NULL;
+    int                   rc;
 
     if (pem != NULL) {
         key = read_pubkey(pem);
@@ -138,29 +142,20 @@ verify_log(const char *log, const char *pem)
         }
     }
 
-    rc = pprof_audit_verify(log, key, &bad_seq, why, sizeof(why));
+    rc = pprof_audit_verify_segments(logs, n, key, &report);
     EVP_PKEY_free(key);
 
     if (rc != 0) {
-        if (bad_seq) {
-            fprintf(stderr, "%s: seq %" PRIu64 ": %s\n", log, bad_seq, why);
-        } else {
-            fprintf(stderr, "%s: %s\n", log, why);
+        fprintf(stderr, "%s: ", report.bad_path != NULL ? report.bad_path
+                                                        : "pprof-audit");
+        if (report.bad_seq) {
+            fprintf(stderr, "seq %" PRIu64 ": ", report.bad_seq);
         }
+        fprintf(stderr, "%s\n", report.why);
         return 1;
     }
 
-    /* why is "N records, M checkpoints ..." on success. */
-    if (sscanf(why, "%" SCNu64 " records, %" SCNu64, &records, &checkpoints)
-        != 2)
-    {
-        printf("ok: %s\n", why);
-        return 0;
-    }
-
-    printf("ok: %" PRIu64 " records, %" PRIu64 " checkpoints %s\n", records,
-           checkpoints,
-           pem != NULL ? "verified" : "not verified: no --pubkey");
+    printf("ok: %s\n", report.why);
     return 0;
 }
 
@@ -200,7 +195,9 @@ verify_profile(const char *file, const char *pem)
 int
 main(int argc, char **argv)
 {
-    const char  *file, *pem;
+    const char  **files, *pem;
+    size_t        n;
+    int           rc;
 
     if (argc == 2 && (strcmp(argv[1], "-h") == 0
                       || strcmp(argv[1], "--help") == 0))
@@ -209,17 +206,26 @@ main(int argc, char **argv)
         return 0;
     }
 
-    if (argc < 3 || parse_args(argc, argv, &file, &pem) != 0) {
-        return usage();
+    /* Never more files than arguments. */
+    files = malloc((size_t) argc * sizeof(char *));
+    if (files == NULL) {
+        fprintf(stderr, "pprof-audit: out of memory\n");
+        return 2;
     }
 
-    if (strcmp(argv[1], "verify") == 0) {
-        return verify_log(file, pem);
+    if (argc < 3 || parse_args(argc, argv, files, &n, &pem) != 0) {
+        rc = usage();
+
+    } else if (strcmp(argv[1], "verify") == 0) {
+        rc = verify_log(files, n, pem);
+
+    } else if (strcmp(argv[1], "verify-profile") == 0 && n == 1) {
+        rc = verify_profile(files[0], pem);
+
+    } else {
+        rc = usage();
     }
 
-    if (strcmp(argv[1], "verify-profile") == 0) {
-        return verify_profile(file, pem);
-    }
-
-    return usage();
+    free(files);
+    return rc;
 }

@@ -78,7 +78,7 @@ http {
 
     pprof_audit_log $demo/logs/pprof_audit.jsonl;
     pprof_audit_signing_key $demo/audit.key;
-    pprof_audit_checkpoint 10;
+    pprof_audit_checkpoint 5;
 
     pprof_role viewer index cmdline symbol;
     pprof_role oncall index cmdline symbol snapshot capture;

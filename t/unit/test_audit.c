@@ -16,6 +16,7 @@
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <zlib.h>
 
 #include "unit.h"
 #include "unit_strings.h"
@@ -755,7 +756,7 @@ chain_three(void **state)
 
     verify_ok(path, NULL, "3 records, 0 checkpoints not verified: "
                           "no public key");
-    verify_ok(path, pub1, "3 records, 0 checkpoints verified");
+    verify_bad(path, pub1, 0, "no checkpoint: seq 1 to 3 are not signed");
 
     /* The second line's prev is the first line's hash, and so on. */
     text = (char *) jwt_read_file(path, &len);
@@ -915,11 +916,12 @@ tamper_edit(void **state)
     verify_ok(path, NULL, "7 records, 2 checkpoints not verified: "
                           "no public key");
 
-    /* Nor is an edit of a last line that is not a checkpoint. */
-    build(&log, "ddd", ed1);
+    /* Nor is an edit of a last line after the last checkpoint: said. */
+    build(&log, "dcd", ed1);
     edit(&log, 2, "\"decision\":\"allow\"", "\"decision\":\"deny\"");
     path = write_log("editlast.log", &log);
-    verify_ok(path, pub1, "3 records, 0 checkpoints verified");
+    verify_ok(path, pub1, "3 records, 1 checkpoints verified; seq 3, after "
+                          "the last checkpoint, is unsigned");
 }
 
 
@@ -942,7 +944,9 @@ tamper_delete(void **state)
     log = orig;
     delete(&log, 0);
     path = write_log("del1.log", &log);
-    verify_bad(path, pub1, 1, "missing");
+    verify_ok(path, pub1, "6 records from seq 2 (the log given begins "
+                          "there: its prev is not checked), 2 checkpoints "
+                          "verified");
 
     /* A checkpoint. */
     log = orig;
@@ -971,7 +975,7 @@ tamper_delete(void **state)
     log = orig;
     log.n = 1;
     path = write_log("del-tail.log", &log);
-    verify_ok(path, pub1, "1 records, 0 checkpoints verified");
+    verify_bad(path, pub1, 0, "no checkpoint: seq 1 to 1 are not signed");
 }
 
 
@@ -1269,10 +1273,15 @@ verify_lines(void **state)
     path = write_log("latin1.log", &log);
     verify_bad(path, NULL, 1, "not JSON");
 
-    /* An empty log holds; a missing one is no verdict on any seq. */
+    /*
+     * An empty log holds, unless signatures are asked for; a missing one
+     * is no verdict on any seq.
+     */
     path = path_of("empty.log");
     write_raw(path, "", 0);
-    verify_ok(path, pub1, "0 records, 0 checkpoints verified");
+    verify_ok(path, NULL, "0 records, 0 checkpoints not verified: "
+                          "no public key");
+    verify_bad(path, pub1, 0, "no checkpoint: the log is empty");
 
     bad = 99;
     assert_int_equal(pprof_audit_verify(path_of("missing.log"), NULL, &bad,
@@ -1483,7 +1492,298 @@ head_cases(void **state)
     fprintf(f, "%s\n", buf);
     assert_int_equal(fclose(f), 0);
     head(path, 0, 3001, buf);
-    verify_ok(path, pub1, "3001 records, 3 checkpoints verified");
+    verify_ok(path, pub1, "3001 records, 3 checkpoints verified; seq 3001, "
+                          "after the last checkpoint, is unsigned");
+}
+
+
+/*
+ * Rotation: a log in segments, oldest first, verified as one chain by
+ * pprof_audit_verify_segments(); what renaming (nothing lost), copying
+ * and truncating (lines lost in between), a start on an empty file and
+ * misordered or compressed segments look like.
+ */
+
+/* Lines [from, to) of log, as a segment. */
+static char *
+segment(const char *name, const log_t *log, size_t from, size_t to)
+{
+    log_t  part;
+
+    part.n = to - from;
+    memcpy(part.lines, log->lines + from, part.n * sizeof(char *));
+    return write_log(name, &part);
+}
+
+
+static void
+segs_ok_(const char *const *paths, size_t n, EVP_PKEY *key, const char *want,
+    int line)
+{
+    pprof_audit_report_t  rep;
+
+    if (pprof_audit_verify_segments(paths, n, key, &rep) != 0) {
+        fail_msg("line %d: want ok, got %s: seq %llu: %s", line,
+                 rep.bad_path ? rep.bad_path : "-",
+                 (unsigned long long) rep.bad_seq, rep.why);
+    }
+    if (strcmp(rep.why, want) != 0) {
+        fail_msg("line %d: want \"%s\", got \"%s\"", line, want, rep.why);
+    }
+}
+
+
+static void
+segs_bad_(const char *const *paths, size_t n, EVP_PKEY *key, uint64_t seq,
+    const char *path, const char *want, int line)
+{
+    pprof_audit_report_t  rep;
+
+    if (pprof_audit_verify_segments(paths, n, key, &rep) != -1) {
+        fail_msg("line %d: want seq %llu: %s, got ok: %s", line,
+                 (unsigned long long) seq, want, rep.why);
+    }
+    if (rep.bad_seq != seq || strcmp(rep.why, want) != 0
+        || (path == NULL) != (rep.bad_path == NULL)
+        || (path != NULL && strcmp(path, rep.bad_path) != 0))
+    {
+        fail_msg("line %d: want %s: seq %llu: %s, got %s: seq %llu: %s",
+                 line, path ? path : "-", (unsigned long long) seq, want,
+                 rep.bad_path ? rep.bad_path : "-",
+                 (unsigned long long) rep.bad_seq, rep.why);
+    }
+}
+
+#define SEGS(...)                                                             \
+    (const char *[]) { __VA_ARGS__ },                                         \
+    sizeof((const char *[]) { __VA_ARGS__ }) / sizeof(const char *)
+
+#define segs_ok(key, want, ...)                                               \
+    segs_ok_(SEGS(__VA_ARGS__), key, want, __LINE__)
+
+#define segs_bad(key, seq, path, want, ...)                                   \
+    segs_bad_(SEGS(__VA_ARGS__), key, seq, path, want, __LINE__)
+
+
+#define NEW_CHAIN_WHY                                                         \
+    " (nginx started on an empty log, or the segments are not oldest first)"
+
+/* Nine lines, checkpoints at seq 3 and 7. */
+#define ROTATED  "drcddrcdd"
+
+
+static void
+rotate_rename(void **state)
+{
+    log_t   log;
+    char   *s1, *s2, *s3, *empty, *gz;
+    gzFile  z;
+    size_t  i;
+
+    (void) state;
+
+    build(&log, ROTATED, ed1);
+
+    /* mv and reopen: the chain goes on in the next file, wherever cut. */
+    s1 = segment("rot.log.2", &log, 0, 4);
+    s2 = segment("rot.log.1", &log, 4, 7);
+    s3 = segment("rot.log", &log, 7, 9);
+    segs_ok(pub1, "9 records, 2 checkpoints verified; seq 8 to 9, after "
+                  "the last checkpoint, are unsigned", s1, s2, s3);
+    segs_ok(NULL, "9 records, 2 checkpoints not verified: no public key",
+            s1, s2, s3);
+
+    /* Right after a checkpoint, and a live file still empty. */
+    s1 = segment("ck.log.1", &log, 0, 3);
+    s2 = segment("ck.log", &log, 3, 9);
+    empty = segment("empty.log", &log, 0, 0);
+    segs_ok(pub1, "9 records, 2 checkpoints verified; seq 8 to 9, after "
+                  "the last checkpoint, are unsigned", s1, s2, empty);
+    segs_ok(pub1, "9 records, 2 checkpoints verified; seq 8 to 9, after "
+                  "the last checkpoint, are unsigned", empty, s1, empty, s2);
+
+    /* The unsigned tail spans segments. */
+    s1 = segment("tail.log.1", &log, 0, 4);
+    s2 = segment("tail.log", &log, 4, 6);
+    segs_ok(pub1, "6 records, 1 checkpoints verified; seq 4 to 6, after "
+                  "the last checkpoint, are unsigned", s1, s2);
+
+    /* logrotate's compress: a gzip'd segment is read through. */
+    gz = path_of("rot.log.2.gz");
+    z = gzopen(gz, "wb");
+    assert_non_null(z);
+    for (i = 0; i < 4; i++) {
+        assert_true(gzprintf(z, "%s\n", log.lines[i]) > 0);
+    }
+    assert_int_equal(gzclose(z), Z_OK);
+    s1 = segment("rot.log.1", &log, 4, 7);
+    s2 = segment("rot.log", &log, 7, 9);
+    segs_ok(pub1, "9 records, 2 checkpoints verified; seq 8 to 9, after "
+                  "the last checkpoint, are unsigned", gz, s1, s2);
+
+    /* A damaged one is a read error of that segment, not a verdict. */
+    {
+        static const char  damaged[] = "\x1f\x8b\x08\0\0\0\0\0\0\x03" "garbage";
+
+        write_raw(gz, damaged, sizeof(damaged) - 1);
+    }
+    segs_bad(pub1, 0, gz, "read error: invalid block type", gz, s1, s2);
+}
+
+
+static void
+rotate_lone(void **state)
+{
+    log_t   orig, log;
+    char   *path;
+
+    (void) state;
+
+    build(&orig, ROTATED, ed1);
+
+    /* The live file alone: verified from its first record, and said so. */
+    path = segment("lone.log", &orig, 4, 9);
+    segs_ok(pub1, "5 records from seq 5 (the log given begins there: its "
+                  "prev is not checked), 1 checkpoints verified; seq 8 to "
+                  "9, after the last checkpoint, are unsigned", path);
+    verify_ok(path, pub1, "5 records from seq 5 (the log given begins "
+                          "there: its prev is not checked), 1 checkpoints "
+                          "verified; seq 8 to 9, after the last checkpoint, "
+                          "are unsigned");
+
+    /* With a key, a segment without a checkpoint proves nothing. */
+    path = segment("lone-unsigned.log", &orig, 7, 9);
+    segs_bad(pub1, 0, NULL, "no checkpoint: seq 8 to 9 are not signed", path);
+    segs_ok(NULL, "2 records from seq 8 (the log given begins there: its "
+                  "prev is not checked), 0 checkpoints not verified: no "
+                  "public key", path);
+
+    /* Only the first record's prev is taken on trust, not its content. */
+    log = orig;
+    edit(&log, 4, "\"identity\":\"alice\"", "\"identity\":\"mallory\"");
+    path = segment("lone-edit5.log", &log, 4, 9);
+    segs_bad(pub1, 5, path, "edited", path);
+
+    log = orig;
+    edit(&log, 5, "\"status\":200", "\"status\":403");
+    path = segment("lone-edit6.log", &log, 4, 9);
+    segs_bad(NULL, 6, path, "edited", path);
+
+    /* A zero prev claims a chain's start: seq 5 cannot have it. */
+    log = orig;
+    log.lines[4] = fmt("%.*s%s\"}", (int) (strlen(orig.lines[4]) - 66),
+                       orig.lines[4], ZEROS);
+    path = segment("lone-zero.log", &log, 4, 9);
+    segs_bad(NULL, 1, path, "edited", path);
+}
+
+
+static void
+rotate_copytruncate(void **state)
+{
+    log_t   log;
+    char   *s1, *s2, *text, *torn;
+
+    (void) state;
+
+    build(&log, ROTATED, ed1);
+
+    /* Nothing written between the copy and the truncate: it holds. */
+    s1 = segment("ct.log.1", &log, 0, 5);
+    s2 = segment("ct.log", &log, 5, 9);
+    segs_ok(pub1, "9 records, 2 checkpoints verified; seq 8 to 9, after "
+                  "the last checkpoint, are unsigned", s1, s2);
+
+    /* seq 6 written in between: lost, and a later checkpoint is no cover. */
+    s1 = segment("gap.log.1", &log, 0, 5);
+    s2 = segment("gap.log", &log, 6, 9);
+    segs_bad(pub1, 6, s2, fmt("missing: %s ends at seq 5 and %s begins at "
+                              "seq 7", s1, s2), s1, s2);
+    segs_bad(NULL, 6, s2, fmt("missing: %s ends at seq 5 and %s begins at "
+                              "seq 7", s1, s2), s1, s2);
+
+    /* Alone, the live file verifies from seq 7; only the set shows a gap. */
+    segs_ok(pub1, "3 records from seq 7 (the log given begins there: its "
+                  "prev is not checked), 1 checkpoints verified; seq 8 to "
+                  "9, after the last checkpoint, are unsigned", s2);
+
+    /* The copy caught seq 6 half written. */
+    torn = path_of("torn.log.1");
+    text = fmt("%s\n%s\n%s\n%s\n%s\n%.40s", log.lines[0], log.lines[1],
+               log.lines[2], log.lines[3], log.lines[4], log.lines[5]);
+    write_raw(torn, text, strlen(text));
+    segs_bad(pub1, 6, torn, "truncated", torn, s2);
+}
+
+
+static void
+rotate_misordered(void **state)
+{
+    log_t   log, other;
+    char   *s1, *s2, *s3, *fresh;
+
+    (void) state;
+
+    build(&log, ROTATED, ed1);
+    s1 = segment("mis.log.2", &log, 0, 4);
+    s2 = segment("mis.log.1", &log, 4, 7);
+    s3 = segment("mis.log", &log, 7, 9);
+
+    /* Newest first: the oldest then looks like a chain starting over. */
+    segs_bad(pub1, 1, s1, fmt("new chain: it starts over at seq 1 after seq "
+                              "9 in %s" NEW_CHAIN_WHY, s3), s2, s3, s1);
+
+    /* One segment twice, or one left out and given later. */
+    segs_bad(pub1, 5, s2, fmt("reordered: it begins at seq 5, but %s ends "
+                              "at seq 7: segments overlap or are not oldest "
+                              "first", s2), s1, s2, s2, s3);
+    segs_bad(pub1, 5, s3, "reordered", s1, s3, s2);
+    segs_bad(pub1, 5, s3, fmt("missing: %s ends at seq 4 and %s begins at "
+                              "seq 8", s1, s3), s1, s3);
+
+    /* nginx started on an empty file: a second chain. */
+    build(&other, "ddc", ed1);
+    fresh = segment("fresh.log", &other, 0, 3);
+    segs_bad(pub1, 1, fresh, fmt("new chain: it starts over at seq 1 after "
+                                 "seq 9 in %s" NEW_CHAIN_WHY, s3),
+             s1, s2, s3, fresh);
+}
+
+
+static void
+rotate_boundary_edits(void **state)
+{
+    log_t   orig, log;
+    char   *s1, *s2, *gone;
+
+    (void) state;
+
+    build(&orig, ROTATED, ed1);
+
+    /* The last line of a segment: only the next segment holds its hash. */
+    log = orig;
+    edit(&log, 3, "\"decision\":\"allow\"", "\"decision\":\"deny\"");
+    s1 = segment("be.log.1", &log, 0, 4);
+    s2 = segment("be.log", &log, 4, 9);
+    segs_bad(NULL, 4, s1, "edited", s1, s2);
+    segs_ok(NULL, "4 records, 1 checkpoints not verified: no public key",
+            s1);
+
+    /* The prev of the first line of the next. */
+    log = orig;
+    edit(&log, 4, "\"prev\":\"", "\"prev\":\"0");
+    log.lines[4][strlen(log.lines[4]) - 3] = '"';
+    log.lines[4][strlen(log.lines[4]) - 2] = '}';
+    log.lines[4][strlen(log.lines[4]) - 1] = '\0';
+    s1 = segment("bp.log.1", &log, 0, 4);
+    s2 = segment("bp.log", &log, 4, 9);
+    segs_bad(NULL, 5, s2, "edited", s1, s2);
+
+    /* A segment that cannot be opened: no seq is judged. */
+    gone = path_of("gone.log");
+    segs_bad(pub1, 0, gone, "cannot open: No such file or directory",
+             s1, gone, s2);
+    segs_bad_(NULL, 0, pub1, 0, NULL, "no log given", __LINE__);
 }
 
 
@@ -1569,6 +1869,13 @@ main(void)
         T(verify_lines),
         T(verify_big),
         T(head_cases),
+
+        /* Rotated segments. */
+        T(rotate_rename),
+        T(rotate_lone),
+        T(rotate_copytruncate),
+        T(rotate_misordered),
+        T(rotate_boundary_edits),
     };
 #undef T
 
