@@ -212,6 +212,31 @@ pprof_reason_t pprof_policy_params(const pprof_endpoint_t *ep,
 int pprof_params_has_seconds(pprof_str_t args);
 
 
+/* Stage 2 again: pprof_tls redirect's 308 carries the canonical request. */
+
+/*
+ * Whether text is a host a Location may name: DNS labels (letters, digits,
+ * inner hyphens; a name a browser would read as a number must be a dotted
+ * quad), an IPv4 dotted quad or a bracketed IPv6 address; then ":port"
+ * (1..65535) when port is set.  *hostlen: the host's length, port excluded.
+ */
+int pprof_host_valid(pprof_str_t text, int port, size_t *hostlen);
+
+#define PPROF_LOCATION_MAX  2048
+
+/*
+ * A redirect's Location: https://<host><prefix><endpoint>[?<params>], the
+ * host being server_name when it is one exact name, else host (the Host
+ * header) when valid, without its port; the path percent-encoded.  params
+ * are the canonical parameters, NULL when they did not parse.  Returns the
+ * length written to location, or 0 when no Location can be vouched for and
+ * the request is a plain 403 tls_required.
+ */
+size_t pprof_redirect_location(pprof_str_t server_name, pprof_str_t host,
+    pprof_str_t prefix, const pprof_endpoint_t *ep,
+    const pprof_params_t *params, char *location, size_t cap);
+
+
 /*
  * Stages 7-9: rate, concurrency and budget arithmetic on state that the
  * caller keeps (in nginx, a shared-memory zone) and locks.  Times are
