@@ -235,7 +235,8 @@ ngx_http_pprof_authorize(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
 {
     size_t       i, cap;
-    pprof_str_t  identity;
+    const char  *name;
+    pprof_str_t  identity, source;
 
     if (ctx->auth.reason != PPROF_OK) {
         return PPROF_FORBIDDEN;
@@ -243,6 +244,10 @@ ngx_http_pprof_authorize(ngx_http_request_t *r,
 
     identity.data = ctx->auth.identity;
     identity.len = ctx->auth.identity_len;
+
+    name = pprof_auth_method_name(ctx->auth.method);
+    source.data = (const unsigned char *) name;
+    source.len = ngx_strlen(name);
 
     /* Roles from a JWT claim or the key file add to the bound ones. */
     cap = plcf->max_held + ctx->auth.nroles;
@@ -264,7 +269,8 @@ ngx_http_pprof_authorize(ngx_http_request_t *r,
 
     if (plcf->max_held
         && pprof_policy_bind_roles(plcf->binds->elts, plcf->binds->nelts,
-                                   identity, ctx->held, &ctx->nheld, cap)
+                                   identity, source, ctx->held,
+                                   &ctx->nheld, cap)
            != 0)
     {
         return PPROF_INTERNAL_ERROR;

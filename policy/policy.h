@@ -152,6 +152,7 @@ typedef struct {
     void               *match_data;
     const pprof_str_t  *roles;
     size_t              nroles;
+    unsigned            sources;      /* bits of source= names; 0: any */
 } pprof_bind_t;
 
 /*
@@ -165,12 +166,23 @@ void pprof_bind_free(pprof_bind_t *bind);
 int pprof_bind_is_anchored(const pprof_bind_t *bind);
 
 /*
+ * One "source=NAME" of pprof_bind: the bind then matches only identities
+ * from the named sources (cert, xfcc, jwt, apikey, variable, anonymous, as
+ * the audit's "auth" names them).  0; 1 when accepted but no identity
+ * source of this build yields it (xfcc), a warning in *err; -1 with *err.
+ */
+int pprof_bind_source_add(pprof_bind_t *bind, pprof_str_t name,
+    const char **err);
+
+/*
  * Appends to held[*nheld] (capacity cap) the roles every matching bind
- * grants the identity, skipping duplicates.  -1 on a regex engine error
- * or when cap is too small: the caller must deny.
+ * grants the identity, skipping duplicates.  source is the name of the
+ * source that yielded the identity.  -1 on a regex engine error or when
+ * cap is too small: the caller must deny.
  */
 int pprof_policy_bind_roles(const pprof_bind_t *binds, size_t nbinds,
-    pprof_str_t identity, pprof_str_t *held, size_t *nheld, size_t cap);
+    pprof_str_t identity, pprof_str_t source, pprof_str_t *held,
+    size_t *nheld, size_t cap);
 
 /* Adds one role name to held unless already there; -1 when full. */
 int pprof_roles_add(pprof_str_t role, pprof_str_t *held, size_t *nheld,
