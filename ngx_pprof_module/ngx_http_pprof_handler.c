@@ -558,6 +558,7 @@ ngx_http_pprof_redirect(ngx_http_request_t *r,
 {
     size_t                     len;
     pprof_str_t                name, host, prefix, args;
+    pprof_reason_t             rc;
     pprof_params_t             params;
     ngx_http_core_srv_conf_t  *cscf;
     char                       location[PPROF_LOCATION_MAX];
@@ -573,12 +574,13 @@ ngx_http_pprof_redirect(ngx_http_request_t *r,
     args.data = r->args.data;
     args.len = r->args.len;
 
+    rc = pprof_policy_params(&ctx->endpoint, args, method,
+                             ngx_http_pprof_body_length(r),
+                             (unsigned) plcf->max_seconds, &params);
+
     len = pprof_redirect_location(name, host, prefix, &ctx->endpoint,
-              pprof_policy_params(&ctx->endpoint, args, method,
-                                  ngx_http_pprof_body_length(r),
-                                  (unsigned) plcf->max_seconds, &params)
-              == PPROF_OK ? &params : NULL,
-              location, sizeof(location));
+                                  rc == PPROF_OK ? &params : NULL,
+                                  location, sizeof(location));
 
     if (len == 0) {
         return PPROF_OK;

@@ -36,9 +36,9 @@ static const struct {
 };
 
 
-/* The source's bit, or 0 for a name that is no source ("none"). */
-static unsigned
-source_bit(pprof_str_t name, int *yielded)
+/* The source's row, or -1 for a name that is no source ("none"). */
+static int
+source_row(pprof_str_t name)
 {
     size_t  i;
 
@@ -46,12 +46,11 @@ source_bit(pprof_str_t name, int *yielded)
         if (name.len == strlen(sources[i].name)
             && memcmp(name.data, sources[i].name, name.len) == 0)
         {
-            *yielded = sources[i].yielded;
-            return 1u << i;
+            return (int) i;
         }
     }
 
-    return 0;
+    return -1;
 }
 
 
@@ -130,20 +129,19 @@ pprof_bind_is_anchored(const pprof_bind_t *bind)
 int
 pprof_bind_source_add(pprof_bind_t *bind, pprof_str_t name, const char **err)
 {
-    int       yielded;
-    unsigned  bit;
+    int  row;
 
-    bit = source_bit(name, &yielded);
+    row = source_row(name);
 
-    if (bit == 0) {
+    if (row < 0) {
         *err = "is not an identity source (cert, xfcc, jwt, apikey, "
                "variable, anonymous)";
         return -1;
     }
 
-    bind->sources |= bit;
+    bind->sources |= 1u << row;
 
-    if (!yielded) {
+    if (!sources[row].yielded) {
         *err = "is yielded by no identity source yet: the bind grants "
                "nothing through it";
         return 1;
@@ -161,10 +159,14 @@ static int
 bind_matches(const pprof_bind_t *bind, pprof_str_t identity,
     pprof_str_t source)
 {
-    int  rc, yielded;
+    int  rc, row;
 
-    if (bind->sources && !(bind->sources & source_bit(source, &yielded))) {
-        return 0;
+    if (bind->sources) {
+        row = source_row(source);
+
+        if (row < 0 || !(bind->sources & (1u << row))) {
+            return 0;
+        }
     }
 
     if (bind->regex == NULL) {
