@@ -1,13 +1,34 @@
 /*
  * The cert source: an identity from a client certificate that the TLS layer
  * verified.  First URI SAN (a SPIFFE ID), else first DNS SAN, else the
- * subject CN.
+ * subject CN.  Only a URI SAN may name a URI: a DNS SAN or CN shaped like
+ * one ("spiffe://prod.example/ns/sre/x") is refused, so that no other
+ * name of a certificate can pass for a SPIFFE ID in a bind.
  */
 
 #include <openssl/x509v3.h>
 #include <string.h>
 
 #include "auth_source.h"
+
+
+/* A DNS name, wildcard included: letters, digits, '-', '_', '.', '*'. */
+static int
+dns_name(const unsigned char *p, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
+              || (p[i] >= '0' && p[i] <= '9')
+              || p[i] == '-' || p[i] == '_' || p[i] == '.' || p[i] == '*'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
 
 
 /* 1 identity found, 0 no SAN of these kinds, -1 malformed (result set). */
@@ -55,6 +76,15 @@ from_san(X509 *cert, pprof_auth_result_t *result)
 
     s = (gn->type == GEN_URI) ? gn->d.uniformResourceIdentifier : gn->d.dNSName;
 
+    if (gn->type == GEN_DNS
+        && !dns_name(ASN1_STRING_get0_data(s), (size_t) ASN1_STRING_length(s)))
+    {
+        GENERAL_NAMES_free(names);
+        result->reason = PPROF_INVALID_CREDENTIAL;
+        result->detail = "certificate DNS SAN is not a DNS name";
+        return -1;
+    }
+
     i = pprof_auth_set_identity(result, ASN1_STRING_get0_data(s),
                                 (size_t) ASN1_STRING_length(s), 1);
 
@@ -96,7 +126,16 @@ from_cn(X509 *cert, pprof_auth_result_t *result)
         return;
     }
 
-    (void) pprof_auth_set_identity(result, utf8, (size_t) len, 0);
+    /* A CN names a person or a host; "scheme:" or a path means a URI. */
+    if (memchr(utf8, ':', (size_t) len) || memchr(utf8, '/', (size_t) len)) {
+        result->reason = PPROF_INVALID_CREDENTIAL;
+        result->detail = "certificate CN looks like a URI; only a URI SAN "
+                         "names one";
+
+    } else {
+        (void) pprof_auth_set_identity(result, utf8, (size_t) len, 0);
+    }
+
     OPENSSL_free(utf8);
 }
 

@@ -22,8 +22,9 @@ static ngx_int_t ngx_http_pprof_deny(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 static ngx_int_t ngx_http_pprof_add_header(ngx_http_request_t *r,
     const char *key, ngx_str_t *value, ngx_table_elt_t **slot);
-static ngx_int_t ngx_http_pprof_location(ngx_http_request_t *r,
-    ngx_str_t *location);
+static pprof_reason_t ngx_http_pprof_redirect(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
+    pprof_method_t method);
 
 
 static ngx_str_t  ngx_http_pprof_text_type = ngx_string("text/plain");
@@ -131,8 +132,10 @@ ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
 
     transport = pprof_policy_transport(plcf->tls, r->connection->ssl != NULL,
                                        method);
-    if (transport == PPROF_TRANSPORT_REDIRECT) {
-        ctx->redirect = 1;
+    if (transport == PPROF_TRANSPORT_REDIRECT
+        && ngx_http_pprof_redirect(r, plcf, ctx, method) != PPROF_OK)
+    {
+        return PPROF_INTERNAL_ERROR;
     }
 
     rc = transport == PPROF_TRANSPORT_PASS ? PPROF_OK : PPROF_TLS_REQUIRED;
@@ -237,7 +240,8 @@ ngx_http_pprof_authorize(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
 {
     size_t       i, cap;
-    pprof_str_t  identity;
+    const char  *name;
+    pprof_str_t  identity, source;
 
     if (ctx->auth.reason != PPROF_OK) {
         return PPROF_FORBIDDEN;
@@ -245,6 +249,10 @@ ngx_http_pprof_authorize(ngx_http_request_t *r,
 
     identity.data = ctx->auth.identity;
     identity.len = ctx->auth.identity_len;
+
+    name = pprof_auth_method_name(ctx->auth.method);
+    source.data = (const unsigned char *) name;
+    source.len = ngx_strlen(name);
 
     /* Roles from a JWT claim or the key file add to the bound ones. */
     cap = plcf->max_held + ctx->auth.nroles;
@@ -266,7 +274,8 @@ ngx_http_pprof_authorize(ngx_http_request_t *r,
 
     if (plcf->max_held
         && pprof_policy_bind_roles(plcf->binds->elts, plcf->binds->nelts,
-                                   identity, ctx->held, &ctx->nheld, cap)
+                                   identity, source, ctx->held,
+                                   &ctx->nheld, cap)
            != 0)
     {
         return PPROF_INTERNAL_ERROR;
@@ -493,13 +502,12 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
         }
     }
 
-    if (ctx->redirect && ctx->reason == PPROF_TLS_REQUIRED) {
+    if (ctx->location.len && ctx->reason == PPROF_TLS_REQUIRED) {
         r->headers_out.status = NGX_HTTP_PERMANENT_REDIRECT;
 
-        if (ngx_http_pprof_location(r, &value) != NGX_OK
-            || ngx_http_pprof_add_header(r, "Location", &value,
-                                         &r->headers_out.location)
-               != NGX_OK)
+        if (ngx_http_pprof_add_header(r, "Location", &ctx->location,
+                                      &r->headers_out.location)
+            != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -559,30 +567,54 @@ ngx_http_pprof_add_header(ngx_http_request_t *r, const char *key,
 }
 
 
-/* https://<host><the URI as sent>, host as nginx validated it. */
-static ngx_int_t
-ngx_http_pprof_location(ngx_http_request_t *r, ngx_str_t *location)
+/*
+ * The 308's Location, from the server's name or the Host header and the
+ * canonical request; the core leaves it empty when it cannot vouch for one,
+ * and the request is then a plain 403.  Stage 6 has not run yet: the
+ * parameters are canonicalised here for the Location alone.
+ */
+static pprof_reason_t
+ngx_http_pprof_redirect(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
+    pprof_method_t method)
 {
-    u_char     *p;
-    ngx_str_t  *host;
+    size_t                     len;
+    pprof_str_t                name, host, prefix, args;
+    pprof_reason_t             rc;
+    pprof_params_t             params;
+    ngx_http_core_srv_conf_t  *cscf;
+    char                       location[PPROF_LOCATION_MAX];
 
-    host = &r->headers_in.server;
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
 
-    if (host->len == 0) {
-        host = &((ngx_http_core_srv_conf_t *)
-                 ngx_http_get_module_srv_conf(r, ngx_http_core_module))
-                ->server_name;
+    name.data = cscf->server_name.data;
+    name.len = cscf->server_name.len;
+    host.data = r->headers_in.host ? r->headers_in.host->value.data : NULL;
+    host.len = r->headers_in.host ? r->headers_in.host->value.len : 0;
+    prefix.data = plcf->prefix.data;
+    prefix.len = plcf->prefix.len;
+    args.data = r->args.data;
+    args.len = r->args.len;
+
+    rc = pprof_policy_params(&ctx->endpoint, args, method,
+                             ngx_http_pprof_body_length(r),
+                             (unsigned) plcf->max_seconds, &params);
+
+    len = pprof_redirect_location(name, host, prefix, &ctx->endpoint,
+                                  rc == PPROF_OK ? &params : NULL,
+                                  location, sizeof(location));
+
+    if (len == 0) {
+        return PPROF_OK;
     }
 
-    location->len = sizeof("https://") - 1 + host->len + r->unparsed_uri.len;
-    location->data = ngx_pnalloc(r->pool, location->len);
-    if (location->data == NULL) {
-        return NGX_ERROR;
+    ctx->location.data = ngx_pnalloc(r->pool, len);
+    if (ctx->location.data == NULL) {
+        return PPROF_INTERNAL_ERROR;
     }
 
-    p = ngx_cpymem(location->data, "https://", sizeof("https://") - 1);
-    p = ngx_cpymem(p, host->data, host->len);
-    ngx_memcpy(p, r->unparsed_uri.data, r->unparsed_uri.len);
+    ctx->location.len = len;
+    ngx_memcpy(ctx->location.data, location, len);
 
-    return NGX_OK;
+    return PPROF_OK;
 }

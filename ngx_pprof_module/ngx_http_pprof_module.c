@@ -824,9 +824,11 @@ ngx_http_pprof_bind(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_pprof_loc_conf_t *plcf = conf;
 
     u_char               err[NGX_MAX_CONF_ERRSTR];
+    ngx_int_t            rc;
     ngx_str_t           *value;
     ngx_uint_t           i;
-    pprof_str_t          pattern, *roles;
+    const char          *msg;
+    pprof_str_t          pattern, word, *roles;
     pprof_bind_t        *bind;
     ngx_pool_cleanup_t  *cln;
 
@@ -873,13 +875,41 @@ ngx_http_pprof_bind(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            &value[1]);
     }
 
+    bind->roles = roles;
+    bind->nroles = 0;
+
     for (i = 2; i < cf->args->nelts; i++) {
-        roles[i - 2].data = value[i].data;
-        roles[i - 2].len = value[i].len;
+        word.data = value[i].data;
+        word.len = value[i].len;
+
+        if (word.len < sizeof("source=") - 1
+            || ngx_strncmp(word.data, "source=", sizeof("source=") - 1) != 0)
+        {
+            roles[bind->nroles++] = word;
+            continue;
+        }
+
+        word.data += sizeof("source=") - 1;
+        word.len -= sizeof("source=") - 1;
+
+        rc = pprof_bind_source_add(bind, word, &msg);
+
+        if (rc != 0) {
+            ngx_conf_log_error(rc < 0 ? NGX_LOG_EMERG : NGX_LOG_WARN, cf, 0,
+                               "pprof_bind: \"%V\" %s", &value[i], msg);
+        }
+
+        if (rc < 0) {
+            return NGX_CONF_ERROR;
+        }
     }
 
-    bind->roles = roles;
-    bind->nroles = cf->args->nelts - 2;
+    if (bind->nroles == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pprof_bind: \"%V\" is bound to no role",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

@@ -124,7 +124,7 @@ typedef struct {
 
 typedef struct {
     pprof_reason_t        reason;           /* the first stage that failed */
-    unsigned              redirect:1;       /* tls_required as a 308 */
+    ngx_str_t             location;         /* tls_required as a 308 here */
     unsigned              canonical:1;      /* params computed: rewrite */
     unsigned              enforced:1;
 

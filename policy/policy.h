@@ -152,6 +152,7 @@ typedef struct {
     void               *match_data;
     const pprof_str_t  *roles;
     size_t              nroles;
+    unsigned            sources;      /* bits of source= names; 0: any */
 } pprof_bind_t;
 
 /*
@@ -165,12 +166,23 @@ void pprof_bind_free(pprof_bind_t *bind);
 int pprof_bind_is_anchored(const pprof_bind_t *bind);
 
 /*
+ * One "source=NAME" of pprof_bind: the bind then matches only identities
+ * from the named sources (cert, xfcc, jwt, apikey, variable, anonymous, as
+ * the audit's "auth" names them).  0; 1 when accepted but no identity
+ * source of this build yields it (xfcc), a warning in *err; -1 with *err.
+ */
+int pprof_bind_source_add(pprof_bind_t *bind, pprof_str_t name,
+    const char **err);
+
+/*
  * Appends to held[*nheld] (capacity cap) the roles every matching bind
- * grants the identity, skipping duplicates.  -1 on a regex engine error
- * or when cap is too small: the caller must deny.
+ * grants the identity, skipping duplicates.  source is the name of the
+ * source that yielded the identity.  -1 on a regex engine error or when
+ * cap is too small: the caller must deny.
  */
 int pprof_policy_bind_roles(const pprof_bind_t *binds, size_t nbinds,
-    pprof_str_t identity, pprof_str_t *held, size_t *nheld, size_t cap);
+    pprof_str_t identity, pprof_str_t source, pprof_str_t *held,
+    size_t *nheld, size_t cap);
 
 /* Adds one role name to held unless already there; -1 when full. */
 int pprof_roles_add(pprof_str_t role, pprof_str_t *held, size_t *nheld,
@@ -210,6 +222,31 @@ pprof_reason_t pprof_policy_params(const pprof_endpoint_t *ep,
 
 /* Whether a key of the query decodes to "seconds" (used by classify). */
 int pprof_params_has_seconds(pprof_str_t args);
+
+
+/* Stage 2 again: pprof_tls redirect's 308 carries the canonical request. */
+
+/*
+ * Whether text is a host a Location may name: DNS labels (letters, digits,
+ * inner hyphens; a name a browser would read as a number must be a dotted
+ * quad), an IPv4 dotted quad or a bracketed IPv6 address; then ":port"
+ * (1..65535) when port is set.  *hostlen: the host's length, port excluded.
+ */
+int pprof_host_valid(pprof_str_t text, int port, size_t *hostlen);
+
+#define PPROF_LOCATION_MAX  2048
+
+/*
+ * A redirect's Location: https://<host><prefix><endpoint>[?<params>], the
+ * host being server_name when it is one exact name, else host (the Host
+ * header) when valid, without its port; the path percent-encoded.  params
+ * are the canonical parameters, NULL when they did not parse.  Returns the
+ * length written to location, or 0 when no Location can be vouched for and
+ * the request is a plain 403 tls_required.
+ */
+size_t pprof_redirect_location(pprof_str_t server_name, pprof_str_t host,
+    pprof_str_t prefix, const pprof_endpoint_t *ep,
+    const pprof_params_t *params, char *location, size_t cap);
 
 
 /*

@@ -19,6 +19,41 @@ str_eq(pprof_str_t a, pprof_str_t b)
 }
 
 
+/*
+ * The names of identity sources, as the audit record's "auth" spells them.
+ * xfcc is a source no build yields yet: a bind may already name it.
+ */
+static const struct {
+    const char  *name;
+    int          yielded;
+} sources[] = {
+    { "cert", 1 },
+    { "xfcc", 0 },
+    { "jwt", 1 },
+    { "apikey", 1 },
+    { "variable", 1 },
+    { "anonymous", 1 },
+};
+
+
+/* The source's row, or -1 for a name that is no source ("none"). */
+static int
+source_row(pprof_str_t name)
+{
+    size_t  i;
+
+    for (i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
+        if (name.len == strlen(sources[i].name)
+            && memcmp(name.data, sources[i].name, name.len) == 0)
+        {
+            return (int) i;
+        }
+    }
+
+    return -1;
+}
+
+
 int
 pprof_bind_compile(pprof_bind_t *bind, pprof_str_t pattern,
     char *err, size_t errlen)
@@ -31,6 +66,7 @@ pprof_bind_compile(pprof_bind_t *bind, pprof_str_t pattern,
     bind->regex = NULL;
     bind->match_data = NULL;
     bind->pattern = pattern;
+    bind->sources = 0;
 
     if (pattern.len == 0 || (pattern.len == 1 && pattern.data[0] == '~')) {
         snprintf(err, errlen, "empty identity pattern");
@@ -90,11 +126,48 @@ pprof_bind_is_anchored(const pprof_bind_t *bind)
 }
 
 
-/* 1 match, 0 none, -1 engine error (match limit, memory). */
-static int
-bind_matches(const pprof_bind_t *bind, pprof_str_t identity)
+int
+pprof_bind_source_add(pprof_bind_t *bind, pprof_str_t name, const char **err)
 {
-    int  rc;
+    int  row;
+
+    row = source_row(name);
+
+    if (row < 0) {
+        *err = "is not an identity source (cert, xfcc, jwt, apikey, "
+               "variable, anonymous)";
+        return -1;
+    }
+
+    bind->sources |= 1u << row;
+
+    if (!sources[row].yielded) {
+        *err = "is yielded by no identity source yet: the bind grants "
+               "nothing through it";
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * 1 match, 0 none, -1 engine error (match limit, memory).  The source is
+ * checked first: a name from another source is not even looked at.
+ */
+static int
+bind_matches(const pprof_bind_t *bind, pprof_str_t identity,
+    pprof_str_t source)
+{
+    int  rc, row;
+
+    if (bind->sources) {
+        row = source_row(source);
+
+        if (row < 0 || !(bind->sources & (1u << row))) {
+            return 0;
+        }
+    }
 
     if (bind->regex == NULL) {
         return str_eq(bind->pattern, identity);
@@ -134,13 +207,14 @@ pprof_roles_add(pprof_str_t role, pprof_str_t *held, size_t *nheld,
 
 int
 pprof_policy_bind_roles(const pprof_bind_t *binds, size_t nbinds,
-    pprof_str_t identity, pprof_str_t *held, size_t *nheld, size_t cap)
+    pprof_str_t identity, pprof_str_t source, pprof_str_t *held,
+    size_t *nheld, size_t cap)
 {
     size_t  i, j;
     int     rc;
 
     for (i = 0; i < nbinds; i++) {
-        rc = bind_matches(&binds[i], identity);
+        rc = bind_matches(&binds[i], identity, source);
 
         if (rc < 0) {
             return -1;

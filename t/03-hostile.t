@@ -252,5 +252,119 @@ is_deeply([$t->upstream_requests], [], 'impostor reached nothing');
         'the refused host is logged at error');
 }
 
+
+# --- pprof_tls redirect: a Location never made of the request target --------
+#
+# Its own nginx: plain-HTTP servers that differ only in server_name. The
+# Location is the server's exact name, else a valid Host without its port,
+# plus the canonical request; with neither, a plain 403 tls_required.
+{
+    my $rt = PprofTest->new;
+    my $loc = 'location /debug/pprof/ { pprof on; pprof_tls redirect; '
+        . 'proxy_pass http://127.0.0.1:%%PORT_NOWHERE%%; }';
+    my %name = (noname => undef, named => 'gw.example other.example',
+        underscore => '_', wildcard => '*.example.com',
+        regex => '~^gw\d+\.example$', empty => '""');
+    $rt->write_config(join '', map {
+        my $sn = defined $name{$_} ? "    server_name $name{$_};\n" : '';
+        "server {\n    listen 127.0.0.1:%%PORT_\U$_\E%%;\n$sn    $loc\n}\n"
+    } sort keys %name);
+    $rt->run;
+
+    # redirect($port, $request, $location or undef for a 403, $name)
+    my $redirect = sub {
+        my ($port, $request, $want, $name) = @_;
+        my @r = $rt->parse_responses($rt->raw($port, $request, tls => 0),
+            [$request =~ /^(\w+)/]);
+        my $r = $r[0];
+        like($r->{headers}{'x-pprof-audit-id'} // '', qr/^[0-9a-f]{32}$/,
+            "redirect $name: answered by the module");
+        if (defined $want) {
+            is($r->{status}, 308, "redirect $name: 308");
+            is($r->{headers}{location}, $want, "redirect $name: Location");
+        } else {
+            is($r->{status}, 403, "redirect $name: 403");
+            like($r->{body} // '', qr/^pprof-gateway: tls_required: /,
+                "redirect $name: tls_required") unless $request =~ /^HEAD/;
+            ok(!exists $r->{headers}{location}, "redirect $name: no Location")
+                or diag("Location: $r->{headers}{location}");
+        }
+    };
+    my $req = sub {
+        my ($target, $host) = @_;
+        return "GET $target HTTP/1.0\r\n\r\n" unless defined $host;
+        return "GET $target HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n\r\n";
+    };
+
+    # The three attacks: no server name, no usable Host.
+    $redirect->('noname', $req->('//evil.example/../debug/pprof/cmdline'),
+        undef, 'HTTP/1.0 //evil.example/..');
+    $redirect->('noname', $req->('/\\evil.example/../debug/pprof/cmdline'),
+        undef, 'HTTP/1.0 /\\evil.example/..');
+    $redirect->('noname', $req->('/debug/pprof/cmdline', 'good@evil.example'),
+        undef, 'Host with userinfo');
+    $redirect->('noname', $req->('//evil.example/../debug/pprof/cmdline',
+        'good@evil.example'), undef, 'userinfo and //');
+    for my $host ('evil.example:0', 'evil.example:65536', 'evil.example:',
+        '127.1', 'evil_host.example', 'evil.example.')
+    {
+        $redirect->('noname', $req->('/debug/pprof/cmdline', $host), undef,
+            "Host $host");
+    }
+    for my $name (qw(underscore wildcard regex empty)) {
+        $redirect->($name, $req->('//evil.example/../debug/pprof/cmdline'),
+            undef, "server_name $name{$name}, no Host");
+    }
+
+    # A valid Host: its host without the port, and the canonical request.
+    $redirect->('noname', $req->('//evil.example/../debug/pprof/cmdline',
+        'gw.example:8080'), 'https://gw.example/debug/pprof/cmdline',
+        'Host with a port');
+    $redirect->('noname', $req->('/debug/pprof/cmdline', '[::1]:8080'),
+        'https://[::1]/debug/pprof/cmdline', 'Host [::1]:8080');
+    $redirect->('noname', $req->('/debug/pprof/cmdline', '127.0.0.1'),
+        'https://127.0.0.1/debug/pprof/cmdline', 'Host 127.0.0.1');
+    $redirect->('noname', $req->('/debug/pprof/heap?gc=1&debug=1&x=//evil.example',
+        'gw.example'), 'https://gw.example/debug/pprof/heap?debug=1&gc=1',
+        'canonical query');
+    $redirect->('noname', $req->('/debug/pprof/profile', 'gw.example'),
+        'https://gw.example/debug/pprof/profile?seconds=30',
+        'implied seconds spelled out');
+    $redirect->('noname', $req->('/debug/pprof/./x/../my_%70rofile-1.x',
+        'gw.example'), 'https://gw.example/debug/pprof/my_profile-1.x',
+        'the endpoint as classified');
+    $redirect->('noname', "HEAD /debug/pprof/ HTTP/1.1\r\nHost: gw.example\r\n"
+        . "Connection: close\r\n\r\n", 'https://gw.example/debug/pprof/',
+        'HEAD of the index');
+    $redirect->('noname', $req->('http://evil.example/debug/pprof/cmdline',
+        'gw.example'), 'https://gw.example/debug/pprof/cmdline',
+        'absolute-form target');
+
+    # Parameters that do not parse: no redirect to another request.
+    $redirect->('noname', $req->('/debug/pprof/heap?debug=9', 'gw.example'),
+        undef, 'bad parameter');
+    $redirect->('noname', $req->('/debug/pprof/profile?seconds=abc',
+        'gw.example'), undef, 'bad seconds');
+
+    # An exact server_name comes first, Host or not.
+    $redirect->('named', $req->('//evil.example/../debug/pprof/cmdline'),
+        'https://gw.example/debug/pprof/cmdline', 'server_name, no Host');
+    $redirect->('named', $req->('//evil.example/../debug/pprof/cmdline',
+        'evil.example'), 'https://gw.example/debug/pprof/cmdline',
+        'server_name over Host');
+    $redirect->('named', $req->('/debug/pprof/cmdline', 'good@evil.example'),
+        'https://gw.example/debug/pprof/cmdline', 'server_name, bad Host');
+
+    # Names that are no host fall back to a valid Host.
+    $redirect->('underscore', $req->('/debug/pprof/cmdline', 'h.example'),
+        'https://h.example/debug/pprof/cmdline', 'server_name _, Host');
+    $redirect->('wildcard', $req->('/debug/pprof/cmdline', 'a.example.com'),
+        'https://a.example.com/debug/pprof/cmdline', 'wildcard, Host');
+    $redirect->('regex', $req->('/debug/pprof/cmdline', 'gw1.example'),
+        'https://gw1.example/debug/pprof/cmdline', 'regex, Host');
+
+    $rt->done_testing_checks;
+}
+
 $t->done_testing_checks;
 done_testing;

@@ -87,7 +87,8 @@ main(void)
         nheld = 0;
         if (rc == PPROF_OK
             && pprof_policy_bind_roles(binds, 3,
-                   S("spiffe://prod.example/ns/sre/alice"), held, &nheld, 4)
+                   S("spiffe://prod.example/ns/sre/alice"), S("cert"), held,
+                   &nheld, 4)
                == 0
             && pprof_policy_authorize(roles, 2, held, nheld, &ep) == PPROF_OK
             && pprof_policy_params(&ep, S("seconds=10&debug=0"),

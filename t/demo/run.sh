@@ -83,8 +83,8 @@ http {
     pprof_role viewer index cmdline symbol;
     pprof_role oncall index cmdline symbol snapshot capture;
     pprof_role scraper snapshot capture;
-    pprof_bind ~^spiffe://demo\.local/ns/sre/ oncall;
-    pprof_bind ~^spiffe://demo\.local/ns/dev/ viewer;
+    pprof_bind ~^spiffe://demo\.local/ns/sre/ oncall source=cert;
+    pprof_bind ~^spiffe://demo\.local/ns/dev/ viewer source=cert;
 
     server {
         listen 127.0.0.1:$port ssl;

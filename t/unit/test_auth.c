@@ -405,6 +405,96 @@ dns_san_then_cn(void **state)
 }
 
 
+/*
+ * Only a URI SAN names a URI: a DNS SAN or a CN shaped like a SPIFFE ID is
+ * refused, not used, and not skipped for the next name either.
+ */
+static void
+uri_shaped_names(void **state)
+{
+    static const san_t  dns_spiffe[] = {
+        DNS("spiffe://prod.example/ns/sre/mallory")
+    };
+    static const san_t  dns_bad[][1] = {
+        { DNS("spiffe:prod.example") },
+        { DNS("prod.example/ns/sre") },
+        { DNS("alice@prod.example") },
+        { DNS("a b.example") },
+        { DNS("svc.example:443") },
+    };
+    static const san_t  dns_good[][1] = {
+        { DNS("*.svc.prod.example") },
+        { DNS("svc_1.prod.example") },
+        { DNS("localhost") },
+    };
+    static const san_t  uri_then_dns[] = {
+        URI("spiffe://prod.example/ns/sre/alice"),
+        DNS("spiffe://prod.example/ns/sre/mallory"),
+    };
+    static const char  *cn_bad[] = {
+        "spiffe://prod.example/ns/sre/mallory",
+        "urn:uuid:1234",
+        "ops/admin",
+        "mailto:alice@example.com",
+        ":",
+    };
+
+    pprof_auth_result_t  r;
+    X509                *x;
+    size_t               i;
+
+    (void) state;
+
+    /* A SPIFFE-shaped DNS SAN, even beside a plain CN. */
+    x = cert_new();
+    cn_add(x, "cn-only");
+    san_add(x, dns_spiffe, 1);
+    identify(cert_only, 1, x, X509_V_OK, &r);
+    assert_rejected(&r);
+    assert_string_equal(r.detail, "certificate DNS SAN is not a DNS name");
+
+    for (i = 0; i < sizeof(dns_bad) / sizeof(dns_bad[0]); i++) {
+        x = cert_new();
+        san_add(x, dns_bad[i], 1);
+        identify(cert_only, 1, x, X509_V_OK, &r);
+        assert_rejected(&r);
+    }
+
+    for (i = 0; i < sizeof(dns_good) / sizeof(dns_good[0]); i++) {
+        x = cert_new();
+        san_add(x, dns_good[i], 1);
+        identify(cert_only, 1, x, X509_V_OK, &r);
+        assert_identity(&r, dns_good[i][0].bytes);
+    }
+
+    /* With a URI SAN, the DNS SAN is not the identity and is not judged. */
+    x = cert_new();
+    san_add(x, uri_then_dns, 2);
+    identify(cert_only, 1, x, X509_V_OK, &r);
+    assert_identity(&r, "spiffe://prod.example/ns/sre/alice");
+
+    /* A CN-only certificate whose CN is shaped like a URI. */
+    for (i = 0; i < sizeof(cn_bad) / sizeof(cn_bad[0]); i++) {
+        x = cert_new();
+        cn_add(x, cn_bad[i]);
+        identify(cert_only, 1, x, X509_V_OK, &r);
+        assert_rejected(&r);
+    }
+
+    /* Refused, not passed over: a later source does not rescue it. */
+    x = cert_new();
+    cn_add(x, "spiffe://prod.example/ns/sre/mallory");
+    identify(cert_anon, 2, x, X509_V_OK, &r);
+    assert_rejected(&r);
+
+    /* Names with other punctuation are still names. */
+    x = cert_new();
+    cn_add(x, "Alice Example (ops) alice@example.com");
+    identify(cert_only, 1, x, X509_V_OK, &r);
+    assert_identity(&r, "Alice Example (ops) alice@example.com");
+}
+
+
 static void
 no_certificate(void **state)
 {
@@ -682,6 +772,9 @@ identity_length(void **state)
     identify(cert_only, 1, x, X509_V_OK, &r);
     assert_rejected(&r);
 
+    /* DNS SANs and CNs are no URIs: the same lengths, all letters. */
+    memset(name, 'a', 11);
+
     san.type = GEN_DNS;
     x = cert_new();
     san_add(x, &san, 1);
@@ -806,6 +899,7 @@ main(void)
         cmocka_unit_test(source_parse),
         cmocka_unit_test(uri_san_wins),
         cmocka_unit_test(dns_san_then_cn),
+        cmocka_unit_test(uri_shaped_names),
         cmocka_unit_test(no_certificate),
         cmocka_unit_test(failed_verification),
         cmocka_unit_test(control_characters),

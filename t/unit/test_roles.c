@@ -144,7 +144,8 @@ binds(const char *pattern, const char *identity)
     b.roles = roles;
     b.nroles = 1;
 
-    rc = pprof_policy_bind_roles(&b, 1, S(identity), held, &nheld, 4);
+    rc = pprof_policy_bind_roles(&b, 1, S(identity), S("cert"), held, &nheld,
+                                 4);
     pprof_bind_free(&b);
 
     assert_int_equal(rc, 0);
@@ -184,7 +185,8 @@ exact_binds(void **state)
         b.roles = roles;
         b.nroles = 1;
         assert_int_equal(pprof_policy_bind_roles(&b, 1, SN("alice\0x", 7),
-                                                 held, &nheld, 2), 0);
+                                                 S("cert"), held, &nheld, 2),
+                         0);
         assert_int_equal(nheld, 0);
         pprof_bind_free(&b);
     }
@@ -257,8 +259,8 @@ several_binds(void **state)
 
     nheld = 0;
     assert_int_equal(pprof_policy_bind_roles(b, 4,
-                         S("spiffe://prod.example/ns/sre/alice"), held, &nheld,
-                         8), 0);
+                         S("spiffe://prod.example/ns/sre/alice"),
+                         S("cert"), held, &nheld, 8), 0);
 
     /* Union in bind order, each role once. */
     assert_int_equal(nheld, 3);
@@ -268,15 +270,15 @@ several_binds(void **state)
 
     nheld = 0;
     assert_int_equal(pprof_policy_bind_roles(b, 4,
-                         S("spiffe://prod.example/ns/dev/bob"), held, &nheld,
-                         8), 0);
+                         S("spiffe://prod.example/ns/dev/bob"),
+                         S("cert"), held, &nheld, 8), 0);
     assert_int_equal(nheld, 2);
     assert_true(str_is(held[0], "viewer"));
     assert_true(str_is(held[1], "ops"));
 
     nheld = 0;
-    assert_int_equal(pprof_policy_bind_roles(b, 4, S("carol"), held, &nheld,
-                                             8), 0);
+    assert_int_equal(pprof_policy_bind_roles(b, 4, S("carol"),
+                                             S("cert"), held, &nheld, 8), 0);
     assert_int_equal(nheld, 0);
 
     /* Roles already held (from a JWT, say) are kept and not repeated. */
@@ -284,8 +286,8 @@ several_binds(void **state)
     held[1] = S("jwt-role");
     nheld = 2;
     assert_int_equal(pprof_policy_bind_roles(b, 4,
-                         S("spiffe://prod.example/ns/sre/alice"), held, &nheld,
-                         8), 0);
+                         S("spiffe://prod.example/ns/sre/alice"),
+                         S("cert"), held, &nheld, 8), 0);
     assert_int_equal(nheld, 4);
     assert_true(str_is(held[0], "admin"));
     assert_true(str_is(held[1], "jwt-role"));
@@ -295,26 +297,26 @@ several_binds(void **state)
     /* Three distinct roles do not fit in two: deny, do not truncate. */
     nheld = 0;
     assert_int_equal(pprof_policy_bind_roles(b, 4,
-                         S("spiffe://prod.example/ns/sre/alice"), held, &nheld,
-                         2), -1);
+                         S("spiffe://prod.example/ns/sre/alice"),
+                         S("cert"), held, &nheld, 2), -1);
     assert_true(nheld <= 2);
 
     /* Exactly enough room is enough: duplicates take none. */
     nheld = 0;
     assert_int_equal(pprof_policy_bind_roles(b, 4,
-                         S("spiffe://prod.example/ns/sre/alice"), held, &nheld,
-                         3), 0);
+                         S("spiffe://prod.example/ns/sre/alice"),
+                         S("cert"), held, &nheld, 3), 0);
     assert_int_equal(nheld, 3);
 
     nheld = 0;
     assert_int_equal(pprof_policy_bind_roles(b, 4,
-                         S("spiffe://prod.example/ns/sre/alice"), held, &nheld,
-                         0), -1);
+                         S("spiffe://prod.example/ns/sre/alice"),
+                         S("cert"), held, &nheld, 0), -1);
 
     /* No bind matching needs no room at all. */
     nheld = 0;
-    assert_int_equal(pprof_policy_bind_roles(b, 4, S("carol"), held, &nheld,
-                                             0), 0);
+    assert_int_equal(pprof_policy_bind_roles(b, 4, S("carol"),
+                                             S("cert"), held, &nheld, 0), 0);
     assert_int_equal(nheld, 0);
 
     pprof_bind_free(&b[0]);
@@ -347,9 +349,105 @@ engine_error_denies(void **state)
     compile_ok(&b, "~^(a|aa)+$");
     b.roles = roles;
     b.nroles = 1;
-    assert_int_equal(pprof_policy_bind_roles(&b, 1, S(identity), held, &nheld,
-                                             2), -1);
+    assert_int_equal(pprof_policy_bind_roles(&b, 1, S(identity),
+                                             S("cert"), held, &nheld, 2), -1);
     assert_int_equal(nheld, 0);
+    pprof_bind_free(&b);
+}
+
+
+/* Which sources' identities a bind matches, "source=" by "source=". */
+static unsigned
+matching_sources(const pprof_bind_t *b, const char *identity)
+{
+    static const char  *names[] = {
+        "cert", "xfcc", "jwt", "apikey", "variable", "anonymous", "none",
+        "", "Cert", "certs",
+    };
+
+    pprof_str_t  held[2];
+    size_t       i, nheld;
+    unsigned     matched;
+
+    matched = 0;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        nheld = 0;
+        assert_int_equal(pprof_policy_bind_roles(b, 1, S(identity),
+                             S(names[i]), held, &nheld, 2), 0);
+        matched |= (unsigned) (nheld == 1) << i;
+    }
+
+    return matched;
+}
+
+
+static void
+bind_sources(void **state)
+{
+    static const pprof_str_t  roles[] = {
+        { (const unsigned char *) "oncall", 6 }
+    };
+    static const char  *bad[] = {
+        "", "Cert", "cert ", "x509", "none", "uri", "$remote_user", "jwt,cert",
+    };
+
+    pprof_bind_t  b;
+    const char   *err;
+    size_t        i;
+
+    (void) state;
+
+    /* Without source=, any source's identity matches (as before). */
+    compile_ok(&b, "~^spiffe://prod\\.example/ns/sre/");
+    b.roles = roles;
+    b.nroles = 1;
+    assert_int_equal(b.sources, 0);
+    assert_int_equal(matching_sources(&b, "spiffe://prod.example/ns/sre/x"),
+                     0x3ff);
+
+    /* source=cert: a JWT, key, variable or xfcc SPIFFE look-alike is not. */
+    err = NULL;
+    assert_int_equal(pprof_bind_source_add(&b, S("cert"), &err), 0);
+    assert_int_equal(matching_sources(&b, "spiffe://prod.example/ns/sre/x"),
+                     0x01);
+    assert_int_equal(matching_sources(&b, "spiffe://prod.example/ns/dev/x"),
+                     0);
+
+    /* Repeatable: sources add up. */
+    assert_int_equal(pprof_bind_source_add(&b, S("jwt"), &err), 0);
+    assert_int_equal(pprof_bind_source_add(&b, S("jwt"), &err), 0);
+    assert_int_equal(matching_sources(&b, "spiffe://prod.example/ns/sre/x"),
+                     0x05);
+    assert_int_equal(pprof_bind_source_add(&b, S("apikey"), &err), 0);
+    assert_int_equal(pprof_bind_source_add(&b, S("variable"), &err), 0);
+    assert_int_equal(pprof_bind_source_add(&b, S("anonymous"), &err), 0);
+    assert_int_equal(matching_sources(&b, "spiffe://prod.example/ns/sre/x"),
+                     0x3d);
+    pprof_bind_free(&b);
+
+    /* xfcc is accepted with a warning: nothing yields it yet. */
+    compile_ok(&b, "spiffe://prod.example/ns/sre/x");
+    b.roles = roles;
+    b.nroles = 1;
+    err = NULL;
+    assert_int_equal(pprof_bind_source_add(&b, S("xfcc"), &err), 1);
+    assert_non_null(err);
+    assert_int_equal(matching_sources(&b, "spiffe://prod.example/ns/sre/x"),
+                     0x02);
+
+    /* A word that names no source is refused, and changes nothing. */
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err = NULL;
+        if (pprof_bind_source_add(&b, S(bad[i]), &err) != -1) {
+            fail_msg("source=\"%s\" accepted", bad[i]);
+        }
+        assert_non_null(err);
+    }
+
+    assert_int_equal(pprof_bind_source_add(&b, SN("cert\0", 5), &err), -1);
+    assert_int_equal(matching_sources(&b, "spiffe://prod.example/ns/sre/x"),
+                     0x02);
     pprof_bind_free(&b);
 }
 
@@ -557,6 +655,7 @@ main(void)
         cmocka_unit_test(regex_binds),
         cmocka_unit_test(several_binds),
         cmocka_unit_test(engine_error_denies),
+        cmocka_unit_test(bind_sources),
         cmocka_unit_test(roles_add),
         cmocka_unit_test(authorize_classes),
         cmocka_unit_test(authorize_endpoint_names),
