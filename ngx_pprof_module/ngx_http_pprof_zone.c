@@ -37,13 +37,16 @@ typedef struct {
 } ngx_http_pprof_rate_node_t;
 
 
-/* What a request holds, to give back when its pool goes. */
-typedef struct {
+/*
+ * What a capture holds, given back once the target's response is complete
+ * or, failing that, when the request's pool goes (lease 0: given back).
+ */
+struct ngx_http_pprof_hold_s {
     ngx_http_pprof_zone_ctx_t  *zone;
     ngx_str_t                   key;
     uint32_t                    hash;
     uint64_t                    lease;
-} ngx_http_pprof_hold_t;
+};
 
 
 static ngx_int_t ngx_http_pprof_init_zone(ngx_shm_zone_t *shm_zone,
@@ -314,6 +317,7 @@ ngx_http_pprof_zone_take(ngx_http_request_t *r,
 
         hold->hash = ngx_crc32_short(hold->key.data, hold->key.len);
         cln->handler = ngx_http_pprof_release;
+        ctx->hold = hold;
     }
 
     ngx_shmtx_lock(&zone->shpool->mutex);
@@ -427,6 +431,16 @@ done:
     }
 
     return first;
+}
+
+
+/* The target is done with the capture: the slot is free for the next. */
+void
+ngx_http_pprof_zone_release(ngx_http_pprof_ctx_t *ctx)
+{
+    if (ctx->hold) {
+        ngx_http_pprof_release(ctx->hold);
+    }
 }
 
 
