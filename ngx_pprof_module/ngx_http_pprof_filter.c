@@ -139,13 +139,27 @@ ngx_http_pprof_body_action(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
 static ngx_int_t
 ngx_http_pprof_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    ngx_chain_t           *out;
+    ngx_chain_t           *out, *cl;
     ngx_http_pprof_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_pprof_module);
 
     if (ctx == NULL || !ctx->forwarded || r != r->main) {
         return ngx_http_next_body_filter(r, in);
+    }
+
+    /*
+     * The last buffer is sent once the upstream is finalized, before the
+     * client has read what nginx holds of the response (with
+     * proxy_buffering, all of it): the target is done, and so is the
+     * capture's claim on it.  This filter is loaded after nginx's own, so
+     * it runs first and sees the buffer at once.
+     */
+    for (cl = in; cl; cl = cl->next) {
+        if (cl->buf->last_buf) {
+            ngx_http_pprof_zone_release(ctx);
+            break;
+        }
     }
 
     switch (ctx->body_action) {

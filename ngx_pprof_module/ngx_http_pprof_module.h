@@ -122,6 +122,8 @@ typedef struct {
 } ngx_http_pprof_loc_conf_t;
 
 
+typedef struct ngx_http_pprof_hold_s  ngx_http_pprof_hold_t;
+
 typedef struct {
     pprof_reason_t        reason;           /* the first stage that failed */
     ngx_str_t             location;         /* tls_required as a 308 here */
@@ -135,6 +137,7 @@ typedef struct {
     size_t                nheld;
 
     uint64_t              retry_after;      /* seconds, for a 429 */
+    ngx_http_pprof_hold_t  *hold;           /* a capture's slot, or NULL */
 
     unsigned              forwarded:1;
     EVP_MD_CTX           *body_sha;         /* of the body sent */
@@ -175,6 +178,7 @@ char *ngx_http_pprof_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_pprof_zone_default(ngx_conf_t *cf);
 pprof_reason_t ngx_http_pprof_zone_take(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
+void ngx_http_pprof_zone_release(ngx_http_pprof_ctx_t *ctx);
 void ngx_http_pprof_zone_count(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx);
 ngx_int_t ngx_http_pprof_zone_metrics(ngx_http_request_t *r,

@@ -9,6 +9,8 @@
  * nodes and slot nodes without a live lease may be evicted when the slab
  * is full; budget nodes and slot nodes that hold a lease never are, so a
  * flood of identities cannot reset a budget or free a running capture.
+ * Only when nothing else is left to evict does a request fail for want of
+ * room, and that is logged.
  */
 
 #include "ngx_http_pprof_module.h"
@@ -17,8 +19,6 @@
 #define NGX_HTTP_PPROF_NODE_RATE    'r'
 #define NGX_HTTP_PPROF_NODE_SLOTS   's'
 #define NGX_HTTP_PPROF_NODE_BUDGET  'b'
-
-#define NGX_HTTP_PPROF_EVICT        16      /* nodes tried when full */
 
 
 typedef struct {
@@ -37,13 +37,16 @@ typedef struct {
 } ngx_http_pprof_rate_node_t;
 
 
-/* What a request holds, to give back when its pool goes. */
-typedef struct {
+/*
+ * What a capture holds, given back once the target's response is complete
+ * or, failing that, when the request's pool goes (lease 0: given back).
+ */
+struct ngx_http_pprof_hold_s {
     ngx_http_pprof_zone_ctx_t  *zone;
     ngx_str_t                   key;
     uint32_t                    hash;
     uint64_t                    lease;
-} ngx_http_pprof_hold_t;
+};
 
 
 static ngx_int_t ngx_http_pprof_init_zone(ngx_shm_zone_t *shm_zone,
@@ -53,13 +56,17 @@ static void ngx_http_pprof_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_http_pprof_node_t *ngx_http_pprof_lookup(
     ngx_http_pprof_zone_ctx_t *zone, ngx_str_t *key, uint32_t hash);
-static ngx_http_pprof_node_t *ngx_http_pprof_node(
+static ngx_http_pprof_node_t *ngx_http_pprof_node(ngx_http_request_t *r,
     ngx_http_pprof_zone_ctx_t *zone, ngx_str_t *key, u_char kind,
     size_t payload, uint64_t now);
+static ngx_rbtree_node_t *ngx_http_pprof_alloc(ngx_http_request_t *r,
+    ngx_http_pprof_zone_ctx_t *zone, size_t size, u_char kind, uint64_t now);
 static void ngx_http_pprof_expire(ngx_http_pprof_zone_ctx_t *zone,
-    uint64_t now, ngx_uint_t force);
+    uint64_t now);
 static ngx_int_t ngx_http_pprof_evictable(ngx_http_pprof_zone_ctx_t *zone,
     ngx_http_pprof_node_t *pn, uint64_t now, ngx_uint_t force);
+static void ngx_http_pprof_delete(ngx_http_pprof_zone_ctx_t *zone,
+    ngx_http_pprof_node_t *pn);
 static void *ngx_http_pprof_payload(ngx_http_pprof_node_t *pn);
 static u_char *ngx_http_pprof_node_key(ngx_http_pprof_node_t *pn);
 static ngx_int_t ngx_http_pprof_key(ngx_http_request_t *r, ngx_str_t *key,
@@ -292,6 +299,8 @@ ngx_http_pprof_zone_take(ngx_http_request_t *r,
     if (ctx->endpoint.cls == PPROF_CLASS_CAPTURE) {
         cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_pprof_hold_t));
         if (cln == NULL) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "pprof_zone: no memory to hold a capture slot");
             return PPROF_INTERNAL_ERROR;
         }
 
@@ -308,15 +317,16 @@ ngx_http_pprof_zone_take(ngx_http_request_t *r,
 
         hold->hash = ngx_crc32_short(hold->key.data, hold->key.len);
         cln->handler = ngx_http_pprof_release;
+        ctx->hold = hold;
     }
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    ngx_http_pprof_expire(zone, now, 0);
+    ngx_http_pprof_expire(zone, now);
 
     /* Stage 7: rate, per identity, class and location. */
     if (rate->rate) {
-        pn = ngx_http_pprof_node(zone, &key, NGX_HTTP_PPROF_NODE_RATE,
+        pn = ngx_http_pprof_node(r, zone, &key, NGX_HTTP_PPROF_NODE_RATE,
                                  sizeof(ngx_http_pprof_rate_node_t), now);
         if (pn == NULL) {
             rc = PPROF_INTERNAL_ERROR;
@@ -341,7 +351,7 @@ ngx_http_pprof_zone_take(ngx_http_request_t *r,
     }
 
     /* Stage 8: a slot of this endpoint's capture_concurrency. */
-    pn = ngx_http_pprof_node(zone, &hold->key, NGX_HTTP_PPROF_NODE_SLOTS,
+    pn = ngx_http_pprof_node(r, zone, &hold->key, NGX_HTTP_PPROF_NODE_SLOTS,
                              plcf->concurrency * sizeof(pprof_lease_t), now);
     if (pn == NULL) {
         rc = PPROF_INTERNAL_ERROR;
@@ -386,7 +396,7 @@ ngx_http_pprof_zone_take(ngx_http_request_t *r,
             rc = PPROF_INTERNAL_ERROR;
 
         } else {
-            pn = ngx_http_pprof_node(zone, &key, NGX_HTTP_PPROF_NODE_BUDGET,
+            pn = ngx_http_pprof_node(r, zone, &key, NGX_HTTP_PPROF_NODE_BUDGET,
                                      sizeof(pprof_budget_state_t), now);
             rc = pn ? pprof_budget_take(ngx_http_pprof_payload(pn),
                                         &plcf->budget, now, duration, &retry)
@@ -421,6 +431,16 @@ done:
     }
 
     return first;
+}
+
+
+/* The target is done with the capture: the slot is free for the next. */
+void
+ngx_http_pprof_zone_release(ngx_http_pprof_ctx_t *ctx)
+{
+    if (ctx->hold) {
+        ngx_http_pprof_release(ctx->hold);
+    }
 }
 
 
@@ -496,12 +516,11 @@ ngx_http_pprof_lookup(ngx_http_pprof_zone_ctx_t *zone, ngx_str_t *key,
 
 /* The node for key, created when missing; NULL when the zone is full. */
 static ngx_http_pprof_node_t *
-ngx_http_pprof_node(ngx_http_pprof_zone_ctx_t *zone, ngx_str_t *key,
-    u_char kind, size_t payload, uint64_t now)
+ngx_http_pprof_node(ngx_http_request_t *r, ngx_http_pprof_zone_ctx_t *zone,
+    ngx_str_t *key, u_char kind, size_t payload, uint64_t now)
 {
     size_t                  size;
     uint32_t                hash;
-    ngx_uint_t              tries;
     ngx_rbtree_node_t      *node;
     ngx_http_pprof_node_t  *pn;
 
@@ -522,13 +541,7 @@ ngx_http_pprof_node(ngx_http_pprof_zone_ctx_t *zone, ngx_str_t *key,
            + offsetof(ngx_http_pprof_node_t, data) + sizeof(uint64_t)
            + payload + key->len;
 
-    node = ngx_slab_alloc_locked(zone->shpool, size);
-
-    for (tries = 0; node == NULL && tries < NGX_HTTP_PPROF_EVICT; tries++) {
-        ngx_http_pprof_expire(zone, now, 1);
-        node = ngx_slab_alloc_locked(zone->shpool, size);
-    }
-
+    node = ngx_http_pprof_alloc(r, zone, size, kind, now);
     if (node == NULL) {
         return NULL;
     }
@@ -554,46 +567,92 @@ ngx_http_pprof_node(ngx_http_pprof_zone_ctx_t *zone, ngx_str_t *key,
 
 
 /*
- * From the LRU tail: idle state always goes (two nodes at most, as
- * limit_req does per request); with force, any evictable node, to make
- * room.  Nodes holding a live lease are passed over.
+ * A freed node makes room only in its own slab size class, or for any size
+ * once its page is empty: under a flood of nodes of one size, evicting one
+ * or a few (as limit_req does) leaves a node of another size, such as a
+ * longer identity's, no room.  So evict from the LRU tail one node at a
+ * time, trying again after each, until the node fits or all that is left
+ * is live capture slots and budgets.
  */
-static void
-ngx_http_pprof_expire(ngx_http_pprof_zone_ctx_t *zone, uint64_t now,
-    ngx_uint_t force)
+static ngx_rbtree_node_t *
+ngx_http_pprof_alloc(ngx_http_request_t *r, ngx_http_pprof_zone_ctx_t *zone,
+    size_t size, u_char kind, uint64_t now)
 {
-    ngx_uint_t              n, seen;
+    ngx_uint_t              evicted;
     ngx_queue_t            *q, *prev;
     ngx_rbtree_node_t      *node;
     ngx_http_pprof_node_t  *pn;
 
-    n = force ? 1 : 2;
-    seen = 0;
+    node = ngx_slab_alloc_locked(zone->shpool, size);
+    evicted = 0;
 
     for (q = ngx_queue_last(&zone->sh->lru);
-         q != ngx_queue_sentinel(&zone->sh->lru) && n && seen < 64;
-         q = prev, seen++)
+         node == NULL && q != ngx_queue_sentinel(&zone->sh->lru);
+         q = prev)
     {
         prev = ngx_queue_prev(q);
         pn = ngx_queue_data(q, ngx_http_pprof_node_t, queue);
 
-        if (!ngx_http_pprof_evictable(zone, pn, now, force)) {
-            if (!force) {
-                return;                  /* the tail is still in use */
-            }
-            continue;
+        if (ngx_http_pprof_evictable(zone, pn, now, 1)) {
+            ngx_http_pprof_delete(zone, pn);
+            evicted++;
+
+            node = ngx_slab_alloc_locked(zone->shpool, size);
+        }
+    }
+
+    if (node == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof_zone is full: no room for %uz bytes of %s "
+                      "state after evicting %ui idle nodes; what is left "
+                      "is live capture slots and budgets, which are never "
+                      "evicted: make pprof_zone larger", size,
+                      kind == NGX_HTTP_PPROF_NODE_RATE ? "rate"
+                      : kind == NGX_HTTP_PPROF_NODE_SLOTS ? "capture slot"
+                      : "budget", evicted);
+    }
+
+    return node;
+}
+
+
+/*
+ * Idle state from the LRU tail, two nodes at most per request as limit_req
+ * does; the first node still in use stops it.
+ */
+static void
+ngx_http_pprof_expire(ngx_http_pprof_zone_ctx_t *zone, uint64_t now)
+{
+    ngx_uint_t              n;
+    ngx_queue_t            *q;
+    ngx_http_pprof_node_t  *pn;
+
+    for (n = 0; n < 2 && !ngx_queue_empty(&zone->sh->lru); n++) {
+        q = ngx_queue_last(&zone->sh->lru);
+        pn = ngx_queue_data(q, ngx_http_pprof_node_t, queue);
+
+        if (!ngx_http_pprof_evictable(zone, pn, now, 0)) {
+            return;
         }
 
-        ngx_queue_remove(q);
-
-        node = (ngx_rbtree_node_t *)
-                   ((u_char *) pn - offsetof(ngx_rbtree_node_t, color));
-
-        ngx_rbtree_delete(&zone->sh->rbtree, node);
-        ngx_slab_free_locked(zone->shpool, node);
-
-        n--;
+        ngx_http_pprof_delete(zone, pn);
     }
+}
+
+
+static void
+ngx_http_pprof_delete(ngx_http_pprof_zone_ctx_t *zone,
+    ngx_http_pprof_node_t *pn)
+{
+    ngx_rbtree_node_t  *node;
+
+    ngx_queue_remove(&pn->queue);
+
+    node = (ngx_rbtree_node_t *)
+               ((u_char *) pn - offsetof(ngx_rbtree_node_t, color));
+
+    ngx_rbtree_delete(&zone->sh->rbtree, node);
+    ngx_slab_free_locked(zone->shpool, node);
 }
 
 
@@ -645,11 +704,16 @@ ngx_http_pprof_key(ngx_http_request_t *r, ngx_str_t *key, u_char kind,
     key->len = 1 + zone_key->len + (a ? 1 + a->len : 0) + (b ? 1 + b->len : 0);
 
     if (key->len > 65535) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof_zone: a state key of %uz bytes is longer than "
+                      "65535", key->len);
         return NGX_ERROR;
     }
 
     key->data = ngx_pnalloc(r->pool, key->len);
     if (key->data == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof_zone: no memory for a state key");
         return NGX_ERROR;
     }
 

@@ -1,8 +1,11 @@
 #!/usr/bin/perl
 
-# A pprof_zone of the smallest size (8 pages) flooded with 10,000 distinct
-# identities: no crash, no alert, every request still decided (eviction
-# makes room), and a running capture's slot is never evicted.
+# A pprof_zone of the smallest size (8 pages) flooded with many times more
+# identities than it can hold: no crash, no alert, every request still
+# decided (eviction makes room, for nodes of every size), and a running
+# capture's slot is never evicted.  Then the zone is filled with what is
+# never evicted (budgets): only then is a request refused for want of
+# room, and error.log says why.
 
 use strict;
 use warnings;
@@ -13,19 +16,36 @@ use Test::More;
 use PprofTest;
 use PprofGateway qw(make_identities tls_server);
 
+my $ZONE = 32 * 1024;
+
+# Locations whose budget (shorter than any capture asked for) refuses every
+# capture, but only after its budget state is stored in the zone.
+my @BUDGETS = map { sprintf 'b%02d', $_ } 0 .. 39;
+my $budget_locations = join '', map { <<"LOC" } @BUDGETS;
+    location /$_/debug/pprof/ {
+        pprof on;
+        pprof_prefix /$_/debug/pprof/;
+        pprof_identity \$http_x_user;
+        pprof_capture_budget 1s per 1h;
+        proxy_pass http://%%TARGET%%/debug/pprof/;
+    }
+LOC
+
 my $t = PprofTest->new;
 make_identities($t);
 $t->start_target;
 
-$t->write_config(<<'CONF' . tls_server('tls', 'optional', <<'LOC'));
-pprof_zone 32k;
+# cmdline's bucket drains for a minute: no rate state turns idle during the
+# test, so only eviction can make room, however slowly the flood runs.
+$t->write_config(<<"CONF" . tls_server('tls', 'optional', <<'LOC' . $budget_locations));
+pprof_zone ${\ ($ZONE / 1024)}k;
 pprof_role oncall index cmdline symbol snapshot capture;
 pprof_bind ~^u oncall;
 CONF
     location /debug/pprof/ {
         pprof on;
         pprof_identity $http_x_user;
-        pprof_rate cmdline 60r/m burst=5;
+        pprof_rate cmdline 1r/m burst=5;
         proxy_pass http://%%TARGET%%;
     }
     location = /status { pprof_status; }
@@ -37,45 +57,97 @@ sub get_as {
     return $t->get('tls', $path, headers => { 'X-User' => $user });
 }
 
+sub zone_used {
+    my ($used) = $t->get('tls', '/status')->{body} =~ /^pprof_zone_used_bytes (\d+)$/m;
+    return $used;
+}
+
+my $FULL = qr/pprof_zone is full/;
+
+# Sends cmdline requests as identities u<first>..u<first+n-1>, pipelined.
+my %status;
+sub flood {
+    my ($first, $n) = @_;
+    my $answered = 0;
+    while ($n > 0) {
+        my $batch = $n > 200 ? 200 : $n;
+        my $req = '';
+        for my $i (0 .. $batch - 1) {
+            $req .= "GET /debug/pprof/cmdline HTTP/1.1\r\nHost: localhost\r\n"
+                . sprintf("X-User: u%06d\r\n", $first++)
+                . ($i == $batch - 1 ? "Connection: close\r\n" : '') . "\r\n";
+        }
+        my @r = $t->parse_responses($t->raw('tls', $req, timeout => 30));
+        $status{ $_->{status} }++ for @r;
+        $answered += @r;
+        $n -= $batch;
+    }
+    return $answered;
+}
+
 # A capture that runs through the whole flood.
 my $pid = fork // die "fork: $!";
 if ($pid == 0) {
-    my $r = eval { get_as('uholder', '/debug/pprof/profile?seconds=6') };
+    my $r = eval { get_as('uholder', '/debug/pprof/profile?seconds=5') };
     POSIX::_exit($r && $r->{status} == 200 ? 0 : 1);
 }
 sleep 0.5;
 
-my (%status, $n);
-for my $batch (0 .. 49) {
-    my $req = '';
-    for my $i (0 .. 199) {
-        my $user = sprintf 'u%05d', $batch * 200 + $i;
-        $req .= "GET /debug/pprof/cmdline HTTP/1.1\r\nHost: localhost\r\nX-User: $user\r\n"
-            . ($i == 199 ? "Connection: close\r\n" : '') . "\r\n";
-    }
-    my @r = $t->parse_responses($t->raw('tls', $req, timeout => 30));
-    $status{ $_->{status} }++ for @r;
-    $n += @r;
-}
-is($n, 10000, '10,000 requests answered');
-is($status{200}, 10000, 'every one allowed: eviction made room')
+# A rate state takes at least a 128-byte slab chunk (it is larger than 128
+# bytes), so the zone holds fewer than $ZONE / 128 of them: each half of
+# the flood is four times that.
+my $half = 4 * int($ZONE / 128);
+my $before = zone_used();
+my $n = flood(0, $half);
+my $after_one = zone_used();
+$n += flood($half, $half);
+my $after_two = zone_used();
+
+is($n, 2 * $half, "$n requests answered");
+is($status{200}, 2 * $half, 'every one allowed: eviction made room')
     or diag(explain \%status);
+ok($after_one > $before && $after_two == $after_one,
+    "the flood filled the zone ($before, $after_one, $after_two bytes used)");
 
-my $r = get_as('uother', '/debug/pprof/profile?seconds=1');
-is($r->{status}, 429, 'the running capture kept its slot through the flood');
-like($r->{body}, qr/capture_busy/, 'capture_busy');
+# Identities longer than the flood's need larger slab chunks than the ones
+# the flood filled the zone with.
+for my $user ('uother', 'u' . ('l' x 300), 'u' . ('m' x 600)) {
+    my $len = length $user;
+    my $r = get_as($user, '/debug/pprof/profile?seconds=1');
+    is($r->{status}, 429, "a $len-byte identity: the running capture kept its slot");
+    like($r->{body}, qr/capture_busy/, "a $len-byte identity: capture_busy");
+    is(get_as($user, '/debug/pprof/cmdline')->{status}, 200,
+        "a $len-byte identity: its rate state found room");
+}
 
-$r = $t->get('tls', '/status');
+my $r = $t->get('tls', '/status');
 my ($used) = $r->{body} =~ /^pprof_zone_used_bytes (\d+)$/m;
-ok(defined $used && $used <= 32 * 1024, "zone usage within its size ($used)");
+ok(defined $used && $used <= $ZONE, "zone usage within its size ($used)");
 like($r->{body}, qr/^pprof_captures_in_flight 1$/m, 'one capture in flight');
-like($r->{body}, qr/^pprof_requests_total\{class="cmdline",decision="allow",reason="ok"\} 10000$/m,
+like($r->{body}, qr/^pprof_requests_total\{class="cmdline",decision="allow",reason="ok"\} @{[ 2 * $half + 3 ]}$/m,
     'the flood is counted');
+unlike($t->error_log, $FULL, 'no request found the zone full while state could be evicted');
 
 waitpid($pid, 0);
 is($?, 0, 'the long capture completed');
 is(get_as('uother', '/debug/pprof/profile?seconds=1')->{status}, 200,
     'its slot is free once it ended');
+
+# Budgets are never evicted: location after location stores one until no
+# room is left but theirs.
+my @answers;
+for my $loc (@BUDGETS) {
+    my $r = get_as('ubudget', "/$loc/debug/pprof/profile?seconds=2");
+    push @answers, "$r->{status} " . ($r->{body} =~ /^pprof-gateway: (\w+)/ ? $1 : '?');
+    last if $r->{status} != 429;
+}
+my $last = pop @answers;
+ok(@answers >= 2 && !grep({ $_ ne '429 budget_exhausted' } @answers),
+    scalar(@answers) . ' budgets stored, each refusing its capture')
+    or diag(explain \@answers);
+is($last, '500 internal_error', 'then a budget finds no room: denied, fail closed');
+like($t->error_log, qr/\[error\].*pprof_zone is full: no room for \d+ bytes of budget state after evicting \d+ idle nodes/,
+    'and error.log says the zone is full of what is never evicted');
 
 $t->done_testing_checks;
 done_testing;
