@@ -107,12 +107,17 @@ typedef struct {
 #define PPROF_AUTH_ROLES_MAX 32
 #define PPROF_AUTH_ROLE_MAX  64
 
-/* roles point into rolebuf: use the result where it was filled. */
+/*
+ * roles point into rolebuf: use the result where it was filled.  An
+ * identity refused for its length is no identity (identity_len 0), but
+ * its first refused_len bytes stay in identity for the audit record.
+ */
 typedef struct {
     pprof_reason_t       reason;   /* OK, UNAUTHENTICATED, INVALID_CREDENTIAL */
     pprof_auth_method_t  method;   /* the source that decided */
     const char          *detail;   /* why a credential failed; no secrets */
     size_t               identity_len;
+    size_t               refused_len;
     unsigned char        identity[PPROF_IDENTITY_MAX];
     size_t               nroles;   /* from a JWT claim or the key file */
     pprof_str_t          roles[PPROF_AUTH_ROLES_MAX];

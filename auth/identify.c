@@ -109,6 +109,12 @@ pprof_auth_set_identity(pprof_auth_result_t *result,
     size_t  i;
 
     if (len == 0 || len > PPROF_IDENTITY_MAX) {
+        /* Every request leaves a record: this one says whom it named. */
+        if (len > PPROF_IDENTITY_MAX) {
+            memcpy(result->identity, data, PPROF_IDENTITY_MAX);
+            result->refused_len = PPROF_IDENTITY_MAX;
+        }
+
         result->reason = PPROF_INVALID_CREDENTIAL;
         result->detail = "identity is empty or too long";
         return -1;
@@ -320,6 +326,7 @@ pprof_auth_identify(const pprof_auth_source_t *list, size_t n,
     result->method = PPROF_AUTH_NONE;
     result->detail = NULL;
     result->identity_len = 0;
+    result->refused_len = 0;
     result->nroles = 0;
 
     kind = credential_kind(input->authorization, &credential);
@@ -389,6 +396,7 @@ pprof_auth_identify(const pprof_auth_source_t *list, size_t n,
 
     result->method = PPROF_AUTH_NONE;
     result->identity_len = 0;
+    result->refused_len = 0;
     result->nroles = 0;
 
     /* A bearer or basic credential that no configured reader took. */

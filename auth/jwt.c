@@ -465,6 +465,7 @@ pprof_jwt_verify(const pprof_jwt_conf_t *conf, pprof_str_t token,
     const char           *why;
 
     result->identity_len = 0;
+    result->refused_len = 0;
     result->nroles = 0;
 
     if (conf == NULL || conf->keys == NULL) {

@@ -519,6 +519,11 @@ ngx_http_pprof_audit_fill(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
     rec->identity.data = ctx->auth.identity;
     rec->identity.len = ctx->auth.identity_len;
 
+    if (rec->identity.len == 0 && ctx->auth.refused_len) {
+        rec->identity.len = ctx->auth.refused_len;
+        rec->identity_cut = 1;
+    }
+
     s = pprof_auth_method_name(ctx->auth.method);
     rec->auth.data = (u_char *) s;
     rec->auth.len = ngx_strlen(s);
@@ -527,6 +532,8 @@ ngx_http_pprof_audit_fill(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
     rec->nroles = ctx->nheld;
     rec->method.data = r->method_name.data;
     rec->method.len = r->method_name.len;
+    rec->path.data = r->uri.data;
+    rec->path.len = r->uri.len;
     rec->endpoint = ctx->endpoint.name;
 
     s = pprof_class_name(ctx->endpoint.cls);
@@ -617,7 +624,8 @@ ngx_http_pprof_audit_emit(ngx_http_pprof_zone_ctx_t *zone,
 
     if (len == 0) {
         ngx_log_error(NGX_LOG_ERR, nlog, 0,
-                      "pprof audit record does not fit in a line");
+                      "pprof audit record could not be encoded (seq "
+                      "%uL)", head->seq + 1);
         (void) ngx_atomic_fetch_add(&zone->sh->audit_errors, 1);
         return NGX_ERROR;
     }

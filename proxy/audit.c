@@ -13,6 +13,15 @@
  * byte.  The byte value survives for forensics; the price is that \u00e9
  * decodes like a real "é", so a reader who must tell them apart looks at
  * the raw line, where they differ.
+ *
+ * Every string has a cap, counted in the bytes it takes in the line
+ * (quotes and escapes included), so that a record with every field at its
+ * cap still fits PPROF_AUDIT_LINE_MAX: what the client sends can make a
+ * record long, never unwritable.  A string over its cap is cut at a whole
+ * character or escape and ends in "\u2026" (written as UTF-8), and the
+ * record says "truncated":true.  Numbers stop at 2^53 - 1, the largest
+ * integer every JSON reader (jansson's int64, jq's and JavaScript's
+ * doubles) holds exactly.
  */
 
 #include <stdio.h>
@@ -29,6 +38,35 @@
 
 /* 9999-12-31T23:59:59Z + 1 s: the last second RFC 3339 can write. */
 #define TS_SECONDS_MAX   253402300800ULL
+
+/*
+ * Caps in line bytes, quotes included.  Their sum and the fixed part of a
+ * response record stay under LINE_LEN_MAX (test_audit.c encodes a record
+ * with every field at its cap), with room left for fields to come.
+ */
+#define CAP_AUDIT_ID     64
+#define CAP_CLIENT       128
+#define CAP_TLS          32
+#define CAP_IDENTITY     1280
+#define CAP_AUTH         32
+#define CAP_ROLE         128
+#define CAP_ROLES        2048         /* the whole array, brackets included */
+#define CAP_METHOD       64
+#define CAP_PATH         1024
+#define CAP_ENDPOINT     256
+#define CAP_CLASS        32
+#define CAP_PARAMS       256
+#define CAP_REASON       64
+#define CAP_SHA256       80
+#define CAP_UPSTREAM     512
+#define CAP_ANNOTATION   256
+
+/* "…" and its length in UTF-8. */
+#define ELLIPSIS         "\xe2\x80\xa6"
+#define ELLIPSIS_LEN     3
+
+/* A cut string is at least its quotes and the ellipsis. */
+#define CUT_MIN          (2 + ELLIPSIS_LEN)
 
 
 
@@ -111,50 +149,142 @@ put_escaped_byte(pprof_text_t *o, unsigned char c)
 }
 
 
-static void
-put_str(pprof_text_t *o, pprof_str_t s)
+/*
+ * The unit of a string at p, which a cut never splits: *in bytes of the
+ * string that take the returned number of line bytes, 2 for \" and \\,
+ * 6 for \u00XX, else a UTF-8 sequence as it is.
+ */
+static size_t
+unit(const unsigned char *p, size_t left, size_t *in)
 {
-    const unsigned char  *p = s.data, *end = s.data + s.len;
-    size_t                n;
+    size_t  n;
 
-    pprof_text_put(o, "\"", 1);
+    *in = 1;
 
-    while (p < end) {
-        if (*p == '"' || *p == '\\') {
-            pprof_text_put(o, "\\", 1);
-            pprof_text_put(o, p, 1);
-            p++;
-
-        } else if (*p < 0x20 || *p == 0x7f) {
-            put_escaped_byte(o, *p);
-            p++;
-
-        } else {
-            n = utf8_len(p, (size_t) (end - p));
-            if (n == 0) {
-                put_escaped_byte(o, *p);
-                p++;
-
-            } else {
-                pprof_text_put(o, p, n);
-                p += n;
-            }
-        }
+    if (*p == '"' || *p == '\\') {
+        return 2;
     }
 
-    pprof_text_put(o, "\"", 1);
+    if (*p < 0x20 || *p == 0x7f) {
+        return 6;
+    }
+
+    n = utf8_len(p, left);
+    if (n == 0) {
+        return 6;
+    }
+
+    *in = n;
+    return n;
 }
 
 
-/* Optional fields: an empty string means "none", written as null. */
 static void
-put_str_or_null(pprof_text_t *o, pprof_str_t s)
+put_units(pprof_text_t *o, const unsigned char *p, size_t len)
 {
-    if (s.len == 0) {
-        put_lit(o, "null");
-    } else {
-        put_str(o, s);
+    const unsigned char  *end = p + len;
+    size_t                out, in;
+
+    while (p < end) {
+        out = unit(p, (size_t) (end - p), &in);
+
+        if (*p == '"' || *p == '\\') {
+            pprof_text_put(o, "\\", 1);
+            pprof_text_put(o, p, 1);
+
+        } else if (out != in) {
+            put_escaped_byte(o, *p);
+
+        } else {
+            pprof_text_put(o, p, in);
+        }
+
+        p += in;
     }
+}
+
+
+/* How many bytes of s, whole units, take at most room line bytes (*out). */
+static size_t
+fit(pprof_str_t s, size_t room, size_t *out)
+{
+    size_t  i, w, u, in;
+
+    for (i = 0, w = 0; i < s.len; i += in, w += u) {
+        u = unit(s.data + i, s.len - i, &in);
+        if (w + u > room) {
+            break;
+        }
+    }
+
+    *out = w;
+    return i;
+}
+
+
+/*
+ * s without the incomplete UTF-8 sequence that a cut made before the
+ * encoder may have left at its end: it would be written as escapes of
+ * its bytes, half a character that never was.
+ */
+static size_t
+whole_chars(pprof_str_t s)
+{
+    unsigned char  c;
+    size_t         k, need;
+
+    for (k = 1; k <= 4 && k <= s.len; k++) {
+        c = s.data[s.len - k];
+
+        if (c < 0x80) {
+            break;
+        }
+
+        if (c >= 0xc0) {
+            need = c >= 0xf0 ? 4 : (c >= 0xe0 ? 3 : 2);
+            return need > k ? s.len - k : s.len;
+        }
+    }
+
+    return s.len;
+}
+
+
+/*
+ * A JSON string in at most cap line bytes: s whole if it fits and was
+ * not cut already (cut_before), else the units that fit and the ellipsis.
+ * Returns the line bytes it takes; o NULL only measures.
+ */
+static size_t
+put_capped(pprof_text_t *o, pprof_str_t s, size_t cap, int cut_before,
+    int *truncated)
+{
+    size_t  n, out;
+    int     cut;
+
+    if (cut_before) {
+        s.len = whole_chars(s);
+    }
+
+    n = fit(s, cap - 2, &out);
+    cut = cut_before || n < s.len;
+
+    if (cut) {
+        n = fit(s, cap - CUT_MIN, &out);
+        out += ELLIPSIS_LEN;
+    }
+
+    if (o != NULL) {
+        pprof_text_put(o, "\"", 1);
+        put_units(o, s.data, n);
+        if (cut) {
+            put_lit(o, ELLIPSIS);
+            *truncated = 1;
+        }
+        pprof_text_put(o, "\"", 1);
+    }
+
+    return out + 2;
 }
 
 
@@ -168,39 +298,91 @@ put_key(pprof_text_t *o, const char *name)
 
 
 static void
-put_field(pprof_text_t *o, const char *name, pprof_str_t s)
+put_field(pprof_text_t *o, const char *name, pprof_str_t s, size_t cap,
+    int *truncated)
 {
     put_key(o, name);
-    put_str(o, s);
+    (void) put_capped(o, s, cap, 0, truncated);
 }
 
 
+/* Optional fields: an empty string means "none", written as null. */
 static void
-put_nullable(pprof_text_t *o, const char *name, pprof_str_t s)
+put_nullable(pprof_text_t *o, const char *name, pprof_str_t s, size_t cap,
+    int *truncated)
 {
     put_key(o, name);
-    put_str_or_null(o, s);
+
+    if (s.len == 0) {
+        put_lit(o, "null");
+    } else {
+        (void) put_capped(o, s, cap, 0, truncated);
+    }
 }
 
 
+/*
+ * Each role within CAP_ROLE and the array within CAP_ROLES.  Roles that
+ * do not fit are left out and a last element "…" says so; while roles
+ * remain, room for it is kept.
+ */
 static void
-put_uint_field(pprof_text_t *o, const char *name, uint64_t n)
+put_roles(pprof_text_t *o, const pprof_str_t *roles, size_t n,
+    int *truncated)
+{
+    size_t  i, used, need, keep;
+    int     measured;
+
+    put_lit(o, ",\"roles\":[");
+    used = 1;
+
+    for (i = 0; i < n; i++) {
+        need = (i > 0) + put_capped(NULL, roles[i], CAP_ROLE, 0, &measured);
+        keep = i + 1 < n ? 1 + CUT_MIN : 0;
+
+        if (used + need + keep + 1 > CAP_ROLES) {
+            put_lit(o, i > 0 ? ",\"" ELLIPSIS "\"" : "\"" ELLIPSIS "\"");
+            *truncated = 1;
+            break;
+        }
+
+        if (i > 0) {
+            pprof_text_put(o, ",", 1);
+        }
+
+        (void) put_capped(o, roles[i], CAP_ROLE, 0, truncated);
+        used += need;
+    }
+
+    pprof_text_put(o, "]", 1);
+}
+
+
+/* A number beyond PPROF_AUDIT_NUM_MAX is written as that: at least so. */
+static void
+put_uint_field(pprof_text_t *o, const char *name, uint64_t n, int *truncated)
 {
     put_key(o, name);
+
+    if (n > PPROF_AUDIT_NUM_MAX) {
+        n = PPROF_AUDIT_NUM_MAX;
+        *truncated = 1;
+    }
+
     put_num(o, n);
 }
 
 
 /* A count that does not always apply: negative is null. */
 static void
-put_count_or_null(pprof_text_t *o, const char *name, int64_t n)
+put_count_or_null(pprof_text_t *o, const char *name, int64_t n,
+    int *truncated)
 {
-    put_key(o, name);
-
     if (n < 0) {
+        put_key(o, name);
         put_lit(o, "null");
     } else {
-        put_num(o, (uint64_t) n);
+        put_uint_field(o, name, (uint64_t) n, truncated);
     }
 }
 
@@ -286,16 +468,20 @@ is_hash(const char hex[PPROF_AUDIT_HASH_HEX])
 /*
  * The line is NUL-terminated, so the length is < cap; and it is at most
  * LINE_LEN_MAX whatever cap is, for a longer line would be refused by
- * pprof_audit_verify() and break the log for good.
+ * pprof_audit_verify() and break the log for good.  The caps make every
+ * record fit, so that check is only a guard.  A seq beyond what a JSON
+ * number holds is refused rather than written wrong: the chain must not
+ * repeat one.
  */
 size_t
 pprof_audit_encode(char *buf, size_t cap, const pprof_audit_record_t *rec,
     uint64_t seq, const char prev[PPROF_AUDIT_HASH_HEX], const char *sig)
 {
-    pprof_text_t        o = { buf, cap, 0 };
-    const char  *stage;
-    char         ts[PPROF_RFC3339_LEN];
-    size_t       i, len;
+    pprof_text_t   o = { buf, cap, 0 };
+    const char    *stage;
+    char           ts[PPROF_RFC3339_LEN];
+    size_t         len;
+    int            cut;
 
     switch (rec->stage) {
     case PPROF_AUDIT_DECISION:
@@ -311,62 +497,76 @@ pprof_audit_encode(char *buf, size_t cap, const pprof_audit_record_t *rec,
         return 0;
     }
 
-    if (cap == 0 || !is_hash(prev) || pprof_rfc3339(ts, rec->time_us) != 0) {
+    if (cap == 0 || seq > PPROF_AUDIT_NUM_MAX || !is_hash(prev)
+        || pprof_rfc3339(ts, rec->time_us) != 0)
+    {
         return 0;
     }
 
+    cut = 0;
+
     put_lit(&o, "{\"v\":1");
-    put_uint_field(&o, "seq", seq);
+    put_uint_field(&o, "seq", seq, &cut);
     put_lit(&o, ",\"ts\":\"");
     put_lit(&o, ts);
     put_lit(&o, "\"");
-    put_field(&o, "audit_id", rec->audit_id);
+    put_field(&o, "audit_id", rec->audit_id, CAP_AUDIT_ID, &cut);
     put_lit(&o, ",\"stage\":\"");
     put_lit(&o, stage);
     put_lit(&o, "\"");
 
     if (rec->stage == PPROF_AUDIT_CHECKPOINT) {
-        pprof_str_t  s;
+        put_uint_field(&o, "records", rec->records, &cut);
 
-        s.data = (const unsigned char *) (sig ? sig : "");
-        s.len = strlen((const char *) s.data);
+        /* Ahead of the signature, which verification finds from the end. */
+        if (cut) {
+            put_lit(&o, ",\"truncated\":true");
+        }
 
-        put_uint_field(&o, "records", rec->records);
-        put_field(&o, "signature", s);
+        /* The signature is ours and never cut: a cut one would be wrong. */
+        sig = sig ? sig : "";
+        put_lit(&o, ",\"signature\":\"");
+        put_units(&o, (const unsigned char *) sig, strlen(sig));
+        put_lit(&o, "\"");
 
     } else {
-        put_field(&o, "client", rec->client);
-        put_nullable(&o, "tls", rec->tls);
-        put_nullable(&o, "identity", rec->identity);
-        put_field(&o, "auth", rec->auth);
+        put_field(&o, "client", rec->client, CAP_CLIENT, &cut);
+        put_nullable(&o, "tls", rec->tls, CAP_TLS, &cut);
 
-        put_lit(&o, ",\"roles\":[");
-        for (i = 0; i < rec->nroles; i++) {
-            if (i) {
-                pprof_text_put(&o, ",", 1);
-            }
-            put_str(&o, rec->roles[i]);
+        put_key(&o, "identity");
+        if (rec->identity.len == 0) {
+            put_lit(&o, "null");
+        } else {
+            (void) put_capped(&o, rec->identity, CAP_IDENTITY,
+                              rec->identity_cut, &cut);
         }
-        put_lit(&o, "]");
 
-        put_field(&o, "method", rec->method);
-        put_field(&o, "endpoint", rec->endpoint);
-        put_nullable(&o, "class", rec->cls);
-        put_field(&o, "params", rec->params);
+        put_field(&o, "auth", rec->auth, CAP_AUTH, &cut);
+        put_roles(&o, rec->roles, rec->nroles, &cut);
+        put_field(&o, "method", rec->method, CAP_METHOD, &cut);
+        put_field(&o, "path", rec->path, CAP_PATH, &cut);
+        put_field(&o, "endpoint", rec->endpoint, CAP_ENDPOINT, &cut);
+        put_nullable(&o, "class", rec->cls, CAP_CLASS, &cut);
+        put_field(&o, "params", rec->params, CAP_PARAMS, &cut);
         put_lit(&o, rec->allow ? ",\"decision\":\"allow\""
                                : ",\"decision\":\"deny\"");
-        put_field(&o, "reason", rec->reason);
+        put_field(&o, "reason", rec->reason, CAP_REASON, &cut);
         put_lit(&o, rec->enforced ? ",\"enforced\":true"
                                   : ",\"enforced\":false");
 
         if (rec->stage == PPROF_AUDIT_RESPONSE) {
-            put_uint_field(&o, "status", rec->status);
-            put_uint_field(&o, "bytes", rec->bytes);
-            put_field(&o, "sha256", rec->sha256);
-            put_uint_field(&o, "duration_ms", rec->duration_ms);
-            put_nullable(&o, "upstream", rec->upstream);
-            put_nullable(&o, "annotation", rec->annotation);
-            put_count_or_null(&o, "redacted", rec->redacted);
+            put_uint_field(&o, "status", rec->status, &cut);
+            put_uint_field(&o, "bytes", rec->bytes, &cut);
+            put_field(&o, "sha256", rec->sha256, CAP_SHA256, &cut);
+            put_uint_field(&o, "duration_ms", rec->duration_ms, &cut);
+            put_nullable(&o, "upstream", rec->upstream, CAP_UPSTREAM, &cut);
+            put_nullable(&o, "annotation", rec->annotation, CAP_ANNOTATION,
+                         &cut);
+            put_count_or_null(&o, "redacted", rec->redacted, &cut);
+        }
+
+        if (cut) {
+            put_lit(&o, ",\"truncated\":true");
         }
     }
 

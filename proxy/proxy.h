@@ -94,6 +94,9 @@ typedef enum {
 int pprof_rfc3339(char ts[PPROF_RFC3339_LEN], uint64_t time_us);
 #define PPROF_AUDIT_LINE_MAX   8192
 
+/* 2^53 - 1: the largest integer a record holds, exact in every reader. */
+#define PPROF_AUDIT_NUM_MAX    9007199254740991ULL
+
 typedef struct {
     pprof_audit_stage_t  stage;
     uint64_t             time_us;       /* Unix time in microseconds */
@@ -101,10 +104,12 @@ typedef struct {
     pprof_str_t          client;        /* address as text */
     pprof_str_t          tls;           /* protocol, empty: null */
     pprof_str_t          identity;      /* empty: null */
+    int                  identity_cut;  /* identity is the start of one */
     pprof_str_t          auth;          /* cert jwt apikey variable ... none */
     const pprof_str_t   *roles;
     size_t               nroles;
     pprof_str_t          method;
+    pprof_str_t          path;          /* $uri: decoded, no query */
     pprof_str_t          endpoint;      /* empty with no endpoint */
     pprof_str_t          cls;           /* empty: null */
     pprof_str_t          params;        /* canonical */
@@ -126,8 +131,12 @@ typedef struct {
 /*
  * The record as one line (no newline): v, seq, ts, audit_id, stage, ...
  * and prev last.  A checkpoint carries "signature" set to sig (NUL-
- * terminated base64; "" while signing).  Strings are JSON-escaped.
- * Returns the length, 0 if cap is short.
+ * terminated base64; "" while signing).  Strings are JSON-escaped and cut
+ * to their caps, numbers held to PPROF_AUDIT_NUM_MAX, and a record where
+ * either happened says "truncated":true: with cap >= PPROF_AUDIT_LINE_MAX
+ * every record is written, whatever its strings.  Returns the length, 0
+ * if cap is short, seq is beyond PPROF_AUDIT_NUM_MAX or the stage, prev
+ * or time cannot be written.
  */
 size_t pprof_audit_encode(char *buf, size_t cap,
     const pprof_audit_record_t *rec, uint64_t seq,

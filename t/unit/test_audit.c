@@ -105,6 +105,7 @@ decision(pprof_audit_record_t *rec)
     rec->roles = roles2;
     rec->nroles = 2;
     rec->method = S("GET");
+    rec->path = S("/debug/pprof/profile");
     rec->endpoint = S("profile");
     rec->cls = S("capture");
     rec->params = S("seconds=30");
@@ -163,6 +164,7 @@ encode(const pprof_audit_record_t *rec, uint64_t seq, const char *prev,
     "\"stage\":\"decision\",\"client\":\"192.0.2.7\",\"tls\":\"TLSv1.3\","    \
     "\"identity\":" identity ",\"auth\":\"cert\","                            \
     "\"roles\":[\"operator\",\"viewer\"],\"method\":\"GET\","                 \
+    "\"path\":\"/debug/pprof/profile\","                                     \
     "\"endpoint\":\"profile\",\"class\":\"capture\","                         \
     "\"params\":\"seconds=30\",\"decision\":\"allow\",\"reason\":\"ok\","     \
     "\"enforced\":true,\"prev\":\"" prev "\"}"
@@ -186,6 +188,7 @@ encode_decision(void **state)
     rec.roles = NULL;
     rec.nroles = 0;
     rec.method = S("PUT");
+    rec.path = S("");
     rec.endpoint = S("");
     rec.client = S("198.51.100.1");
     rec.params = SN("a\"b\\c\n\0d\x7f" "\xff", 10);
@@ -194,12 +197,12 @@ encode_decision(void **state)
     rec.enforced = 0;
     rec.audit_id = S("x\"y");
 
-    assert_string_equal(encode(&rec, 18446744073709551615ULL, SHA_EMPTY, ""),
-        "{\"v\":1,\"seq\":18446744073709551615,"
+    assert_string_equal(encode(&rec, 9007199254740991ULL, SHA_EMPTY, ""),
+        "{\"v\":1,\"seq\":9007199254740991,"
         "\"ts\":\"2026-11-22T03:45:01.123456Z\",\"audit_id\":\"x\\\"y\","
         "\"stage\":\"decision\",\"client\":\"198.51.100.1\",\"tls\":null,"
         "\"identity\":null,\"auth\":\"cert\",\"roles\":[],"
-        "\"method\":\"PUT\",\"endpoint\":\"\",\"class\":null,"
+        "\"method\":\"PUT\",\"path\":\"\",\"endpoint\":\"\",\"class\":null,"
         "\"params\":\"a\\\"b\\\\c\\u000a\\u0000d\\u007f\\u00ff\","
         "\"decision\":\"deny\",\"reason\":\"unknown_endpoint\","
         "\"enforced\":false,\"prev\":\"" SHA_EMPTY "\"}");
@@ -227,6 +230,7 @@ encode_response(void **state)
         "\"stage\":\"response\",\"client\":\"192.0.2.7\","
         "\"tls\":\"TLSv1.3\",\"identity\":\"alice\",\"auth\":\"cert\","
         "\"roles\":[\"operator\",\"viewer\"],\"method\":\"GET\","
+        "\"path\":\"/debug/pprof/profile\","
         "\"endpoint\":\"profile\",\"class\":\"capture\","
         "\"params\":\"seconds=30\",\"decision\":\"allow\",\"reason\":\"ok\","
         "\"enforced\":true,\"status\":200,\"bytes\":12345,"
@@ -528,22 +532,29 @@ encode_refusals(void **state)
     assert_int_equal(pprof_audit_encode(buf, sizeof(buf), &rec, 1, ZEROS,
                                         NULL), 0);
 
+    /* seq beyond what JSON holds exactly: refused, never repeated. */
+    decision(&rec);
+    assert_int_equal(pprof_audit_encode(buf, sizeof(buf), &rec,
+                                        PPROF_AUDIT_NUM_MAX + 1, ZEROS, NULL),
+                     0);
+    assert_int_equal(pprof_audit_encode(buf, sizeof(buf), &rec, UINT64_MAX,
+                                        ZEROS, NULL), 0);
+
     /*
      * A line with its newline fits PPROF_AUDIT_LINE_MAX, whatever the
-     * buffer: pprof_audit_verify() would refuse a longer one.
+     * buffer: pprof_audit_verify() would refuse a longer one.  Only the
+     * signature, which is never cut, can make one that long.
      */
-    decision(&rec);
-    rec.params = S("");
-    base = strlen(encode(&rec, 1, ZEROS, NULL));
-    filler = G(malloc(PPROF_AUDIT_LINE_MAX));
-    memset(filler, 'a', PPROF_AUDIT_LINE_MAX);
+    checkpoint(&rec, 1);
+    base = strlen(encode(&rec, 1, ZEROS, ""));
+    filler = G(calloc(1, PPROF_AUDIT_LINE_MAX + 1));
+    memset(filler, 'a', PPROF_AUDIT_LINE_MAX - base);
 
-    rec.params = SN(filler, PPROF_AUDIT_LINE_MAX - 1 - base);
     assert_int_equal(pprof_audit_encode(buf, sizeof(buf), &rec, 1, ZEROS,
-                                        NULL), PPROF_AUDIT_LINE_MAX - 1);
-    rec.params = SN(filler, PPROF_AUDIT_LINE_MAX - base);
+                                        filler), 0);
+    filler[PPROF_AUDIT_LINE_MAX - 1 - base] = '\0';
     assert_int_equal(pprof_audit_encode(buf, sizeof(buf), &rec, 1, ZEROS,
-                                        NULL), 0);
+                                        filler), PPROF_AUDIT_LINE_MAX - 1);
 }
 
 
@@ -1233,21 +1244,21 @@ verify_lines(void **state)
     verify_bad(path, NULL, 3, "not a record");
 
     /* Lines too long, as long as a line may be, and far longer. */
-    decision(&rec);
-    rec.params = S("");
-    base = strlen(encode(&rec, 3, ZEROS, NULL));
+    checkpoint(&rec, 2);
+    base = strlen(encode(&rec, 3, ZEROS, ""));
     line = G(malloc(300000));
     memset(line, 'a', 300000);
-    rec.params = SN(line, PPROF_AUDIT_LINE_MAX - 1 - base);
+    line[PPROF_AUDIT_LINE_MAX - 1 - base] = '\0';
 
     log = orig;
     pprof_audit_hash(log.lines[1], strlen(log.lines[1]), prev);
-    len = pprof_audit_encode(buf, sizeof(buf), &rec, 3, prev, NULL);
+    len = pprof_audit_encode(buf, sizeof(buf), &rec, 3, prev, line);
+    line[PPROF_AUDIT_LINE_MAX - 1 - base] = 'a';
     assert_int_equal(len, PPROF_AUDIT_LINE_MAX - 1);
     log.lines[2] = fmt("%s", buf);
     rechain(&log, 2);
     path = write_log("longest.log", &log);
-    verify_ok(path, NULL, "4 records, 0 checkpoints not verified: "
+    verify_ok(path, NULL, "4 records, 1 checkpoints not verified: "
                           "no public key");
 
     log.lines[2] = fmt("%s ", buf);
@@ -1787,6 +1798,369 @@ rotate_boundary_edits(void **state)
 }
 
 
+/* Caps and bounds: whatever a client sends, the record is written. */
+
+#define ELLIPSIS  "\xe2\x80\xa6"
+
+/* The line bytes of the JSON string after "key":, quotes included. */
+static size_t
+width_of(const char *line, const char *key)
+{
+    const char  *p, *q;
+
+    p = strstr(line, fmt(",\"%s\":\"", key));
+    if (p == NULL) {
+        fail_msg("no string %s in %s", key, line);
+    }
+
+    p += strlen(key) + 4;          /* at the opening quote */
+    for (q = p + 1; *q != '"'; q++) {
+        if (*q == '\\') {
+            q++;
+        }
+    }
+
+    return (size_t) (q - p) + 1;
+}
+
+
+/* Parses a line as the verifier does; the caller json_decref()s. */
+static json_t *
+parsed(const char *line)
+{
+    json_error_t  error;
+    json_t       *json;
+
+    json = json_loadb(line, strlen(line),
+                      JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &error);
+    if (json == NULL) {
+        fail_msg("not JSON: %s: %.300s", error.text, line);
+    }
+
+    return json;
+}
+
+
+static const char *
+member(json_t *json, const char *key)
+{
+    const char  *s = json_string_value(json_object_get(json, key));
+
+    if (s == NULL) {
+        fail_msg("no string %s", key);
+    }
+
+    return s;
+}
+
+
+static void
+encode_cut_at_caps(void **state)
+{
+    pprof_audit_record_t   rec;
+    pprof_str_t            roles[40];
+    json_t                *json, *a;
+    char                  *line, *big;
+    size_t                 i;
+
+    (void) state;
+
+    big = G(malloc(9000));
+    memset(big, 'A', 9000);
+
+    /* At its cap a string is whole; a byte more and it is cut. */
+    decision(&rec);
+    rec.method = SN(big, 62);
+    line = encode(&rec, 1, ZEROS, NULL);
+    assert_int_equal(width_of(line, "method"), 64);
+    assert_null(strstr(line, "truncated"));
+
+    rec.method = SN(big, 63);
+    line = encode(&rec, 1, ZEROS, NULL);
+    assert_non_null(strstr(line, fmt(",\"method\":\"%.59s" ELLIPSIS "\",",
+                                     big)));
+    assert_non_null(strstr(line, ",\"truncated\":true,\"prev\":"));
+
+    /* An 8 KB method, path, endpoint, params, client. */
+    decision(&rec);
+    rec.method = SN(big, 8192);
+    rec.path = SN(big, 8192);
+    rec.endpoint = SN(big, 8192);
+    rec.params = SN(big, 8192);
+    rec.client = SN(big, 8192);
+    line = encode(&rec, 1, ZEROS, NULL);
+    assert_int_equal(width_of(line, "method"), 64);
+    assert_int_equal(width_of(line, "path"), 1024);
+    assert_int_equal(width_of(line, "endpoint"), 256);
+    assert_int_equal(width_of(line, "params"), 256);
+    assert_int_equal(width_of(line, "client"), 128);
+    json = parsed(line);
+    assert_string_equal(member(json, "path"),
+                        fmt("%.1019s" ELLIPSIS, big));
+    assert_true(json_is_true(json_object_get(json, "truncated")));
+    json_decref(json);
+
+    /* Never half an escape: \" is two bytes, \u0001 six. */
+    decision(&rec);
+    rec.method = S("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                   "\"\"\x01\x01");
+    line = encode(&rec, 1, ZEROS, NULL);
+    assert_non_null(strstr(line, ",\"method\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                           "AAAAAAAAAAAAAAAAAAAAAAAAAAAAA" ELLIPSIS "\","));
+    rec.method = S("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                   "\x01\x01");
+    line = encode(&rec, 1, ZEROS, NULL);
+    assert_int_equal(width_of(line, "method"), 2 + 55 + 3);
+
+    /* Never half a character: é is two bytes. */
+    rec.method = S("A\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                   "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                   "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                   "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                   "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+    line = encode(&rec, 1, ZEROS, NULL);
+    json = parsed(line);
+    assert_string_equal(member(json, "method"),
+                        "A\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9" ELLIPSIS);
+    json_decref(json);
+
+    /* An identity cut before the encoder ends in the ellipsis, never in
+     * the start of a character. */
+    decision(&rec);
+    rec.identity = S("alice");
+    rec.identity_cut = 1;
+    line = encode(&rec, 1, ZEROS, NULL);
+    assert_non_null(strstr(line, ",\"identity\":\"alice" ELLIPSIS "\","));
+    assert_non_null(strstr(line, ",\"truncated\":true,"));
+    rec.identity = S("al\xe2\x82");
+    line = encode(&rec, 1, ZEROS, NULL);
+    assert_non_null(strstr(line, ",\"identity\":\"al" ELLIPSIS "\","));
+    rec.identity = S("al\xe2\x82\xac");
+    line = encode(&rec, 1, ZEROS, NULL);
+    assert_non_null(strstr(line, ",\"identity\":\"al\xe2\x82\xac" ELLIPSIS
+                                 "\","));
+
+    /* A long role is cut; roles beyond the array's cap end in "…". */
+    decision(&rec);
+    roles[0] = SN(big, 300);
+    rec.roles = roles;
+    rec.nroles = 1;
+    json = parsed(encode(&rec, 1, ZEROS, NULL));
+    a = json_object_get(json, "roles");
+    assert_string_equal(json_string_value(json_array_get(a, 0)),
+                        fmt("%.123s" ELLIPSIS, big));
+    json_decref(json);
+
+    for (i = 0; i < 40; i++) {
+        roles[i] = S(fmt("role-%02zu-%.50s", i, big));
+    }
+    rec.nroles = 40;
+    line = encode(&rec, 1, ZEROS, NULL);
+    json = parsed(line);
+    a = json_object_get(json, "roles");
+    assert_true(json_array_size(a) > 2 && json_array_size(a) < 40);
+    for (i = 0; i + 1 < json_array_size(a); i++) {
+        assert_string_equal(json_string_value(json_array_get(a, i)),
+                            roles[i].data);
+    }
+    assert_string_equal(json_string_value(json_array_get(a, i)), ELLIPSIS);
+    assert_true(json_is_true(json_object_get(json, "truncated")));
+    json_decref(json);
+    assert_true(strstr(line, ",\"method\":") - strstr(line, ",\"roles\":")
+                <= (ptrdiff_t) (strlen(",\"roles\":") + 2048));
+
+    /* Roles that fit are whole, and there is no "…". */
+    rec.nroles = 20;
+    json = parsed(encode(&rec, 1, ZEROS, NULL));
+    assert_int_equal(json_array_size(json_object_get(json, "roles")), 20);
+    assert_null(json_object_get(json, "truncated"));
+    json_decref(json);
+}
+
+
+/*
+ * The proof that every record is written: each string far over its cap,
+ * in plain bytes that fill the cap exactly and in hostile ones that cut
+ * at every offset of an escape or a character; thousands of roles; every
+ * number at UINT64_MAX.  The line fits, parses, and verifies.
+ */
+static void
+encode_worst_record(void **state)
+{
+    static const char  hostile[] = "\"\\\x01\x7f\xff\xc3\xa9\xe2\x82\xac"
+                                   "\xf0\x9f\x98\x80\xed\xa0\x80" "a";
+
+    pprof_audit_record_t   rec;
+    pprof_str_t           *roles, s;
+    json_t                *json, *a;
+    char                  *text, buf[PPROF_AUDIT_LINE_MAX], *path;
+    size_t                 i, off, len, longest = 0;
+    int                    stage;
+
+    (void) state;
+
+    text = G(malloc(20000));
+    roles = (pprof_str_t *) G(malloc(5000 * sizeof(pprof_str_t)));
+    path = path_of("worst.log");
+
+    for (off = 0; off <= sizeof(hostile) - 1; off++) {
+        if (off == 0) {
+            memset(text, 'a', 20000);
+        } else {
+            for (i = 0; i < 20000; i++) {
+                text[i] = hostile[(i + off) % (sizeof(hostile) - 1)];
+            }
+        }
+
+        s = SN(text, 20000);
+        for (i = 0; i < 5000; i++) {
+            roles[i] = SN(text + i % 7, 300 + i % 5);
+        }
+
+        for (stage = 0; stage < 2; stage++) {
+            memset(&rec, 0, sizeof(rec));
+            rec.stage = stage ? PPROF_AUDIT_RESPONSE : PPROF_AUDIT_DECISION;
+            rec.time_us = 253402300799999999ULL;
+            rec.audit_id = s;
+            rec.client = s;
+            rec.tls = s;
+            rec.identity = s;
+            rec.identity_cut = 1;
+            rec.auth = s;
+            rec.roles = roles;
+            rec.nroles = 5000;
+            rec.method = s;
+            rec.path = s;
+            rec.endpoint = s;
+            rec.cls = s;
+            rec.params = s;
+            rec.reason = s;
+            rec.enforced = 1;
+            rec.status = UINT32_MAX;
+            rec.bytes = UINT64_MAX;
+            rec.sha256 = s;
+            rec.duration_ms = UINT64_MAX;
+            rec.upstream = s;
+            rec.annotation = s;
+            rec.redacted = INT64_MAX;
+
+            /* The longest seq, then the first one for a log of one. */
+            len = pprof_audit_encode(buf, sizeof(buf), &rec,
+                                     PPROF_AUDIT_NUM_MAX, SHA_EMPTY, NULL);
+            if (len == 0 || len > PPROF_AUDIT_LINE_MAX - 1) {
+                fail_msg("offset %zu stage %d: %zu", off, stage, len);
+            }
+            longest = len > longest ? len : longest;
+
+            len = pprof_audit_encode(buf, sizeof(buf), &rec, 1, ZEROS,
+                                     NULL);
+            assert_true(len > 0);
+
+            json = parsed(buf);
+            assert_true(json_is_true(json_object_get(json, "truncated")));
+            a = json_object_get(json, "roles");
+            assert_string_equal(json_string_value(json_array_get(a,
+                                    json_array_size(a) - 1)), ELLIPSIS);
+            json_decref(json);
+
+            /* As the first line of a log: what pprof-audit verify reads. */
+            write_raw(path, fmt("%s\n", buf), len + 1);
+            verify_ok(path, NULL, "1 records, 0 checkpoints not verified: "
+                                  "no public key");
+        }
+    }
+
+    /* Plain bytes fill every cap exactly: as long as a record gets. */
+    print_message("longest record: %zu bytes of %d\n", longest,
+                  PPROF_AUDIT_LINE_MAX - 1);
+}
+
+
+/*
+ * Numbers are JSON integers that jansson (int64) and every double-based
+ * reader hold exactly: beyond 2^53 - 1 they are written as 2^53 - 1 and
+ * the record says truncated.  A log of such records verifies, and a
+ * writer resumes from it.
+ */
+static void
+encode_numbers_bounded(void **state)
+{
+    pprof_audit_record_t   rec;
+    log_t                  log;
+    json_t                *json;
+    char                   buf[PPROF_AUDIT_LINE_MAX], prev[64], *path;
+    uint64_t               seq;
+    size_t                 len, i;
+
+    (void) state;
+
+    memcpy(prev, ZEROS, PPROF_AUDIT_HASH_HEX);
+    log.n = 0;
+
+    for (i = 0; i < 4; i++) {
+        if (i < 3) {
+            response(&rec);
+            rec.bytes = i == 0 ? UINT64_MAX : 9223372036854775808ULL;
+            rec.duration_ms = i == 1 ? UINT64_MAX : PPROF_AUDIT_NUM_MAX;
+            rec.redacted = i == 2 ? INT64_MAX : 0;
+            len = pprof_audit_encode(buf, sizeof(buf), &rec, i + 1, prev,
+                                     NULL);
+        } else {
+            checkpoint(&rec, UINT64_MAX);
+            len = pprof_audit_checkpoint(buf, sizeof(buf), &rec, i + 1, prev,
+                                         ed1);
+        }
+        assert_true(len > 0);
+
+        json = parsed(buf);
+        assert_true(json_is_true(json_object_get(json, "truncated")));
+        if (i < 3) {
+            assert_int_equal(json_integer_value(json_object_get(json,
+                                                               "bytes")),
+                             PPROF_AUDIT_NUM_MAX);
+            assert_int_equal(json_integer_value(json_object_get(json,
+                                                           "duration_ms")),
+                             PPROF_AUDIT_NUM_MAX);
+        } else {
+            assert_int_equal(json_integer_value(json_object_get(json,
+                                                               "records")),
+                             PPROF_AUDIT_NUM_MAX);
+        }
+        json_decref(json);
+
+        log.lines[log.n++] = fmt("%s", buf);
+        pprof_audit_hash(buf, len, prev);
+    }
+
+    /* The value at the bound is not cut. */
+    response(&rec);
+    rec.bytes = PPROF_AUDIT_NUM_MAX;
+    rec.duration_ms = PPROF_AUDIT_NUM_MAX;
+    rec.redacted = PPROF_AUDIT_NUM_MAX;
+    assert_null(strstr(encode(&rec, 1, ZEROS, NULL), "truncated"));
+
+    path = write_log("numbers.log", &log);
+    verify_ok(path, pub1, "4 records, 1 checkpoints verified");
+    head(path, 0, 4, log.lines[3]);
+
+    /* The last seq a log can hold: the head reads it, the next is refused. */
+    response(&rec);
+    len = pprof_audit_encode(buf, sizeof(buf), &rec, PPROF_AUDIT_NUM_MAX,
+                             ZEROS, NULL);
+    assert_true(len > 0);
+    path = path_of("last-seq.log");
+    write_raw(path, fmt("%s\n", buf), len + 1);
+    assert_int_equal(pprof_audit_head(path, &seq, prev, buf, 256), 0);
+    assert_int_equal(seq, PPROF_AUDIT_NUM_MAX);
+    assert_int_equal(pprof_audit_encode(buf, sizeof(buf), &rec, seq + 1, prev,
+                                        NULL), 0);
+}
+
+
 /* Fixtures. */
 
 static EVP_PKEY *
@@ -1869,6 +2243,9 @@ main(void)
         T(verify_lines),
         T(verify_big),
         T(head_cases),
+        T(encode_cut_at_caps),
+        T(encode_worst_record),
+        T(encode_numbers_bounded),
 
         /* Rotated segments. */
         T(rotate_rename),

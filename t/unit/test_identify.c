@@ -694,9 +694,28 @@ variable_source(void **state)
     identify(LIST(var(0)), &o, &r);
     assert_int_equal(r.reason, PPROF_OK);
     assert_int_equal(r.identity_len, PPROF_IDENTITY_MAX);
+    assert_int_equal(r.refused_len, 0);
     vars[0] = SN(name, PPROF_IDENTITY_MAX + 1);
     identify(LIST(var(0), ANON), &o, &r);
     want_invalid(&r);
+
+    /* Longer: refused, but its start is kept for the audit record. */
+    memset(name, 'w', PPROF_IDENTITY_MAX + 1);
+    identify(LIST(var(0), ANON), &o, &r);
+    want_invalid(&r);
+    assert_int_equal(r.identity_len, 0);
+    assert_int_equal(r.refused_len, PPROF_IDENTITY_MAX);
+    assert_memory_equal(r.identity, name, PPROF_IDENTITY_MAX);
+
+    /* Only until the next identification. */
+    vars[0] = S("Alice Smith");
+    identify(LIST(var(0)), &o, &r);
+    want_identity(&r, PPROF_AUTH_VARIABLE, "Alice Smith");
+    assert_int_equal(r.refused_len, 0);
+    vars[0] = S("");
+    identify(LIST(var(0)), &o, &r);
+    assert_int_equal(r.reason, PPROF_UNAUTHENTICATED);
+    assert_int_equal(r.refused_len, 0);
 
     /* Control characters, C0 and C1. */
     vars[0] = S("a\tb");

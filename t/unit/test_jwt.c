@@ -1518,7 +1518,7 @@ identity_claim(void **state)
 {
     pprof_jwt_conf_t     conf;
     pprof_auth_result_t  r;
-    char                *name;
+    char                *name, *forged;
 
     (void) state;
 
@@ -1562,6 +1562,21 @@ identity_claim(void **state)
     name[PPROF_IDENTITY_MAX + 1] = '\0';
     BAD(&conf, honest("HS256", 1, fmt("{\"sub\":\"%s\",\"exp\":%lld}", name,
                                       NOW + 600)), "sub too long");
+
+    /* Its start stays for the audit; a token that does not verify, never. */
+    pprof_jwt_verify(&conf, S(honest("HS256", 1, fmt("{\"sub\":\"%s\","
+                                                     "\"exp\":%lld}", name,
+                                                     NOW + 600))), NOW, &r);
+    assert_int_equal(r.reason, PPROF_INVALID_CREDENTIAL);
+    assert_int_equal(r.identity_len, 0);
+    assert_int_equal(r.refused_len, PPROF_IDENTITY_MAX);
+    assert_memory_equal(r.identity, name, PPROF_IDENTITY_MAX);
+    forged = honest("HS256", 1, fmt("{\"sub\":\"%s\",\"exp\":%lld}", name,
+                                    NOW + 600));
+    forged[strlen(forged) - 3] ^= 'A' ^ 'B';
+    pprof_jwt_verify(&conf, S(forged), NOW, &r);
+    assert_int_equal(r.reason, PPROF_INVALID_CREDENTIAL);
+    assert_int_equal(r.refused_len, 0);
 
     /* Escapes are decoded. */
     OK(&conf, honest("HS256", 1, fmt("{\"sub\":\"\\u0061lice\\/x\","
