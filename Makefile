@@ -42,7 +42,8 @@ UNIT_TESTS := $(patsubst t/unit/%.c,%,$(wildcard t/unit/test_*.c))
 UNIT_PLAIN := $(addprefix $(BUILD)/unit/plain/,$(UNIT_TESTS))
 UNIT_SAN   := $(addprefix $(BUILD)/unit/san/,$(UNIT_TESTS))
 
-.PHONY: all deps module target tools unit integration test run bench clean
+.PHONY: all deps module target tools unit integration integration-san \
+    test run bench clean
 
 all: module
 
@@ -132,7 +133,68 @@ integration: module target tools $(BUILD)/pprof-jwt
 	    PPROF_JWT=$(BUILD)/pprof-jwt PPROF_AUDIT=$(BUILD)/pprof-audit \
 	    prove -I t/lib t/
 
-test: unit integration
+# The module runs inside nginx, so the integration suite runs a second time
+# in a whole nginx built with ASan and UBSan from nginx.org's sources (the
+# newest release beside the repository: Debian's nginx-dev has headers
+# only).  The harness fails a test on any sanitizer report, alert or
+# crashed worker in error.log; the reports reach it because nginx sends
+# its stderr to the error log.
+NGX_VENDOR  ?= $(ROOT)/../shared/vendor
+SAN_NGX_VER ?= 1.31.4
+SAN_NGX_TGZ := $(NGX_VENDOR)/nginx-$(SAN_NGX_VER).tar.gz
+SAN_NGX     := $(BUILD)/san/nginx-$(SAN_NGX_VER)
+SAN_NGINX   := $(SAN_NGX)/objs/nginx
+SAN_MODULE  := $(SAN_NGX)/objs/ngx_http_pprof_module.so
+
+# A source tarball has ./configure, a repository snapshot auto/configure.
+# Debian's set of modules, so every test's configuration loads; paths are
+# left relative, since every test runs nginx with its own -p.
+SAN_NGX_FLAGS := --with-compat --with-debug --with-pcre-jit --with-threads \
+    --with-http_ssl_module --with-http_stub_status_module \
+    --with-http_realip_module --with-http_auth_request_module \
+    --with-http_v2_module --with-http_dav_module --with-http_slice_module \
+    --error-log-path=stderr
+# Two habits of nginx's own code that UBSan reports, switched off so that a
+# report means something: its parser reads words through unaligned
+# uint32_t loads on x86 (NGX_HAVE_NONALIGNED=0 makes it compare bytes, so
+# alignment stays checked), and ngx_cpymem() passes an empty string's NULL
+# data to memcpy() with length 0, as proxy_pass does for every rewritten
+# URI (nonnull-attribute; the core's unit tests and fuzzers keep it on).
+SAN_NGX_CC := -g -O1 -fno-omit-frame-pointer -fPIC -DNGX_HAVE_NONALIGNED=0 \
+    -fsanitize=address,undefined -fno-sanitize=nonnull-attribute \
+    -fno-sanitize-recover=all
+SAN_NGX_LD := -fsanitize=address,undefined
+
+# A worker's memory is freed by exit(), not by nginx: leak reports would be
+# noise.  Every dynamic module defines ngx_module_names as nginx does (its
+# loader looks them up by name), which ASan calls an ODR violation.
+# abort_on_error turns a report into "exited on signal 6" as well.
+SAN_ENV := ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1
+
+$(SAN_NGX)/objs/Makefile: $(SAN_NGX_TGZ) config
+	@test -f $(SAN_NGX_TGZ) || { echo "missing $(SAN_NGX_TGZ)"; exit 1; }
+	rm -rf $(SAN_NGX)
+	mkdir -p $(BUILD)/san
+	tar -xzf $(SAN_NGX_TGZ) -C $(BUILD)/san
+	cd $(SAN_NGX) && conf=./configure; [ -x $$conf ] || conf=auto/configure; \
+	    $$conf $(SAN_NGX_FLAGS) \
+	    --with-cc-opt='$(SAN_NGX_CC)' --with-ld-opt='$(SAN_NGX_LD)' \
+	    --add-dynamic-module=$(ROOT) > $(BUILD)/san/configure.log \
+	    || { tail -30 $(BUILD)/san/configure.log; exit 1; }
+
+$(SAN_NGINX) $(SAN_MODULE) &: $(SAN_NGX)/objs/Makefile $(CORE_SRCS) \
+	    $(CORE_HDRS) $(GLUE)
+	$(MAKE) -C $(SAN_NGX) -f objs/Makefile -j2 binary modules \
+	    > $(BUILD)/san/make.log 2>&1 \
+	    || { tail -40 $(BUILD)/san/make.log; exit 1; }
+
+integration-san: target tools $(BUILD)/pprof-jwt $(SAN_NGINX) $(SAN_MODULE)
+	$(SAN_ENV) PPROF_MODULE=$(SAN_MODULE) PPROF_TARGET=$(TARGET) \
+	    PPROF_NGINX=$(SAN_NGINX) PPROF_JWT=$(BUILD)/pprof-jwt \
+	    PPROF_AUDIT=$(BUILD)/pprof-audit prove -I t/lib t/
+
+test: unit integration integration-san
 
 run: module target tools
 	bash t/demo/run.sh
