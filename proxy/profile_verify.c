@@ -30,7 +30,7 @@
 
 
 /* The profile is decoded whole: what a hostile file can make us hold. */
-#define PROFILE_MAX     ((size_t) 1 << 30)
+#define PROFILE_MAX     ((size_t) PPROF_PROFILE_MAX)
 #define OUT_FIRST       ((size_t) 1 << 20)
 #define READ_CHUNK      65536
 

@@ -119,6 +119,29 @@ pprof_provenance_lines(const pprof_provenance_t *p,
 }
 
 
+int
+pprof_gateway_mark(int state, unsigned char c)
+{
+    static const char  mark[] = "pprof-gateway:";
+
+    if (state < 0 || state >= PPROF_GATEWAY_MARK_YES) {
+        return state;
+    }
+
+    /* What a terminal or a viewer shows as nothing before the mark. */
+    if (state == 0 && (c <= 0x20 || c == 0x7f)) {
+        return 0;
+    }
+
+    if (c >= 'A' && c <= 'Z') {
+        c += 'a' - 'A';
+    }
+
+    return c == (unsigned char) mark[state] ? state + 1
+                                            : PPROF_GATEWAY_MARK_NO;
+}
+
+
 void
 pprof_provenance_sha_line(const unsigned char sha256[32],
     char line[PPROF_SHA256_LINE_LEN + 1])
