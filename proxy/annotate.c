@@ -78,7 +78,8 @@ enum {
     M_LOCATION,
     M_LINE,
     M_FUNCTION,
-    M_PACKED            /* a packed run of varints, read like a message */
+    M_PACKED,           /* a packed run of varints, read like a message */
+    M_COMMENTS          /* the same, of Profile.comment: each one noted */
 };
 
 #define K_UNKNOWN   0   /* wire types 0, 1, 2 and 5, passed over */
@@ -86,6 +87,7 @@ enum {
 #define K_PACKED    2   /* repeated int64 or uint64: wire type 0, or 2 */
 #define K_STRING    3   /* Profile.string_table */
 #define K_MESSAGE   4   /* wire type 2, and its own fields checked */
+#define K_COMMENT   5   /* Profile.comment: K_PACKED, its indices noted */
 #define K_MASK      7
 #define MSG(m)      (K_MESSAGE | (m) << 3)
 #define V           K_VARINT
@@ -93,7 +95,7 @@ enum {
 static const unsigned char  schema[M_PACKED][16] = {
     [M_PROFILE]    = { 0, MSG(M_VALUE_TYPE), MSG(M_SAMPLE), MSG(M_MAPPING),
                        MSG(M_LOCATION), MSG(M_FUNCTION), K_STRING, V, V, V,
-                       V, MSG(M_VALUE_TYPE), V, K_PACKED, V, V },
+                       V, MSG(M_VALUE_TYPE), V, K_COMMENT, V, V },
     [M_VALUE_TYPE] = { 0, V, V },
     [M_SAMPLE]     = { 0, K_PACKED, K_PACKED, MSG(M_LABEL) },
     [M_LABEL]      = { 0, V, V, V, V },
@@ -135,6 +137,8 @@ typedef struct {
     pb_frame_t   frame[PB_DEPTH];
     uint64_t     nstrings;
     uint64_t     planted;        /* strings that claim to be the gateway's */
+    uint64_t     comments;
+    uint64_t     comment_max;    /* the highest string index a comment has */
 } pb_scan_t;
 
 struct pprof_annotator_s {
@@ -178,6 +182,7 @@ static int pb_scan(pb_scan_t *pb, const unsigned char *p, size_t len);
 static inline int pb_tag(unsigned msg, uint64_t tag, uint32_t *nfields,
     unsigned *kind, uint64_t *skip);
 static int pb_value(pb_scan_t *pb, uint64_t n);
+static void pb_comment(pb_scan_t *pb, uint64_t index);
 static inline int pb_varint(const unsigned char *p, size_t n, size_t *i,
     unsigned max, uint64_t *v);
 static int pb_whole(unsigned msg, const unsigned char *p, size_t n,
@@ -583,7 +588,9 @@ pb_scan(pb_scan_t *pb, const unsigned char *p, size_t len)
         if (pb->depth > 0 && f->end - pb->pos <= n) {
             n = (size_t) (f->end - pb->pos);
 
-            if (pb->state == PB_TAG && pb->nbytes == 0) {
+            if (pb->state == PB_TAG && pb->nbytes == 0
+                && f->msg != M_COMMENTS)
+            {
                 if (pb_whole(f->msg, p, n, &f->nfields) != 0) {
                     return -1;
                 }
@@ -640,7 +647,7 @@ pb_scan(pb_scan_t *pb, const unsigned char *p, size_t len)
         }
 
         max = pb->state == PB_LEN ? LEN_BYTES_MAX
-              : pb->state == PB_TAG ? TAG_BYTES_MAX
+              : pb->state == PB_TAG && f->msg != M_COMMENTS ? TAG_BYTES_MAX
               : VARINT_BYTES_MAX;
 
         /* A whole varint in view. */
@@ -711,10 +718,12 @@ pb_tag(unsigned msg, uint64_t tag, uint32_t *nfields, unsigned *kind,
     case K_UNKNOWN << 3 | 0:
     case K_VARINT << 3 | 0:
     case K_PACKED << 3 | 0:
+    case K_COMMENT << 3 | 0:
         return PB_VARINT;
 
     case K_UNKNOWN << 3 | 2:
     case K_PACKED << 3 | 2:
+    case K_COMMENT << 3 | 2:
     case K_STRING << 3 | 2:
     case K_MESSAGE << 3 | 2:
         return PB_LEN;
@@ -749,6 +758,11 @@ pb_value(pb_scan_t *pb, uint64_t n)
     switch (pb->state) {
 
     case PB_TAG:
+        if (f->msg == M_COMMENTS) {
+            pb_comment(pb, n);
+            return 0;
+        }
+
         next = pb_tag(f->msg, n, &f->nfields, &pb->kind, &pb->skip);
 
         if (next < 0 || (next == PB_SKIP && pb->skip > left)) {
@@ -779,6 +793,7 @@ pb_value(pb_scan_t *pb, uint64_t n)
 
         case K_MESSAGE:
         case K_PACKED:
+        case K_COMMENT:
             if (n == 0) {
                 return 0;
             }
@@ -791,7 +806,8 @@ pb_value(pb_scan_t *pb, uint64_t n)
             f->end = pb->pos + n;
             f->nfields = 0;
             f->msg = (pb->kind & K_MASK) == K_PACKED ? M_PACKED
-                                                     : pb->kind >> 3;
+                     : (pb->kind & K_MASK) == K_COMMENT ? M_COMMENTS
+                     : pb->kind >> 3;
             return 0;
         }
 
@@ -803,8 +819,26 @@ pb_value(pb_scan_t *pb, uint64_t n)
         return 0;
 
     default: /* PB_VARINT */
+        if ((pb->kind & K_MASK) == K_COMMENT) {
+            pb_comment(pb, n);
+        }
+
         pb->state = PB_TAG;
         return 0;
+    }
+}
+
+
+/*
+ * A comment is a string_table index.  One past the upstream's strings
+ * would show the gateway's own lines again, earlier, as the target's:
+ * checked once the strings are counted.
+ */
+static void
+pb_comment(pb_scan_t *pb, uint64_t index)
+{
+    if (pb->comments++ == 0 || index > pb->comment_max) {
+        pb->comment_max = index;
     }
 }
 
@@ -925,9 +959,15 @@ pprof_annotator_finish(pprof_annotator_t *a, const char *line1,
             rc = PPROF_ANNOTATE_TRUNCATED;
 
         } else if (a->pb.state != PB_TAG || a->pb.nbytes != 0
-                   || a->pb.depth != 0 || a->pb.nstrings == 0)
+                   || a->pb.depth != 0 || a->pb.nstrings == 0
+                   || (a->pb.comments > 0
+                       && a->pb.comment_max >= a->pb.nstrings))
         {
-            /* Ended inside a field, or no string_table to continue. */
+            /*
+             * Ended inside a field, no string_table to continue, or a
+             * comment that is no string of the upstream's (Go's parser
+             * refuses those too).
+             */
             rc = PPROF_ANNOTATE_NOT_PROFILE;
 
         } else {

@@ -913,7 +913,7 @@ test_only_profiles_sealed(void **state)
         "32 00 a5 06 01 02 03 04",
         "12 03 4a 01 ff 32 00",
         /* comment packed and unpacked; a 10-byte time_nanos. */
-        "32 00 6a 02 01 02 68 01",
+        "32 00 32 01 61 32 01 62 6a 02 01 02 68 01 68 00",
         "32 00 48 ff ff ff ff ff ff ff ff ff 7f",
         /* A 5-byte length of 0; empty nested messages. */
         "32 80 80 80 80 00",
@@ -998,9 +998,13 @@ test_every_field_wire_type(void **state)
                     put_bytes(&in, where[m].inner, fld.data, fld.len);
                 }
 
+                /* Strings enough for the comments the payloads make. */
                 pb.data = NULL;
                 pb.len = 0;
                 put_bytes(&pb, 6, "", 0);
+                while (pb.len < 2 + 9 * 3) {
+                    put_bytes(&pb, 6, "s", 1);
+                }
                 if (where[m].outer) {
                     put_bytes(&pb, where[m].outer, in.data, in.len);
                 } else {
@@ -1107,6 +1111,24 @@ test_planted_lines(void **state)
                                                : PPROF_ANNOTATE_OK);
         free(pb.data);
     }
+
+    /*
+     * Comments that point past the upstream's strings: at the gateway's
+     * own lines, shown again before them.  Go's parser refuses them too.
+     */
+    pb = bytes_of("32 00 68 01");
+    assert_true(protobuf_c_takes(&pb));
+    assert_int_equal(sealed_or_unchanged(&pb), PPROF_ANNOTATE_NOT_PROFILE);
+    free(pb.data);
+    pb = bytes_of("68 03 32 00 32 01 61 32 01 62");
+    assert_int_equal(sealed_or_unchanged(&pb), PPROF_ANNOTATE_NOT_PROFILE);
+    free(pb.data);
+    pb = bytes_of("6a 03 02 00 01 32 00 32 01 61 32 01 62");
+    assert_int_equal(sealed_or_unchanged(&pb), PPROF_ANNOTATE_OK);
+    free(pb.data);
+    pb = bytes_of("32 00 68 ff ff ff ff ff ff ff ff ff 01");
+    assert_int_equal(sealed_or_unchanged(&pb), PPROF_ANNOTATE_NOT_PROFILE);
+    free(pb.data);
 
     /* Not in a comment: still refused, the annotator cannot tell. */
     pb = make_profile(3, 1);
