@@ -23,7 +23,8 @@
  * A field's value with space, '%' and every byte that is not printable
  * ASCII as %XX: fields are separated by spaces, so an identity such as
  * "alice roles=admin" cannot pass for two fields, and the line is
- * plain text whatever the credential carried.
+ * plain text whatever the credential carried.  A bare "-" says "none",
+ * so a value that is exactly "-" is written "%2D".
  */
 static void
 put_field(pprof_text_t *l, pprof_str_t v)
@@ -39,7 +40,9 @@ put_field(pprof_text_t *l, pprof_str_t v)
     }
 
     for (i = 0; i < v.len; i++) {
-        if (v.data[i] > 0x20 && v.data[i] < 0x7f && v.data[i] != '%') {
+        if (v.data[i] > 0x20 && v.data[i] < 0x7f && v.data[i] != '%'
+            && (v.data[i] != '-' || v.len > 1))
+        {
             pprof_text_put(l, (const char *) &v.data[i], 1);
             continue;
         }

@@ -700,6 +700,24 @@ test_provenance_lines(void **state)
     assert_string_equal(line2, "pprof-gateway: endpoint=profile params=-"
         " upstream=- at=2026-11-22T03:45:01.123456Z");
 
+    /* An identity, role or upstream that is "-" is not "none". */
+    p.identity = S("-");
+    roles[0] = S("-");
+    roles[1] = S("--");
+    p.nroles = 2;
+    p.params = S("-");
+    p.upstream = S("-");
+    assert_int_equal(pprof_provenance_lines(&p, line1, line2), 0);
+    assert_string_equal(line1, "pprof-gateway: audit_id="
+        "0123456789abcdef0123456789abcdef identity=%2D roles=%2D,--");
+    assert_string_equal(line2, "pprof-gateway: endpoint=profile params=%2D"
+        " upstream=%2D at=2026-11-22T03:45:01.123456Z");
+    p.nroles = 1;
+    roles[0] = S("-x");
+    assert_int_equal(pprof_provenance_lines(&p, line1, line2), 0);
+    assert_string_equal(line1, "pprof-gateway: audit_id="
+        "0123456789abcdef0123456789abcdef identity=%2D roles=-x");
+
     /* A line that cannot fit is refused, not cut. */
     memset(big, ' ', sizeof(big) - 1);
     p.identity = SN(big, sizeof(big) / 2);
