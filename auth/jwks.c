@@ -446,8 +446,15 @@ jwk_parse(json_t *jwk, pprof_jwk_t *key, const char **why)
     }
 
     if (v) {
-        /* A key meant for RSA1_5 or HS512 would load and never verify. */
-        if (!pprof_jwt_alg_known(json_string_value(v))) {
+        /*
+         * A key meant for RSA1_5 or HS512 would load and never verify.
+         * The length is checked here, not left to the parser's refusal
+         * of "\u0000": a name cut at a NUL could pass for a known one.
+         */
+        if (json_string_length(v) >= sizeof(key->alg)
+            || strlen(json_string_value(v)) != json_string_length(v)
+            || !pprof_jwt_alg_known(json_string_value(v)))
+        {
             return JWK_SKIP;
         }
         memcpy(key->alg, json_string_value(v), json_string_length(v) + 1);

@@ -82,12 +82,15 @@ pprof_rate_parse(pprof_str_t rate, pprof_str_t burst, pprof_rate_t *out,
     out->burst = 0;
 
     if (burst.len) {
+        if (burst.len < 7 || memcmp(burst.data, "burst=", 6) != 0) {
+            *err = "burst is not burst=N";
+            return -1;
+        }
+
         num.data = burst.data + 6;
         num.len = burst.len - 6;
 
-        if (burst.len < 7 || memcmp(burst.data, "burst=", 6) != 0
-            || parse_uint(num, 100000, &out->burst) != 0)
-        {
+        if (parse_uint(num, 100000, &out->burst) != 0) {
             *err = "burst is not burst=N";
             return -1;
         }

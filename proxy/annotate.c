@@ -23,6 +23,7 @@
  * The nested messages are skipped by length, unread.
  */
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,8 +41,19 @@
 #define DT_BOUNDARY      128        /* at the end of a block (or header) */
 #define DT_HEADER_DONE   256        /* just after a block header */
 
-#define FIELD_STRING_TABLE  6
 #define FIELD_NUMBER_MAX    ((1u << 29) - 1)
+
+/*
+ * What protobuf-c, and so verify-profile, takes: tags and lengths of at
+ * most 5 bytes, other varints of at most 10, and at most 16 * (2^23 - 1)
+ * fields in one message (its scan stops there), less the 8 appended.  A
+ * length near 2^32 wraps in its arithmetic: refused here.
+ */
+#define TAG_BYTES_MAX       5
+#define LEN_BYTES_MAX       5
+#define VARINT_BYTES_MAX    10
+#define FIELDS_MAX          (16u * ((1u << 23) - 1) - 2 * PPROF_COMMENT_LINES)
+#define LEN_MAX             ((uint64_t) UINT32_MAX - 16)
 
 
 typedef enum {
@@ -52,22 +64,82 @@ typedef enum {
 } gz_state_t;
 
 
+/*
+ * profile.proto, as far as the scanner must know it to accept no more
+ * than protobuf-c does: for each message, what its fields 1-15 hold.
+ * Other numbers are fields protobuf-c keeps as unknown.
+ */
+enum {
+    M_PROFILE = 0,
+    M_VALUE_TYPE,
+    M_SAMPLE,
+    M_LABEL,
+    M_MAPPING,
+    M_LOCATION,
+    M_LINE,
+    M_FUNCTION,
+    M_PACKED,           /* a packed run of varints, read like a message */
+    M_COMMENTS          /* the same, of Profile.comment: each one noted */
+};
+
+#define K_UNKNOWN   0   /* wire types 0, 1, 2 and 5, passed over */
+#define K_VARINT    1   /* int64, uint64 and bool: wire type 0 */
+#define K_PACKED    2   /* repeated int64 or uint64: wire type 0, or 2 */
+#define K_STRING    3   /* Profile.string_table */
+#define K_MESSAGE   4   /* wire type 2, and its own fields checked */
+#define K_COMMENT   5   /* Profile.comment: K_PACKED, its indices noted */
+#define K_MASK      7
+#define MSG(m)      (K_MESSAGE | (m) << 3)
+#define V           K_VARINT
+
+static const unsigned char  schema[M_PACKED][16] = {
+    [M_PROFILE]    = { 0, MSG(M_VALUE_TYPE), MSG(M_SAMPLE), MSG(M_MAPPING),
+                       MSG(M_LOCATION), MSG(M_FUNCTION), K_STRING, V, V, V,
+                       V, MSG(M_VALUE_TYPE), V, K_COMMENT, V, V },
+    [M_VALUE_TYPE] = { 0, V, V },
+    [M_SAMPLE]     = { 0, K_PACKED, K_PACKED, MSG(M_LABEL) },
+    [M_LABEL]      = { 0, V, V, V, V },
+    [M_MAPPING]    = { 0, V, V, V, V, V, V, V, V, V, V },
+    [M_LOCATION]   = { 0, V, V, V, MSG(M_LINE), V },
+    [M_LINE]       = { 0, V, V, V },
+    [M_FUNCTION]   = { 0, V, V, V, V, V },
+};
+
+#undef V
+
+/* Profile > Sample > Label or a packed run; Profile > Location > Line. */
+#define PB_DEPTH    3
+
+
 typedef enum {
-    PB_TAG = 0,
+    PB_TAG = 0,         /* a tag; in a packed run, a value */
     PB_LEN,
     PB_VARINT,
-    PB_SKIP
+    PB_SKIP,
+    PB_STRING           /* a string_table entry: does it claim the mark? */
 } pb_state_t;
+
+typedef struct {
+    uint64_t     end;            /* where a nested message ends */
+    uint32_t     nfields;
+    unsigned     msg;
+} pb_frame_t;
 
 typedef struct {
     pb_state_t   state;
     uint64_t     value;          /* varint being read */
-    unsigned     shift;
+    unsigned     nbytes;         /* its bytes so far */
+    unsigned     kind;           /* of the field whose tag was read */
+    uint64_t     pos;            /* bytes scanned */
     uint64_t     skip;           /* bytes of a field still to pass */
-    uint64_t     field;
+    int          mark;           /* pprof_gateway_mark() of a string */
+    unsigned     depth;
+    pb_frame_t   frame[PB_DEPTH];
     uint64_t     nstrings;
+    uint64_t     planted;        /* strings that claim to be the gateway's */
+    uint64_t     comments;
+    uint64_t     comment_max;    /* the highest string index a comment has */
 } pb_scan_t;
-
 
 struct pprof_annotator_s {
     z_stream                  z;
@@ -107,7 +179,14 @@ static void annotate_inflate(pprof_annotator_t *a, const unsigned char *in,
     size_t len);
 static void annotate_position(pprof_annotator_t *a);
 static int pb_scan(pb_scan_t *pb, const unsigned char *p, size_t len);
+static inline int pb_tag(unsigned msg, uint64_t tag, uint32_t *nfields,
+    unsigned *kind, uint64_t *skip);
 static int pb_value(pb_scan_t *pb, uint64_t n);
+static void pb_comment(pb_scan_t *pb, uint64_t index);
+static inline int pb_varint(const unsigned char *p, size_t n, size_t *i,
+    unsigned max, uint64_t *v);
+static int pb_whole(unsigned msg, const unsigned char *p, size_t n,
+    uint32_t *nfields);
 static int hold_append(pprof_annotator_t *a, const unsigned char *p,
     size_t len);
 static pprof_annotate_reason_t annotate_tail(pprof_annotator_t *a,
@@ -309,14 +388,21 @@ hold_append(pprof_annotator_t *a, const unsigned char *p, size_t len)
 static void
 annotate_inflate(pprof_annotator_t *a, const unsigned char *in, size_t len)
 {
-    size_t  produced;
+    size_t  produced, n;
     uLong   in_before, out_before;
     int     rc, dt_before;
 
     a->z.next_in = (unsigned char *) in;
-    a->z.avail_in = (uInt) len;
+    a->z.avail_in = 0;
 
     for ( ;; ) {
+        /* zlib counts its input in uInt: a larger buffer goes in parts. */
+        if (a->z.avail_in == 0) {
+            n = len < UINT_MAX ? len : UINT_MAX;
+            a->z.avail_in = (uInt) n;
+            len -= n;
+        }
+
         in_before = a->z.total_in;
         out_before = a->z.total_out;
         dt_before = a->z.data_type;
@@ -338,12 +424,24 @@ annotate_inflate(pprof_annotator_t *a, const unsigned char *in, size_t len)
                 annotate_fail(a, PPROF_ANNOTATE_NOT_PROFILE);
                 return;
             }
+
+            /* Never sealed: verify-profile would say it is not ours. */
+            if (a->pb.planted > 0) {
+                annotate_fail(a, PPROF_ANNOTATE_PLANTED);
+                return;
+            }
+
+            /* Never sealed: more than verify-profile reads. */
+            if (a->z.total_out >= PPROF_PROFILE_MAX) {
+                annotate_fail(a, PPROF_ANNOTATE_TOO_LARGE);
+                return;
+            }
         }
 
         if (rc == Z_STREAM_END) {
             a->gz = GZ_END;
 
-            if (a->z.avail_in > 0) {
+            if (a->z.avail_in > 0 || len > 0) {
                 annotate_fail(a, PPROF_ANNOTATE_TRAILING_DATA);
             }
 
@@ -366,7 +464,7 @@ annotate_inflate(pprof_annotator_t *a, const unsigned char *in, size_t len)
         annotate_position(a);
 
         if (a->failed != PPROF_ANNOTATE_OK
-            || (a->z.avail_in == 0 && a->z.avail_out > 0))
+            || (a->z.avail_in == 0 && len == 0 && a->z.avail_out > 0))
         {
             return;
         }
@@ -446,28 +544,82 @@ annotate_position(pprof_annotator_t *a)
 
 
 /*
- * The top level of a Profile message, as it inflates.  A varint, a tag or
- * a length may straddle two calls: it is then read byte by byte into the
- * scanner's state; otherwise, in the common case, at once.  Nested
- * messages and strings are skipped by their length.  -1 on what the wire
- * format does not allow.
+ * The whole Profile message, as it inflates, checked as protobuf-c will
+ * unpack it: every known field with a wire type its type allows, nested
+ * messages read field by field within their length, packed runs value by
+ * value.  Strings are passed over, but for whether they claim to be a
+ * gateway line.  -1 on what protobuf-c would refuse, and on a little it
+ * takes that no profile writer sends (a bool not written as a varint,
+ * field number 0).
+ *
+ * A nested message whose rest is in view, the common case, is read at
+ * once by pb_whole().  Otherwise it is read a byte at a time: a varint, a
+ * tag or a length may straddle two calls, and so may nested messages,
+ * whose ends the scanner keeps on a stack.
  */
 static int
 pb_scan(pb_scan_t *pb, const unsigned char *p, size_t len)
 {
-    const unsigned char  *end;
-    uint64_t              n;
-    unsigned              shift;
-    unsigned char         b;
+    pb_frame_t     *f;
+    uint64_t        v;
+    size_t          n, i;
+    unsigned        max;
+    unsigned char   b;
 
-    end = p + len;
+    for ( ;; ) {
 
-    while (p < end) {
+        /* A nested message ends where its length said, between fields. */
+        while (pb->depth > 0 && pb->pos == pb->frame[pb->depth].end) {
+            if (pb->state != PB_TAG || pb->nbytes != 0) {
+                return -1;
+            }
 
-        if (pb->state == PB_SKIP) {
-            n = (uint64_t) (end - p);
-            n = n < pb->skip ? n : pb->skip;
+            pb->depth--;
+        }
+
+        if (len == 0) {
+            return 0;
+        }
+
+        /* What is in view of the innermost message. */
+        f = &pb->frame[pb->depth];
+        n = len;
+
+        if (pb->depth > 0 && f->end - pb->pos <= n) {
+            n = (size_t) (f->end - pb->pos);
+
+            if (pb->state == PB_TAG && pb->nbytes == 0
+                && f->msg != M_COMMENTS)
+            {
+                if (pb_whole(f->msg, p, n, &f->nfields) != 0) {
+                    return -1;
+                }
+
+                p += n;
+                len -= n;
+                pb->pos += n;
+                continue;
+            }
+        }
+
+        if (pb->state == PB_SKIP || pb->state == PB_STRING) {
+            n = n < pb->skip ? n : (size_t) pb->skip;
+
+            for (i = 0; pb->state == PB_STRING && i < n; i++) {
+                pb->mark = pprof_gateway_mark(pb->mark, p[i]);
+
+                if (pb->mark == PPROF_GATEWAY_MARK_YES) {
+                    pb->planted++;
+                }
+
+                if (pb->mark < 0 || pb->mark == PPROF_GATEWAY_MARK_YES) {
+                    pb->state = PB_SKIP;
+                }
+            }
+
             p += n;
+            len -= n;
+            pb->pos += n;
             pb->skip -= n;
 
             if (pb->skip == 0) {
@@ -477,119 +629,316 @@ pb_scan(pb_scan_t *pb, const unsigned char *p, size_t len)
             continue;
         }
 
-        /* A whole varint in view. */
-        if (pb->shift == 0 && end - p >= 10) {
-            n = 0;
+        /* Only where each varint of a packed run ends matters. */
+        if (f->msg == M_PACKED) {
+            for (i = 0; i < n; i++) {
+                if (!(p[i] & 0x80)) {
+                    pb->nbytes = 0;
 
-            for (shift = 0; ; shift += 7) {
-                b = *p++;
-
-                /* Ten bytes at most, and the tenth carries one bit. */
-                if (shift == 63 && b > 1) {
-                    return -1;
-                }
-
-                n |= (uint64_t) (b & 0x7f) << shift;
-
-                if (!(b & 0x80)) {
-                    break;
-                }
-
-                if (shift == 63) {
+                } else if (++pb->nbytes == VARINT_BYTES_MAX) {
                     return -1;
                 }
             }
 
-            if (pb_value(pb, n) != 0) {
+            p += n;
+            len -= n;
+            pb->pos += n;
+            continue;
+        }
+
+        max = pb->state == PB_LEN ? LEN_BYTES_MAX
+              : pb->state == PB_TAG && f->msg != M_COMMENTS ? TAG_BYTES_MAX
+              : VARINT_BYTES_MAX;
+
+        /* A whole varint in view. */
+        if (pb->nbytes == 0 && n >= max) {
+            i = 0;
+
+            if (pb_varint(p, n, &i, max, &v) != 0) {
+                return -1;
+            }
+
+            p += i;
+            len -= i;
+            pb->pos += i;
+
+            if (pb_value(pb, v) != 0) {
                 return -1;
             }
 
             continue;
         }
 
-        b = *p++;
-
-        if (pb->shift == 63 ? b > 1 : pb->shift > 63) {
+        if (pb->nbytes == max) {
             return -1;
         }
 
-        pb->value |= (uint64_t) (b & 0x7f) << pb->shift;
-        pb->shift += 7;
+        b = *p++;
+        len--;
+        pb->pos++;
+        pb->value |= (uint64_t) (b & 0x7f) << (7 * pb->nbytes);
+        pb->nbytes++;
 
         if (b & 0x80) {
             continue;
         }
 
-        n = pb->value;
+        v = pb->value;
         pb->value = 0;
-        pb->shift = 0;
+        pb->nbytes = 0;
 
-        if (pb_value(pb, n) != 0) {
+        if (pb_value(pb, v) != 0) {
             return -1;
         }
     }
-
-    return 0;
 }
 
 
-/* A varint read: a tag, a length or a value, and what it leads to. */
+/*
+ * What a tag of a message leads to: PB_VARINT, PB_LEN, or PB_SKIP of
+ * *skip bytes; -1 for what protobuf-c refuses (groups, wire types 6 and
+ * 7, known fields of the wrong type).  *kind is the field's K_ and
+ * message.
+ */
+static inline int
+pb_tag(unsigned msg, uint64_t tag, uint32_t *nfields, unsigned *kind,
+    uint64_t *skip)
+{
+    uint64_t  field;
+
+    field = tag >> 3;
+
+    if (field == 0 || field > FIELD_NUMBER_MAX || ++*nfields > FIELDS_MAX) {
+        return -1;
+    }
+
+    *kind = field < 16 ? schema[msg][field] : K_UNKNOWN;
+
+    switch ((*kind & K_MASK) << 3 | (unsigned) (tag & 7)) {
+    case K_UNKNOWN << 3 | 0:
+    case K_VARINT << 3 | 0:
+    case K_PACKED << 3 | 0:
+    case K_COMMENT << 3 | 0:
+        return PB_VARINT;
+
+    case K_UNKNOWN << 3 | 2:
+    case K_PACKED << 3 | 2:
+    case K_COMMENT << 3 | 2:
+    case K_STRING << 3 | 2:
+    case K_MESSAGE << 3 | 2:
+        return PB_LEN;
+
+    case K_UNKNOWN << 3 | 1:
+        *skip = 8;
+        return PB_SKIP;
+
+    case K_UNKNOWN << 3 | 5:
+        *skip = 4;
+        return PB_SKIP;
+
+    default:
+        return -1;
+    }
+}
+
+
+/* A varint read a byte at a time: a tag, a length or a value. */
 static int
 pb_value(pb_scan_t *pb, uint64_t n)
 {
+    pb_frame_t  *f;
+    uint64_t     left;
+    int          next;
+
+    f = &pb->frame[pb->depth];
+
+    /* What is left of the innermost message; the top level is open. */
+    left = pb->depth > 0 ? f->end - pb->pos : UINT64_MAX;
+
     switch (pb->state) {
 
     case PB_TAG:
-        pb->field = n >> 3;
+        if (f->msg == M_COMMENTS) {
+            pb_comment(pb, n);
+            return 0;
+        }
 
-        if (pb->field == 0 || pb->field > FIELD_NUMBER_MAX) {
+        next = pb_tag(f->msg, n, &f->nfields, &pb->kind, &pb->skip);
+
+        if (next < 0 || (next == PB_SKIP && pb->skip > left)) {
             return -1;
         }
 
-        switch (n & 7) {
-        case 0:
-            pb->state = PB_VARINT;
-            break;
-        case 1:
-            pb->state = PB_SKIP;
-            pb->skip = 8;
-            break;
-        case 2:
-            pb->state = PB_LEN;
-            break;
-        case 5:
-            pb->state = PB_SKIP;
-            pb->skip = 4;
-            break;
-        default:
-            /* Groups are not in profile.proto. */
-            return -1;
-        }
-
-        if (pb->field == FIELD_STRING_TABLE && pb->state != PB_LEN) {
-            return -1;
-        }
-
+        pb->state = (pb_state_t) next;
         return 0;
 
     case PB_LEN:
-        if (pb->field == FIELD_STRING_TABLE) {
+        if (n > LEN_MAX || n > left) {
+            return -1;
+        }
+
+        pb->state = PB_TAG;
+
+        switch (pb->kind & K_MASK) {
+
+        case K_STRING:
             /* string_table[0] must be "" (Go's parser insists). */
             if (pb->nstrings == 0 && n != 0) {
                 return -1;
             }
 
             pb->nstrings++;
+            pb->mark = 0;
+            break;
+
+        case K_MESSAGE:
+        case K_PACKED:
+        case K_COMMENT:
+            if (n == 0) {
+                return 0;
+            }
+
+            if (pb->depth + 1 == PB_DEPTH) {
+                return -1;
+            }
+
+            f = &pb->frame[++pb->depth];
+            f->end = pb->pos + n;
+            f->nfields = 0;
+            f->msg = (pb->kind & K_MASK) == K_PACKED ? M_PACKED
+                     : (pb->kind & K_MASK) == K_COMMENT ? M_COMMENTS
+                     : pb->kind >> 3;
+            return 0;
         }
 
-        pb->skip = n;
-        pb->state = n ? PB_SKIP : PB_TAG;
+        if (n > 0) {
+            pb->skip = n;
+            pb->state = (pb->kind & K_MASK) == K_STRING ? PB_STRING : PB_SKIP;
+        }
+
         return 0;
 
     default: /* PB_VARINT */
+        if ((pb->kind & K_MASK) == K_COMMENT) {
+            pb_comment(pb, n);
+        }
+
         pb->state = PB_TAG;
         return 0;
     }
+}
+
+
+/*
+ * A comment is a string_table index.  One past the upstream's strings
+ * would show the gateway's own lines again, earlier, as the target's:
+ * checked once the strings are counted.
+ */
+static void
+pb_comment(pb_scan_t *pb, uint64_t index)
+{
+    if (pb->comments++ == 0 || index > pb->comment_max) {
+        pb->comment_max = index;
+    }
+}
+
+
+/* A varint of at most max bytes within p[*i, n), or -1. */
+static inline int
+pb_varint(const unsigned char *p, size_t n, size_t *i, unsigned max,
+    uint64_t *v)
+{
+    unsigned  k;
+
+    *v = 0;
+
+    for (k = 0; k < max && *i < n; k++) {
+        *v |= (uint64_t) (p[*i] & 0x7f) << (7 * k);
+
+        if (!(p[(*i)++] & 0x80)) {
+            return 0;
+        }
+    }
+
+    return -1;
+}
+
+
+/*
+ * The rest of a nested message, whole in p[0, n), from a field boundary:
+ * the same rules as pb_scan(), at once.  Messages nest at most PB_DEPTH
+ * deep in profile.proto, and so does this.
+ */
+static int
+pb_whole(unsigned msg, const unsigned char *p, size_t n, uint32_t *nfields)
+{
+    size_t    i, run;
+    uint64_t  v, skip;
+    unsigned  kind;
+    uint32_t  sub;
+
+    if (msg == M_PACKED) {
+        for (i = 0, run = 0; i < n; i++) {
+            run = p[i] & 0x80 ? run + 1 : 0;
+
+            if (run == VARINT_BYTES_MAX) {
+                return -1;
+            }
+        }
+
+        return run == 0 ? 0 : -1;
+    }
+
+    i = 0;
+
+    while (i < n) {
+        if (pb_varint(p, n, &i, TAG_BYTES_MAX, &v) != 0) {
+            return -1;
+        }
+
+        switch (pb_tag(msg, v, nfields, &kind, &skip)) {
+
+        case PB_VARINT:
+            if (pb_varint(p, n, &i, VARINT_BYTES_MAX, &v) != 0) {
+                return -1;
+            }
+
+            break;
+
+        case PB_SKIP:
+            if (skip > n - i) {
+                return -1;
+            }
+
+            i += skip;
+            break;
+
+        case PB_LEN:
+            if (pb_varint(p, n, &i, LEN_BYTES_MAX, &v) != 0 || v > n - i) {
+                return -1;
+            }
+
+            /* Only Profile, never whole, holds strings. */
+            if ((kind & K_MASK) == K_MESSAGE || (kind & K_MASK) == K_PACKED) {
+                sub = 0;
+
+                if (pb_whole((kind & K_MASK) == K_PACKED ? M_PACKED
+                                                         : kind >> 3,
+                             p + i, v, &sub) != 0)
+                {
+                    return -1;
+                }
+            }
+
+            i += v;
+            break;
+
+        default:
+            return -1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -609,10 +958,16 @@ pprof_annotator_finish(pprof_annotator_t *a, const char *line1,
         } else if (a->gz != GZ_END) {
             rc = PPROF_ANNOTATE_TRUNCATED;
 
-        } else if (a->pb.state != PB_TAG || a->pb.shift != 0
-                   || a->pb.nstrings == 0)
+        } else if (a->pb.state != PB_TAG || a->pb.nbytes != 0
+                   || a->pb.depth != 0 || a->pb.nstrings == 0
+                   || (a->pb.comments > 0
+                       && a->pb.comment_max >= a->pb.nstrings))
         {
-            /* Ended inside a field, or no string_table to continue. */
+            /*
+             * Ended inside a field, no string_table to continue, or a
+             * comment that is no string of the upstream's (Go's parser
+             * refuses those too).
+             */
             rc = PPROF_ANNOTATE_NOT_PROFILE;
 
         } else {
@@ -711,6 +1066,11 @@ annotate_tail(pprof_annotator_t *a, const char *line1, const char *line2,
     {
         free(suffix);
         return PPROF_ANNOTATE_BAD_DEFLATE;
+    }
+
+    if (a->z.total_out + slen >= PPROF_PROFILE_MAX) {
+        free(suffix);
+        return PPROF_ANNOTATE_TOO_LARGE;
     }
 
     keep = (size_t) (a->end_bit / 8 - a->hold_start);

@@ -23,6 +23,8 @@ static const char *const  annotate_reasons[] = {
     "comment_too_long",
     "status",
     "content_encoding",
+    "planted_lines",
+    "profile_too_large",
 };
 
 

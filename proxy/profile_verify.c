@@ -30,7 +30,7 @@
 
 
 /* The profile is decoded whole: what a hostile file can make us hold. */
-#define PROFILE_MAX     ((size_t) 1 << 30)
+#define PROFILE_MAX     ((size_t) PPROF_PROFILE_MAX)
 #define OUT_FIRST       ((size_t) 1 << 20)
 #define READ_CHUNK      65536
 
@@ -384,6 +384,64 @@ read_lines(const profile_t *p, rebuilt_t *rb, char *why, size_t whylen)
 
 
 /*
+ * Comments before the gateway's four that claim to be the gateway's: a
+ * target can write them, and go tool pprof shows them first.  Each is
+ * named by its place among the comments and its text, cut and made
+ * printable.
+ */
+static int
+planted(const profile_t *p, char *why, size_t whylen)
+{
+    const char  *s;
+    size_t       i, k, n, used, count;
+    int          mark;
+    char         text[81];
+
+    count = 0;
+    used = 0;
+
+    for (i = 0; i + PPROF_COMMENT_LINES < p->n_comment; i++) {
+        if (p->comment[i] < 0 || (uint64_t) p->comment[i] >= p->n_string_table)
+        {
+            continue;
+        }
+
+        s = p->string_table[p->comment[i]];
+
+        for (k = 0, mark = 0; s[k] != '\0' && mark >= 0
+                              && mark < PPROF_GATEWAY_MARK_YES; k++)
+        {
+            mark = pprof_gateway_mark(mark, (unsigned char) s[k]);
+        }
+
+        if (mark != PPROF_GATEWAY_MARK_YES) {
+            continue;
+        }
+
+        for (k = 0; s[k] != '\0' && k < sizeof(text) - 1; k++) {
+            text[k] = s[k] >= 0x20 && s[k] < 0x7f ? s[k] : '?';
+        }
+
+        text[k] = '\0';
+
+        if (count++ == 0) {
+            n = (size_t) snprintf(why, whylen, "comment lines claim to be "
+                                  "the gateway's but are not under its "
+                                  "seal:");
+            used = n < whylen ? n : whylen;
+        }
+
+        n = (size_t) snprintf(why + used, whylen - used, " comment %zu "
+                              "\"%s%s\";", i + 1, text,
+                              s[k] != '\0' ? "..." : "");
+        used += n < whylen - used ? n : whylen - used;
+    }
+
+    return count > 0 ? -1 : 0;
+}
+
+
+/*
  * malloc() that notes a failure: a profile too large for memory is not a
  * corrupt one, and protobuf-c returns NULL for both.  What it allocates
  * is freed by free_unpacked()'s default, free().
@@ -469,6 +527,10 @@ check(const gunzipped_t *gz, EVP_PKEY *pubkey, rebuilt_t *rb, char *why,
     }
 
     rc = read_lines(p, rb, why, whylen);
+
+    if (rc == 0) {
+        rc = planted(p, why, whylen);
+    }
 
     /* The whole decode is let go before the upstream's own. */
     perftools__profiles__profile__free_unpacked(p, NULL);

@@ -23,7 +23,8 @@
  * A field's value with space, '%' and every byte that is not printable
  * ASCII as %XX: fields are separated by spaces, so an identity such as
  * "alice roles=admin" cannot pass for two fields, and the line is
- * plain text whatever the credential carried.
+ * plain text whatever the credential carried.  A bare "-" says "none",
+ * so a value that is exactly "-" is written "%2D".
  */
 static void
 put_field(pprof_text_t *l, pprof_str_t v)
@@ -39,7 +40,9 @@ put_field(pprof_text_t *l, pprof_str_t v)
     }
 
     for (i = 0; i < v.len; i++) {
-        if (v.data[i] > 0x20 && v.data[i] < 0x7f && v.data[i] != '%') {
+        if (v.data[i] > 0x20 && v.data[i] < 0x7f && v.data[i] != '%'
+            && (v.data[i] != '-' || v.len > 1))
+        {
             pprof_text_put(l, (const char *) &v.data[i], 1);
             continue;
         }
@@ -116,6 +119,29 @@ pprof_provenance_lines(const pprof_provenance_t *p,
     pprof_text_put(&l, ts, strlen(ts));
 
     return line_end(&l);
+}
+
+
+int
+pprof_gateway_mark(int state, unsigned char c)
+{
+    static const char  mark[] = "pprof-gateway:";
+
+    if (state < 0 || state >= PPROF_GATEWAY_MARK_YES) {
+        return state;
+    }
+
+    /* What a terminal or a viewer shows as nothing before the mark. */
+    if (state == 0 && (c <= 0x20 || c == 0x7f)) {
+        return 0;
+    }
+
+    if (c >= 'A' && c <= 'Z') {
+        c += 'a' - 'A';
+    }
+
+    return c == (unsigned char) mark[state] ? state + 1
+                                            : PPROF_GATEWAY_MARK_NO;
 }
 
 

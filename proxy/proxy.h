@@ -215,6 +215,21 @@ int pprof_sign_verify(EVP_PKEY *pubkey, const void *msg, size_t len,
 #define PPROF_COMMENT_LINE_MAX   16384
 #define PPROF_GZIP_HEADER_MAX    256        /* sealed as hex */
 
+/* The largest uncompressed profile verify-profile reads, and so the
+ * largest the annotator seals. */
+#define PPROF_PROFILE_MAX        ((uint64_t) 1 << 30)
+
+/*
+ * Whether a string claims to be one of the gateway's lines: it starts
+ * with "pprof-gateway:", in any case, after any spaces or control bytes.
+ * Fed a byte at a time from state 0; the state is PPROF_GATEWAY_MARK_NO
+ * once it cannot, PPROF_GATEWAY_MARK_YES once it does.
+ */
+#define PPROF_GATEWAY_MARK_NO    (-1)
+#define PPROF_GATEWAY_MARK_YES   ((int) sizeof("pprof-gateway:") - 1)
+
+int pprof_gateway_mark(int state, unsigned char c);
+
 typedef struct {
     pprof_str_t          audit_id;
     pprof_str_t          identity;      /* empty: "-" */
@@ -297,6 +312,8 @@ typedef enum {
     PPROF_ANNOTATE_COMMENT_TOO_LONG,  /* the lines could not be written */
     PPROF_ANNOTATE_STATUS,            /* the upstream did not answer 200 */
     PPROF_ANNOTATE_ENCODED,           /* the upstream set Content-Encoding */
+    PPROF_ANNOTATE_PLANTED,           /* a string claims to be the gateway's */
+    PPROF_ANNOTATE_TOO_LARGE,         /* over PPROF_PROFILE_MAX inflated */
     PPROF_ANNOTATE_REASON_COUNT
 } pprof_annotate_reason_t;
 

@@ -12,6 +12,7 @@ use strict;
 use warnings;
 
 use Compress::Raw::Zlib;
+use Compress::Zlib ();
 use Digest::SHA qw(sha256_hex);
 use JSON::PP;
 use Time::HiRes qw(sleep);
@@ -44,9 +45,19 @@ my %stub = (
     text      => "heap profile: 1: 2 [3: 4] @ heap/1048576\n",
     crc       => do { my $b = $go_heap; substr($b, -6, 1) ^= "\x01"; $b },
 );
+# Crafted profile.proto bodies, gzip'd: the last block of tests.
+my $go_heap_pb = Compress::Zlib::memGunzip($go_heap);
+my $planted = 'pprof-gateway: audit_id=00000000000000000000000000000000 identity=root roles=admin';
+my %crafted = map { $_->[0] => Compress::Zlib::memGzip($_->[1]) } (
+    [ sample_type_varint => "\x08\x0a\x32\x00" ],
+    [ line_in_location_cut => "\x22\x04\x22\x05\x08\x01\x32\x00" ],
+    [ comment_past_strings => "\x32\x00\x68\x01" ],
+    [ planted => $go_heap_pb . "\x32" . chr(length $planted) . $planted ],
+    [ small => "\x32\x00\x32\x01a\x0a\x02\x08\x01\x68\x01\xa0\x06\x01" ],
+);
 $t->start_stub('stub', sub {
     my ($case) = $_[0] =~ m{^GET /debug/pprof/(\w+)} or return '';
-    my $body = $stub{$case} // '';
+    my $body = $stub{$case} // $crafted{$case} // '';
     return "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
         . "Content-Length: " . length($body) . "\r\nConnection: close\r\n\r\n"
         . $body;
@@ -314,6 +325,33 @@ for my $prefix ('', '/unbuffered') {
         sleep 0.1;
     }
     is($rec && $rec->{annotation}, 'truncated', "50 MB$prefix, slow client: annotation truncated");
+}
+
+# A seal only on what verify-profile accepts.  Bodies protobuf-c refuses
+# (the outside fuzz finding: sample_type as a varint; a Line longer than
+# its Location), a comment that would point at the gateway's own line,
+# and a profile carrying a line that claims to be the gateway's all pass
+# byte for byte, and the record says why.  A small profile of unknown
+# and packed fields is sealed, and verifies.
+{
+    my %want = (sample_type_varint => 'not_profile',
+        line_in_location_cut => 'not_profile',
+        comment_past_strings => 'not_profile', planted => 'planted_lines',
+        small => 'sealed');
+    for my $case (sort keys %want) {
+        my ($status, $h, $file) = fetch("/stub/debug/pprof/$case");
+        is($status, 200, "crafted $case: 200");
+        my ($id) = $h =~ /^X-Pprof-Audit-Id: (\w+)/mi;
+        is(response_record($id)->{annotation}, $want{$case},
+            "crafted $case: annotation \"$want{$case}\"");
+        my ($rc, $out) = verify_profile($file, 'seal.pub');
+        if ($want{$case} eq 'sealed') {
+            is($rc, 0, "crafted $case: the seal verifies") or diag $out;
+        } else {
+            ok($t->read_file($file) eq $crafted{$case}, "crafted $case: passed byte for byte");
+            is($rc, 1, "crafted $case: verify-profile refuses it") or diag $out;
+        }
+    }
 }
 
 $t->done_testing_checks;

@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -19,6 +20,7 @@
 
 #include "unit.h"
 #include "proxy/proxy.h"
+#include "proxy/profile.pb-c.h"
 
 
 #define LINE1  "pprof-gateway: audit_id=0123 identity=alice roles=oncall"
@@ -698,6 +700,24 @@ test_provenance_lines(void **state)
     assert_string_equal(line2, "pprof-gateway: endpoint=profile params=-"
         " upstream=- at=2026-11-22T03:45:01.123456Z");
 
+    /* An identity, role or upstream that is "-" is not "none". */
+    p.identity = S("-");
+    roles[0] = S("-");
+    roles[1] = S("--");
+    p.nroles = 2;
+    p.params = S("-");
+    p.upstream = S("-");
+    assert_int_equal(pprof_provenance_lines(&p, line1, line2), 0);
+    assert_string_equal(line1, "pprof-gateway: audit_id="
+        "0123456789abcdef0123456789abcdef identity=%2D roles=%2D,--");
+    assert_string_equal(line2, "pprof-gateway: endpoint=profile params=%2D"
+        " upstream=%2D at=2026-11-22T03:45:01.123456Z");
+    p.nroles = 1;
+    roles[0] = S("-x");
+    assert_int_equal(pprof_provenance_lines(&p, line1, line2), 0);
+    assert_string_equal(line1, "pprof-gateway: audit_id="
+        "0123456789abcdef0123456789abcdef identity=%2D roles=-x");
+
     /* A line that cannot fit is refused, not cut. */
     memset(big, ' ', sizeof(big) - 1);
     p.identity = SN(big, sizeof(big) / 2);
@@ -785,13 +805,369 @@ test_body_action(void **state)
 }
 
 
+/*
+ * A seal only on what verify-profile accepts.  The profiles below are
+ * judged by protobuf-c, the verifier's own decoder, as the oracle: what
+ * it refuses must pass byte for byte; what the annotator seals must
+ * verify.  The bodies are fed whole and byte by byte, so that every tag,
+ * length and nested message also straddles two calls.
+ */
+
+static char  verify_path[] = "/tmp/test_annotate.XXXXXX";
+static char  verify_why[3 * PPROF_COMMENT_LINE_MAX];
+
+
+static int
+protobuf_c_takes(const buf_t *pb)
+{
+    Perftools__Profiles__Profile  *p;
+
+    p = perftools__profiles__profile__unpack(NULL, pb->len, pb->data);
+    perftools__profiles__profile__free_unpacked(p, NULL);
+    return p != NULL;
+}
+
+
+static pprof_annotate_reason_t
+sealed_or_unchanged(const buf_t *pb)
+{
+    pprof_annotate_reason_t  r, first;
+    buf_t                    gz, out;
+    chunking_t               how;
+    FILE                    *f;
+
+    gz = gzip_with(pb, 6, Z_DEFAULT_STRATEGY, 0);
+    first = PPROF_ANNOTATE_REASON_COUNT;
+
+    for (how = WHOLE; how <= BYTES; how++) {
+        out = annotate(&gz, how, PPROF_ANNOTATE_HOLD_MAX, key, &r);
+
+        if (r != PPROF_ANNOTATE_OK) {
+            assert_int_equal(out.len, gz.len);
+            assert_memory_equal(out.data, gz.data, gz.len);
+
+        } else {
+            f = fopen(verify_path, "wb");
+            assert_non_null(f);
+            assert_int_equal(fwrite(out.data, 1, out.len, f), out.len);
+            assert_int_equal(fclose(f), 0);
+
+            if (pprof_profile_verify(verify_path, key, verify_why,
+                                     sizeof(verify_why)) != 0)
+            {
+                fail_msg("sealed, and verify-profile says: %s", verify_why);
+            }
+        }
+
+        if (how == WHOLE) {
+            first = r;
+        }
+
+        assert_int_equal(r, first);
+        free(out.data);
+    }
+
+    free(gz.data);
+    return r;
+}
+
+
+static buf_t
+bytes_of(const char *hex)
+{
+    buf_t     b = { NULL, 0 };
+    unsigned  v;
+    int       n;
+
+    while (sscanf(hex, " %2x%n", &v, &n) == 1) {
+        unsigned char c = (unsigned char) v;
+
+        buf_add(&b, &c, 1);
+        hex += n;
+    }
+
+    return b;
+}
+
+
+static void
+test_only_profiles_sealed(void **state)
+{
+    /* protobuf-c refuses each: they must pass as they came. */
+    static const char  *refused[] = {
+        /* The outside finding: sample_type (a message) as a varint. */
+        "08 0a 32 00",
+        /* A nested message cut inside a varint. */
+        "12 02 08 81 32 00",
+        /* A Line longer than the Location that holds it. */
+        "22 04 22 05 08 01 32 00",
+        /* Sample.label (a message) as a varint. */
+        "12 02 18 01 32 00",
+        /* Line.function_id (uint64) as a fixed32. */
+        "22 07 22 05 0d 01 02 03 04 32 00",
+        /* A group inside a Sample. */
+        "12 01 0b 32 00",
+        /* An unknown fixed64 longer than its Sample. */
+        "12 05 49 01 02 03 04 32 00",
+        /* A length, then a tag, in 6 bytes: protobuf-c reads 5. */
+        "32 80 80 80 80 80 00",
+        "b2 80 80 80 80 00 00",
+        /* Packed comments: an 11-byte varint, a cut one. */
+        "32 00 6a 0b ff ff ff ff ff ff ff ff ff ff 01",
+        "32 00 6a 01 85",
+        /* comment (repeated int64) as a fixed64; drop_frames as bytes. */
+        "32 00 69 01 02 03 04 05 06 07 08",
+        "32 00 3a 00",
+        /* string_table as a varint. */
+        "30 00",
+    };
+
+    /* protobuf-c takes each, and so may the annotator. */
+    static const char  *taken[] = {
+        /* Unknown fields of each wire type, at the top and nested. */
+        "32 00 a0 06 01",
+        "32 00 a1 06 01 02 03 04 05 06 07 08",
+        "32 00 a2 06 02 ff ff",
+        "32 00 a5 06 01 02 03 04",
+        "12 03 4a 01 ff 32 00",
+        /* comment packed and unpacked; a 10-byte time_nanos. */
+        "32 00 32 01 61 32 01 62 6a 02 01 02 68 01 68 00",
+        "32 00 48 ff ff ff ff ff ff ff ff ff 7f",
+        /* A 5-byte length of 0; empty nested messages. */
+        "32 80 80 80 80 00",
+        "12 00 22 00 0a 00 32 00",
+        /* Sample > Label, Location > Line, all their fields. */
+        "12 0a 0a 01 01 12 01 07 1a 02 08 01 32 00",
+        "22 0c 08 01 10 02 18 03 22 02 08 01 28 01 32 00",
+        /* The packed run ends where its Sample does. */
+        "12 04 0a 02 81 01 32 00",
+    };
+
+    size_t  i;
+    buf_t   pb;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        pb = bytes_of(refused[i]);
+        if (protobuf_c_takes(&pb)) {
+            fail_msg("protobuf-c takes %s", refused[i]);
+        }
+        assert_int_equal(sealed_or_unchanged(&pb), PPROF_ANNOTATE_NOT_PROFILE);
+        free(pb.data);
+    }
+
+    for (i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
+        pb = bytes_of(taken[i]);
+        if (!protobuf_c_takes(&pb)) {
+            fail_msg("protobuf-c refuses %s", taken[i]);
+        }
+        assert_int_equal(sealed_or_unchanged(&pb), PPROF_ANNOTATE_OK);
+        free(pb.data);
+    }
+}
+
+
+/*
+ * Every field number 1-16 of every message, in each wire type, where
+ * the message sits in a profile.  The annotator may refuse more than
+ * protobuf-c only for a bool not written as a varint, which protobuf-c
+ * reads from any wire type and no writer sends.
+ */
+static void
+test_every_field_wire_type(void **state)
+{
+    /* Where each message sits: outer field, and inner for Label, Line. */
+    static const struct { unsigned outer, inner; unsigned bools; } where[] = {
+        { 0, 0, 0 },            /* Profile */
+        { 1, 0, 0 },            /* ValueType */
+        { 2, 0, 0 },            /* Sample */
+        { 2, 3, 0 },            /* Label */
+        { 3, 0, 0x780 },        /* Mapping: has_* are 7-10 */
+        { 4, 0, 0x20 },         /* Location: is_folded is 5 */
+        { 4, 4, 0 },            /* Line */
+        { 5, 0, 0 },            /* Function */
+    };
+
+    static const unsigned char  payload[8][9] = {
+        { 1, 0x01 }, { 8, 1, 2, 3, 4, 5, 6, 7, 8 }, { 3, 0x02, 0x08, 0x01 },
+        { 0 }, { 0 }, { 4, 1, 2, 3, 4 }, { 0 }, { 0 }
+    };
+
+    size_t    m;
+    unsigned  field, wire;
+    buf_t     fld, in, pb;
+    int       takes;
+
+    (void) state;
+
+    for (m = 0; m < sizeof(where) / sizeof(where[0]); m++) {
+        for (field = 1; field <= 16; field++) {
+            for (wire = 0; wire < 8; wire++) {
+                fld.data = NULL;
+                fld.len = 0;
+                put_varint(&fld, field << 3 | wire);
+                buf_add(&fld, payload[wire] + 1, payload[wire][0]);
+
+                in = fld;
+                if (where[m].inner) {
+                    in.data = NULL;
+                    in.len = 0;
+                    put_bytes(&in, where[m].inner, fld.data, fld.len);
+                }
+
+                /* Strings enough for the comments the payloads make. */
+                pb.data = NULL;
+                pb.len = 0;
+                put_bytes(&pb, 6, "", 0);
+                while (pb.len < 2 + 9 * 3) {
+                    put_bytes(&pb, 6, "s", 1);
+                }
+                if (where[m].outer) {
+                    put_bytes(&pb, where[m].outer, in.data, in.len);
+                } else {
+                    buf_add(&pb, in.data, in.len);
+                }
+
+                takes = protobuf_c_takes(&pb);
+
+                if (sealed_or_unchanged(&pb) == PPROF_ANNOTATE_OK) {
+                    assert_true(takes);
+
+                } else if (takes
+                           && !((where[m].bools >> field & 1) && wire != 0))
+                {
+                    fail_msg("message %zu field %u wire type %u: protobuf-c "
+                             "takes it, the annotator does not", m, field,
+                             wire);
+                }
+
+                if (in.data != fld.data) {
+                    free(in.data);
+                }
+                free(fld.data);
+                free(pb.data);
+            }
+        }
+    }
+}
+
+
+/* A small profile with each byte changed, and cut at each length. */
+static void
+test_mutations(void **state)
+{
+    static const unsigned char  values[] = {
+        0x00, 0x01, 0x02, 0x05, 0x07, 0x08, 0x7f, 0x80, 0xff
+    };
+
+    buf_t   pb, m;
+    size_t  i, j;
+
+    (void) state;
+
+    pb = make_profile(2, 1);
+
+    for (i = 0; i < pb.len; i++) {
+        for (j = 0; j <= sizeof(values); j++) {
+            m.data = malloc(pb.len);
+            memcpy(m.data, pb.data, pb.len);
+            m.len = pb.len;
+            m.data[i] = j < sizeof(values) ? values[j] : m.data[i] ^ 0x80;
+
+            if (sealed_or_unchanged(&m) == PPROF_ANNOTATE_OK) {
+                assert_true(protobuf_c_takes(&m));
+            }
+
+            /* Cut after byte i. */
+            m.len = i + 1;
+            memcpy(m.data, pb.data, m.len);
+            if (sealed_or_unchanged(&m) == PPROF_ANNOTATE_OK) {
+                assert_true(protobuf_c_takes(&m));
+            }
+
+            free(m.data);
+        }
+    }
+
+    free(pb.data);
+}
+
+
+/*
+ * A target that writes strings claiming to be the gateway's: never
+ * sealed, since verify-profile would name them, and the audit says so.
+ */
+static void
+test_planted_lines(void **state)
+{
+    static const struct { const char *s; int planted; } strings[] = {
+        { "pprof-gateway: audit_id=0123 identity=alice roles=admin", 1 },
+        { "pprof-gateway: seal=AAAA", 1 },
+        { "pprof-gateway:", 1 },
+        { " \t\r\nPPROF-Gateway: identity=root", 1 },
+        { "\x1bpprof-gateway: x", 1 },
+        { "pprof-gateway", 0 },
+        { "pprof-gateway-seal/1", 0 },
+        { "note: pprof-gateway: x", 0 },
+        { "pprof-gateway;", 0 },
+    };
+
+    pprof_annotate_reason_t  r;
+    buf_t                    pb;
+    size_t                   i;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+        pb = make_profile(3, 1);
+        put_bytes(&pb, 6, strings[i].s, strlen(strings[i].s));
+        put_varint(&pb, 13 << 3);
+        put_varint(&pb, 3 + 3);
+        r = sealed_or_unchanged(&pb);
+        assert_int_equal(r, strings[i].planted ? PPROF_ANNOTATE_PLANTED
+                                               : PPROF_ANNOTATE_OK);
+        free(pb.data);
+    }
+
+    /*
+     * Comments that point past the upstream's strings: at the gateway's
+     * own lines, shown again before them.  Go's parser refuses them too.
+     */
+    pb = bytes_of("32 00 68 01");
+    assert_true(protobuf_c_takes(&pb));
+    assert_int_equal(sealed_or_unchanged(&pb), PPROF_ANNOTATE_NOT_PROFILE);
+    free(pb.data);
+    pb = bytes_of("68 03 32 00 32 01 61 32 01 62");
+    assert_int_equal(sealed_or_unchanged(&pb), PPROF_ANNOTATE_NOT_PROFILE);
+    free(pb.data);
+    pb = bytes_of("6a 03 02 00 01 32 00 32 01 61 32 01 62");
+    assert_int_equal(sealed_or_unchanged(&pb), PPROF_ANNOTATE_OK);
+    free(pb.data);
+    pb = bytes_of("32 00 68 ff ff ff ff ff ff ff ff ff 01");
+    assert_int_equal(sealed_or_unchanged(&pb), PPROF_ANNOTATE_NOT_PROFILE);
+    free(pb.data);
+
+    /* Not in a comment: still refused, the annotator cannot tell. */
+    pb = make_profile(3, 1);
+    put_bytes(&pb, 6, "pprof-gateway: x", 16);
+    assert_int_equal(sealed_or_unchanged(&pb), PPROF_ANNOTATE_PLANTED);
+    free(pb.data);
+
+    assert_string_equal(pprof_annotate_reason_name(PPROF_ANNOTATE_PLANTED),
+                        "planted_lines");
+    assert_string_equal(pprof_annotate_reason_name(PPROF_ANNOTATE_TOO_LARGE),
+                        "profile_too_large");
+}
+
+
 static int
 setup(void **state)
 {
     (void) state;
     key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     srand(42);
-    return key == NULL;
+    return key == NULL || close(mkstemp(verify_path)) != 0;
 }
 
 
@@ -800,6 +1176,7 @@ teardown(void **state)
 {
     (void) state;
     EVP_PKEY_free(key);
+    unlink(verify_path);
     return 0;
 }
 
@@ -815,6 +1192,10 @@ main(void)
         cmocka_unit_test(test_gzip_header_name),
         cmocka_unit_test(test_provenance_lines),
         cmocka_unit_test(test_body_action),
+        cmocka_unit_test(test_only_profiles_sealed),
+        cmocka_unit_test(test_every_field_wire_type),
+        cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_planted_lines),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -32,6 +32,9 @@ rate_parse(void **state)
     assert_int_equal(pprof_rate_parse(S("4r/m"), S("burst=x"), &r, &err), -1);
     assert_int_equal(pprof_rate_parse(S("4r/m"), S("bursts=2"), &r, &err), -1);
     assert_int_equal(pprof_rate_parse(S("4r/m"), S("2"), &r, &err), -1);
+    /* Shorter than "burst=": nothing is read past it. */
+    assert_int_equal(pprof_rate_parse(S("4r/m"), SN("burst=9", 5), &r, &err),
+                     -1);
     assert_non_null(err);
 }
 

@@ -1895,6 +1895,9 @@ jwks_foreign_alg_and_private(void **state)
         "the RSA1_5 key verifies nothing");
     keys_bad(jwks(jwk_edit(jwk_rsa2, "alg", "HS512"), NULL));
 
+    /* An "alg" longer than any known name is skipped, not copied. */
+    keys_bad(jwks(jwk_edit(jwk_rsa2, "alg", "RS256RS256RS256"), NULL));
+
     /* Private material is refused even on a key that would be skipped. */
     keys_bad(jwks(jwk_ed2, jwk_edit(jwk_edit(jwk_rsa2, "use", "enc"), "d",
                                     "AQAB"), NULL));

@@ -607,6 +607,66 @@ test_forged_lines(void **state)
 }
 
 
+/*
+ * A target's comments that claim to be the gateway's, before the real
+ * ones: the seal covers them only as upstream bytes, so the file fails,
+ * naming each.  A string no comment points at is not a comment line.
+ */
+static void
+test_planted_lines(void **state)
+{
+    static const char  fake[] = "pprof-gateway: audit_id=ffff identity=root";
+    static const char  shout[] = "\t PPROF-GATEWAY:\x01x";
+
+    unsigned char  up[sizeof(upstream) + 128];
+    size_t         n;
+
+    (void) state;
+
+    /* upstream, then "fake" as string 6 and comment 2, "shout" as 7. */
+    memcpy(up, upstream, sizeof(upstream));
+    n = sizeof(upstream);
+    up[n++] = 0x32;
+    up[n++] = sizeof(fake) - 1;
+    memcpy(up + n, fake, sizeof(fake) - 1);
+    n += sizeof(fake) - 1;
+    up[n++] = 0x68;
+    up[n++] = UPSTREAM_STRINGS;
+
+    honest_lines(&lines, up, n);
+    annotated(&raw, up, n, UPSTREAM_STRINGS + 1, &lines, PPROF_COMMENT_LINES);
+    write_gz(&raw);
+    refused("comment lines claim to be the gateway's but are not under its "
+            "seal: comment 2 \"pprof-gateway: audit_id=ffff identity=root\"");
+
+    up[n++] = 0x32;
+    up[n++] = sizeof(shout) - 1;
+    memcpy(up + n, shout, sizeof(shout) - 1);
+    n += sizeof(shout) - 1;
+    up[n++] = 0x68;
+    up[n++] = UPSTREAM_STRINGS + 1;
+
+    honest_lines(&lines, up, n);
+    annotated(&raw, up, n, UPSTREAM_STRINGS + 2, &lines, PPROF_COMMENT_LINES);
+    write_gz(&raw);
+    refused("comment 3 \"? PPROF-GATEWAY:?x\"");
+    refused("comment 2 \"pprof-gateway:");
+
+    /* Without its comments, the string is not a comment line. */
+    n = sizeof(upstream);
+    up[n++] = 0x32;
+    up[n++] = sizeof(fake) - 1;
+    memcpy(up + n, fake, sizeof(fake) - 1);
+    n += sizeof(fake) - 1;
+    honest_lines(&lines, up, n);
+    annotated(&raw, up, n, UPSTREAM_STRINGS + 1, &lines, PPROF_COMMENT_LINES);
+    write_gz(&raw);
+    if (pprof_profile_verify(path, pub, why, sizeof(why)) != 0) {
+        fail_msg("%s", why);
+    }
+}
+
+
 static void
 test_not_profiles(void **state)
 {
@@ -777,6 +837,7 @@ main(void)
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_comments),
         cmocka_unit_test(test_forged_lines),
+        cmocka_unit_test(test_planted_lines),
         cmocka_unit_test(test_not_profiles),
         cmocka_unit_test(test_go_profiles),
     };
