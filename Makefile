@@ -168,9 +168,12 @@ SAN_NGX_LD := -fsanitize=address,undefined
 # A worker's memory is freed by exit(), not by nginx: leak reports would be
 # noise.  Every dynamic module defines ngx_module_names as nginx does (its
 # loader looks them up by name), which ASan calls an ODR violation.
-# abort_on_error turns a report into "exited on signal 6" as well.
-SAN_ENV := ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:abort_on_error=1 \
-    UBSAN_OPTIONS=print_stacktrace=1
+# abort_on_error turns a report into "exited on signal 6" as well.  The
+# quarantine of freed memory is kept at 16 MiB, and PPROF_SANITIZED tells
+# the memory-bound tests its size.
+SAN_QUARANTINE_MB := 16
+SAN_ENV := ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:abort_on_error=1:quarantine_size_mb=$(SAN_QUARANTINE_MB) \
+    UBSAN_OPTIONS=print_stacktrace=1 PPROF_SANITIZED=$(SAN_QUARANTINE_MB)
 
 $(SAN_NGX)/objs/Makefile: $(SAN_NGX_TGZ) config
 	@test -f $(SAN_NGX_TGZ) || { echo "missing $(SAN_NGX_TGZ)"; exit 1; }

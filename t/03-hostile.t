@@ -277,6 +277,14 @@ is_deeply([$t->upstream_requests], [], 'impostor reached nothing');
         my @r = $rt->parse_responses($rt->raw($port, $request, tls => 0),
             [$request =~ /^(\w+)/]);
         my $r = $r[0];
+        # A newer nginx (1.31 here) refuses a Host with userinfo or a port
+        # out of range itself, before the module: as safe, no Location.
+        if ($r->{status} == 400 && !exists $r->{headers}{'x-pprof-audit-id'}
+            && $request =~ /^Host: (?:[^\r]*@|[^\r]*:65536\r)/m)
+        {
+            ok(!exists $r->{headers}{location}, "redirect $name: nginx's own 400, no Location");
+            return;
+        }
         like($r->{headers}{'x-pprof-audit-id'} // '', qr/^[0-9a-f]{32}$/,
             "redirect $name: answered by the module");
         if (defined $want) {

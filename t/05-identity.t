@@ -252,6 +252,7 @@ if ($pid == 0) {
     my ($rc, $out) = $t->curl('-o', '/dev/null', '-w', '%{http_code}',
         '-H', "Authorization: Bearer $key{parca}",
         $t->url('tls', '/debug/pprof/profile?seconds=2'));
+    $t->write_file('inflight.out', $out);
     POSIX::_exit($out eq '200' ? 0 : 1);
 }
 sleep 0.5;
@@ -263,7 +264,8 @@ is(get('/debug/pprof/heap', bearer => $new)->{status}, 200, 'reload: the new key
 denied(get('/debug/pprof/heap', bearer => $key{parca}), 401, 'invalid_credential',
     'reload: the removed key is refused');
 waitpid($pid, 0);
-is($?, 0, 'a capture in flight during the reload completed with 200');
+is($?, 0, 'a capture in flight during the reload completed with 200')
+    or diag('curl: ' . $t->read_file('inflight.out'));
 
 $t->done_testing_checks;
 done_testing;

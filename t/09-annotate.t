@@ -284,7 +284,11 @@ for my $prefix ('/unbuffered', '/tiny') {
     is($rc, 0, "$prefix: the seal verifies") or diag $out;
 }
 
-# A 50 MB profile: streamed, bounded memory, correct.
+# A 50 MB profile: streamed, bounded memory, correct.  Under ASan, freed
+# memory waits in a quarantine (PPROF_SANITIZED says its size in MiB)
+# before it is reused, so RSS grows by about that much more; a body held
+# whole would still be over the bound, since it is larger than both.
+my $rss_bound_kb = (8 + ($ENV{PPROF_SANITIZED} // 0) * 2) << 10;
 {
     sub hwm_kb {
         my @kb;
@@ -304,7 +308,8 @@ for my $prefix ('/unbuffered', '/tiny') {
         cmp_ok($size, '>=', 50 << 20, "50 MB$prefix: the body is $size bytes");
         my $grew = 0;
         $grew < $after[$_] - $before[$_] and $grew = $after[$_] - $before[$_] for 0 .. $#after;
-        cmp_ok($grew, '<', 8 << 10, "50 MB$prefix: worker peak RSS grew by $grew KiB (< 8 MiB)");
+        cmp_ok($grew, '<', $rss_bound_kb,
+            "50 MB$prefix: worker peak RSS grew by $grew KiB (< $rss_bound_kb KiB)");
         my ($rc, $out) = verify_profile($file, 'seal.pub');
         is($rc, 0, "50 MB$prefix: the seal verifies") or diag $out;
         my ($id) = $h =~ /^X-Pprof-Audit-Id: (\w+)/mi;

@@ -11,6 +11,7 @@ package PprofTest;
 #   PPROF_TARGET     Go target binary   (default: <root>/build/pprof-target)
 #   PPROF_NGINX      nginx binary       (default: /usr/sbin/nginx)
 #   PPROF_TEST_KEEP  keep the test directory (its path is printed as a diag)
+#   PPROF_SANITIZED  set by the ASan pass: its quarantine in MiB, for memory bounds
 #
 # Failures die (or fail a test) loudly; nothing is skipped silently.
 
