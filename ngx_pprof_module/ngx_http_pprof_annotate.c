@@ -220,6 +220,7 @@ ngx_http_pprof_annotate_feed(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
 
     copy = NULL;
     held = NULL;
+    cl = NULL;
 
     held_len = pprof_annotator_held(ctx->annotator);
 
