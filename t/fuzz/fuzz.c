@@ -118,6 +118,10 @@ fz_repeated(fz_t *in, unsigned char *buf, size_t cap)
         s.len += n;
     }
 
+    if (s.len == 0) {
+        s.data = NULL;
+    }
+
     return s;
 }
 

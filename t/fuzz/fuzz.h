@@ -45,7 +45,8 @@ pprof_str_t fz_rest(fz_t *in);
 /*
  * A length byte, a repeat byte, then the bytes: the field is those bytes
  * repeated (1 + repeat) times, so that a short input makes a long field.
- * Written into buf (capacity cap), cut there.
+ * Written into buf (capacity cap), cut there.  An empty field is
+ * { NULL, 0 }, as the gateway passes a field it does not have.
  */
 pprof_str_t fz_repeated(fz_t *in, unsigned char *buf, size_t cap);
 
