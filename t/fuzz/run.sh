@@ -101,6 +101,6 @@ fuzz)
 esac
 
 if [ ${#failed[@]} -gt 0 ]; then
-    echo "fuzz $mode failed: ${failed[*]}" >&2
+    echo "t/fuzz: $mode failed: ${failed[*]}" >&2
     exit 1
 fi
