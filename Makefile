@@ -14,7 +14,8 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := gcc make pkg-config perl openssl ca-certificates curl \
     nginx nginx-dev libssl-dev libpcre2-dev zlib1g-dev \
     libprotobuf-c-dev protobuf-c-compiler golang-go \
-    libcmocka-dev libio-socket-ssl-perl libjansson-dev
+    libcmocka-dev libio-socket-ssl-perl libjansson-dev \
+    clang libclang-rt-14-dev
 
 # Debian builds its nginx with these; the module is built the same way.
 NGX_CC_OPT := -g -O2 -fstack-protector-strong -Wformat \
@@ -43,7 +44,7 @@ UNIT_PLAIN := $(addprefix $(BUILD)/unit/plain/,$(UNIT_TESTS))
 UNIT_SAN   := $(addprefix $(BUILD)/unit/san/,$(UNIT_TESTS))
 
 .PHONY: all deps module target tools unit integration integration-san \
-    test run bench clean
+    test run bench clean fuzz-build fuzz-replay fuzz
 
 all: module
 
@@ -197,7 +198,54 @@ integration-san: target tools $(BUILD)/pprof-jwt $(SAN_NGINX) $(SAN_MODULE)
 	    PPROF_NGINX=$(SAN_NGINX) PPROF_JWT=$(BUILD)/pprof-jwt \
 	    PPROF_AUDIT=$(BUILD)/pprof-audit prove -I t/lib t/
 
-test: unit integration integration-san
+
+# libFuzzer harnesses of the core (t/fuzz/): clang, with ASan and UBSan.
+# The core and the token signer are built once, instrumented, into an
+# archive; each harness links what it uses of it.
+FUZZ_CC      ?= clang
+FUZZ_SAN     := $(SAN_FLAGS)
+FUZZ_NAMES   := $(patsubst t/fuzz/fuzz_%.c,%,$(wildcard t/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(addprefix $(BUILD)/fuzz/bin/,$(FUZZ_NAMES))
+FUZZ_LIB     := $(BUILD)/fuzz/libcore.a
+FUZZ_OBJS    := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(CORE_SRCS) $(TOOL_SRCS) \
+    t/fuzz/fuzz.c) $(BUILD)/fuzz/obj/gen/profile.pb-c.o
+FUZZ_SECONDS ?= 60
+FUZZ_ONLY    ?= $(FUZZ_NAMES)
+
+$(BUILD)/fuzz/obj/%.o: %.c $(CORE_HDRS) $(PROTO_HDRS) $(TOOL_HDRS) t/fuzz/fuzz.h
+	@mkdir -p $(dir $@)
+	@echo "clang (fuzz) $<"
+	@$(FUZZ_CC) $(CORE_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	    -c -o $@ $<
+
+$(BUILD)/fuzz/obj/gen/profile.pb-c.o: $(PROTO_SRCS) $(PROTO_HDRS)
+	@mkdir -p $(dir $@)
+	@$(FUZZ_CC) $(CORE_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	    -c -o $@ $<
+
+$(FUZZ_LIB): $(FUZZ_OBJS)
+	@rm -f $@
+	@ar rcs $@ $^
+
+$(BUILD)/fuzz/bin/%: t/fuzz/fuzz_%.c t/fuzz/fuzz.h $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	@echo "clang (libFuzzer) $@"
+	@$(FUZZ_CC) $(CORE_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< \
+	    $(FUZZ_LIB) $(CORE_LIBS)
+
+fuzz-build: deps $(FUZZ_BINS)
+
+# Each harness runs once on every file of its corpus: a regression check.
+fuzz-replay: fuzz-build
+	@bash t/fuzz/run.sh replay $(BUILD)/fuzz $(FUZZ_ONLY)
+
+# Each harness fuzzes a scratch copy of its corpus for FUZZ_SECONDS.
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash t/fuzz/run.sh fuzz $(BUILD)/fuzz \
+	    $(FUZZ_ONLY)
+
+
+test: unit fuzz-replay integration integration-san
 
 run: module target tools
 	bash t/demo/run.sh
