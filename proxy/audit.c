@@ -182,8 +182,15 @@ unit(const unsigned char *p, size_t left, size_t *in)
 static void
 put_units(pprof_text_t *o, const unsigned char *p, size_t len)
 {
-    const unsigned char  *end = p + len;
+    const unsigned char  *end;
     size_t                out, in;
+
+    /* An absent field is {NULL, 0}, and NULL + 0 is undefined in C. */
+    if (len == 0) {
+        return;
+    }
+
+    end = p + len;
 
     while (p < end) {
         out = unit(p, (size_t) (end - p), &in);
