@@ -9,14 +9,17 @@
  * length byte, a repeat byte and the bytes (fz_repeated: a few input
  * bytes make a field of kilobytes).
  *
- * Asserts that a record is either refused (length 0) or one line: no raw
+ * Asserts that a decision or response record with a seq and time a
+ * record can hold is always written, whatever its strings (every request
+ * leaves a record), and that any record written is one line: no raw
  * newline or NUL, at most PPROF_AUDIT_LINE_MAX - 1 bytes, exactly as long
  * as said, written only when the buffer holds it and its NUL; that the
  * line parses with jansson as pprof_audit_verify() parses it, as an
  * object whose v, seq, stage and prev are what was given and whose
- * printable-ASCII strings read back byte for byte; and that the same
- * record as the first line of a log (and a signed checkpoint after it)
- * passes pprof_audit_verify().
+ * printable-ASCII strings read back byte for byte, or, in a record that
+ * says "truncated":true, as their start followed by an ellipsis; and that
+ * the same record as the first line of a log (and a signed checkpoint
+ * after it) passes pprof_audit_verify().
  */
 
 #include <stdio.h>
@@ -37,7 +40,7 @@
 enum {
     F_AUDIT_ID = 0, F_CLIENT, F_TLS, F_IDENTITY, F_AUTH, F_METHOD,
     F_ENDPOINT, F_CLASS, F_PARAMS, F_REASON, F_SHA256, F_UPSTREAM,
-    F_ANNOTATION, F_SIG, F_COUNT
+    F_ANNOTATION, F_SIG, F_PATH, F_COUNT
 };
 
 static EVP_PKEY       *key;
@@ -77,11 +80,17 @@ printable(pprof_str_t s)
 }
 
 
-/* A printable string field reads back as it went in (null if empty). */
+/*
+ * A printable string field reads back as it went in (null if empty), or,
+ * cut, as its start and U+2026 in a record that says so.
+ */
 static void
 check_string(json_t *obj, const char *name, pprof_str_t s, int nullable)
 {
-    json_t  *v = json_object_get(obj, name);
+    static const char   ellipsis[] = "\xe2\x80\xa6";
+    json_t             *v = json_object_get(obj, name);
+    const char         *got;
+    size_t              len, cut;
 
     if (nullable && s.len == 0) {
         FZ_CHECK(json_is_null(v));
@@ -90,10 +99,23 @@ check_string(json_t *obj, const char *name, pprof_str_t s, int nullable)
 
     FZ_CHECK(json_is_string(v));
 
-    if (printable(s)) {
-        FZ_CHECK(json_string_length(v) == s.len
-                 && memcmp(json_string_value(v), s.data, s.len) == 0);
+    if (!printable(s)) {
+        return;
     }
+
+    got = json_string_value(v);
+    len = json_string_length(v);
+
+    if (len == s.len && (len == 0 || memcmp(got, s.data, len) == 0)) {
+        return;
+    }
+
+    FZ_CHECK(json_is_true(json_object_get(obj, "truncated")));
+    FZ_CHECK(len >= sizeof(ellipsis) - 1);
+
+    cut = len - (sizeof(ellipsis) - 1);
+    FZ_CHECK(cut < s.len && memcmp(got, s.data, cut) == 0
+             && memcmp(got + cut, ellipsis, sizeof(ellipsis) - 1) == 0);
 }
 
 
@@ -125,6 +147,9 @@ check_line(const char *line, size_t len, const pprof_audit_record_t *rec,
     FZ_CHECK(json_is_object(obj));
     FZ_CHECK(json_integer_value(json_object_get(obj, "v")) == 1);
 
+    v = json_object_get(obj, "truncated");
+    FZ_CHECK(v == NULL || json_is_true(v));
+
     v = json_object_get(obj, "seq");
     FZ_CHECK(json_is_integer(v) && (uint64_t) json_integer_value(v) == seq);
 
@@ -141,6 +166,7 @@ check_line(const char *line, size_t len, const pprof_audit_record_t *rec,
         check_string(obj, "client", rec->client, 0);
         check_string(obj, "identity", rec->identity, 1);
         check_string(obj, "method", rec->method, 0);
+        check_string(obj, "path", rec->path, 0);
         check_string(obj, "endpoint", rec->endpoint, 0);
         check_string(obj, "params", rec->params, 0);
 
@@ -205,6 +231,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rec.stage = (pprof_audit_stage_t) (flags & 3);
     rec.allow = (flags >> 2) & 1;
     rec.enforced = (flags >> 3) & 1;
+    rec.identity_cut = (flags >> 5) & 1;
     rec.nroles = fz_u8(&in) % (ROLES_MAX + 1);
 
     rec.time_us = fz_u64(&in);
@@ -238,6 +265,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rec.auth = s[F_AUTH];
     rec.roles = roles;
     rec.method = s[F_METHOD];
+    rec.path = s[F_PATH];
     rec.endpoint = s[F_ENDPOINT];
     rec.cls = s[F_CLASS];
     rec.params = s[F_PARAMS];
@@ -257,6 +285,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rec.stage > PPROF_AUDIT_CHECKPOINT) {
         FZ_CHECK(len == 0);
         return 0;
+    }
+
+    if (rec.stage != PPROF_AUDIT_CHECKPOINT && seq <= PPROF_AUDIT_NUM_MAX
+        && !(flags & 0x10))
+    {
+        FZ_CHECK(len > 0);
     }
 
     if (len == 0) {
