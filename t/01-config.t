@@ -141,7 +141,9 @@ check("server { listen 127.0.0.1:%%PORT_X%%; location /s { pprof_status on; } }\
         http://127.0.0.1:1$is_args$args http://127.0.0.1:1$uri
         http://127.0.0.1:1$uri?$args http://127.0.0.1:1/debug/pprof/$args
         http://127.0.0.1:1/debug/pprof/heap?$args http://127.0.0.1:1$request
-        http://127.0.0.1:1$arg_x http://127.0.0.1:1$request_uri$is_args$args))
+        http://127.0.0.1:1$arg_x http://127.0.0.1:1$request_uri$is_args$args
+        http://127.0.0.1:1$ARGS http://127.0.0.1:1$Uri http://127.0.0.1:1$Is_Args$Args
+        http://127.0.0.1:1$ARG_x))
     {
         check($pass->('/debug/pprof/', "proxy_pass $url;"),
             qr/proxy_pass "\Q$url\E" in a location with "pprof on" $vars/, "proxy_pass $url");
@@ -169,6 +171,8 @@ check("server { listen 127.0.0.1:%%PORT_X%%; location /s { pprof_status on; } }\
         $vars, 'limit_except: a query from a server-level variable');
     check($pass->('/debug/pprof/', "$lmt { proxy_pass http://127.0.0.1:1\$args; }"),
         $vars, 'limit_except: $args');
+    check($pass->('/debug/pprof/', "$lmt { proxy_pass http://127.0.0.1:1\$ARGS; }"),
+        $vars, 'limit_except: $ARGS');
     check($pass->('/debug/pprof/', "$lmt { proxy_pass http://127.0.0.1:1/debug/pprof/\$is_args\$args; }"),
         $vars, 'limit_except: a static URI part then $args');
     check($pass->('/debug/pprof/', 'limit_except GET { proxy_pass http://127.0.0.1:1 http://x; }'),
@@ -187,7 +191,9 @@ check("server { listen 127.0.0.1:%%PORT_X%%; location /s { pprof_status on; } }\
         'limit_except GET { deny all; } proxy_pass http://127.0.0.1:1/debug/pprof/;',
         'proxy_pass http://127.0.0.1:1; limit_except GET { proxy_pass http://127.0.0.1:1$request_uri; }',
         'limit_except GET { proxy_pass http://127.0.0.1:1; }',
-        'proxy_pass http://127.0.0.1:1; limit_except GET { proxy_pass http://127.0.0.1:1$uri$is_args$args; }')
+        'proxy_pass http://127.0.0.1:1; limit_except GET { proxy_pass http://127.0.0.1:1$Uri$Is_Args$Args; }',
+        'proxy_pass http://127.0.0.1:1$REQUEST_URI;', 'proxy_pass http://127.0.0.1:1$Uri$Is_Args$Args;',
+        'proxy_pass http://127.0.0.1:1${Document_Uri}${IS_ARGS}${Query_String};')
     {
         check($pass->('/debug/pprof/', $ok), undef, $ok);
     }

@@ -204,6 +204,9 @@ is_deeply([$t->upstream_requests], [], 'impostor reached nothing');
         header_host => "location /debug/pprof/ { $loc proxy_pass http://\$http_x_backend; }",
         original_uri => "location /debug/pprof/ { $loc"
             . " proxy_set_header X-Original-URI \$request_uri; proxy_pass http://$T; }",
+        # nginx reads variable names in any case
+        upper_request_uri => "location /debug/pprof/ { $loc proxy_pass http://$T\$REQUEST_URI; }",
+        upper_uri_args => "location /debug/pprof/ { $loc proxy_pass http://$T\$Uri\$Is_Args\$Args; }",
         # GET and HEAD take the location's proxy_pass, POST the block's
         limit_except => "location /debug/pprof/ { $loc proxy_pass http://$T;"
             . " limit_except GET { proxy_pass http://\$http_x_backend\$request_uri; } }",
