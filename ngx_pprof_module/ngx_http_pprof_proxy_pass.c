@@ -14,13 +14,15 @@ static ngx_int_t ngx_http_pprof_proxy_pass_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_pprof_proxy_pass_postconfiguration(ngx_conf_t *cf);
 static char *ngx_http_pprof_proxy_pass(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_command_t *ngx_http_pprof_proxy_pass_command(ngx_cycle_t *cycle,
+    ngx_module_t **module);
 
 
 static ngx_command_t  ngx_http_pprof_proxy_pass_commands[] = {
 
-    /* The proxy module's own type, so that it applies wherever that does. */
+    /* The proxy module's type, copied over this one at preconfiguration. */
     { ngx_string("proxy_pass"),
-      NGX_HTTP_LOC_CONF|NGX_HTTP_LIF_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_LOC_CONF|NGX_HTTP_LIF_CONF|NGX_HTTP_LMT_CONF|NGX_CONF_TAKE1,
       ngx_http_pprof_proxy_pass,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -64,16 +66,21 @@ ngx_module_t  ngx_http_pprof_proxy_pass_module = {
 /*
  * Loaded after the proxy module, this module would never see a proxy_pass
  * and every spelling would pass unchecked: refuse to start instead.
+ * Before it, it sees a proxy_pass only in the contexts its command's type
+ * names; any other goes straight to the proxy module.  The type is
+ * therefore the proxy module's own, whatever contexts a version adds.
  */
 static ngx_int_t
 ngx_http_pprof_proxy_pass_preconfiguration(ngx_conf_t *cf)
 {
-    ngx_uint_t  i;
+    ngx_uint_t      i;
+    ngx_module_t   *m;
+    ngx_command_t  *c;
 
     for (i = 0; cf->cycle->modules[i]; i++) {
 
         if (cf->cycle->modules[i] == &ngx_http_pprof_proxy_pass_module) {
-            return NGX_OK;
+            break;
         }
 
         if (ngx_strcmp(cf->cycle->modules[i]->name, "ngx_http_proxy_module")
@@ -88,7 +95,42 @@ ngx_http_pprof_proxy_pass_preconfiguration(ngx_conf_t *cf)
         }
     }
 
+    c = ngx_http_pprof_proxy_pass_command(cf->cycle, &m);
+    if (c != NULL) {
+        ngx_http_pprof_proxy_pass_commands[0].type = c->type;
+    }
+
     return NGX_OK;
+}
+
+
+static ngx_command_t *
+ngx_http_pprof_proxy_pass_command(ngx_cycle_t *cycle, ngx_module_t **module)
+{
+    ngx_uint_t      i;
+    ngx_module_t   *m;
+    ngx_command_t  *c;
+
+    for (i = 0; cycle->modules[i]; i++) {
+        m = cycle->modules[i];
+
+        if (ngx_strcmp(m->name, "ngx_http_proxy_module") != 0
+            || m->commands == NULL)
+        {
+            continue;
+        }
+
+        for (c = m->commands; c->name.len; c++) {
+            if (c->name.len == sizeof("proxy_pass") - 1
+                && ngx_strcmp(c->name.data, "proxy_pass") == 0)
+            {
+                *module = m;
+                return c;
+            }
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -116,7 +158,6 @@ ngx_http_pprof_proxy_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     void                       **confp;
     ngx_str_t                   *value;
-    ngx_uint_t                   i;
     ngx_module_t                *m;
     ngx_command_t               *c;
     ngx_http_core_loc_conf_t    *clcf;
@@ -127,31 +168,19 @@ ngx_http_pprof_proxy_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
+    /* a limit_except block's clcf->name is its location's */
     plcf->proxy_pass = value[1];
     plcf->proxy_pass_location = clcf->name;
 
-    for (i = 0; cf->cycle->modules[i]; i++) {
-        m = cf->cycle->modules[i];
-
-        if (ngx_strcmp(m->name, "ngx_http_proxy_module") != 0
-            || m->commands == NULL)
-        {
-            continue;
-        }
-
-        for (c = m->commands; c->name.len; c++) {
-            if (c->name.len == cmd->name.len
-                && ngx_strcmp(c->name.data, cmd->name.data) == 0)
-            {
-                /* What ngx_conf_handler() would have given the proxy module. */
-                confp = *(void **) ((char *) cf->ctx + c->conf);
-
-                return c->set(cf, c, confp ? confp[m->ctx_index] : NULL);
-            }
-        }
+    c = ngx_http_pprof_proxy_pass_command(cf->cycle, &m);
+    if (c == NULL) {
+        return "needs ngx_http_proxy_module";
     }
 
-    return "needs ngx_http_proxy_module";
+    /* What ngx_conf_handler() would have given the proxy module. */
+    confp = *(void **) ((char *) cf->ctx + c->conf);
+
+    return c->set(cf, c, confp ? confp[m->ctx_index] : NULL);
 }
 
 

@@ -51,13 +51,7 @@ typedef struct {
 } pprof_pass_token_t;
 
 
-static int
-pprof_pass_is(pprof_str_t s, const char *word)
-{
-    return s.len == strlen(word) && memcmp(s.data, word, s.len) == 0;
-}
-
-
+/* word in lower case; s in any, as nginx reads variable names and schemes */
 static int
 pprof_pass_starts_nocase(pprof_str_t s, size_t at, const char *word)
 {
@@ -83,6 +77,13 @@ pprof_pass_starts_nocase(pprof_str_t s, size_t at, const char *word)
     }
 
     return 1;
+}
+
+
+static int
+pprof_pass_is(pprof_str_t name, const char *word)
+{
+    return name.len == strlen(word) && pprof_pass_starts_nocase(name, 0, word);
 }
 
 
@@ -154,7 +155,7 @@ pprof_pass_is_request_variable(pprof_str_t name)
         return 1;
     }
 
-    if (name.len >= 4 && memcmp(name.data, "arg_", 4) == 0) {
+    if (pprof_pass_starts_nocase(name, 0, "arg_")) {
         return 1;
     }
 

@@ -141,7 +141,9 @@ check("server { listen 127.0.0.1:%%PORT_X%%; location /s { pprof_status on; } }\
         http://127.0.0.1:1$is_args$args http://127.0.0.1:1$uri
         http://127.0.0.1:1$uri?$args http://127.0.0.1:1/debug/pprof/$args
         http://127.0.0.1:1/debug/pprof/heap?$args http://127.0.0.1:1$request
-        http://127.0.0.1:1$arg_x http://127.0.0.1:1$request_uri$is_args$args))
+        http://127.0.0.1:1$arg_x http://127.0.0.1:1$request_uri$is_args$args
+        http://127.0.0.1:1$ARGS http://127.0.0.1:1$Uri http://127.0.0.1:1$Is_Args$Args
+        http://127.0.0.1:1$ARG_x))
     {
         check($pass->('/debug/pprof/', "proxy_pass $url;"),
             qr/proxy_pass "\Q$url\E" in a location with "pprof on" $vars/, "proxy_pass $url");
@@ -161,6 +163,22 @@ check("server { listen 127.0.0.1:%%PORT_X%%; location /s { pprof_status on; } }\
         $vars, 'inside "if"');
     check($pass->('/debug/', 'location /debug/pprof/ { proxy_pass http://127.0.0.1:1$args; }'),
         $vars, 'nested location inherits pprof on');
+
+    # limit_except: its own proxy_pass is judged, not the location's.
+    my $lmt = 'proxy_pass http://127.0.0.1:1; limit_except GET';
+    check($roles . "server { listen 127.0.0.1:%%PORT_X%%; set \$raw \$args;\n"
+        . "location /debug/pprof/ { pprof on; $lmt { proxy_pass http://127.0.0.1:1/debug/pprof/symbol?\$raw; } } }\n",
+        $vars, 'limit_except: a query from a server-level variable');
+    check($pass->('/debug/pprof/', "$lmt { proxy_pass http://127.0.0.1:1\$args; }"),
+        $vars, 'limit_except: $args');
+    check($pass->('/debug/pprof/', "$lmt { proxy_pass http://127.0.0.1:1\$ARGS; }"),
+        $vars, 'limit_except: $ARGS');
+    check($pass->('/debug/pprof/', "$lmt { proxy_pass http://127.0.0.1:1/debug/pprof/\$is_args\$args; }"),
+        $vars, 'limit_except: a static URI part then $args');
+    check($pass->('/debug/pprof/', 'limit_except GET { proxy_pass http://127.0.0.1:1 http://x; }'),
+        qr/invalid number of arguments in "proxy_pass"/, 'limit_except: the proxy module still parses its own directive');
+    check($pass->('/debug/pprof/', "$lmt { proxy_pass ftp://127.0.0.1:1; }"),
+        qr/invalid URL prefix/, 'limit_except: the proxy module still checks its URL');
     check($roles . "server { listen 127.0.0.1:%%PORT_X%%; location / { proxy_pass http://127.0.0.1:1\$args; } }\n",
         undef, 'without pprof on, proxy_pass is not judged');
     check($pass->('/debug/pprof/', 'proxy_pass http://127.0.0.1:1 http://x;'),
@@ -170,7 +188,12 @@ check("server { listen 127.0.0.1:%%PORT_X%%; location /s { pprof_status on; } }\
     for my $ok ('proxy_pass http://127.0.0.1:1;', 'proxy_pass http://127.0.0.1:1/debug/pprof/;',
         'proxy_pass http://127.0.0.1:1$request_uri;', 'proxy_pass http://127.0.0.1:1$uri$is_args$args;',
         'set $b 127.0.0.1:1; proxy_pass http://$b$request_uri;',
-        'limit_except GET { deny all; } proxy_pass http://127.0.0.1:1/debug/pprof/;')
+        'limit_except GET { deny all; } proxy_pass http://127.0.0.1:1/debug/pprof/;',
+        'proxy_pass http://127.0.0.1:1; limit_except GET { proxy_pass http://127.0.0.1:1$request_uri; }',
+        'limit_except GET { proxy_pass http://127.0.0.1:1; }',
+        'proxy_pass http://127.0.0.1:1; limit_except GET { proxy_pass http://127.0.0.1:1$Uri$Is_Args$Args; }',
+        'proxy_pass http://127.0.0.1:1$REQUEST_URI;', 'proxy_pass http://127.0.0.1:1$Uri$Is_Args$Args;',
+        'proxy_pass http://127.0.0.1:1${Document_Uri}${IS_ARGS}${Query_String};')
     {
         check($pass->('/debug/pprof/', $ok), undef, $ok);
     }

@@ -204,6 +204,12 @@ is_deeply([$t->upstream_requests], [], 'impostor reached nothing');
         header_host => "location /debug/pprof/ { $loc proxy_pass http://\$http_x_backend; }",
         original_uri => "location /debug/pprof/ { $loc"
             . " proxy_set_header X-Original-URI \$request_uri; proxy_pass http://$T; }",
+        # nginx reads variable names in any case
+        upper_request_uri => "location /debug/pprof/ { $loc proxy_pass http://$T\$REQUEST_URI; }",
+        upper_uri_args => "location /debug/pprof/ { $loc proxy_pass http://$T\$Uri\$Is_Args\$Args; }",
+        # GET and HEAD take the location's proxy_pass, POST the block's
+        limit_except => "location /debug/pprof/ { $loc proxy_pass http://$T;"
+            . " limit_except GET { proxy_pass http://\$http_x_backend\$request_uri; } }",
     );
 
     $t->stop;
@@ -250,6 +256,25 @@ is_deeply([$t->upstream_requests], [], 'impostor reached nothing');
     }
     like($t->error_log, qr/\[error\].*proxy_pass "http:\/\/\$http_x_backend" is "http:\/\/\Q$target\E\/debug\/pprof\/profile\?seconds=1", which holds more than a scheme and host/,
         'the refused host is logged at error');
+
+    # POST takes limit_except's own proxy_pass, and its own host check.
+    for my $path ('/debug/pprof/symbol?token=hunter2&x=1',
+        '/debug/pprof/cmdline/../symbol?token=hunter2&debug=2')
+    {
+        $t->clear_upstream;
+        my $r = $t->get('pass_limit_except', $path, method => 'POST', body => '0x1234',
+            cert => 'oncall', headers => { 'X-Backend' => $target });
+        is($r->{status}, 200, "limit_except: POST $path: 200");
+        is_deeply([map { "$_->{method} $_->{request_uri}" } $t->upstream_requests],
+            ['POST /debug/pprof/symbol'], "limit_except: POST $path: the target got POST /debug/pprof/symbol");
+    }
+    $t->clear_upstream;
+    my $r = $t->get('pass_limit_except', '/debug/pprof/symbol', method => 'POST', body => '0x1234',
+        cert => 'oncall', headers => { 'X-Backend' => "$target/debug/pprof/profile?seconds=1&x=" });
+    is($r->{status}, 500, 'limit_except: a host holding a query: 500');
+    is_deeply([$t->upstream_requests], [], 'limit_except: a host holding a query: nothing forwarded');
+    like($t->error_log, qr/\[error\].*proxy_pass "http:\/\/\$http_x_backend\$request_uri" is "http:\/\/\Q$target\E\/debug\/pprof\/profile\?seconds=1&x=", which holds more than a scheme and host/,
+        'limit_except: the refused host is logged with the block\'s proxy_pass');
 }
 
 

@@ -290,6 +290,11 @@ proxy_pass_allowed(void **state)
         "http://h$uri$is_args$args",
         "http://h$document_uri$is_args$query_string",
         "http://unix:/run/app.sock:$request_uri",
+        /* nginx reads variable names in any case */
+        "http://h$REQUEST_URI",
+        "http://h${Request_Uri}",
+        "http://h$Uri$Is_Args$Args",
+        "http://h$DOCUMENT_URI$IS_ARGS$QUERY_STRING",
     };
     static const struct {
         const char  *url;
@@ -300,6 +305,8 @@ proxy_pass_allowed(void **state)
         { "https://${backend}", "https://${backend}" },
         { "http://$backend$request_uri", "http://$backend" },
         { "http://${backend}${uri}${is_args}${args}", "http://${backend}" },
+        { "http://$backend$REQUEST_URI", "http://$backend" },
+        { "http://$Backend$Uri$Is_Args$Args", "http://$Backend" },
         { "http://$backend/debug/pprof/", "http://$backend" },
         { "http://unix:$socket", "http://unix:$socket" },
     };
@@ -351,6 +358,17 @@ proxy_pass_refused(void **state)
         { "http://h?$args", "variables other than" },
         { "http://$backend/debug/pprof/$1", "variables other than" },
         { "http://h$request_uri$x", "variables other than" },
+        /* the same, in another case: still the client's request */
+        { "http://h$ARGS", "variables other than" },
+        { "http://h$Query_String", "variables other than" },
+        { "http://h$IS_ARGS$Args", "variables other than" },
+        { "http://h$URI", "variables other than" },
+        { "http://h$Request", "variables other than" },
+        { "http://h$Request_Body", "variables other than" },
+        { "http://h$ARG_path", "variables other than" },
+        { "http://h${Arg_Path}", "variables other than" },
+        { "http://h$REQUEST_URI$IS_ARGS$ARGS", "variables other than" },
+        { "http://$backend$ARGS", "variables other than" },
         /* static URI parts the endpoint would not survive */
         { "http://h/debug/pprof", "start and end with" },
         { "http://h/debug/pprof/pro", "start and end with" },
