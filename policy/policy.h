@@ -177,12 +177,15 @@ int pprof_bind_source_add(pprof_bind_t *bind, pprof_str_t name,
 /*
  * Appends to held[*nheld] (capacity cap) the roles every matching bind
  * grants the identity, skipping duplicates.  source is the name of the
- * source that yielded the identity.  -1 on a regex engine error or when
- * cap is too small: the caller must deny.
+ * source that yielded the identity.  -1 on a regex engine error (the match
+ * limit) or when cap is too small, with what failed in err: the caller
+ * must deny and log it.
  */
+#define PPROF_BIND_ERROR_MAX  512
+
 int pprof_policy_bind_roles(const pprof_bind_t *binds, size_t nbinds,
     pprof_str_t identity, pprof_str_t source, pprof_str_t *held,
-    size_t *nheld, size_t cap);
+    size_t *nheld, size_t cap, char *err, size_t errlen);
 
 /* Adds one role name to held unless already there; -1 when full. */
 int pprof_roles_add(pprof_str_t role, pprof_str_t *held, size_t *nheld,
