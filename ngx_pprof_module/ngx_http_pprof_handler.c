@@ -60,6 +60,9 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
     ctx->annotation = PPROF_ANNOTATE_REASON_COUNT;
     ctx->redacted = -1;
 
+    /* Forwarding points r->uri at the canonical request: keep what was seen. */
+    ctx->path = r->uri;
+
     if (pprof_audit_id_generate(ctx->audit_id) != 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "pprof: internal_error: no random bytes for an audit "
