@@ -23,8 +23,7 @@ static ngx_int_t ngx_http_pprof_deny(ngx_http_request_t *r,
 static ngx_int_t ngx_http_pprof_add_header(ngx_http_request_t *r,
     const char *key, ngx_str_t *value, ngx_table_elt_t **slot);
 static pprof_reason_t ngx_http_pprof_redirect(ngx_http_request_t *r,
-    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
-    pprof_method_t method);
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 
 
 static ngx_str_t  ngx_http_pprof_text_type = ngx_string("text/plain");
@@ -155,7 +154,7 @@ ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     transport = pprof_policy_transport(plcf->tls, r->connection->ssl != NULL,
                                        method);
     if (transport == PPROF_TRANSPORT_REDIRECT
-        && ngx_http_pprof_redirect(r, plcf, ctx, method) != PPROF_OK)
+        && ngx_http_pprof_redirect(r, plcf, ctx) != PPROF_OK)
     {
         return PPROF_INTERNAL_ERROR;
     }
@@ -619,18 +618,14 @@ ngx_http_pprof_add_header(ngx_http_request_t *r, const char *key,
 /*
  * The 308's Location, from the server's name or the Host header and the
  * canonical request; the core leaves it empty when it cannot vouch for one,
- * and the request is then a plain 403.  Stage 6 has not run yet: the
- * parameters are canonicalised here for the Location alone.
+ * and the request is then a plain 403.
  */
 static pprof_reason_t
 ngx_http_pprof_redirect(ngx_http_request_t *r,
-    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
-    pprof_method_t method)
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
 {
     size_t                     len;
     pprof_str_t                name, host, prefix, args;
-    pprof_reason_t             rc;
-    pprof_params_t             params;
     ngx_http_core_srv_conf_t  *cscf;
     char                       location[PPROF_LOCATION_MAX];
 
@@ -645,12 +640,9 @@ ngx_http_pprof_redirect(ngx_http_request_t *r,
     args.data = r->args.data;
     args.len = r->args.len;
 
-    rc = pprof_policy_params(&ctx->endpoint, args, method,
-                             ngx_http_pprof_body_length(r),
-                             (unsigned) plcf->max_seconds, &params);
-
-    len = pprof_redirect_location(name, host, prefix, &ctx->endpoint,
-                                  rc == PPROF_OK ? &params : NULL,
+    len = pprof_redirect_location(name, host, prefix, &ctx->endpoint, args,
+                                  ngx_http_pprof_body_length(r),
+                                  (unsigned) plcf->max_seconds,
                                   location, sizeof(location));
 
     if (len == 0) {

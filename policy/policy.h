@@ -243,13 +243,15 @@ int pprof_host_valid(pprof_str_t text, int port, size_t *hostlen);
  * A redirect's Location: https://<host><prefix><endpoint>[?<params>], the
  * host being server_name when it is one exact name, else host (the Host
  * header) when valid, without its port; the path percent-encoded.  params
- * are the canonical parameters, NULL when they did not parse.  Returns the
- * length written to location, or 0 when no Location can be vouched for and
- * the request is a plain 403 tls_required.
+ * are args (the raw query of a GET or HEAD) in canonical form, as stage 6
+ * would write them with body_len and max_seconds.  Returns the length
+ * written to location, or 0 when no Location can be vouched for (parameters
+ * that do not parse among the reasons) and the request is a plain 403
+ * tls_required.
  */
 size_t pprof_redirect_location(pprof_str_t server_name, pprof_str_t host,
-    pprof_str_t prefix, const pprof_endpoint_t *ep,
-    const pprof_params_t *params, char *location, size_t cap);
+    pprof_str_t prefix, const pprof_endpoint_t *ep, pprof_str_t args,
+    long long body_len, unsigned max_seconds, char *location, size_t cap);
 
 
 /*
