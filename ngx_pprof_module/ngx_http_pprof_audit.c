@@ -532,8 +532,8 @@ ngx_http_pprof_audit_fill(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
     rec->nroles = ctx->nheld;
     rec->method.data = r->method_name.data;
     rec->method.len = r->method_name.len;
-    rec->path.data = r->uri.data;
-    rec->path.len = r->uri.len;
+    rec->path.data = ctx->path.data;
+    rec->path.len = ctx->path.len;
     rec->endpoint = ctx->endpoint.name;
 
     s = pprof_class_name(ctx->endpoint.cls);

@@ -23,8 +23,7 @@ static ngx_int_t ngx_http_pprof_deny(ngx_http_request_t *r,
 static ngx_int_t ngx_http_pprof_add_header(ngx_http_request_t *r,
     const char *key, ngx_str_t *value, ngx_table_elt_t **slot);
 static pprof_reason_t ngx_http_pprof_redirect(ngx_http_request_t *r,
-    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
-    pprof_method_t method);
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 
 
 static ngx_str_t  ngx_http_pprof_text_type = ngx_string("text/plain");
@@ -35,6 +34,7 @@ ngx_int_t
 ngx_http_pprof_handler(ngx_http_request_t *r)
 {
     const char                 *detail;
+    ngx_uint_t                  level;
     ngx_http_pprof_ctx_t       *ctx;
     ngx_http_pprof_loc_conf_t  *plcf;
 
@@ -46,6 +46,9 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_pprof_ctx_t));
     if (ctx == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof: internal_error: no memory for the request's "
+                      "state");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -56,7 +59,13 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
     ctx->annotation = PPROF_ANNOTATE_REASON_COUNT;
     ctx->redacted = -1;
 
+    /* Forwarding points r->uri at the canonical request: keep what was seen. */
+    ctx->path = r->uri;
+
     if (pprof_audit_id_generate(ctx->audit_id) != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof: internal_error: no random bytes for an audit "
+                      "id (RAND_bytes failed)");
         ngx_cpystrn((u_char *) ctx->audit_id, (u_char *) "unavailable",
                     sizeof(ctx->audit_id));
         ctx->reason = PPROF_INTERNAL_ERROR;
@@ -69,9 +78,18 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
         /* The credential's detail explains only an authentication failure. */
         detail = (ctx->reason == ctx->auth.reason) ? ctx->auth.detail : NULL;
 
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+        /*
+         * A denial is the client's doing, an internal error the gateway's:
+         * it is denied in a dry run too, and the line before says what
+         * failed, unless the credential's detail does.
+         */
+        level = (ctx->reason == PPROF_INTERNAL_ERROR) ? NGX_LOG_ERR
+                                                       : NGX_LOG_INFO;
+
+        ngx_log_error(level, r->connection->log, 0,
                       "pprof: %s%s%s%s, audit id %s",
-                      ctx->enforced ? "" : "dry run, would deny: ",
+                      pprof_policy_forwards(ctx->reason, plcf->enforce)
+                      ? "dry run, would deny: " : "",
                       pprof_reason_name(ctx->reason),
                       detail ? ": " : "", detail ? detail : "",
                       ctx->audit_id);
@@ -89,6 +107,9 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
     }
 
     if (ngx_http_pprof_forward(r, plcf, ctx) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof: internal_error: no memory to rewrite the "
+                      "request for forwarding, audit id %s", ctx->audit_id);
         ctx->reason = PPROF_INTERNAL_ERROR;
         return ngx_http_pprof_deny(r, plcf, ctx);
     }
@@ -133,7 +154,7 @@ ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     transport = pprof_policy_transport(plcf->tls, r->connection->ssl != NULL,
                                        method);
     if (transport == PPROF_TRANSPORT_REDIRECT
-        && ngx_http_pprof_redirect(r, plcf, ctx, method) != PPROF_OK)
+        && ngx_http_pprof_redirect(r, plcf, ctx) != PPROF_OK)
     {
         return PPROF_INTERNAL_ERROR;
     }
@@ -163,6 +184,11 @@ ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
                              (unsigned) plcf->max_seconds, &ctx->params);
     if (rc == PPROF_OK) {
         ctx->canonical = 1;
+
+    } else if (rc == PPROF_INTERNAL_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof: internal_error: parameters could not be "
+                      "checked with pprof_max_seconds %i", plcf->max_seconds);
     }
 
     if (pprof_policy_stop(&first, rc, plcf->enforce)) {
@@ -242,6 +268,7 @@ ngx_http_pprof_authorize(ngx_http_request_t *r,
     size_t       i, cap;
     const char  *name;
     pprof_str_t  identity, source;
+    char         err[PPROF_BIND_ERROR_MAX];
 
     if (ctx->auth.reason != PPROF_OK) {
         return PPROF_FORBIDDEN;
@@ -260,6 +287,9 @@ ngx_http_pprof_authorize(ngx_http_request_t *r,
     if (cap) {
         ctx->held = ngx_palloc(r->pool, cap * sizeof(pprof_str_t));
         if (ctx->held == NULL) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "pprof: internal_error: no memory for %uz roles",
+                          cap);
             return PPROF_INTERNAL_ERROR;
         }
     }
@@ -268,6 +298,9 @@ ngx_http_pprof_authorize(ngx_http_request_t *r,
         if (pprof_roles_add(ctx->auth.roles[i], ctx->held, &ctx->nheld, cap)
             != 0)
         {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "pprof: internal_error: the credential's roles "
+                          "do not fit in %uz", cap);
             return PPROF_INTERNAL_ERROR;
         }
     }
@@ -275,9 +308,11 @@ ngx_http_pprof_authorize(ngx_http_request_t *r,
     if (plcf->max_held
         && pprof_policy_bind_roles(plcf->binds->elts, plcf->binds->nelts,
                                    identity, source, ctx->held,
-                                   &ctx->nheld, cap)
+                                   &ctx->nheld, cap, err, sizeof(err))
            != 0)
     {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof: internal_error: %s", err);
         return PPROF_INTERNAL_ERROR;
     }
 
@@ -449,6 +484,11 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     len = pprof_denial_render(body, sizeof(body), ctx->reason, ctx->audit_id,
                               json);
     if (len == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof: internal_error: the %s denial's body does not "
+                      "fit in %uz bytes, audit id %s",
+                      pprof_reason_name(ctx->reason), sizeof(body),
+                      ctx->audit_id);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -461,13 +501,13 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     /* go tool pprof shows the body of an error only with this header. */
     ngx_str_set(&value, "1");
     if (ngx_http_pprof_add_header(r, "X-Go-Pprof", &value, NULL) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto failed;
     }
 
     if (r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS) {
         value.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
         if (value.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            goto failed;
         }
 
         value.len = ngx_sprintf(value.data, "%uL",
@@ -477,7 +517,7 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
         if (ngx_http_pprof_add_header(r, "Retry-After", &value, NULL)
             != NGX_OK)
         {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            goto failed;
         }
     }
 
@@ -489,7 +529,7 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
                                       &r->headers_out.www_authenticate)
             != NGX_OK)
         {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            goto failed;
         }
     }
 
@@ -498,7 +538,7 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
         value.len = ngx_strlen(value.data);
 
         if (ngx_http_pprof_add_header(r, "Allow", &value, NULL) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            goto failed;
         }
     }
 
@@ -509,7 +549,7 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
                                       &r->headers_out.location)
             != NGX_OK)
         {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            goto failed;
         }
     }
 
@@ -536,6 +576,14 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     /* Answered here: no later phase handler may turn this into an allow. */
     ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
     return NGX_DONE;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "pprof: internal_error: no memory for the headers of the "
+                  "%s denial, audit id %s", pprof_reason_name(ctx->reason),
+                  ctx->audit_id);
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 
@@ -570,18 +618,14 @@ ngx_http_pprof_add_header(ngx_http_request_t *r, const char *key,
 /*
  * The 308's Location, from the server's name or the Host header and the
  * canonical request; the core leaves it empty when it cannot vouch for one,
- * and the request is then a plain 403.  Stage 6 has not run yet: the
- * parameters are canonicalised here for the Location alone.
+ * and the request is then a plain 403.
  */
 static pprof_reason_t
 ngx_http_pprof_redirect(ngx_http_request_t *r,
-    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
-    pprof_method_t method)
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
 {
     size_t                     len;
     pprof_str_t                name, host, prefix, args;
-    pprof_reason_t             rc;
-    pprof_params_t             params;
     ngx_http_core_srv_conf_t  *cscf;
     char                       location[PPROF_LOCATION_MAX];
 
@@ -596,12 +640,9 @@ ngx_http_pprof_redirect(ngx_http_request_t *r,
     args.data = r->args.data;
     args.len = r->args.len;
 
-    rc = pprof_policy_params(&ctx->endpoint, args, method,
-                             ngx_http_pprof_body_length(r),
-                             (unsigned) plcf->max_seconds, &params);
-
-    len = pprof_redirect_location(name, host, prefix, &ctx->endpoint,
-                                  rc == PPROF_OK ? &params : NULL,
+    len = pprof_redirect_location(name, host, prefix, &ctx->endpoint, args,
+                                  ngx_http_pprof_body_length(r),
+                                  (unsigned) plcf->max_seconds,
                                   location, sizeof(location));
 
     if (len == 0) {
@@ -610,6 +651,9 @@ ngx_http_pprof_redirect(ngx_http_request_t *r,
 
     ctx->location.data = ngx_pnalloc(r->pool, len);
     if (ctx->location.data == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof: internal_error: no memory for the redirect's "
+                      "Location");
         return PPROF_INTERNAL_ERROR;
     }
 

@@ -325,6 +325,9 @@ ngx_http_pprof_authenticate(ngx_http_request_t *r,
         values = ngx_palloc(r->pool,
                             plcf->variables->nelts * sizeof(pprof_str_t));
         if (values == NULL) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "pprof: internal_error: no memory for the "
+                          "identity variables' values");
             return PPROF_INTERNAL_ERROR;
         }
 

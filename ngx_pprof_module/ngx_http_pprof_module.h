@@ -127,6 +127,8 @@ typedef struct ngx_http_pprof_hold_s  ngx_http_pprof_hold_t;
 typedef struct {
     pprof_reason_t        reason;           /* the first stage that failed */
     ngx_str_t             location;         /* tls_required as a 308 here */
+    ngx_str_t             path;             /* $uri as judged, for both
+                                               audit records */
     unsigned              canonical:1;      /* params computed: rewrite */
     unsigned              enforced:1;
 

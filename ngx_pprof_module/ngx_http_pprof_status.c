@@ -49,6 +49,9 @@ ngx_http_pprof_status_handler(ngx_http_request_t *r)
 
     len = pprof_metrics_render((char *) b->pos, PPROF_METRICS_MAX, m);
     if (len == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof_status: the metrics do not fit in %uz bytes",
+                      (size_t) PPROF_METRICS_MAX);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -177,12 +177,15 @@ int pprof_bind_source_add(pprof_bind_t *bind, pprof_str_t name,
 /*
  * Appends to held[*nheld] (capacity cap) the roles every matching bind
  * grants the identity, skipping duplicates.  source is the name of the
- * source that yielded the identity.  -1 on a regex engine error or when
- * cap is too small: the caller must deny.
+ * source that yielded the identity.  -1 on a regex engine error (the match
+ * limit) or when cap is too small, with what failed in err: the caller
+ * must deny and log it.
  */
+#define PPROF_BIND_ERROR_MAX  512
+
 int pprof_policy_bind_roles(const pprof_bind_t *binds, size_t nbinds,
     pprof_str_t identity, pprof_str_t source, pprof_str_t *held,
-    size_t *nheld, size_t cap);
+    size_t *nheld, size_t cap, char *err, size_t errlen);
 
 /* Adds one role name to held unless already there; -1 when full. */
 int pprof_roles_add(pprof_str_t role, pprof_str_t *held, size_t *nheld,
@@ -240,13 +243,15 @@ int pprof_host_valid(pprof_str_t text, int port, size_t *hostlen);
  * A redirect's Location: https://<host><prefix><endpoint>[?<params>], the
  * host being server_name when it is one exact name, else host (the Host
  * header) when valid, without its port; the path percent-encoded.  params
- * are the canonical parameters, NULL when they did not parse.  Returns the
- * length written to location, or 0 when no Location can be vouched for and
- * the request is a plain 403 tls_required.
+ * are args (the raw query of a GET or HEAD) in canonical form, as stage 6
+ * would write them with body_len and max_seconds.  Returns the length
+ * written to location, or 0 when no Location can be vouched for (parameters
+ * that do not parse among the reasons) and the request is a plain 403
+ * tls_required.
  */
 size_t pprof_redirect_location(pprof_str_t server_name, pprof_str_t host,
-    pprof_str_t prefix, const pprof_endpoint_t *ep,
-    const pprof_params_t *params, char *location, size_t cap);
+    pprof_str_t prefix, const pprof_endpoint_t *ep, pprof_str_t args,
+    long long body_len, unsigned max_seconds, char *location, size_t cap);
 
 
 /*

@@ -207,19 +207,28 @@ path_put(char *out, const unsigned char *p, size_t n, int slash)
 }
 
 
+/*
+ * Stage 2 runs before stage 6, so the parameters are judged here for the
+ * Location alone.  Only GET and HEAD are redirected, and both take the
+ * same parameters.
+ */
 size_t
 pprof_redirect_location(pprof_str_t server_name, pprof_str_t host,
-    pprof_str_t prefix, const pprof_endpoint_t *ep,
-    const pprof_params_t *params, char *location, size_t cap)
+    pprof_str_t prefix, const pprof_endpoint_t *ep, pprof_str_t args,
+    long long body_len, unsigned max_seconds, char *location, size_t cap)
 {
-    char    *p;
-    size_t   n, need;
+    char            *p;
+    size_t           n, need;
+    pprof_params_t   params;
 
     /*
      * A redirect that dropped a bad parameter would run another request
      * than the one asked for ("profile?seconds=abc" as a 30 s capture).
      */
-    if (params == NULL) {
+    if (pprof_policy_params(ep, args, PPROF_METHOD_GET, body_len, max_seconds,
+                            &params)
+        != PPROF_OK)
+    {
         return 0;
     }
 
@@ -232,7 +241,7 @@ pprof_redirect_location(pprof_str_t server_name, pprof_str_t host,
     }
 
     need = sizeof("https://") - 1 + n + 3 * (prefix.len + ep->name.len)
-           + 1 + params->canonical_len;
+           + 1 + params.canonical_len;
 
     if (need > cap) {
         return 0;
@@ -246,10 +255,10 @@ pprof_redirect_location(pprof_str_t server_name, pprof_str_t host,
     p = path_put(p, prefix.data, prefix.len, 1);
     p = path_put(p, ep->name.data, ep->name.len, 0);
 
-    if (params->canonical_len) {
+    if (params.canonical_len) {
         *p++ = '?';
-        memcpy(p, params->canonical, params->canonical_len);
-        p += params->canonical_len;
+        memcpy(p, params.canonical, params.canonical_len);
+        p += params.canonical_len;
     }
 
     return p - location;

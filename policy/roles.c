@@ -152,8 +152,8 @@ pprof_bind_source_add(pprof_bind_t *bind, pprof_str_t name, const char **err)
 
 
 /*
- * 1 match, 0 none, -1 engine error (match limit, memory).  The source is
- * checked first: a name from another source is not even looked at.
+ * 1 match, 0 none, or a negative PCRE2 error (match limit, memory).  The
+ * source is checked first: a name from another source is not even looked at.
  */
 static int
 bind_matches(const pprof_bind_t *bind, pprof_str_t identity,
@@ -180,7 +180,7 @@ bind_matches(const pprof_bind_t *bind, pprof_str_t identity,
         return 1;
     }
 
-    return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+    return rc == PCRE2_ERROR_NOMATCH ? 0 : rc;
 }
 
 
@@ -205,23 +205,35 @@ pprof_roles_add(pprof_str_t role, pprof_str_t *held, size_t *nheld,
 }
 
 
+/*
+ * The message names the bind by its pattern, which the operator wrote, and
+ * never the identity, which the client chose.
+ */
 int
 pprof_policy_bind_roles(const pprof_bind_t *binds, size_t nbinds,
     pprof_str_t identity, pprof_str_t source, pprof_str_t *held,
-    size_t *nheld, size_t cap)
+    size_t *nheld, size_t cap, char *err, size_t errlen)
 {
-    size_t  i, j;
-    int     rc;
+    size_t       i, j;
+    int          rc;
+    PCRE2_UCHAR  msg[128];
 
     for (i = 0; i < nbinds; i++) {
         rc = bind_matches(&binds[i], identity, source);
 
         if (rc < 0) {
+            pcre2_get_error_message(rc, msg, sizeof(msg));
+            snprintf(err, errlen, "pprof_bind \"~%.*s\": %s",
+                     (int) (binds[i].pattern.len > 256
+                            ? 256 : binds[i].pattern.len),
+                     (const char *) binds[i].pattern.data, (char *) msg);
             return -1;
         }
 
         for (j = 0; rc == 1 && j < binds[i].nroles; j++) {
             if (pprof_roles_add(binds[i].roles[j], held, nheld, cap) != 0) {
+                snprintf(err, errlen, "more roles held than the %zu there "
+                         "is room for", cap);
                 return -1;
             }
         }

@@ -122,6 +122,16 @@ is($resp->{sha256}, sha256_hex($r->{body}), 'response sha256: of the body the cl
 like($resp->{upstream}, qr/^127\.0\.0\.1:\d+$/, 'upstream');
 ok($resp->{duration_ms} >= 0, 'duration_ms');
 is($resp->{seq}, $dec->{seq} + 1, 'seq increases');
+is($dec->{path}, '/debug/pprof/heap', 'path');
+is($resp->{path}, $dec->{path}, 'both records carry the same path');
+
+# The path as nginx normalised it and the module judged it, in both records.
+$r = $t->get('tls', '/debug/pprof/x/..//%68eap?gc=1', cert => 'oncall');
+is($r->{status}, 200, 'allowed heap by a roundabout path');
+@rec = grep { $_->{audit_id} eq $r->{headers}{'x-pprof-audit-id'} } records();
+is_deeply([map { "$_->{stage} $_->{path}" } @rec],
+    ['decision /debug/pprof/heap', 'response /debug/pprof/heap'],
+    'a roundabout path: both records carry the judged $uri');
 
 $r = $t->get('tls', '/debug/pprof/heap', cert => 'viewer');
 is($r->{status}, 403, 'denied heap');

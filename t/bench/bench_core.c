@@ -88,7 +88,7 @@ main(void)
         if (rc == PPROF_OK
             && pprof_policy_bind_roles(binds, 3,
                    S("spiffe://prod.example/ns/sre/alice"), S("cert"), held,
-                   &nheld, 4)
+                   &nheld, 4, err, sizeof(err))
                == 0
             && pprof_policy_authorize(roles, 2, held, nheld, &ep) == PPROF_OK
             && pprof_policy_params(&ep, S("seconds=10&debug=0"),

@@ -161,17 +161,17 @@ static const pprof_endpoint_t  cmdline = {
 };
 
 
+/* A GET without a body, its query args, under pprof_max_seconds 30. */
 static void
 assert_location(pprof_str_t server_name, pprof_str_t host,
-    const pprof_endpoint_t *ep, const pprof_params_t *params,
-    const char *want)
+    const pprof_endpoint_t *ep, pprof_str_t args, const char *want)
 {
     char    buf[PPROF_LOCATION_MAX];
     size_t  n;
 
     memset(buf, 0x5a, sizeof(buf));
     n = pprof_redirect_location(server_name, host, S("/debug/pprof/"), ep,
-                                params, buf, sizeof(buf));
+                                args, 0, 30, buf, sizeof(buf));
 
     if (want == NULL) {
         if (n != 0) {
@@ -189,32 +189,30 @@ assert_location(pprof_str_t server_name, pprof_str_t host,
 static void
 location_host(void **state)
 {
-    pprof_params_t  none = { -1, -1, 0, "", 0 };
-
     (void) state;
 
     /* The server's own name comes first, whatever the Host says. */
-    assert_location(S("gw.example"), S("evil.example"), &cmdline, &none,
+    assert_location(S("gw.example"), S("evil.example"), &cmdline, S(""),
                     "https://gw.example/debug/pprof/cmdline");
-    assert_location(S("gw.example"), S(""), &cmdline, &none,
+    assert_location(S("gw.example"), S(""), &cmdline, S(""),
                     "https://gw.example/debug/pprof/cmdline");
 
     /* Names that are no host fall back to a valid Host, port dropped. */
-    assert_location(S(""), S("gw.example:8080"), &cmdline, &none,
+    assert_location(S(""), S("gw.example:8080"), &cmdline, S(""),
                     "https://gw.example/debug/pprof/cmdline");
-    assert_location(S("_"), S("gw.example"), &cmdline, &none,
+    assert_location(S("_"), S("gw.example"), &cmdline, S(""),
                     "https://gw.example/debug/pprof/cmdline");
-    assert_location(S("*.example.com"), S("a.example.com"), &cmdline, &none,
+    assert_location(S("*.example.com"), S("a.example.com"), &cmdline, S(""),
                     "https://a.example.com/debug/pprof/cmdline");
     assert_location(S("~^(?<n>.+)\\.example$"), S("[::1]:80"), &cmdline,
-                    &none, "https://[::1]/debug/pprof/cmdline");
+                    S(""), "https://[::1]/debug/pprof/cmdline");
 
     /* Neither: no redirect, a plain 403. */
-    assert_location(S(""), S(""), &cmdline, &none, NULL);
-    assert_location(S("_"), S("good@evil.example"), &cmdline, &none, NULL);
-    assert_location(S(""), S("evil.example/x"), &cmdline, &none, NULL);
+    assert_location(S(""), S(""), &cmdline, S(""), NULL);
+    assert_location(S("_"), S("good@evil.example"), &cmdline, S(""), NULL);
+    assert_location(S(""), S("evil.example/x"), &cmdline, S(""), NULL);
     assert_location(S("*.example.com"), S("\\evil.example"), &cmdline,
-                    &none, NULL);
+                    S(""), NULL);
 }
 
 
@@ -222,7 +220,7 @@ static void
 location_canonical(void **state)
 {
     pprof_endpoint_t  ep;
-    pprof_params_t    params;
+    char              buf[PPROF_LOCATION_MAX];
 
     (void) state;
 
@@ -230,32 +228,42 @@ location_canonical(void **state)
     assert_int_equal(pprof_policy_classify(S("/debug/pprof/"),
                          S("/debug/pprof/heap"), PPROF_METHOD_GET,
                          S("x=//evil.example&gc=1&debug=1"), &ep), PPROF_OK);
-    assert_int_equal(pprof_policy_params(&ep,
-                         S("x=//evil.example&gc=1&debug=1"),
-                         PPROF_METHOD_GET, 0, 30, &params), PPROF_OK);
-    assert_location(S("gw.example"), S(""), &ep, &params,
+    assert_location(S("gw.example"), S(""), &ep,
+                    S("x=//evil.example&gc=1&debug=1"),
                     "https://gw.example/debug/pprof/heap?debug=1&gc=1");
 
-    /* A profile's implied seconds are spelled out. */
+    /* A profile's implied seconds are spelled out, from max_seconds. */
     assert_int_equal(pprof_policy_classify(S("/debug/pprof/"),
                          S("/debug/pprof/profile"), PPROF_METHOD_GET, S(""),
                          &ep), PPROF_OK);
-    assert_int_equal(pprof_policy_params(&ep, S(""), PPROF_METHOD_GET, 0, 20,
-                                         &params), PPROF_OK);
-    assert_location(S("gw.example"), S(""), &ep, &params,
-                    "https://gw.example/debug/pprof/profile?seconds=20");
+    assert_int_equal(pprof_redirect_location(S("gw.example"), S(""),
+                         S("/debug/pprof/"), &ep, S(""), 0, 20, buf,
+                         sizeof(buf)),
+                     strlen("https://gw.example/debug/pprof/profile"
+                            "?seconds=20"));
+    assert_memory_equal(buf, "https://gw.example/debug/pprof/profile"
+                             "?seconds=20", 49);
 
     /* The index: the prefix alone. */
     assert_int_equal(pprof_policy_classify(S("/debug/pprof/"),
                          S("/debug/pprof/"), PPROF_METHOD_GET, S(""), &ep),
                      PPROF_OK);
-    assert_int_equal(pprof_policy_params(&ep, S(""), PPROF_METHOD_GET, 0, 30,
-                                         &params), PPROF_OK);
-    assert_location(S("gw.example"), S(""), &ep, &params,
+    assert_location(S("gw.example"), S(""), &ep, S(""),
                     "https://gw.example/debug/pprof/");
 
     /* Parameters that do not parse: no redirect rather than another one. */
-    assert_location(S("gw.example"), S("gw.example"), &cmdline, NULL, NULL);
+    assert_int_equal(pprof_policy_classify(S("/debug/pprof/"),
+                         S("/debug/pprof/profile"), PPROF_METHOD_GET,
+                         S("seconds=abc"), &ep), PPROF_OK);
+    assert_location(S("gw.example"), S(""), &ep, S("seconds=abc"), NULL);
+    assert_int_equal(pprof_redirect_location(S("gw.example"), S(""),
+                         S("/debug/pprof/"), &ep, S("seconds=31"), 0, 30,
+                         buf, sizeof(buf)), 0);
+
+    /* A GET with a body is a bad request, not one to send elsewhere. */
+    assert_int_equal(pprof_redirect_location(S("gw.example"), S(""),
+                         S("/debug/pprof/"), &cmdline, S(""), 5, 30, buf,
+                         sizeof(buf)), 0);
 }
 
 
@@ -281,7 +289,6 @@ location_encoding(void **state)
     };
 
     pprof_endpoint_t  ep;
-    pprof_params_t    none = { -1, -1, 0, "", 0 };
     size_t            i;
 
     (void) state;
@@ -291,12 +298,12 @@ location_encoding(void **state)
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         ep.name = SN(cases[i].name, cases[i].len);
-        assert_location(S("gw"), S(""), &ep, &none, cases[i].want);
+        assert_location(S("gw"), S(""), &ep, S(""), cases[i].want);
     }
 
     /* A '/' inside a name is encoded; the prefix's own are not. */
     ep.name = S("a/b");
-    assert_location(S("gw"), S(""), &ep, &none,
+    assert_location(S("gw"), S(""), &ep, S(""),
                     "https://gw/debug/pprof/a%2Fb");
 }
 
@@ -304,24 +311,23 @@ location_encoding(void **state)
 static void
 location_room(void **state)
 {
-    pprof_params_t  none = { -1, -1, 0, "", 0 };
     char            buf[64];
     size_t          n;
 
     (void) state;
 
     /* Exactly enough room in the worst case, then one byte short. */
-    n = pprof_redirect_location(S("gw"), S(""), S("/p/"), &cmdline, &none,
-                                buf, 8 + 2 + 3 * 10 + 1);
+    n = pprof_redirect_location(S("gw"), S(""), S("/p/"), &cmdline, S(""), 0,
+                                30, buf, 8 + 2 + 3 * 10 + 1);
     assert_int_equal(n, strlen("https://gw/p/cmdline"));
     assert_memory_equal(buf, "https://gw/p/cmdline", n);
 
-    n = pprof_redirect_location(S("gw"), S(""), S("/p/"), &cmdline, &none,
-                                buf, 8 + 2 + 3 * 10);
+    n = pprof_redirect_location(S("gw"), S(""), S("/p/"), &cmdline, S(""), 0,
+                                30, buf, 8 + 2 + 3 * 10);
     assert_int_equal(n, 0);
 
-    n = pprof_redirect_location(S("gw"), S(""), S("/p/"), &cmdline, &none,
-                                buf, 0);
+    n = pprof_redirect_location(S("gw"), S(""), S("/p/"), &cmdline, S(""), 0,
+                                30, buf, 0);
     assert_int_equal(n, 0);
 }
 

@@ -15,6 +15,20 @@ str_is(pprof_str_t s, const char *text)
 }
 
 
+/* What the last failed bind_roles() said. */
+static char  why[256];
+
+
+static int
+bind_roles(const pprof_bind_t *binds, size_t nbinds, pprof_str_t identity,
+    pprof_str_t source, pprof_str_t *held, size_t *nheld, size_t cap)
+{
+    why[0] = '\0';
+    return pprof_policy_bind_roles(binds, nbinds, identity, source, held,
+                                   nheld, cap, why, sizeof(why));
+}
+
+
 /* Compiles a pattern that must be valid. */
 static void
 compile_ok(pprof_bind_t *bind, const char *pattern)
@@ -144,8 +158,7 @@ binds(const char *pattern, const char *identity)
     b.roles = roles;
     b.nroles = 1;
 
-    rc = pprof_policy_bind_roles(&b, 1, S(identity), S("cert"), held, &nheld,
-                                 4);
+    rc = bind_roles(&b, 1, S(identity), S("cert"), held, &nheld, 4);
     pprof_bind_free(&b);
 
     assert_int_equal(rc, 0);
@@ -184,9 +197,8 @@ exact_binds(void **state)
         compile_ok(&b, "alice");
         b.roles = roles;
         b.nroles = 1;
-        assert_int_equal(pprof_policy_bind_roles(&b, 1, SN("alice\0x", 7),
-                                                 S("cert"), held, &nheld, 2),
-                         0);
+        assert_int_equal(bind_roles(&b, 1, SN("alice\0x", 7), S("cert"),
+                                    held, &nheld, 2), 0);
         assert_int_equal(nheld, 0);
         pprof_bind_free(&b);
     }
@@ -258,7 +270,7 @@ several_binds(void **state)
     b[3].nroles = 1;
 
     nheld = 0;
-    assert_int_equal(pprof_policy_bind_roles(b, 4,
+    assert_int_equal(bind_roles(b, 4,
                          S("spiffe://prod.example/ns/sre/alice"),
                          S("cert"), held, &nheld, 8), 0);
 
@@ -269,7 +281,7 @@ several_binds(void **state)
     assert_true(str_is(held[2], "admin"));
 
     nheld = 0;
-    assert_int_equal(pprof_policy_bind_roles(b, 4,
+    assert_int_equal(bind_roles(b, 4,
                          S("spiffe://prod.example/ns/dev/bob"),
                          S("cert"), held, &nheld, 8), 0);
     assert_int_equal(nheld, 2);
@@ -277,15 +289,15 @@ several_binds(void **state)
     assert_true(str_is(held[1], "ops"));
 
     nheld = 0;
-    assert_int_equal(pprof_policy_bind_roles(b, 4, S("carol"),
-                                             S("cert"), held, &nheld, 8), 0);
+    assert_int_equal(bind_roles(b, 4, S("carol"), S("cert"), held, &nheld,
+                                8), 0);
     assert_int_equal(nheld, 0);
 
     /* Roles already held (from a JWT, say) are kept and not repeated. */
     held[0] = S("admin");
     held[1] = S("jwt-role");
     nheld = 2;
-    assert_int_equal(pprof_policy_bind_roles(b, 4,
+    assert_int_equal(bind_roles(b, 4,
                          S("spiffe://prod.example/ns/sre/alice"),
                          S("cert"), held, &nheld, 8), 0);
     assert_int_equal(nheld, 4);
@@ -296,27 +308,28 @@ several_binds(void **state)
 
     /* Three distinct roles do not fit in two: deny, do not truncate. */
     nheld = 0;
-    assert_int_equal(pprof_policy_bind_roles(b, 4,
+    assert_int_equal(bind_roles(b, 4,
                          S("spiffe://prod.example/ns/sre/alice"),
                          S("cert"), held, &nheld, 2), -1);
     assert_true(nheld <= 2);
+    assert_string_equal(why, "more roles held than the 2 there is room for");
 
     /* Exactly enough room is enough: duplicates take none. */
     nheld = 0;
-    assert_int_equal(pprof_policy_bind_roles(b, 4,
+    assert_int_equal(bind_roles(b, 4,
                          S("spiffe://prod.example/ns/sre/alice"),
                          S("cert"), held, &nheld, 3), 0);
     assert_int_equal(nheld, 3);
 
     nheld = 0;
-    assert_int_equal(pprof_policy_bind_roles(b, 4,
+    assert_int_equal(bind_roles(b, 4,
                          S("spiffe://prod.example/ns/sre/alice"),
                          S("cert"), held, &nheld, 0), -1);
 
     /* No bind matching needs no room at all. */
     nheld = 0;
-    assert_int_equal(pprof_policy_bind_roles(b, 4, S("carol"),
-                                             S("cert"), held, &nheld, 0), 0);
+    assert_int_equal(bind_roles(b, 4, S("carol"), S("cert"), held, &nheld,
+                                0), 0);
     assert_int_equal(nheld, 0);
 
     pprof_bind_free(&b[0]);
@@ -349,9 +362,12 @@ engine_error_denies(void **state)
     compile_ok(&b, "~^(a|aa)+$");
     b.roles = roles;
     b.nroles = 1;
-    assert_int_equal(pprof_policy_bind_roles(&b, 1, S(identity),
-                                             S("cert"), held, &nheld, 2), -1);
+    assert_int_equal(bind_roles(&b, 1, S(identity), S("cert"), held, &nheld,
+                                2), -1);
     assert_int_equal(nheld, 0);
+
+    /* What failed, for the error log: the bind, never the identity. */
+    assert_string_equal(why, "pprof_bind \"~^(a|aa)+$\": match limit exceeded");
     pprof_bind_free(&b);
 }
 
@@ -373,7 +389,7 @@ matching_sources(const pprof_bind_t *b, const char *identity)
 
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         nheld = 0;
-        assert_int_equal(pprof_policy_bind_roles(b, 1, S(identity),
+        assert_int_equal(bind_roles(b, 1, S(identity),
                              S(names[i]), held, &nheld, 2), 0);
         matched |= (unsigned) (nheld == 1) << i;
     }
