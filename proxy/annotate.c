@@ -610,9 +610,6 @@ pb_scan(pb_scan_t *pb, const unsigned char *p, size_t len)
 
                 if (pb->mark == PPROF_GATEWAY_MARK_YES) {
                     pb->planted++;
-                }
-
-                if (pb->mark < 0 || pb->mark == PPROF_GATEWAY_MARK_YES) {
                     pb->state = PB_SKIP;
                 }
             }

@@ -127,21 +127,34 @@ pprof_gateway_mark(int state, unsigned char c)
 {
     static const char  mark[] = "pprof-gateway:";
 
+    int  k;
+
     if (state < 0 || state >= PPROF_GATEWAY_MARK_YES) {
         return state;
     }
 
-    /* What a terminal or a viewer shows as nothing before the mark. */
-    if (state == 0 && (c <= 0x20 || c == 0x7f)) {
-        return 0;
+    /* What a terminal shows as nothing neither makes nor breaks a mark. */
+    if (c < 0x20 || c == 0x7f) {
+        return state;
     }
 
     if (c >= 'A' && c <= 'Z') {
         c += 'a' - 'A';
     }
 
-    return c == (unsigned char) mark[state] ? state + 1
-                                            : PPROF_GATEWAY_MARK_NO;
+    /*
+     * What came before is the mark's first "state" bytes: keep the longest
+     * start of the mark that also ends with c ("ppprof-gateway:" is one).
+     */
+    for (k = state + 1; k > 0; k--) {
+        if ((unsigned char) mark[k - 1] == c
+            && memcmp(mark, mark + state + 1 - k, k - 1) == 0)
+        {
+            return k;
+        }
+    }
+
+    return 0;
 }
 
 
