@@ -411,7 +411,7 @@ planted(const profile_t *p, char *why, size_t whylen)
         for (k = 0, mark = 0; s[k] != '\0' && mark < PPROF_GATEWAY_MARK_YES;
              k++)
         {
-            mark = pprof_gateway_mark(mark, (unsigned char) s[k]);
+            mark = pprof_gateway_mark(mark, (const unsigned char *) s + k, 1);
         }
 
         if (mark != PPROF_GATEWAY_MARK_YES) {

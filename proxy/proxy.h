@@ -222,12 +222,12 @@ int pprof_sign_verify(EVP_PKEY *pubkey, const void *msg, size_t len,
 /*
  * Whether a string claims to be one of the gateway's lines: it holds
  * "pprof-gateway:" anywhere, in any case, control bytes within it
- * ignored.  Fed a byte at a time from state 0; the state is
- * PPROF_GATEWAY_MARK_YES once it does, and stays so.
+ * ignored.  Fed the string in pieces, in order, from state 0; the state
+ * is PPROF_GATEWAY_MARK_YES once it does, and stays so.
  */
 #define PPROF_GATEWAY_MARK_YES   ((int) sizeof("pprof-gateway:") - 1)
 
-int pprof_gateway_mark(int state, unsigned char c);
+int pprof_gateway_mark(int state, const unsigned char *p, size_t len);
 
 typedef struct {
     pprof_str_t          audit_id;
