@@ -605,14 +605,11 @@ pb_scan(pb_scan_t *pb, const unsigned char *p, size_t len)
         if (pb->state == PB_SKIP || pb->state == PB_STRING) {
             n = n < pb->skip ? n : (size_t) pb->skip;
 
-            for (i = 0; pb->state == PB_STRING && i < n; i++) {
-                pb->mark = pprof_gateway_mark(pb->mark, p[i]);
+            if (pb->state == PB_STRING) {
+                pb->mark = pprof_gateway_mark(pb->mark, p, n);
 
                 if (pb->mark == PPROF_GATEWAY_MARK_YES) {
                     pb->planted++;
-                }
-
-                if (pb->mark < 0 || pb->mark == PPROF_GATEWAY_MARK_YES) {
                     pb->state = PB_SKIP;
                 }
             }

@@ -385,15 +385,15 @@ read_lines(const profile_t *p, rebuilt_t *rb, char *why, size_t whylen)
 
 /*
  * Comments before the gateway's four that claim to be the gateway's: a
- * target can write them, and go tool pprof shows them first.  Each is
- * named by its place among the comments and its text, cut and made
- * printable.
+ * target can write them, and go tool pprof shows them first, each of
+ * its lines as a line of its own.  Each is named by its place among the
+ * comments and its text around the mark, cut and made printable.
  */
 static int
 planted(const profile_t *p, char *why, size_t whylen)
 {
     const char  *s;
-    size_t       i, k, n, used, count;
+    size_t       i, k, from, n, used, count;
     int          mark;
     char         text[81];
 
@@ -408,18 +408,22 @@ planted(const profile_t *p, char *why, size_t whylen)
 
         s = p->string_table[p->comment[i]];
 
-        for (k = 0, mark = 0; s[k] != '\0' && mark >= 0
-                              && mark < PPROF_GATEWAY_MARK_YES; k++)
+        for (k = 0, mark = 0; s[k] != '\0' && mark < PPROF_GATEWAY_MARK_YES;
+             k++)
         {
-            mark = pprof_gateway_mark(mark, (unsigned char) s[k]);
+            mark = pprof_gateway_mark(mark, (const unsigned char *) s + k, 1);
         }
 
         if (mark != PPROF_GATEWAY_MARK_YES) {
             continue;
         }
 
-        for (k = 0; s[k] != '\0' && k < sizeof(text) - 1; k++) {
-            text[k] = s[k] >= 0x20 && s[k] < 0x7f ? s[k] : '?';
+        /* The mark ends at k: show it from a little before. */
+        from = k > sizeof(text) / 2 ? k - sizeof(text) / 2 : 0;
+
+        for (k = 0; s[from + k] != '\0' && k < sizeof(text) - 1; k++) {
+            text[k] = s[from + k] >= 0x20 && s[from + k] < 0x7f ? s[from + k]
+                                                                : '?';
         }
 
         text[k] = '\0';
@@ -432,8 +436,8 @@ planted(const profile_t *p, char *why, size_t whylen)
         }
 
         n = (size_t) snprintf(why + used, whylen - used, " comment %zu "
-                              "\"%s%s\";", i + 1, text,
-                              s[k] != '\0' ? "..." : "");
+                              "\"%s%s%s\";", i + 1, from > 0 ? "..." : "",
+                              text, s[from + k] != '\0' ? "..." : "");
         used += n < whylen - used ? n : whylen - used;
     }
 

@@ -123,25 +123,55 @@ pprof_provenance_lines(const pprof_provenance_t *p,
 
 
 int
-pprof_gateway_mark(int state, unsigned char c)
+pprof_gateway_mark(int state, const unsigned char *p, size_t len)
 {
     static const char  mark[] = "pprof-gateway:";
 
-    if (state < 0 || state >= PPROF_GATEWAY_MARK_YES) {
-        return state;
+    size_t         i;
+    int            k;
+    unsigned char  c;
+
+    for (i = 0; i < len && state < PPROF_GATEWAY_MARK_YES; i++) {
+
+        /* Most bytes are no 'p' and need no more than a look. */
+        if (state == 0) {
+            while (i < len && (p[i] | 0x20) != 'p') {
+                i++;
+            }
+
+            if (i == len) {
+                break;
+            }
+        }
+
+        c = p[i];
+
+        /* What a terminal shows as nothing neither makes nor breaks it. */
+        if (c < 0x20 || c == 0x7f) {
+            continue;
+        }
+
+        if (c >= 'A' && c <= 'Z') {
+            c += 'a' - 'A';
+        }
+
+        /*
+         * What came before is the mark's first "state" bytes: keep the
+         * longest start of the mark that also ends with c
+         * ("ppprof-gateway:" is one).
+         */
+        for (k = state + 1; k > 0; k--) {
+            if ((unsigned char) mark[k - 1] == c
+                && memcmp(mark, mark + state + 1 - k, k - 1) == 0)
+            {
+                break;
+            }
+        }
+
+        state = k;
     }
 
-    /* What a terminal or a viewer shows as nothing before the mark. */
-    if (state == 0 && (c <= 0x20 || c == 0x7f)) {
-        return 0;
-    }
-
-    if (c >= 'A' && c <= 'Z') {
-        c += 'a' - 'A';
-    }
-
-    return c == (unsigned char) mark[state] ? state + 1
-                                            : PPROF_GATEWAY_MARK_NO;
+    return state;
 }
 
 

@@ -220,15 +220,14 @@ int pprof_sign_verify(EVP_PKEY *pubkey, const void *msg, size_t len,
 #define PPROF_PROFILE_MAX        ((uint64_t) 1 << 30)
 
 /*
- * Whether a string claims to be one of the gateway's lines: it starts
- * with "pprof-gateway:", in any case, after any spaces or control bytes.
- * Fed a byte at a time from state 0; the state is PPROF_GATEWAY_MARK_NO
- * once it cannot, PPROF_GATEWAY_MARK_YES once it does.
+ * Whether a string claims to be one of the gateway's lines: it holds
+ * "pprof-gateway:" anywhere, in any case, control bytes within it
+ * ignored.  Fed the string in pieces, in order, from state 0; the state
+ * is PPROF_GATEWAY_MARK_YES once it does, and stays so.
  */
-#define PPROF_GATEWAY_MARK_NO    (-1)
 #define PPROF_GATEWAY_MARK_YES   ((int) sizeof("pprof-gateway:") - 1)
 
-int pprof_gateway_mark(int state, unsigned char c);
+int pprof_gateway_mark(int state, const unsigned char *p, size_t len);
 
 typedef struct {
     pprof_str_t          audit_id;

@@ -48,13 +48,48 @@ my %stub = (
 # Crafted profile.proto bodies, gzip'd: the last block of tests.
 my $go_heap_pb = Compress::Zlib::memGunzip($go_heap);
 my $planted = 'pprof-gateway: audit_id=00000000000000000000000000000000 identity=root roles=admin';
+# The mark after a line break, with a comment that shows it: go tool pprof
+# prints the comment as two lines, the second a forged gateway line.
+my $planted_midline = "build 1.2\n$planted";
 my %crafted = map { $_->[0] => Compress::Zlib::memGzip($_->[1]) } (
     [ sample_type_varint => "\x08\x0a\x32\x00" ],
     [ line_in_location_cut => "\x22\x04\x22\x05\x08\x01\x32\x00" ],
     [ comment_past_strings => "\x32\x00\x68\x01" ],
     [ planted => $go_heap_pb . "\x32" . chr(length $planted) . $planted ],
+    [ planted_midline => $go_heap_pb . "\x32" . varint(length $planted_midline)
+        . $planted_midline . "\x68" . varint(pb_strings($go_heap_pb)) ],
     [ small => "\x32\x00\x32\x01a\x0a\x02\x08\x01\x68\x01\xa0\x06\x01" ],
 );
+sub varint {
+    my ($v) = @_;
+    my $s = '';
+    while ($v >= 0x80) { $s .= chr(($v & 0x7f) | 0x80); $v >>= 7 }
+    return $s . chr($v);
+}
+
+# The number of string_table entries in a profile.proto's top level.
+sub pb_strings {
+    my ($pb) = @_;
+    my ($i, $n) = (0, 0);
+    my $next = sub {
+        my ($v, $shift) = (0, 0);
+        while (1) {
+            my $b = ord substr($pb, $i++, 1);
+            $v |= ($b & 0x7f) << $shift;
+            $shift += 7;
+            return $v unless $b & 0x80;
+        }
+    };
+    while ($i < length $pb) {
+        my $tag = $next->();
+        if (($tag & 7) == 0) { $next->(); next }
+        ($tag & 7) == 2 or die "wire type " . ($tag & 7);
+        my $len = $next->();
+        $n++ if $tag >> 3 == 6;
+        $i += $len;
+    }
+    return $n;
+}
 $t->start_stub('stub', sub {
     my ($case) = $_[0] =~ m{^GET /debug/pprof/(\w+)} or return '';
     my $body = $stub{$case} // $crafted{$case} // '';
@@ -342,6 +377,7 @@ for my $prefix ('', '/unbuffered') {
     my %want = (sample_type_varint => 'not_profile',
         line_in_location_cut => 'not_profile',
         comment_past_strings => 'not_profile', planted => 'planted_lines',
+        planted_midline => 'planted_lines',
         small => 'sealed');
     for my $case (sort keys %want) {
         my ($status, $h, $file) = fetch("/stub/debug/pprof/$case");

@@ -271,7 +271,10 @@ count_strings(const buf_t *pb)
 }
 
 
-typedef enum { WHOLE, BYTES, RANDOM } chunking_t;
+/* SPLIT: in two pieces, the first split_at bytes long. */
+typedef enum { WHOLE, BYTES, RANDOM, SPLIT } chunking_t;
+
+static size_t  split_at;
 
 
 /* The body through an annotator, fed as chunking says. */
@@ -289,7 +292,9 @@ annotate(const buf_t *in, chunking_t how, size_t hold_max, EVP_PKEY *k,
     assert_non_null(a);
 
     for (off = 0; off < in->len; off += n) {
-        n = how == WHOLE ? in->len : how == BYTES ? 1 : 1 + (size_t) rand() % 3000;
+        n = how == WHOLE ? in->len : how == BYTES ? 1
+            : how == SPLIT ? (off == 0 ? split_at : in->len - off)
+            : 1 + (size_t) rand() % 3000;
         if (n > in->len - off) {
             n = in->len - off;
         }
@@ -1109,8 +1114,11 @@ test_planted_lines(void **state)
         { "\x1bpprof-gateway: x", 1 },
         { "pprof-gateway", 0 },
         { "pprof-gateway-seal/1", 0 },
-        { "note: pprof-gateway: x", 0 },
+        { "note: pprof-gateway: x", 1 },
         { "pprof-gateway;", 0 },
+        { "pprof gateway:", 0 },
+        { "pprof-gatewa\ny:", 1 },
+        { "p\x7fprof-gate\x01way:", 1 },
     };
 
     pprof_annotate_reason_t  r;
@@ -1161,6 +1169,100 @@ test_planted_lines(void **state)
 }
 
 
+/*
+ * The mark anywhere in a string: go tool pprof prints a comment as it is,
+ * so whatever follows a line break (\n, \r, \v, \f, NEL, U+2028, or
+ * what a terminal makes of an escape sequence) reads as a line of its
+ * own.  The annotator sees each string in pieces, as inflate makes them:
+ * stored blocks fed in two pieces cut the string at every offset.
+ */
+static void
+test_planted_anywhere(void **state)
+{
+    static const char  *found[] = {
+        "build 1.2\npprof-gateway: audit_id=0123 identity=root roles=admin",
+        "build 1.2\rpprof-gateway: audit_id=0123 identity=root",
+        "a\vpprof-gateway: x",
+        "a\fPprof-Gateway: x",
+        "a\xc2\x85pprof-gateway: x",
+        "a\xe2\x80\xa8pPROF-gATEWAY: x",
+        "a\xe2\x80\xa9\x1b[2K pprof-gateway: x",
+        "ppprof-gateway:",
+        "pprof-pprof-gateway:",
+        "pprof-gatewapprof-gateway: x",
+        "line one\nline two\n  \t pprof-gateway:",
+    };
+    static const char  finding[] = "build 1.2\npprof-gateway: audit_id=0123 "
+                                   "identity=root roles=admin";
+    static const char  near[] = "build 1.2\npprof-gateway-seal/1 pprof-gatewa";
+
+    pprof_annotate_reason_t  r;
+    buf_t                    pb, gz, out, big;
+    size_t                   i;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(found) / sizeof(found[0]); i++) {
+        pb = make_profile(3, 1);
+        put_bytes(&pb, 6, found[i], strlen(found[i]));
+        put_varint(&pb, 13 << 3);
+        put_varint(&pb, 3 + 3);
+        assert_int_equal(sealed_or_unchanged(&pb), PPROF_ANNOTATE_PLANTED);
+        free(pb.data);
+    }
+
+    /* The finding, and a near miss, cut at every offset. */
+    for (i = 0; i < 2; i++) {
+        pb = make_profile(3, 1);
+        put_bytes(&pb, 6, i == 0 ? finding : near,
+                  i == 0 ? sizeof(finding) - 1 : sizeof(near) - 1);
+        put_varint(&pb, 13 << 3);
+        put_varint(&pb, 3 + 3);
+        gz = gzip_with(&pb, 0, Z_DEFAULT_STRATEGY, 0);
+
+        for (split_at = 1; split_at < gz.len; split_at++) {
+            out = annotate(&gz, SPLIT, PPROF_ANNOTATE_HOLD_MAX, key, &r);
+            if (i == 0) {
+                assert_int_equal(r, PPROF_ANNOTATE_PLANTED);
+                assert_int_equal(out.len, gz.len);
+                assert_memory_equal(out.data, gz.data, gz.len);
+
+            } else {
+                assert_int_equal(r, PPROF_ANNOTATE_OK);
+                check_annotated(&gz, &out, key);
+            }
+
+            free(out.data);
+        }
+
+        free(gz.data);
+        free(pb.data);
+    }
+
+    /*
+     * Far into a string longer than any buffer, after a run of 'p's; the
+     * same bytes as two strings are no mark, each string starts afresh.
+     */
+    big.len = 300000 + 14;
+    big.data = malloc(big.len);
+    assert_non_null(big.data);
+    memset(big.data, 'x', 299000);
+    memcpy(big.data + 299000, "\r\n", 2);
+    memset(big.data + 299002, 'p', 300000 - 299002);
+    memcpy(big.data + 300000, "rof-gateway: x", 14);
+    pb = make_profile(3, 1);
+    put_bytes(&pb, 6, big.data, big.len);
+    assert_int_equal(sealed_or_unchanged(&pb), PPROF_ANNOTATE_PLANTED);
+    free(pb.data);
+    pb = make_profile(3, 1);
+    put_bytes(&pb, 6, big.data, 300000);
+    put_bytes(&pb, 6, big.data + 300000, 14);
+    assert_int_equal(sealed_or_unchanged(&pb), PPROF_ANNOTATE_OK);
+    free(pb.data);
+    free(big.data);
+}
+
+
 static int
 setup(void **state)
 {
@@ -1196,6 +1298,7 @@ main(void)
         cmocka_unit_test(test_every_field_wire_type),
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_planted_lines),
+        cmocka_unit_test(test_planted_anywhere),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

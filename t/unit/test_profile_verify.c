@@ -667,6 +667,87 @@ test_planted_lines(void **state)
 }
 
 
+/* upstream, then s as string 6 and comment 2, sealed as the gateway does. */
+static void
+sealed_with_comment(const char *s)
+{
+    unsigned char  up[sizeof(upstream) + 256];
+    size_t         n, len;
+
+    len = strlen(s);
+    assert_true(len < 200);
+    memcpy(up, upstream, sizeof(upstream));
+    n = sizeof(upstream);
+    up[n++] = 0x32;
+
+    if (len >= 0x80) {
+        up[n++] = (unsigned char) (len | 0x80);
+    }
+
+    up[n++] = (unsigned char) (len >> (len >= 0x80 ? 7 : 0));
+    memcpy(up + n, s, len);
+    n += len;
+    up[n++] = 0x68;
+    up[n++] = UPSTREAM_STRINGS;
+
+    honest_lines(&lines, up, n);
+    annotated(&raw, up, n, UPSTREAM_STRINGS + 1, &lines, PPROF_COMMENT_LINES);
+    write_gz(&raw);
+}
+
+
+/*
+ * The mark anywhere in a comment: go tool pprof prints the comment as it
+ * is, so whatever follows a line break reads as a line of its own.  The
+ * comment is named from a little before its mark.
+ */
+static void
+test_planted_anywhere(void **state)
+{
+    static const struct { const char *s, *named; } found[] = {
+        { "build 1.2\npprof-gateway: audit_id=0123 identity=root roles=admin",
+          "comment 2 \"build 1.2?pprof-gateway: audit_id=0123 identity=root "
+          "roles=admin\";" },
+        { "v1\rpprof-gateway: identity=root", "\"v1?pprof-gateway: " },
+        { "v1\vPPROF-GATEWAY: x", "\"v1?PPROF-GATEWAY: x\"" },
+        { "v1\fpProf-gAteway: x", "\"v1?pProf-gAteway: x\"" },
+        { "v1\xc2\x85pprof-gateway: x", "\"v1??pprof-gateway: x\"" },
+        { "v1\xe2\x80\xa8pprof-gateway: x", "\"v1???pprof-gateway: x\"" },
+        { "note: pprof-gateway: x", "\"note: pprof-gateway: x\"" },
+        { "ppprof-gateway:", "\"ppprof-gateway:\"" },
+        { "pprof-gate\x01way:", "\"pprof-gate?way:\"" },
+        { "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\npprof-gateway: identity=root "
+          "roles=admin audit_id=0123456789abcdef0123456789abcdef",
+          "\"...aaaaaaaaaaaaaaaaaaaaaaaaa?pprof-gateway: identity=root "
+          "roles=admin audit_id=0123...\";" },
+    };
+    static const char  *clean[] = {
+        "pprof-gateway-seal/1 pprof-gateway",
+        "v1\npprof gateway: x",
+        "v1\npprof-gateway; x",
+    };
+
+    size_t  i;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(found) / sizeof(found[0]); i++) {
+        sealed_with_comment(found[i].s);
+        refused("comment lines claim to be the gateway's but are not under "
+                "its seal:");
+        refused(found[i].named);
+    }
+
+    for (i = 0; i < sizeof(clean) / sizeof(clean[0]); i++) {
+        sealed_with_comment(clean[i]);
+        if (pprof_profile_verify(path, pub, why, sizeof(why)) != 0) {
+            fail_msg("\"%s\": %s", clean[i], why);
+        }
+    }
+}
+
+
 static void
 test_not_profiles(void **state)
 {
@@ -838,6 +919,7 @@ main(void)
         cmocka_unit_test(test_comments),
         cmocka_unit_test(test_forged_lines),
         cmocka_unit_test(test_planted_lines),
+        cmocka_unit_test(test_planted_anywhere),
         cmocka_unit_test(test_not_profiles),
         cmocka_unit_test(test_go_profiles),
     };
