@@ -186,30 +186,37 @@ pprof_reason_t
 pprof_slots_acquire(pprof_lease_t *slots, size_t n, uint64_t now,
     uint64_t duration, uint64_t id, uint64_t *retry_after)
 {
-    size_t    i;
-    uint64_t  first;
+    size_t    i, first;
+    uint64_t  from;
 
     if (id == 0) {
         return PPROF_INTERNAL_ERROR;
     }
 
-    first = UINT64_MAX;
+    first = 0;
 
     for (i = 0; i < n; i++) {
         if (slots[i].id == 0) {
             slots[i].id = id;
+            slots[i].starts = now;
             slots[i].ends = now + duration;
             slots[i].expires = now + duration + PPROF_LEASE_MARGIN;
             return PPROF_OK;
         }
 
-        if (slots[i].ends < first) {
-            first = slots[i].ends;
+        if (slots[i].ends < slots[first].ends) {
+            first = i;
         }
     }
 
-    /* Until the earliest running capture of this endpoint ends. */
-    *retry_after = ceil_seconds(first > now ? first - now : 0);
+    /*
+     * Until the earliest running capture of this endpoint ends.  Each
+     * worker caches its own clock, so now may lag the granting worker's:
+     * counted from the grant at the latest, never longer than the capture.
+     */
+    from = now > slots[first].starts ? now : slots[first].starts;
+    *retry_after = ceil_seconds(slots[first].ends > from
+                                ? slots[first].ends - from : 0);
     return PPROF_CAPTURE_BUSY;
 }
 

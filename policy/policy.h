@@ -290,6 +290,7 @@ int pprof_rate_idle(const pprof_rate_state_t *state, const pprof_rate_t *rate,
  */
 typedef struct {
     uint64_t  id;                  /* 0: free */
+    uint64_t  starts;              /* when it was granted */
     uint64_t  ends;                /* when the capture itself is over */
     uint64_t  expires;
 } pprof_lease_t;

@@ -139,6 +139,16 @@ slots(void **state)
 
     assert_int_equal(pprof_slots_acquire(s, 1, t, 1000, 0, &retry),
                      PPROF_INTERNAL_ERROR);
+
+    /*
+     * A worker whose cached clock lags the one that granted a 2 s capture
+     * is told 2 s, not 3: the wait is never longer than the capture.
+     */
+    memset(s, 0, sizeof(s));
+    assert_int_equal(pprof_slots_acquire(s, 1, t, 2000, 31, &retry), PPROF_OK);
+    assert_int_equal(pprof_slots_acquire(s, 1, t - 40, 2000, 32, &retry),
+                     PPROF_CAPTURE_BUSY);
+    assert_int_equal(retry, 2);
 }
 
 
