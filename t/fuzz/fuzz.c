@@ -198,3 +198,19 @@ fz_str_is(pprof_str_t s, const char *lit)
 
     return s.len == n && memcmp(s.data, lit, n) == 0;
 }
+
+
+EVP_PKEY *
+fz_ed25519(void)
+{
+    static EVP_PKEY  *key;
+
+    if (key == NULL) {
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+        if (key == NULL) {
+            abort();
+        }
+    }
+
+    return key;
+}

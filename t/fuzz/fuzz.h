@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include "policy/policy.h"
 
 
@@ -68,6 +70,10 @@ void fz_failf(const char *file, int line, const char *fmt, ...)
  * exit: fz_scratch_write() replaces its contents and returns its path.
  */
 const char *fz_scratch_write(const void *data, size_t len);
+
+
+/* An Ed25519 key of this process, made at the first call. */
+EVP_PKEY *fz_ed25519(void);
 
 
 /* Whether s equals the NUL-terminated lit. */

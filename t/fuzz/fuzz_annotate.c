@@ -53,20 +53,6 @@ typedef struct {
 } buf_t;
 
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void) argc;
-    (void) argv;
-
-    key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    if (key == NULL) {
-        abort();
-    }
-
-    return 0;
-}
-
 
 static void
 buf_add(buf_t *b, const void *p, size_t n)
@@ -296,6 +282,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char               *outcome;
     uint8_t                   flags, chunks[4], how, step;
     size_t                    off, n, held, nheld, pass, tail_len, i;
+
+    key = fz_ed25519();
 
     flags = fz_u8(&in);
     for (i = 0; i < 4; i++) {

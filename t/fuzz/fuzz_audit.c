@@ -50,20 +50,6 @@ static const char      zeros[PPROF_AUDIT_HASH_HEX + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void) argc;
-    (void) argv;
-
-    key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    if (key == NULL) {
-        abort();
-    }
-
-    return 0;
-}
-
 
 static int
 printable(pprof_str_t s)
@@ -227,6 +213,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t              seq;
     size_t                i, len;
     uint8_t               flags;
+
+    key = fz_ed25519();
 
     memset(&rec, 0, sizeof(rec));
 
