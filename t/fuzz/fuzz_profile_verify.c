@@ -97,12 +97,29 @@ seal(pprof_str_t upstream, size_t *len, int *valid)
     pprof_provenance_t        prov;
     pprof_str_t               lines[4];
     Perftools__Profiles__Profile  *p;
-    size_t                    n, cap, nstrings;
+    size_t                    n, cap, nstrings, i;
 
     p = perftools__profiles__profile__unpack(NULL, upstream.len,
                                              upstream.data);
     nstrings = p ? p->n_string_table : 0;
     *valid = p && nstrings > 0 && p->string_table[0][0] == '\0';
+
+    /*
+     * What the annotator would not seal either: a string that claims to be
+     * the gateway's, or a comment past the upstream's strings (it would
+     * point at a gateway line once they are appended).
+     */
+    for (i = 0; *valid && i < nstrings; i++) {
+        *valid = pprof_gateway_mark(0, (const unsigned char *)
+                                    p->string_table[i],
+                                    strlen(p->string_table[i]))
+                 != PPROF_GATEWAY_MARK_YES;
+    }
+
+    for (i = 0; *valid && i < p->n_comment; i++) {
+        *valid = p->comment[i] >= 0 && (size_t) p->comment[i] < nstrings;
+    }
+
     perftools__profiles__profile__free_unpacked(p, NULL);
 
     memset(&prov, 0, sizeof(prov));
