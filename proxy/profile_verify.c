@@ -346,6 +346,14 @@ read_lines(const profile_t *p, rebuilt_t *rb, char *why, size_t whylen)
                     "not \"\"");
     }
 
+    /* Go's parser refuses these too, and the annotator never seals them. */
+    for (i = 0; i < nc; i++) {
+        if (p->comment[i] < 0 || (uint64_t) p->comment[i] >= ns) {
+            return fail(why, whylen, "not a profile.proto: comment %zu "
+                        "points outside string_table", i + 1);
+        }
+    }
+
     for (k = 0; k < PPROF_COMMENT_LINES; k++) {
         i = PPROF_COMMENT_LINES - 1 - k;
 
@@ -400,12 +408,8 @@ planted(const profile_t *p, char *why, size_t whylen)
     count = 0;
     used = 0;
 
+    /* read_lines() has checked every index. */
     for (i = 0; i + PPROF_COMMENT_LINES < p->n_comment; i++) {
-        if (p->comment[i] < 0 || (uint64_t) p->comment[i] >= p->n_string_table)
-        {
-            continue;
-        }
-
         s = p->string_table[p->comment[i]];
 
         for (k = 0, mark = 0; s[k] != '\0' && mark < PPROF_GATEWAY_MARK_YES;

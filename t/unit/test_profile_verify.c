@@ -667,6 +667,30 @@ test_planted_lines(void **state)
 }
 
 
+/*
+ * A comment past every string, sealed as if the gateway had: go tool pprof
+ * refuses such a profile, and so does the verifier, whatever the seal.
+ */
+static void
+test_comment_outside_strings(void **state)
+{
+    unsigned char  up[sizeof(upstream) + 8];
+    size_t         n;
+
+    (void) state;
+
+    memcpy(up, upstream, sizeof(upstream));
+    n = sizeof(upstream);
+    up[n++] = 0x68;
+    up[n++] = 0x58;             /* comment 2 is 88: past the gateway's too */
+
+    honest_lines(&lines, up, n);
+    annotated(&raw, up, n, UPSTREAM_STRINGS, &lines, PPROF_COMMENT_LINES);
+    write_gz(&raw);
+    refused("not a profile.proto: comment 2 points outside string_table");
+}
+
+
 /* upstream, then s as string 6 and comment 2, sealed as the gateway does. */
 static void
 sealed_with_comment(const char *s)
@@ -920,6 +944,7 @@ main(void)
         cmocka_unit_test(test_forged_lines),
         cmocka_unit_test(test_planted_lines),
         cmocka_unit_test(test_planted_anywhere),
+        cmocka_unit_test(test_comment_outside_strings),
         cmocka_unit_test(test_not_profiles),
         cmocka_unit_test(test_go_profiles),
     };
