@@ -108,6 +108,60 @@ has_scheme_sep(const unsigned char *p, size_t len)
 }
 
 
+static size_t
+stars(const unsigned char *p, size_t len)
+{
+    size_t  i, n = 0;
+
+    for (i = 0; i + 3 <= len; i++) {
+        if (p[i] == '*' && p[i + 1] == '*' && p[i + 2] == '*') {
+            n++;
+            i += 2;
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * Redacting the output again changes nothing, or only hides more: a
+ * hidden value can take a delimiter with it (a ';' that started another
+ * key), so a second reading may see a flag where the first saw two keys.
+ * Every argument is then the same, or shows fewer bytes outside "***".
+ */
+static void
+only_hides(const unsigned char *a, size_t alen, const unsigned char *b,
+    size_t blen)
+{
+    const unsigned char  *ae, *be;
+    size_t                an, bn;
+
+    FZ_CHECK(count_nul(a, alen) == count_nul(b, blen));
+
+    for ( ;; ) {
+        ae = memchr(a, '\0', alen);
+        be = memchr(b, '\0', blen);
+        an = ae ? (size_t) (ae - a) : alen;
+        bn = be ? (size_t) (be - b) : blen;
+
+        FZ_CHECK((an == bn && memcmp(a, b, an) == 0)
+                 || (stars(b, bn) > 0
+                     && bn - 3 * stars(b, bn) < an - 3 * stars(a, an)));
+
+        if (ae == NULL) {
+            FZ_CHECK(be == NULL);
+            return;
+        }
+
+        a += an + 1;
+        alen -= an + 1;
+        b += bn + 1;
+        blen -= bn + 1;
+    }
+}
+
+
 static void
 fixed(pprof_str_t argv)
 {
@@ -138,7 +192,7 @@ fixed(pprof_str_t argv)
     redacted.len = len;
     again = redact(rules, redacted, &len2, &count2);
     FZ_CHECK(again != NULL);
-    FZ_CHECK(len2 == len && memcmp(again, out, len) == 0);
+    only_hides(out, len, again, len2);
 
     more = redact(custom, argv, &len3, &count3);
     FZ_CHECK(more != NULL);
