@@ -105,19 +105,18 @@ seal(pprof_str_t upstream, size_t *len, int *valid)
     *valid = p && nstrings > 0 && p->string_table[0][0] == '\0';
 
     /*
-     * What the annotator would not seal either: a string that claims to be
-     * the gateway's, or a comment past the upstream's strings (it would
-     * point at a gateway line once they are appended).
+     * What the verifier refuses: a comment past the upstream's strings (it
+     * would point at a gateway line, or nowhere, once they are appended),
+     * or one that claims to be the gateway's.  The annotator refuses to
+     * seal more (the mark in any string), since it cannot tell comments
+     * from other strings as they stream past.
      */
-    for (i = 0; *valid && i < nstrings; i++) {
-        *valid = pprof_gateway_mark(0, (const unsigned char *)
-                                    p->string_table[i],
-                                    strlen(p->string_table[i]))
-                 != PPROF_GATEWAY_MARK_YES;
-    }
-
     for (i = 0; *valid && i < p->n_comment; i++) {
-        *valid = p->comment[i] >= 0 && (size_t) p->comment[i] < nstrings;
+        *valid = p->comment[i] >= 0 && (size_t) p->comment[i] < nstrings
+                 && pprof_gateway_mark(0, (const unsigned char *)
+                                       p->string_table[p->comment[i]],
+                                       strlen(p->string_table[p->comment[i]]))
+                    != PPROF_GATEWAY_MARK_YES;
     }
 
     perftools__profiles__profile__free_unpacked(p, NULL);

@@ -163,6 +163,21 @@ only_hides(const unsigned char *a, size_t alen, const unsigned char *b,
 }
 
 
+static int
+has_key_start(const unsigned char *p, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] != '\0' && strchr("= ,;?&#", p[i]) != NULL) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static void
 fixed(pprof_str_t argv)
 {
@@ -179,12 +194,12 @@ fixed(pprof_str_t argv)
 
     /*
      * argv[0] is the program: it is never read as a flag, so one with no
-     * key (no '=') and no URL ("://") in it is left as it is.
+     * place a key can start ('=', ' ', ',', ';', '?', '&', '#') and no URL
+     * ("://") in it is left as it is.
      */
     nul = memchr(argv.data, '\0', argv.len);
     first = nul ? (size_t) (nul - argv.data) + 1 : argv.len;
-    if (memchr(argv.data, '=', first) == NULL
-        && !has_scheme_sep(argv.data, first))
+    if (!has_key_start(argv.data, first) && !has_scheme_sep(argv.data, first))
     {
         FZ_CHECK(len >= first && memcmp(out, argv.data, first) == 0);
     }
