@@ -1,6 +1,5 @@
 /*
- * Reading an audit log back: the chain head a writer continues from, and
- * the verification behind `pprof-audit verify`.
+ * pprof-audit verify: reading an audit log back and checking its chain.
  *
  * A log is a sequence of lines, each a record of proxy/audit.c: seq counts
  * by one, prev is the SHA-256 of the line before (64 zeros on the first
@@ -44,134 +43,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <zlib.h>
 
-#include "proxy.h"
+#include "verify.h"
+#include "audit_line.h"
 
-
-/* The longest line without its newline: line and newline fit LINE_MAX. */
-#define LINE_LEN_MAX     (PPROF_AUDIT_LINE_MAX - 1)
-
-/* How much of the end of a log pprof_audit_head() reads. */
-#define HEAD_WINDOW      65536
 
 /* The reader's buffer: a whole line always fits. */
 #define READ_BUF         65536
 
-#if READ_BUF <= PPROF_AUDIT_LINE_MAX || HEAD_WINDOW < 2 * PPROF_AUDIT_LINE_MAX
-#error "audit read buffers are smaller than a line"
+#if READ_BUF <= PPROF_AUDIT_LINE_MAX
+#error "the audit reader's buffer is smaller than a line"
 #endif
-
-#define JSON_FLAGS       (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
-
-
-static const char  zero_hash[PPROF_AUDIT_HASH_HEX + 1] =
-    "0000000000000000000000000000000000000000000000000000000000000000";
-
-
-/* What verification needs of a parsed line; the strings live in json. */
-typedef struct {
-    json_t      *json;
-    uint64_t     seq;
-    const char  *prev;
-    int          checkpoint;
-} record_t;
-
-
-static int
-is_hash(const char *s, size_t len)
-{
-    size_t  i;
-
-    if (len != PPROF_AUDIT_HASH_HEX) {
-        return 0;
-    }
-
-    for (i = 0; i < len; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-/*
- * 0 with rec set (json_decref(rec->json) after), or the why of a failure.
- * Only what the chain rests on is checked, so that fields added to a
- * version 1 record later do not break old verifiers.
- */
-static const char *
-record_parse(const char *line, size_t len, record_t *rec)
-{
-    json_error_t  error;
-    json_t       *json, *v;
-    const char   *stage;
-
-    memset(rec, 0, sizeof(*rec));
-
-    json = json_loadb(line, len, JSON_FLAGS, &error);
-    if (json == NULL) {
-        return "not JSON";
-    }
-
-    if (!json_is_object(json)) {
-        json_decref(json);
-        return "not JSON";
-    }
-
-    rec->json = json;
-
-    v = json_object_get(json, "v");
-    if (!json_is_integer(v) || json_integer_value(v) != 1) {
-        goto bad;
-    }
-
-    v = json_object_get(json, "seq");
-    if (!json_is_integer(v) || json_integer_value(v) < 1) {
-        goto bad;
-    }
-    rec->seq = (uint64_t) json_integer_value(v);
-
-    v = json_object_get(json, "prev");
-    if (!json_is_string(v)
-        || !is_hash(json_string_value(v), json_string_length(v)))
-    {
-        goto bad;
-    }
-    rec->prev = json_string_value(v);
-
-    stage = json_string_value(json_object_get(json, "stage"));
-    if (stage == NULL) {
-        goto bad;
-    }
-
-    if (strcmp(stage, "checkpoint") == 0) {
-        if (!json_is_string(json_object_get(json, "signature"))) {
-            goto bad;
-        }
-        rec->checkpoint = 1;
-
-    } else if (strcmp(stage, "decision") != 0
-               && strcmp(stage, "response") != 0)
-    {
-        goto bad;
-    }
-
-    return NULL;
-
-bad:
-
-    json_decref(json);
-    rec->json = NULL;
-    return "not a record";
-}
 
 
 /*
@@ -205,7 +92,7 @@ typedef struct {
 
 /*
  * 1 with the next line, 0 after the last segment, -1 on an open or read
- * error.  A line longer than LINE_LEN_MAX is skipped through to its
+ * error.  A line longer than PPROF_AUDIT_LINE_LEN_MAX is skipped through to its
  * newline, however long, and returned as too long.  A line never spans
  * two segments.
  */
@@ -244,13 +131,13 @@ reader_next(reader_t *r, line_t *line)
             line->data = r->buf + r->pos;
             line->len = (size_t) (nl - line->data);
             line->newline = 1;
-            line->too_long = skipping || line->len > LINE_LEN_MAX;
+            line->too_long = skipping || line->len > PPROF_AUDIT_LINE_LEN_MAX;
             r->pos += line->len + 1;
             r->fresh = 0;
             return 1;
         }
 
-        if (r->end - r->pos > LINE_LEN_MAX) {
+        if (r->end - r->pos > PPROF_AUDIT_LINE_LEN_MAX) {
             skipping = 1;
             r->pos = r->end;
         }
@@ -339,12 +226,12 @@ fail(verify_t *v, uint64_t seq, const char *path, const char *fmt, ...)
 static int
 seq_later(verify_t *v, uint64_t seq)
 {
-    record_t  rec;
-    line_t    line;
+    line_t                line;
+    pprof_audit_parsed_t  rec;
 
     while (reader_next(&v->r, &line) == 1) {
         if (!line.newline || line.too_long
-            || record_parse(line.data, line.len, &rec) != NULL)
+            || pprof_audit_parse_line(line.data, line.len, &rec) != NULL)
         {
             continue;
         }
@@ -369,12 +256,12 @@ seq_later(verify_t *v, uint64_t seq)
 static int
 this_line_changed(verify_t *v, const char hash[PPROF_AUDIT_HASH_HEX])
 {
-    record_t  rec;
-    line_t    line;
-    int       changed;
+    int                   changed;
+    line_t                line;
+    pprof_audit_parsed_t  rec;
 
     if (reader_next(&v->r, &line) != 1 || !line.newline || line.too_long
-        || record_parse(line.data, line.len, &rec) != NULL)
+        || pprof_audit_parse_line(line.data, line.len, &rec) != NULL)
     {
         return 0;
     }
@@ -393,7 +280,8 @@ this_line_changed(verify_t *v, const char hash[PPROF_AUDIT_HASH_HEX])
  * a signature that verifies vouches for every byte of it.
  */
 static int
-signature_ok(verify_t *v, const line_t *line, const record_t *rec)
+signature_ok(verify_t *v, const line_t *line,
+    const pprof_audit_parsed_t *rec)
 {
     static const char  sig_key[] = "\"signature\":\"";
     static const char  prev_key[] = "\",\"prev\":\"";
@@ -452,12 +340,14 @@ signature_ok(verify_t *v, const line_t *line, const record_t *rec)
  * file begins a new chain.
  */
 static int
-segment_break(verify_t *v, const line_t *line, const record_t *rec,
+segment_break(verify_t *v, const line_t *line, const pprof_audit_parsed_t *rec,
     const char hash[PPROF_AUDIT_HASH_HEX])
 {
     uint64_t  last = v->expect - 1, seq = rec->seq;
 
-    if (seq == 1 && memcmp(rec->prev, zero_hash, PPROF_AUDIT_HASH_HEX) == 0) {
+    if (seq == 1
+        && memcmp(rec->prev, PPROF_AUDIT_ZERO_HASH, PPROF_AUDIT_HASH_HEX) == 0)
+    {
         return fail(v, 1, line->path, "new chain: it starts over at seq 1 "
                     "after seq %" PRIu64 " in %s (nginx started on an empty "
                     "log, or the segments are not oldest first)", last,
@@ -493,10 +383,10 @@ segment_break(verify_t *v, const line_t *line, const record_t *rec,
 static int
 verify_line(verify_t *v, const line_t *line)
 {
-    record_t     rec;
-    const char  *why;
-    char         hash[PPROF_AUDIT_HASH_HEX];
-    int          follows, rc;
+    int                   follows, rc;
+    char                  hash[PPROF_AUDIT_HASH_HEX];
+    const char           *why;
+    pprof_audit_parsed_t  rec;
 
     if (!line->newline) {
         return fail(v, v->expect, line->path, "truncated");
@@ -506,7 +396,7 @@ verify_line(verify_t *v, const line_t *line)
         return fail(v, v->expect, line->path, "line too long");
     }
 
-    why = record_parse(line->data, line->len, &rec);
+    why = pprof_audit_parse_line(line->data, line->len, &rec);
     if (why != NULL) {
         return fail(v, v->expect, line->path, "%s", why);
     }
@@ -516,7 +406,7 @@ verify_line(verify_t *v, const line_t *line)
      * on trust.  A zero prev claims the start of a chain, whatever seq says.
      */
     if (v->rep->records == 0 && rec.seq > 1
-        && memcmp(rec.prev, zero_hash, PPROF_AUDIT_HASH_HEX) != 0)
+        && memcmp(rec.prev, PPROF_AUDIT_ZERO_HASH, PPROF_AUDIT_HASH_HEX) != 0)
     {
         v->expect = rec.seq;
         memcpy(v->prev, rec.prev, PPROF_AUDIT_HASH_HEX);
@@ -640,7 +530,7 @@ pprof_audit_verify_segments(const char *const *paths, size_t n,
     v.rep = report;
     v.pubkey = pubkey;
     v.expect = 1;
-    memcpy(v.prev, zero_hash, PPROF_AUDIT_HASH_HEX);
+    memcpy(v.prev, PPROF_AUDIT_ZERO_HASH, PPROF_AUDIT_HASH_HEX);
 
     if (pubkey != NULL && !EVP_PKEY_is_a(pubkey, "ED25519")) {
         return fail(&v, 0, NULL, "the public key is not an Ed25519 key");
@@ -704,122 +594,4 @@ pprof_audit_verify(const char *path, EVP_PKEY *pubkey, uint64_t *bad_seq,
     snprintf(why, whylen, "%s", report.why);
 
     return rc;
-}
-
-
-/* Chain head. */
-
-static int
-head_error(char *err, size_t errlen, const char *path, const char *what)
-{
-    snprintf(err, errlen, "audit log \"%s\": %s", path, what);
-    return -1;
-}
-
-
-/*
- * Only the end of the log is read, however big it is: the last complete
- * line and what precedes it fit the window, a line being at most
- * PPROF_AUDIT_LINE_MAX.  A last line without its newline is a write that
- * was torn (a crash, a full disk): it is no record, and the head is the
- * line before it.  The writer must not append right after such a
- * fragment, or the next record is glued to it.
- */
-int
-pprof_audit_head(const char *path, uint64_t *seq,
-    char prev[PPROF_AUDIT_HASH_HEX], char *err, size_t errlen)
-{
-    struct stat   st;
-    record_t      rec;
-    const char   *why;
-    char         *buf, *end, *start;
-    off_t         off;
-    size_t        want, got;
-    ssize_t       n;
-    int           fd;
-
-    *seq = 0;
-    memcpy(prev, zero_hash, PPROF_AUDIT_HASH_HEX);
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1) {
-        return errno == ENOENT ? 0 : head_error(err, errlen, path,
-                                                strerror(errno));
-    }
-
-    if (fstat(fd, &st) == -1) {
-        close(fd);
-        return head_error(err, errlen, path, strerror(errno));
-    }
-
-    if (st.st_size == 0) {
-        close(fd);
-        return 0;
-    }
-
-    want = st.st_size > HEAD_WINDOW ? HEAD_WINDOW : (size_t) st.st_size;
-    off = st.st_size - (off_t) want;
-
-    buf = malloc(want);
-    if (buf == NULL) {
-        close(fd);
-        return head_error(err, errlen, path, "out of memory");
-    }
-
-    for (got = 0; got < want; got += (size_t) n) {
-        n = pread(fd, buf + got, want - got, off + (off_t) got);
-        if (n == -1 && errno == EINTR) {
-            n = 0;
-            continue;
-        }
-        if (n <= 0) {
-            free(buf);
-            close(fd);
-            return head_error(err, errlen, path,
-                              n == 0 ? "shrank while read" : strerror(errno));
-        }
-    }
-
-    close(fd);
-
-    /* end: the newline of the last complete line. */
-    for (end = buf + want; end > buf && end[-1] != '\n'; end--) {
-        /* a torn last line */
-    }
-
-    if (end == buf) {
-        free(buf);
-        if (off == 0) {
-            /* Only a torn first record: there is no head yet. */
-            return 0;
-        }
-        return head_error(err, errlen, path,
-                          "no complete line in its last 64 KiB");
-    }
-
-    end--;
-
-    for (start = end; start > buf && start[-1] != '\n'; start--) {
-        /* back to the line's start */
-    }
-
-    /* A line reaching back to the window's start may begin before it. */
-    if ((start == buf && off != 0) || (size_t) (end - start) > LINE_LEN_MAX) {
-        free(buf);
-        return head_error(err, errlen, path, "the last line is too long");
-    }
-
-    why = record_parse(start, (size_t) (end - start), &rec);
-    if (why != NULL) {
-        free(buf);
-        return head_error(err, errlen, path,
-                          "the last line is not an audit record");
-    }
-
-    *seq = rec.seq;
-    pprof_audit_hash(start, (size_t) (end - start), prev);
-
-    json_decref(rec.json);
-    free(buf);
-    return 0;
 }

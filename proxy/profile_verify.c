@@ -25,7 +25,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
-#include "proxy.h"
+#include "verify.h"
 #include "proxy/profile.pb-c.h"
 
 

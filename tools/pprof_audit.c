@@ -23,7 +23,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "proxy/proxy.h"
+#include "proxy/verify.h"
 
 
 #define USAGE  "usage: pprof-audit verify LOG... [--pubkey PEM]\n" \

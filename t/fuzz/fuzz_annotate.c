@@ -32,6 +32,7 @@
 #include <zlib.h>
 
 #include "proxy/proxy.h"
+#include "proxy/verify.h"
 #include "fuzz.h"
 
 

@@ -30,6 +30,7 @@
 #include <openssl/evp.h>
 
 #include "proxy/proxy.h"
+#include "proxy/verify.h"
 #include "fuzz.h"
 
 

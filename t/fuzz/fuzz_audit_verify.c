@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 
 #include "proxy/proxy.h"
+#include "proxy/verify.h"
 #include "fuzz.h"
 
 

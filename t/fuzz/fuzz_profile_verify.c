@@ -26,6 +26,7 @@
 #include <zlib.h>
 
 #include "proxy/proxy.h"
+#include "proxy/verify.h"
 #include "proxy/profile.pb-c.h"
 #include "fuzz.h"
 

@@ -20,6 +20,7 @@
 
 #include "unit.h"
 #include "proxy/proxy.h"
+#include "proxy/verify.h"
 #include "proxy/profile.pb-c.h"
 
 

@@ -21,6 +21,7 @@
 #include "unit.h"
 #include "unit_strings.h"
 #include "proxy/proxy.h"
+#include "proxy/verify.h"
 #include "t/tools/jwt_sign.h"
 
 

@@ -22,6 +22,7 @@
 
 #include "unit.h"
 #include "proxy/proxy.h"
+#include "proxy/verify.h"
 #include "t/tools/jwt_sign.h"
 
 
