@@ -72,8 +72,19 @@ $(BUILD)/nginx/objs/Makefile: config
 	    --add-dynamic-module=$(ROOT) > $(BUILD)/configure.log \
 	    || { tail -30 $(BUILD)/configure.log; exit 1; }
 
+# A .so links with symbols left undefined, so a core file missing from
+# config builds and fails only when nginx loads the module: nginx loads it
+# here (dlopen with RTLD_NOW resolves every symbol) before it is used.
+LOAD_CHECK := $(BUILD)/load-check
+
 $(MODULE): $(BUILD)/nginx/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) $(GLUE)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
+	@mkdir -p $(LOAD_CHECK)
+	@printf 'load_module %s;\nevents {}\n' \
+	    $(BUILD)/nginx/objs/ngx_http_pprof_module.so > $(LOAD_CHECK)/nginx.conf
+	$(NGINX) -t -q -e stderr -p $(LOAD_CHECK)/ -c nginx.conf \
+	    || { echo "the module does not load: is a file missing from" \
+	         "config?"; exit 1; }
 	cp $(BUILD)/nginx/objs/ngx_http_pprof_module.so $@
 
 module: deps $(MODULE)
