@@ -1,8 +1,10 @@
 /*
- * The audit chain as a writer sees it: which lines are records of it, and
+ * The audit chain as a writer sees it: which lines are records of it,
  * where it resumes in an existing log (the seq and hash of its last
  * complete line), so that a restart goes on with the chain rather than
- * starting a new one.
+ * starting a new one, and how it moves on: each line links to the one
+ * before, and a signed checkpoint follows every so many records.  Where
+ * the lines go (a file, syslog) is the caller's sink.
  */
 
 #include <errno.h>
@@ -234,5 +236,83 @@ pprof_audit_head(const char *path, uint64_t *seq,
 
     json_decref(rec.json);
     free(buf);
+    return 0;
+}
+
+
+void
+pprof_audit_chain_init(pprof_audit_chain_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    memcpy(c->prev, PPROF_AUDIT_ZERO_HASH, PPROF_AUDIT_HASH_HEX);
+}
+
+
+/* The chain takes a line (len 0: it could not be encoded) once it is out. */
+static int
+chain_put(pprof_audit_chain_t *c, const pprof_audit_writer_t *w, size_t len)
+{
+    if (len == 0) {
+        w->unencodable(w->data, c->seq + 1);
+        return -1;
+    }
+
+    if (w->write(w->data, w->line, len) != 0) {
+        return -1;
+    }
+
+    pprof_audit_hash(w->line, len, c->prev);
+    c->seq++;
+    c->since_checkpoint++;
+
+    return 0;
+}
+
+
+int
+pprof_audit_chain_append(pprof_audit_chain_t *c,
+    const pprof_audit_writer_t *w, const pprof_audit_record_t *rec)
+{
+    size_t  len;
+
+    len = pprof_audit_encode(w->line, PPROF_AUDIT_LINE_MAX, rec, c->seq + 1,
+                             c->prev, NULL);
+
+    if (chain_put(c, w, len) != 0) {
+        return -1;
+    }
+
+    if (w->every != 0 && c->since_checkpoint >= w->every) {
+        (void) pprof_audit_chain_checkpoint(c, w, rec->time_us);
+    }
+
+    return 0;
+}
+
+
+int
+pprof_audit_chain_checkpoint(pprof_audit_chain_t *c,
+    const pprof_audit_writer_t *w, uint64_t time_us)
+{
+    size_t                len;
+    pprof_audit_record_t  cp;
+
+    if (w->key == NULL) {
+        return 0;
+    }
+
+    memset(&cp, 0, sizeof(cp));
+    cp.stage = PPROF_AUDIT_CHECKPOINT;
+    cp.time_us = time_us;
+    cp.records = c->since_checkpoint;
+
+    len = pprof_audit_checkpoint(w->line, PPROF_AUDIT_LINE_MAX, &cp,
+                                 c->seq + 1, c->prev, w->key);
+
+    if (chain_put(c, w, len) != 0) {
+        return -1;
+    }
+
+    c->since_checkpoint = 0;
     return 0;
 }

@@ -164,6 +164,51 @@ int pprof_audit_head(const char *path, uint64_t *seq,
     char prev[PPROF_AUDIT_HASH_HEX], char *err, size_t errlen);
 
 /*
+ * One log's chain as its writers hold it: what the next line links to.
+ * The caller keeps it where every writer of the log sees it and calls
+ * the functions below under one lock, so that lines never interleave.
+ */
+typedef struct {
+    uint64_t     seq;                /* of the last line; 0: none yet */
+    uint64_t     since_checkpoint;   /* records since the last checkpoint */
+    char         prev[PPROF_AUDIT_HASH_HEX];    /* hash of the last line */
+} pprof_audit_chain_t;
+
+/* A chain with no line yet: seq 0, prev all '0'. */
+void pprof_audit_chain_init(pprof_audit_chain_t *c);
+
+/*
+ * Where a chain's lines go.  write is given a line without its newline
+ * (it may use line[len], the NUL) and returns 0 once the whole line is
+ * out, -1 otherwise; unencodable is told the seq of a line that could not
+ * be encoded.  Both report and count their failures themselves.
+ */
+typedef struct {
+    char        *line;               /* PPROF_AUDIT_LINE_MAX bytes */
+    EVP_PKEY    *key;                /* signs checkpoints; NULL: none */
+    uint64_t     every;              /* records between checkpoints;
+                                        0: only when asked for */
+    int        (*write)(void *data, char *line, size_t len);
+    void       (*unencodable)(void *data, uint64_t seq);
+    void        *data;
+} pprof_audit_writer_t;
+
+/*
+ * Appends rec as the next line and, once every records have followed the
+ * last checkpoint, a signed checkpoint.  The chain moves only past a line
+ * the sink took whole, so a failed write never breaks it.  0 when rec is
+ * out, -1 if not; a checkpoint that fails is tried again after the next
+ * record, and does not change what rec's outcome was.
+ */
+int pprof_audit_chain_append(pprof_audit_chain_t *c,
+    const pprof_audit_writer_t *w, const pprof_audit_record_t *rec);
+
+/* A signed checkpoint now, as when nginx stops: 0 (also with no key), or
+ * -1 when it is not out. */
+int pprof_audit_chain_checkpoint(pprof_audit_chain_t *c,
+    const pprof_audit_writer_t *w, uint64_t time_us);
+
+/*
  * Ed25519 with its signature as padded base64 (88 characters), shared by
  * audit checkpoints and profile seals.  Only an Ed25519 key is taken, so
  * that a signature means the same thing wherever it is checked.
