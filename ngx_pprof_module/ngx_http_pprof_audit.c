@@ -2,8 +2,9 @@
  * The audit trail in nginx (SPEC §8): where records go, the chain heads
  * kept in the zone so that every worker extends one chain per log, the
  * decision record before forwarding, the body hash, the response record in
- * the log phase, and signed checkpoints.  The records themselves are
- * encoded by proxy/.
+ * the log phase, and the sinks the lines go to.  The records, their chain
+ * and its checkpoints are proxy/'s (pprof_audit_chain_append()): this
+ * file holds the chain heads under the zone's lock and writes the lines.
  */
 
 #include "ngx_http_pprof_module.h"
@@ -18,14 +19,53 @@
 #define NGX_HTTP_PPROF_SYSLOG_HEADER  128     /* "<PRI>date host tag: " */
 
 
+/* One write of one line, as the chain's writer hands it to a sink. */
+typedef struct {
+    ngx_http_pprof_zone_ctx_t    *zone;
+    ngx_http_pprof_audit_log_t   *log;
+    ngx_http_pprof_audit_head_t  *head;
+    ngx_log_t                    *nlog;
+} ngx_http_pprof_audit_out_t;
+
+/*
+ * Where a log's lines go, chosen by the prefix of pprof_audit_log's value
+ * (the last sink takes any value).  open sets the log up at configuration;
+ * resume, when set, reads the chain head of an existing log in the master;
+ * write sends one line, which always has NGX_HTTP_PPROF_SYSLOG_HEADER free
+ * bytes before it and its NUL after it, and logs why it failed.
+ */
+struct ngx_http_pprof_audit_sink_s {
+    ngx_str_t     prefix;
+    char       *(*open)(ngx_conf_t *cf, ngx_http_pprof_audit_log_t *log);
+    ngx_int_t   (*resume)(ngx_http_pprof_audit_log_t *log,
+                    pprof_audit_chain_t *chain, ngx_log_t *nlog);
+    ngx_int_t   (*write)(ngx_http_pprof_audit_out_t *out, u_char *line,
+                    size_t len);
+};
+
+
+static char *ngx_http_pprof_audit_syslog_open(ngx_conf_t *cf,
+    ngx_http_pprof_audit_log_t *log);
+static ngx_int_t ngx_http_pprof_audit_syslog_write(
+    ngx_http_pprof_audit_out_t *out, u_char *line, size_t len);
+static char *ngx_http_pprof_audit_file_open(ngx_conf_t *cf,
+    ngx_http_pprof_audit_log_t *log);
+static ngx_int_t ngx_http_pprof_audit_file_resume(
+    ngx_http_pprof_audit_log_t *log, pprof_audit_chain_t *chain,
+    ngx_log_t *nlog);
+static ngx_int_t ngx_http_pprof_audit_file_write(
+    ngx_http_pprof_audit_out_t *out, u_char *line, size_t len);
+static ngx_int_t ngx_http_pprof_audit_follow(ngx_http_pprof_audit_log_t *log,
+    ngx_http_pprof_audit_head_t *head, ngx_file_info_t *fi, ngx_log_t *nlog);
+static void ngx_http_pprof_audit_unwritten(ngx_http_pprof_audit_out_t *out);
+static void ngx_http_pprof_audit_writer(ngx_http_pprof_audit_out_t *out,
+    ngx_http_pprof_main_conf_t *pmcf, u_char *buf,
+    pprof_audit_writer_t *w);
+static int ngx_http_pprof_audit_put(void *data, char *line, size_t len);
+static void ngx_http_pprof_audit_unencodable(void *data, uint64_t seq);
 static ngx_int_t ngx_http_pprof_audit_append(ngx_http_pprof_zone_ctx_t *zone,
     ngx_http_pprof_audit_log_t *log, pprof_audit_record_t *rec,
     ngx_http_pprof_main_conf_t *pmcf, ngx_log_t *nlog);
-static ngx_int_t ngx_http_pprof_audit_emit(ngx_http_pprof_zone_ctx_t *zone,
-    ngx_http_pprof_audit_log_t *log, ngx_http_pprof_audit_head_t *head,
-    u_char *line, size_t len, ngx_log_t *nlog);
-static ngx_int_t ngx_http_pprof_audit_follow(ngx_http_pprof_audit_log_t *log,
-    ngx_http_pprof_audit_head_t *head, ngx_file_info_t *fi, ngx_log_t *nlog);
 static void ngx_http_pprof_audit_fill(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx, pprof_audit_stage_t stage,
     pprof_audit_record_t *rec);
@@ -37,16 +77,31 @@ static void ngx_http_pprof_audit_key_cleanup(void *data);
 static void ngx_http_pprof_audit_sha_cleanup(void *data);
 
 
+static const ngx_http_pprof_audit_sink_t  ngx_http_pprof_audit_sinks[] = {
+
+    { ngx_string("syslog:"),
+      ngx_http_pprof_audit_syslog_open,
+      NULL,                             /* its past lines are elsewhere */
+      ngx_http_pprof_audit_syslog_write },
+
+    { ngx_string(""),                   /* a path */
+      ngx_http_pprof_audit_file_open,
+      ngx_http_pprof_audit_file_resume,
+      ngx_http_pprof_audit_file_write }
+};
+
+
 /* pprof_audit_log PATH | syslog:server=ADDR[,tag=T] | off */
 char *
 ngx_http_pprof_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_pprof_loc_conf_t *plcf = conf;
 
-    ngx_str_t                   *value;
-    ngx_uint_t                   i;
-    ngx_http_pprof_audit_log_t  *log;
-    ngx_http_pprof_main_conf_t  *pmcf;
+    ngx_str_t                          *value;
+    ngx_uint_t                          i;
+    ngx_http_pprof_audit_log_t         *log;
+    ngx_http_pprof_main_conf_t         *pmcf;
+    const ngx_http_pprof_audit_sink_t  *sink;
 
     if (plcf->audit_log != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -85,19 +140,18 @@ ngx_http_pprof_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     log->name = value[1];
     log->index = NGX_CONF_UNSET_UINT;
 
-    if (ngx_strncmp(value[1].data, "syslog:", 7) == 0) {
-        log->syslog = ngx_pcalloc(cf->pool, sizeof(ngx_syslog_peer_t));
-        if (log->syslog == NULL
-            || ngx_syslog_process_conf(cf, log->syslog) != NGX_CONF_OK)
+    for (sink = ngx_http_pprof_audit_sinks; /* the last takes any */; sink++) {
+        if (ngx_strncmp(value[1].data, sink->prefix.data, sink->prefix.len)
+            == 0)
         {
-            return NGX_CONF_ERROR;
+            break;
         }
+    }
 
-    } else {
-        log->file = ngx_conf_open_file(cf->cycle, &value[1]);
-        if (log->file == NULL) {
-            return NGX_CONF_ERROR;
-        }
+    log->sink = sink;
+
+    if (sink->open(cf, log) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     plcf->audit_log = log;
@@ -163,6 +217,31 @@ ngx_http_pprof_audit_key_cleanup(void *data)
 }
 
 
+static char *
+ngx_http_pprof_audit_syslog_open(ngx_conf_t *cf,
+    ngx_http_pprof_audit_log_t *log)
+{
+    log->syslog = ngx_pcalloc(cf->pool, sizeof(ngx_syslog_peer_t));
+    if (log->syslog == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_syslog_process_conf(cf, log->syslog);
+}
+
+
+static char *
+ngx_http_pprof_audit_file_open(ngx_conf_t *cf, ngx_http_pprof_audit_log_t *log)
+{
+    log->file = ngx_conf_open_file(cf->cycle, &log->name);
+    if (log->file == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /*
  * Each log's chain head lives in the zone: found by name after a reload,
  * or read from the file's last line on a fresh start, so the chain goes on
@@ -171,7 +250,6 @@ ngx_http_pprof_audit_key_cleanup(void *data)
 ngx_int_t
 ngx_http_pprof_audit_heads(ngx_http_pprof_zone_ctx_t *zone, ngx_log_t *log)
 {
-    char                         err[256], *path;
     uint32_t                     hash;
     ngx_uint_t                   i, k, slot;
     ngx_http_pprof_audit_log_t  *alog;
@@ -209,32 +287,12 @@ ngx_http_pprof_audit_heads(ngx_http_pprof_zone_ctx_t *zone, ngx_log_t *log)
 
         head = &zone->sh->audit[slot];
         ngx_memzero(head, sizeof(ngx_http_pprof_audit_head_t));
-        ngx_memset(head->prev, '0', PPROF_AUDIT_HASH_HEX);
+        pprof_audit_chain_init(&head->chain);
 
-        /* A syslog chain starts afresh: its past lines are elsewhere. */
-        if (alog[i].file) {
-            path = ngx_alloc(alog[i].file->name.len + 1, log);
-            if (path == NULL) {
-                return NGX_ERROR;
-            }
-
-            ngx_cpystrn((u_char *) path, alog[i].file->name.data,
-                        alog[i].file->name.len + 1);
-
-            /* nginx -t sets zones up too, but must not edit a live log. */
-            if ((!ngx_test_config
-                 && ngx_http_pprof_audit_untear(path, log) != NGX_OK)
-                || pprof_audit_head(path, &head->seq, head->prev, err,
-                                    sizeof(err))
-                   != 0)
-            {
-                ngx_log_error(NGX_LOG_EMERG, log, 0, "pprof_audit_log: %s",
-                              err);
-                ngx_free(path);
-                return NGX_ERROR;
-            }
-
-            ngx_free(path);
+        if (alog[i].sink->resume
+            && alog[i].sink->resume(&alog[i], &head->chain, log) != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
         head->hash = hash;
@@ -242,6 +300,36 @@ ngx_http_pprof_audit_heads(ngx_http_pprof_zone_ctx_t *zone, ngx_log_t *log)
         alog[i].index = slot;
     }
 
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pprof_audit_file_resume(ngx_http_pprof_audit_log_t *log,
+    pprof_audit_chain_t *chain, ngx_log_t *nlog)
+{
+    char  err[256], *path;
+
+    path = ngx_alloc(log->file->name.len + 1, nlog);
+    if (path == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_cpystrn((u_char *) path, log->file->name.data,
+                log->file->name.len + 1);
+
+    /* nginx -t sets zones up too, but must not edit a live log. */
+    if ((!ngx_test_config
+         && ngx_http_pprof_audit_untear(path, nlog) != NGX_OK)
+        || pprof_audit_head(path, &chain->seq, chain->prev, err, sizeof(err))
+           != 0)
+    {
+        ngx_log_error(NGX_LOG_EMERG, nlog, 0, "pprof_audit_log: %s", err);
+        ngx_free(path);
+        return NGX_ERROR;
+    }
+
+    ngx_free(path);
     return NGX_OK;
 }
 
@@ -561,127 +649,146 @@ ngx_http_pprof_audit_append(ngx_http_pprof_zone_ctx_t *zone,
     ngx_http_pprof_audit_log_t *log, pprof_audit_record_t *rec,
     ngx_http_pprof_main_conf_t *pmcf, ngx_log_t *nlog)
 {
-    size_t                        len;
-    ngx_int_t                     rc;
-    pprof_audit_record_t          cp;
-    ngx_http_pprof_audit_head_t  *head;
-    u_char                        line[NGX_HTTP_PPROF_SYSLOG_HEADER
-                                       + PPROF_AUDIT_LINE_MAX + 1];
+    int                          rc;
+    pprof_audit_writer_t         w;
+    ngx_http_pprof_audit_out_t   out;
+    u_char                       buf[NGX_HTTP_PPROF_SYSLOG_HEADER
+                                     + PPROF_AUDIT_LINE_MAX];
+
+    out.zone = zone;
+    out.log = log;
+    out.nlog = nlog;
+
+    ngx_http_pprof_audit_writer(&out, pmcf, buf, &w);
 
     /* One lock orders the records of every worker: no line interleaves. */
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    head = &zone->sh->audit[log->index];
-
-    len = pprof_audit_encode((char *) line + NGX_HTTP_PPROF_SYSLOG_HEADER,
-                             PPROF_AUDIT_LINE_MAX, rec, head->seq + 1,
-                             head->prev, NULL);
-
-    rc = ngx_http_pprof_audit_emit(zone, log, head, line, len, nlog);
-
-    if (rc == NGX_OK && pmcf->audit_key && pmcf->audit_checkpoint
-        && head->since_checkpoint >= pmcf->audit_checkpoint)
-    {
-        ngx_memzero(&cp, sizeof(pprof_audit_record_t));
-        cp.stage = PPROF_AUDIT_CHECKPOINT;
-        cp.time_us = rec->time_us;
-        cp.records = head->since_checkpoint;
-
-        len = pprof_audit_checkpoint(
-                  (char *) line + NGX_HTTP_PPROF_SYSLOG_HEADER,
-                  PPROF_AUDIT_LINE_MAX, &cp, head->seq + 1, head->prev,
-                  pmcf->audit_key);
-
-        if (ngx_http_pprof_audit_emit(zone, log, head, line, len, nlog)
-            == NGX_OK)
-        {
-            head->since_checkpoint = 0;
-        }
-    }
+    out.head = &zone->sh->audit[log->index];
+    rc = pprof_audit_chain_append(&out.head->chain, &w, rec);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    return rc;
+    return rc == 0 ? NGX_OK : NGX_ERROR;
+}
+
+
+static void
+ngx_http_pprof_audit_writer(ngx_http_pprof_audit_out_t *out,
+    ngx_http_pprof_main_conf_t *pmcf, u_char *buf, pprof_audit_writer_t *w)
+{
+    w->line = (char *) buf + NGX_HTTP_PPROF_SYSLOG_HEADER;
+    w->key = pmcf->audit_key;
+    w->every = pmcf->audit_checkpoint;
+    w->write = ngx_http_pprof_audit_put;
+    w->unencodable = ngx_http_pprof_audit_unencodable;
+    w->data = out;
+}
+
+
+static int
+ngx_http_pprof_audit_put(void *data, char *line, size_t len)
+{
+    ngx_http_pprof_audit_out_t *out = data;
+
+    if (out->log->sink->write(out, (u_char *) line, len) != NGX_OK) {
+        (void) ngx_atomic_fetch_add(&out->zone->sh->audit_errors, 1);
+        return -1;
+    }
+
+    (void) ngx_atomic_fetch_add(&out->zone->sh->audit_records, 1);
+    return 0;
+}
+
+
+static void
+ngx_http_pprof_audit_unencodable(void *data, uint64_t seq)
+{
+    ngx_http_pprof_audit_out_t *out = data;
+
+    ngx_log_error(NGX_LOG_ERR, out->nlog, 0,
+                  "pprof audit record could not be encoded (seq %uL)", seq);
+    (void) ngx_atomic_fetch_add(&out->zone->sh->audit_errors, 1);
+}
+
+
+static ngx_int_t
+ngx_http_pprof_audit_syslog_write(ngx_http_pprof_audit_out_t *out,
+    u_char *line, size_t len)
+{
+    u_char   *start;
+    ssize_t   n, want;
+
+    /* The header is built at the front, then moved next to the line. */
+    start = line - NGX_HTTP_PPROF_SYSLOG_HEADER;
+    n = ngx_syslog_add_header(out->log->syslog, start) - start;
+    ngx_memmove(line - n, start, n);
+    start = line - n;
+    want = n + len;
+
+    if (ngx_syslog_send(out->log->syslog, start, want) != want) {
+        ngx_http_pprof_audit_unwritten(out);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
 /*
- * Writes a line found at line + NGX_HTTP_PPROF_SYSLOG_HEADER; the space
- * before it takes a syslog header.  The head moves only when the whole
- * line is out, so a failed write never breaks the chain.
+ * The line goes with its newline.  A short write would leave half a line
+ * for the next record to be glued to: the file is cut back to where this
+ * record began.
  */
 static ngx_int_t
-ngx_http_pprof_audit_emit(ngx_http_pprof_zone_ctx_t *zone,
-    ngx_http_pprof_audit_log_t *log, ngx_http_pprof_audit_head_t *head,
-    u_char *line, size_t len, ngx_log_t *nlog)
+ngx_http_pprof_audit_file_write(ngx_http_pprof_audit_out_t *out,
+    u_char *line, size_t len)
 {
-    off_t            size;
-    u_char          *text, *start;
-    ssize_t          n, want;
-    ngx_file_info_t  fi;
+    off_t                         size;
+    ssize_t                       n, want;
+    ngx_file_info_t               fi;
+    ngx_http_pprof_audit_log_t   *log = out->log;
+    ngx_http_pprof_audit_head_t  *head = out->head;
 
-    text = line + NGX_HTTP_PPROF_SYSLOG_HEADER;
-
-    if (len == 0) {
-        ngx_log_error(NGX_LOG_ERR, nlog, 0,
-                      "pprof audit record could not be encoded (seq "
-                      "%uL)", head->seq + 1);
-        (void) ngx_atomic_fetch_add(&zone->sh->audit_errors, 1);
+    if (ngx_http_pprof_audit_follow(log, head, &fi, out->nlog) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (log->syslog) {
-        /* The header is built at the front, then moved next to the line. */
-        n = ngx_syslog_add_header(log->syslog, line) - line;
-        start = text - n;
-        ngx_memmove(start, line, n);
-        want = n + len;
-        n = ngx_syslog_send(log->syslog, start, want);
+    line[len] = '\n';
+    want = len + 1;
 
-    } else {
-        if (ngx_http_pprof_audit_follow(log, head, &fi, nlog) != NGX_OK) {
-            (void) ngx_atomic_fetch_add(&zone->sh->audit_errors, 1);
-            return NGX_ERROR;
-        }
+    size = ngx_is_file(&fi) ? ngx_file_size(&fi) : -1;
+    n = ngx_write_fd(log->file->fd, line, want);
 
-        text[len] = '\n';
-        want = len + 1;
-
-        /*
-         * A short write would leave half a line for the next record to be
-         * glued to: cut the file back to where this record began.
-         */
-        size = ngx_is_file(&fi) ? ngx_file_size(&fi) : -1;
-        n = ngx_write_fd(log->file->fd, text, want);
-
-        if (n != want && n > 0 && size >= 0
-            && ftruncate(log->file->fd, size) != 0)
-        {
-            ngx_log_error(NGX_LOG_ALERT, nlog, ngx_errno,
-                          "pprof audit log \"%V\" holds a torn line",
-                          &log->name);
-        }
-
-        if (n == want && size >= 0) {
-            head->file_dev = (uint64_t) fi.st_dev;
-            head->file_ino = (uint64_t) fi.st_ino;
-            head->file_end = size + want;
-        }
+    if (n != want && n > 0 && size >= 0
+        && ftruncate(log->file->fd, size) != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, out->nlog, ngx_errno,
+                      "pprof audit log \"%V\" holds a torn line",
+                      &log->name);
     }
 
     if (n != want) {
-        ngx_log_error(NGX_LOG_ERR, nlog, ngx_errno,
-                      "pprof audit record not written to \"%V\"", &log->name);
-        (void) ngx_atomic_fetch_add(&zone->sh->audit_errors, 1);
+        ngx_http_pprof_audit_unwritten(out);
         return NGX_ERROR;
     }
 
-    pprof_audit_hash((char *) text, len, head->prev);
-    head->seq++;
-    head->since_checkpoint++;
-    (void) ngx_atomic_fetch_add(&zone->sh->audit_records, 1);
+    if (size >= 0) {
+        head->file_dev = (uint64_t) fi.st_dev;
+        head->file_ino = (uint64_t) fi.st_ino;
+        head->file_end = size + want;
+    }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_pprof_audit_unwritten(ngx_http_pprof_audit_out_t *out)
+{
+    ngx_log_error(NGX_LOG_ERR, out->nlog, ngx_errno,
+                  "pprof audit record not written to \"%V\"",
+                  &out->log->name);
 }
 
 
@@ -784,7 +891,7 @@ ngx_http_pprof_audit_follow(ngx_http_pprof_audit_log_t *log,
                       "before seq %uL if any were; rotate by renaming and "
                       "\"nginx -s reopen\", not by copytruncate",
                       &log->name, head->file_end, ngx_file_size(fi),
-                      head->seq + 1);
+                      head->chain.seq + 1);
     }
 
     return NGX_OK;
@@ -795,15 +902,14 @@ ngx_http_pprof_audit_follow(ngx_http_pprof_audit_log_t *log,
 void
 ngx_http_pprof_audit_shutdown(ngx_cycle_t *cycle)
 {
-    u_char                        line[NGX_HTTP_PPROF_SYSLOG_HEADER
-                                       + PPROF_AUDIT_LINE_MAX + 1];
-    size_t                        len;
-    ngx_uint_t                    i;
-    pprof_audit_record_t          cp;
-    ngx_http_pprof_zone_ctx_t    *zone;
-    ngx_http_pprof_audit_log_t   *log;
-    ngx_http_pprof_audit_head_t  *head;
-    ngx_http_pprof_main_conf_t   *pmcf;
+    ngx_uint_t                   i;
+    pprof_audit_writer_t         w;
+    ngx_http_pprof_zone_ctx_t   *zone;
+    ngx_http_pprof_audit_log_t  *log;
+    ngx_http_pprof_audit_out_t   out;
+    ngx_http_pprof_main_conf_t  *pmcf;
+    u_char                       buf[NGX_HTTP_PPROF_SYSLOG_HEADER
+                                     + PPROF_AUDIT_LINE_MAX];
 
     if (ngx_http_cycle_get_module_main_conf(cycle, ngx_http_module) == NULL) {
         return;
@@ -818,27 +924,19 @@ ngx_http_pprof_audit_shutdown(ngx_cycle_t *cycle)
     zone = pmcf->shm_zone->data;
     log = pmcf->audit_logs.elts;
 
+    out.zone = zone;
+    out.nlog = cycle->log;
+
+    ngx_http_pprof_audit_writer(&out, pmcf, buf, &w);
+
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     for (i = 0; i < pmcf->audit_logs.nelts; i++) {
-        head = &zone->sh->audit[log[i].index];
+        out.log = &log[i];
+        out.head = &zone->sh->audit[log[i].index];
 
-        ngx_memzero(&cp, sizeof(pprof_audit_record_t));
-        cp.stage = PPROF_AUDIT_CHECKPOINT;
-        cp.time_us = ngx_http_pprof_audit_now_us();
-        cp.records = head->since_checkpoint;
-
-        len = pprof_audit_checkpoint(
-                  (char *) line + NGX_HTTP_PPROF_SYSLOG_HEADER,
-                  PPROF_AUDIT_LINE_MAX, &cp, head->seq + 1, head->prev,
-                  pmcf->audit_key);
-
-        if (ngx_http_pprof_audit_emit(zone, &log[i], head, line, len,
-                                      cycle->log)
-            == NGX_OK)
-        {
-            head->since_checkpoint = 0;
-        }
+        (void) pprof_audit_chain_checkpoint(&out.head->chain, &w,
+                                            ngx_http_pprof_audit_now_us());
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);

@@ -16,11 +16,15 @@
 #include "proxy/proxy.h"
 
 
-/* An audit log: a file or a syslog peer, and its chain head in the zone. */
+/* An audit log: its sink (a file or a syslog peer), and its chain head in
+ * the zone. */
 #define NGX_HTTP_PPROF_AUDIT_LOGS  16
+
+typedef struct ngx_http_pprof_audit_sink_s  ngx_http_pprof_audit_sink_t;
 
 typedef struct {
     ngx_str_t             name;             /* as configured */
+    const ngx_http_pprof_audit_sink_t  *sink;
     ngx_open_file_t      *file;             /* NULL for syslog */
     ngx_syslog_peer_t    *syslog;
     ngx_uint_t            index;            /* of its head in the zone */
@@ -29,9 +33,7 @@ typedef struct {
 typedef struct {
     uint32_t              hash;             /* of the log's name */
     uint32_t              used;
-    uint64_t              seq;              /* of the last record */
-    uint64_t              since_checkpoint;
-    char                  prev[PPROF_AUDIT_HASH_HEX];
+    pprof_audit_chain_t   chain;
     uint64_t              file_dev;         /* the file the last record */
     uint64_t              file_ino;         /* went to, and where it ended */
     off_t                 file_end;         /* there, to see a truncation */
