@@ -307,13 +307,13 @@ ngx_http_pprof_annotate_finish(ngx_http_request_t *r,
     p.audit_id.len = ngx_strlen(ctx->audit_id);
     p.identity.data = ctx->auth.identity;
     p.identity.len = ctx->auth.identity_len;
-    p.roles = ctx->held;
-    p.nroles = ctx->nheld;
-    p.endpoint = ctx->endpoint.name;
+    p.roles = ctx->decision.held;
+    p.nroles = ctx->decision.nheld;
+    p.endpoint = ctx->decision.endpoint.name;
 
-    if (ctx->canonical) {
-        p.params.data = (u_char *) ctx->params.canonical;
-        p.params.len = ctx->params.canonical_len;
+    if (ctx->decision.canonical) {
+        p.params.data = (u_char *) ctx->decision.params.canonical;
+        p.params.len = ctx->decision.params.canonical_len;
     }
 
     vv = ngx_http_pprof_upstream_addr(r);

@@ -447,7 +447,7 @@ ngx_http_pprof_audit_decision(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (!pprof_policy_forwards(ctx->reason, plcf->enforce)) {
+    if (!pprof_policy_forwards(ctx->decision.reason, plcf->enforce)) {
         return NGX_OK;
     }
 
@@ -616,26 +616,26 @@ ngx_http_pprof_audit_fill(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
     rec->auth.data = (u_char *) s;
     rec->auth.len = ngx_strlen(s);
 
-    rec->roles = ctx->held;
-    rec->nroles = ctx->nheld;
+    rec->roles = ctx->decision.held;
+    rec->nroles = ctx->decision.nheld;
     rec->method.data = r->method_name.data;
     rec->method.len = r->method_name.len;
     rec->path.data = ctx->path.data;
     rec->path.len = ctx->path.len;
-    rec->endpoint = ctx->endpoint.name;
+    rec->endpoint = ctx->decision.endpoint.name;
 
-    s = pprof_class_name(ctx->endpoint.cls);
+    s = pprof_class_name(ctx->decision.endpoint.cls);
     rec->cls.data = (u_char *) s;
     rec->cls.len = ngx_strlen(s);
 
-    if (ctx->canonical) {
-        rec->params.data = (u_char *) ctx->params.canonical;
-        rec->params.len = ctx->params.canonical_len;
+    if (ctx->decision.canonical) {
+        rec->params.data = (u_char *) ctx->decision.params.canonical;
+        rec->params.len = ctx->decision.params.canonical_len;
     }
 
-    rec->allow = ctx->reason == PPROF_OK;
+    rec->allow = ctx->decision.reason == PPROF_OK;
 
-    s = pprof_reason_name(ctx->reason);
+    s = pprof_reason_name(ctx->decision.reason);
     rec->reason.data = (u_char *) s;
     rec->reason.len = ngx_strlen(s);
 

@@ -109,8 +109,8 @@ ngx_http_pprof_body_action(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
 
     /* A dry run may forward a query it could not read: nothing is known. */
-    if (ctx->canonical) {
-        params = &ctx->params;
+    if (ctx->decision.canonical) {
+        params = &ctx->decision.params;
 
     } else {
         ngx_memzero(&unknown, sizeof(pprof_params_t));
@@ -120,7 +120,7 @@ ngx_http_pprof_body_action(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
     }
 
     /* header_only is set for HEAD only later, by the header filter. */
-    ctx->body_action = pprof_proxy_body_action(&ctx->endpoint, params,
+    ctx->body_action = pprof_proxy_body_action(&ctx->decision.endpoint, params,
                            plcf->annotate, plcf->redact,
                            r->header_only || r->method == NGX_HTTP_HEAD,
                            r->headers_out.status,

@@ -7,13 +7,12 @@
 #include "ngx_http_pprof_module.h"
 
 
-static pprof_reason_t ngx_http_pprof_decide(ngx_http_request_t *r,
-    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
+static void ngx_http_pprof_facts(ngx_http_request_t *r,
+    pprof_request_t *req);
+static void ngx_http_pprof_who(void *data, pprof_who_t *who);
+static void *ngx_http_pprof_alloc(void *data, size_t size);
 static pprof_method_t ngx_http_pprof_method(ngx_http_request_t *r);
-static pprof_reason_t ngx_http_pprof_address(ngx_http_request_t *r,
-    ngx_http_pprof_loc_conf_t *plcf);
-static pprof_reason_t ngx_http_pprof_authorize(ngx_http_request_t *r,
-    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
+static void ngx_http_pprof_address(struct sockaddr *sa, pprof_addr_t *addr);
 static long long ngx_http_pprof_body_length(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pprof_forward(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
@@ -22,8 +21,6 @@ static ngx_int_t ngx_http_pprof_deny(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 static ngx_int_t ngx_http_pprof_add_header(ngx_http_request_t *r,
     const char *key, ngx_str_t *value, ngx_table_elt_t **slot);
-static pprof_reason_t ngx_http_pprof_redirect(ngx_http_request_t *r,
-    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 
 
 static ngx_str_t  ngx_http_pprof_text_type = ngx_string("text/plain");
@@ -33,9 +30,11 @@ static ngx_str_t  ngx_http_pprof_json_type = ngx_string("application/json");
 ngx_int_t
 ngx_http_pprof_handler(ngx_http_request_t *r)
 {
-    const char                 *detail;
-    ngx_uint_t                  level;
+    ngx_int_t                   written;
+    ngx_uint_t                  ahead;
+    pprof_request_t             req;
     ngx_http_pprof_ctx_t       *ctx;
+    ngx_http_pprof_store_t      store;
     ngx_http_pprof_loc_conf_t  *plcf;
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
@@ -55,12 +54,14 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_http_pprof_module);
 
     ctx->enforced = plcf->enforce ? 1 : 0;
-    ctx->endpoint.cls = PPROF_CLASS_COUNT;
+    ctx->decision.endpoint.cls = PPROF_CLASS_COUNT;
     ctx->annotation = PPROF_ANNOTATE_REASON_COUNT;
     ctx->redacted = -1;
 
     /* Forwarding points r->uri at the canonical request: keep what was seen. */
     ctx->path = r->uri;
+
+    ngx_http_pprof_zone_store(r, ctx, &store);
 
     if (pprof_audit_id_generate(ctx->audit_id) != 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -68,41 +69,28 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
                       "id (RAND_bytes failed)");
         ngx_cpystrn((u_char *) ctx->audit_id, (u_char *) "unavailable",
                     sizeof(ctx->audit_id));
-        ctx->reason = PPROF_INTERNAL_ERROR;
+        ctx->decision.reason = PPROF_INTERNAL_ERROR;
 
     } else {
-        ctx->reason = ngx_http_pprof_decide(r, plcf, ctx);
+        ngx_http_pprof_facts(r, &req);
+        req.now = store.now;
+
+        pprof_pipeline_decide(&plcf->pipeline, &req, &ngx_http_pprof_zone_ops,
+                              &store, &ctx->decision);
     }
 
-    if (ctx->reason != PPROF_OK) {
-        /* The credential's detail explains only an authentication failure. */
-        detail = (ctx->reason == ctx->auth.reason) ? ctx->auth.detail : NULL;
-
-        /*
-         * A denial is the client's doing, an internal error the gateway's:
-         * it is denied in a dry run too, and the line before says what
-         * failed, unless the credential's detail does.
-         */
-        level = (ctx->reason == PPROF_INTERNAL_ERROR) ? NGX_LOG_ERR
-                                                       : NGX_LOG_INFO;
-
-        ngx_log_error(level, r->connection->log, 0,
-                      "pprof: %s%s%s%s, audit id %s",
-                      pprof_policy_forwards(ctx->reason, plcf->enforce)
-                      ? "dry run, would deny: " : "",
-                      pprof_reason_name(ctx->reason),
-                      detail ? ": " : "", detail ? detail : "",
-                      ctx->audit_id);
-    }
+    ngx_http_pprof_log_decision(r, ctx);
 
     /* Stage 10: the decision record, before anything is forwarded. */
-    ctx->reason = pprof_policy_audited(ctx->reason, plcf->enforce,
-                      ngx_http_pprof_audit_decision(r, plcf, ctx) == NGX_OK,
-                      plcf->audit_required);
+    written = ngx_http_pprof_audit_decision(r, plcf, ctx);
 
-    ngx_http_pprof_zone_count(r, ctx);
+    ahead = pprof_pipeline_audited(&plcf->pipeline, &ngx_http_pprof_zone_ops,
+                                   &store, &ctx->decision, written == NGX_OK,
+                                   plcf->audit_required);
 
-    if (!pprof_policy_forwards(ctx->reason, plcf->enforce)) {
+    ngx_http_pprof_zone_count(r, ctx, ahead);
+
+    if (!ahead) {
         return ngx_http_pprof_deny(r, plcf, ctx);
     }
 
@@ -110,7 +98,7 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "pprof: internal_error: no memory to rewrite the "
                       "request for forwarding, audit id %s", ctx->audit_id);
-        ctx->reason = PPROF_INTERNAL_ERROR;
+        ctx->decision.reason = PPROF_INTERNAL_ERROR;
         return ngx_http_pprof_deny(r, plcf, ctx);
     }
 
@@ -120,88 +108,114 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
 }
 
 
-static pprof_reason_t
-ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
-    ngx_http_pprof_ctx_t *ctx)
+/*
+ * A denial is the client's doing, an internal error the gateway's: it is
+ * denied in a dry run too, and logged at error with what failed.
+ */
+void
+ngx_http_pprof_log_decision(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
 {
-    pprof_str_t        prefix, uri, args;
-    pprof_method_t     method;
-    pprof_reason_t     rc, first;
-    pprof_transport_t  transport;
+    const char        *detail;
+    ngx_uint_t         level;
+    pprof_decision_t  *d;
 
-    method = ngx_http_pprof_method(r);
+    d = &ctx->decision;
 
-    prefix.data = plcf->prefix.data;
-    prefix.len = plcf->prefix.len;
-    uri.data = r->uri.data;
-    uri.len = r->uri.len;
-    args.data = r->args.data;
-    args.len = r->args.len;
-
-    /* Without an endpoint nothing further can be judged, even in a dry run. */
-    rc = pprof_policy_classify(prefix, uri, method, args, &ctx->endpoint);
-    if (rc != PPROF_OK) {
-        return rc;
+    if (d->reason == PPROF_OK) {
+        return;
     }
 
-    first = PPROF_OK;
-
-    rc = ngx_http_pprof_proxy_pass_host(r, plcf);
-    if (pprof_policy_stop(&first, rc, plcf->enforce)) {
-        return first;
-    }
-
-    transport = pprof_policy_transport(plcf->tls, r->connection->ssl != NULL,
-                                       method);
-    if (transport == PPROF_TRANSPORT_REDIRECT
-        && ngx_http_pprof_redirect(r, plcf, ctx) != PPROF_OK)
-    {
-        return PPROF_INTERNAL_ERROR;
-    }
-
-    rc = transport == PPROF_TRANSPORT_PASS ? PPROF_OK : PPROF_TLS_REQUIRED;
-    if (pprof_policy_stop(&first, rc, plcf->enforce)) {
-        return first;
-    }
-
-    rc = ngx_http_pprof_address(r, plcf);
-    if (pprof_policy_stop(&first, rc, plcf->enforce)) {
-        return first;
-    }
-
-    rc = ngx_http_pprof_authenticate(r, plcf, ctx);
-    if (pprof_policy_stop(&first, rc, plcf->enforce)) {
-        return first;
-    }
-
-    rc = ngx_http_pprof_authorize(r, plcf, ctx);
-    if (pprof_policy_stop(&first, rc, plcf->enforce)) {
-        return first;
-    }
-
-    rc = pprof_policy_params(&ctx->endpoint, args, method,
-                             ngx_http_pprof_body_length(r),
-                             (unsigned) plcf->max_seconds, &ctx->params);
-    if (rc == PPROF_OK) {
-        ctx->canonical = 1;
-
-    } else if (rc == PPROF_INTERNAL_ERROR) {
+    if (d->reason == PPROF_INTERNAL_ERROR && d->error[0]) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "pprof: internal_error: parameters could not be "
-                      "checked with pprof_max_seconds %i", plcf->max_seconds);
+                      "pprof: internal_error: %s", d->error);
     }
 
-    if (pprof_policy_stop(&first, rc, plcf->enforce)) {
-        return first;
+    /* The credential's detail explains only an authentication failure. */
+    detail = (d->reason == ctx->auth.reason) ? ctx->auth.detail : NULL;
+
+    level = (d->reason == PPROF_INTERNAL_ERROR) ? NGX_LOG_ERR : NGX_LOG_INFO;
+
+    ngx_log_error(level, r->connection->log, 0,
+                  "pprof: %s%s%s%s, audit id %s",
+                  pprof_policy_forwards(d->reason, ctx->enforced)
+                  ? "dry run, would deny: " : "",
+                  pprof_reason_name(d->reason),
+                  detail ? ": " : "", detail ? detail : "", ctx->audit_id);
+}
+
+
+/* What nginx knows of the request, for the pipeline. */
+static void
+ngx_http_pprof_facts(ngx_http_request_t *r, pprof_request_t *req)
+{
+    ngx_http_pprof_loc_conf_t  *plcf;
+    ngx_http_core_srv_conf_t   *cscf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+
+    ngx_memzero(req, sizeof(pprof_request_t));
+
+    req->target = ngx_http_pprof_proxy_pass_host(r, plcf);
+    req->method = ngx_http_pprof_method(r);
+    req->uri.data = r->uri.data;
+    req->uri.len = r->uri.len;
+    req->args.data = r->args.data;
+    req->args.len = r->args.len;
+    req->body_len = ngx_http_pprof_body_length(r);
+    req->tls = r->connection->ssl != NULL;
+
+    /* The address nginx sees, after realip: X-Forwarded-For is not read. */
+    ngx_http_pprof_address(r->connection->sockaddr, &req->client);
+    req->proxy = req->client;
+
+    req->server_name.data = cscf->server_name.data;
+    req->server_name.len = cscf->server_name.len;
+
+    if (r->headers_in.host) {
+        req->host.data = r->headers_in.host->value.data;
+        req->host.len = r->headers_in.host->value.len;
     }
 
-    /* Rate, concurrency and budget need an identity and a capture length. */
-    if (ctx->canonical && ctx->auth.reason == PPROF_OK) {
-        rc = ngx_http_pprof_zone_take(r, plcf, ctx);
-        (void) pprof_policy_stop(&first, rc, plcf->enforce);
-    }
+    req->authenticate = ngx_http_pprof_who;
+    req->alloc = ngx_http_pprof_alloc;
+    req->data = r;
+}
 
-    return first;
+
+/* Stage 4, when the pipeline reaches it. */
+static void
+ngx_http_pprof_who(void *data, pprof_who_t *who)
+{
+    ngx_http_request_t *r = data;
+
+    const char                 *name;
+    ngx_http_pprof_ctx_t       *ctx;
+    ngx_http_pprof_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_pprof_module);
+
+    who->reason = ngx_http_pprof_authenticate(r, plcf, ctx);
+
+    who->identity.data = ctx->auth.identity;
+    who->identity.len = ctx->auth.identity_len;
+
+    name = pprof_auth_method_name(ctx->auth.method);
+    who->source.data = (const unsigned char *) name;
+    who->source.len = ngx_strlen(name);
+
+    who->roles = ctx->auth.roles;
+    who->nroles = ctx->auth.nroles;
+}
+
+
+static void *
+ngx_http_pprof_alloc(void *data, size_t size)
+{
+    ngx_http_request_t *r = data;
+
+    return ngx_palloc(r->pool, size);
 }
 
 
@@ -221,104 +235,28 @@ ngx_http_pprof_method(ngx_http_request_t *r)
 }
 
 
-/* The address nginx sees, after realip: X-Forwarded-For is not read here. */
-static pprof_reason_t
-ngx_http_pprof_address(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf)
+static void
+ngx_http_pprof_address(struct sockaddr *sa, pprof_addr_t *addr)
 {
-    struct sockaddr      *sa;
-    pprof_addr_family_t   family;
-    const unsigned char  *addr;
-
-    if (plcf->allow == NULL) {
-        return PPROF_OK;
-    }
-
-    sa = r->connection->sockaddr;
-
     switch (sa->sa_family) {
 
     case AF_INET:
-        family = PPROF_ADDR_INET;
-        addr = (u_char *) &((struct sockaddr_in *) sa)->sin_addr;
+        addr->family = PPROF_ADDR_INET;
+        addr->addr = (u_char *) &((struct sockaddr_in *) sa)->sin_addr;
         break;
 
 #if (NGX_HAVE_INET6)
     case AF_INET6:
-        family = PPROF_ADDR_INET6;
-        addr = ((struct sockaddr_in6 *) sa)->sin6_addr.s6_addr;
+        addr->family = PPROF_ADDR_INET6;
+        addr->addr = ((struct sockaddr_in6 *) sa)->sin6_addr.s6_addr;
         break;
 #endif
 
     default:
-        family = PPROF_ADDR_ANY;
-        addr = NULL;
+        addr->family = PPROF_ADDR_ANY;
+        addr->addr = NULL;
         break;
     }
-
-    return pprof_cidr_match(plcf->allow->elts, plcf->allow->nelts, family,
-                            addr)
-           ? PPROF_OK : PPROF_ADDRESS_DENIED;
-}
-
-
-static pprof_reason_t
-ngx_http_pprof_authorize(ngx_http_request_t *r,
-    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
-{
-    size_t       i, cap;
-    const char  *name;
-    pprof_str_t  identity, source;
-    char         err[PPROF_BIND_ERROR_MAX];
-
-    if (ctx->auth.reason != PPROF_OK) {
-        return PPROF_FORBIDDEN;
-    }
-
-    identity.data = ctx->auth.identity;
-    identity.len = ctx->auth.identity_len;
-
-    name = pprof_auth_method_name(ctx->auth.method);
-    source.data = (const unsigned char *) name;
-    source.len = ngx_strlen(name);
-
-    /* Roles from a JWT claim or the key file add to the bound ones. */
-    cap = plcf->max_held + ctx->auth.nroles;
-
-    if (cap) {
-        ctx->held = ngx_palloc(r->pool, cap * sizeof(pprof_str_t));
-        if (ctx->held == NULL) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "pprof: internal_error: no memory for %uz roles",
-                          cap);
-            return PPROF_INTERNAL_ERROR;
-        }
-    }
-
-    for (i = 0; i < ctx->auth.nroles; i++) {
-        if (pprof_roles_add(ctx->auth.roles[i], ctx->held, &ctx->nheld, cap)
-            != 0)
-        {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "pprof: internal_error: the credential's roles "
-                          "do not fit in %uz", cap);
-            return PPROF_INTERNAL_ERROR;
-        }
-    }
-
-    if (plcf->max_held
-        && pprof_policy_bind_roles(plcf->binds->elts, plcf->binds->nelts,
-                                   identity, source, ctx->held,
-                                   &ctx->nheld, cap, err, sizeof(err))
-           != 0)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "pprof: internal_error: %s", err);
-        return PPROF_INTERNAL_ERROR;
-    }
-
-    return pprof_policy_authorize(plcf->roles ? plcf->roles->elts : NULL,
-                                  plcf->roles ? plcf->roles->nelts : 0,
-                                  ctx->held, ctx->nheld, &ctx->endpoint);
 }
 
 
@@ -356,11 +294,14 @@ ngx_http_pprof_forward(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     ngx_http_pprof_ctx_t *ctx)
 {
     u_char                      *p;
+    pprof_decision_t            *d;
     ngx_http_pprof_main_conf_t  *pmcf;
 
-    if (ctx->canonical) {
-        p = ngx_pnalloc(r->pool, plcf->prefix.len + ctx->endpoint.name.len
-                                 + 1 + ctx->params.canonical_len);
+    d = &ctx->decision;
+
+    if (d->canonical) {
+        p = ngx_pnalloc(r->pool, plcf->prefix.len + d->endpoint.name.len
+                                 + 1 + d->params.canonical_len);
         if (p == NULL) {
             return NGX_ERROR;
         }
@@ -369,18 +310,18 @@ ngx_http_pprof_forward(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
 
         r->uri.data = p;
         p = ngx_cpymem(p, plcf->prefix.data, plcf->prefix.len);
-        p = ngx_cpymem(p, ctx->endpoint.name.data, ctx->endpoint.name.len);
+        p = ngx_cpymem(p, d->endpoint.name.data, d->endpoint.name.len);
         r->uri.len = p - r->uri.data;
 
-        ctx->endpoint.name.data = r->uri.data + plcf->prefix.len;
+        d->endpoint.name.data = r->uri.data + plcf->prefix.len;
 
-        if (ctx->params.canonical_len) {
+        if (d->params.canonical_len) {
             *p++ = '?';
         }
 
         r->args.data = p;
-        r->args.len = ctx->params.canonical_len;
-        p = ngx_cpymem(p, ctx->params.canonical, ctx->params.canonical_len);
+        r->args.len = d->params.canonical_len;
+        p = ngx_cpymem(p, d->params.canonical, d->params.canonical_len);
 
         r->unparsed_uri.len = p - r->unparsed_uri.data;
 
@@ -481,18 +422,18 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     }
 #endif
 
-    len = pprof_denial_render(body, sizeof(body), ctx->reason, ctx->audit_id,
-                              json);
+    len = pprof_denial_render(body, sizeof(body), ctx->decision.reason,
+                              ctx->audit_id, json);
     if (len == 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "pprof: internal_error: the %s denial's body does not "
                       "fit in %uz bytes, audit id %s",
-                      pprof_reason_name(ctx->reason), sizeof(body),
+                      pprof_reason_name(ctx->decision.reason), sizeof(body),
                       ctx->audit_id);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->headers_out.status = pprof_reason_status(ctx->reason);
+    r->headers_out.status = pprof_reason_status(ctx->decision.reason);
     r->headers_out.content_type = json ? ngx_http_pprof_json_type
                                        : ngx_http_pprof_text_type;
     r->headers_out.content_type_len = r->headers_out.content_type.len;
@@ -511,7 +452,7 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
         }
 
         value.len = ngx_sprintf(value.data, "%uL",
-                                ctx->retry_after ? ctx->retry_after : 1)
+                                ctx->decision.retry_after)
                     - value.data;
 
         if (ngx_http_pprof_add_header(r, "Retry-After", &value, NULL)
@@ -533,8 +474,8 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
         }
     }
 
-    if (ctx->reason == PPROF_METHOD_NOT_ALLOWED) {
-        value.data = (u_char *) pprof_endpoint_allow(&ctx->endpoint);
+    if (ctx->decision.reason == PPROF_METHOD_NOT_ALLOWED) {
+        value.data = (u_char *) pprof_endpoint_allow(&ctx->decision.endpoint);
         value.len = ngx_strlen(value.data);
 
         if (ngx_http_pprof_add_header(r, "Allow", &value, NULL) != NGX_OK) {
@@ -542,10 +483,15 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
         }
     }
 
-    if (ctx->location.len && ctx->reason == PPROF_TLS_REQUIRED) {
+    if (ctx->decision.location_len
+        && ctx->decision.reason == PPROF_TLS_REQUIRED)
+    {
         r->headers_out.status = NGX_HTTP_PERMANENT_REDIRECT;
 
-        if (ngx_http_pprof_add_header(r, "Location", &ctx->location,
+        value.data = (u_char *) ctx->decision.location;
+        value.len = ctx->decision.location_len;
+
+        if (ngx_http_pprof_add_header(r, "Location", &value,
                                       &r->headers_out.location)
             != NGX_OK)
         {
@@ -581,8 +527,8 @@ failed:
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "pprof: internal_error: no memory for the headers of the "
-                  "%s denial, audit id %s", pprof_reason_name(ctx->reason),
-                  ctx->audit_id);
+                  "%s denial, audit id %s",
+                  pprof_reason_name(ctx->decision.reason), ctx->audit_id);
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
@@ -612,53 +558,4 @@ ngx_http_pprof_add_header(ngx_http_request_t *r, const char *key,
     }
 
     return NGX_OK;
-}
-
-
-/*
- * The 308's Location, from the server's name or the Host header and the
- * canonical request; the core leaves it empty when it cannot vouch for one,
- * and the request is then a plain 403.
- */
-static pprof_reason_t
-ngx_http_pprof_redirect(ngx_http_request_t *r,
-    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
-{
-    size_t                     len;
-    pprof_str_t                name, host, prefix, args;
-    ngx_http_core_srv_conf_t  *cscf;
-    char                       location[PPROF_LOCATION_MAX];
-
-    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
-
-    name.data = cscf->server_name.data;
-    name.len = cscf->server_name.len;
-    host.data = r->headers_in.host ? r->headers_in.host->value.data : NULL;
-    host.len = r->headers_in.host ? r->headers_in.host->value.len : 0;
-    prefix.data = plcf->prefix.data;
-    prefix.len = plcf->prefix.len;
-    args.data = r->args.data;
-    args.len = r->args.len;
-
-    len = pprof_redirect_location(name, host, prefix, &ctx->endpoint, args,
-                                  ngx_http_pprof_body_length(r),
-                                  (unsigned) plcf->max_seconds,
-                                  location, sizeof(location));
-
-    if (len == 0) {
-        return PPROF_OK;
-    }
-
-    ctx->location.data = ngx_pnalloc(r->pool, len);
-    if (ctx->location.data == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "pprof: internal_error: no memory for the redirect's "
-                      "Location");
-        return PPROF_INTERNAL_ERROR;
-    }
-
-    ctx->location.len = len;
-    ngx_memcpy(ctx->location.data, location, len);
-
-    return PPROF_OK;
 }

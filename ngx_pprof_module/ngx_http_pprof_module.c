@@ -16,6 +16,7 @@ static char *ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_pprof_merge_list(ngx_conf_t *cf, ngx_array_t **conf,
     ngx_array_t *prev, size_t size);
+static void ngx_http_pprof_pipeline_conf(ngx_http_pprof_loc_conf_t *conf);
 static char *ngx_http_pprof_check_binds(ngx_conf_t *cf,
     ngx_http_pprof_loc_conf_t *conf);
 static void ngx_http_pprof_merge_capture(ngx_http_pprof_loc_conf_t *conf,
@@ -441,7 +442,8 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->enforce, prev->enforce, 1);
     ngx_conf_merge_uint_value(conf->tls, prev->tls, PPROF_TLS_MODE_REQUIRED);
-    ngx_conf_merge_uint_value(conf->max_seconds, prev->max_seconds, 30);
+    ngx_conf_merge_uint_value(conf->max_seconds, prev->max_seconds,
+                              PPROF_MAX_SECONDS_DEFAULT);
     ngx_conf_merge_str_value(conf->prefix, prev->prefix, "/debug/pprof/");
 
     /* Address lists and identity lists replace what they inherit. */
@@ -502,37 +504,62 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    return ngx_http_pprof_check_binds(cf, conf);
+    if (ngx_http_pprof_check_binds(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_pprof_pipeline_conf(conf);
+
+    return NGX_CONF_OK;
 }
 
 
-/*
- * Rates per class: what this level sets, else what it inherits, else SPEC
- * §7's defaults (capture 4r/m burst=2, snapshot 60r/m burst=10).
- */
+/* The merged directives, as the core's pipeline reads them. */
+static void
+ngx_http_pprof_pipeline_conf(ngx_http_pprof_loc_conf_t *conf)
+{
+    pprof_pipeline_conf_t  *pc;
+
+    pc = &conf->pipeline;
+
+    pc->enforce = conf->enforce;
+    pc->prefix.data = conf->prefix.data;
+    pc->prefix.len = conf->prefix.len;
+    pc->tls = conf->tls;
+    pc->allow = conf->allow ? conf->allow->elts : NULL;
+    pc->nallow = conf->allow ? conf->allow->nelts : 0;
+    pc->binds = conf->binds ? conf->binds->elts : NULL;
+    pc->nbinds = conf->binds ? conf->binds->nelts : 0;
+    pc->max_held = conf->max_held;
+    pc->roles = conf->roles ? conf->roles->elts : NULL;
+    pc->nroles = conf->roles ? conf->roles->nelts : 0;
+    pc->max_seconds = conf->max_seconds;
+    ngx_memcpy(pc->rates, conf->rates, sizeof(pc->rates));
+    pc->concurrency = conf->concurrency;
+    pc->budget = conf->budget;
+}
+
+
+/* Rates per class: what this level sets, else what it inherits. */
 static void
 ngx_http_pprof_merge_capture(ngx_http_pprof_loc_conf_t *conf,
     ngx_http_pprof_loc_conf_t *prev)
 {
     ngx_uint_t  c;
 
-    static const pprof_rate_t  defaults[PPROF_CLASS_COUNT] = {
-        [PPROF_CLASS_SNAPSHOT] = { 60 * 1000 / 60, 10 },
-        [PPROF_CLASS_CAPTURE] = { 4 * 1000 / 60, 2 },
-    };
-
     for (c = 0; c < PPROF_CLASS_COUNT; c++) {
         if (conf->rates_set & (1u << c)) {
             continue;
         }
 
-        conf->rates[c] = (prev->rates_set & (1u << c)) ? prev->rates[c]
-                                                      : defaults[c];
+        conf->rates[c] = (prev->rates_set & (1u << c))
+                         ? prev->rates[c] : pprof_rate_default(c);
     }
 
     conf->rates_set |= prev->rates_set;
 
-    ngx_conf_merge_uint_value(conf->concurrency, prev->concurrency, 1);
+    ngx_conf_merge_uint_value(conf->concurrency, prev->concurrency,
+                              PPROF_CONCURRENCY_DEFAULT);
 
     if (conf->budget_set == NGX_CONF_UNSET) {
         conf->budget = prev->budget;
@@ -618,10 +645,8 @@ ngx_http_pprof_merge_list(ngx_conf_t *cf, ngx_array_t **conf,
 static char *
 ngx_http_pprof_check_binds(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
 {
-    ngx_uint_t     i, k, n;
-    size_t         j;
-    pprof_bind_t  *bind;
-    pprof_role_t  *role;
+    size_t       max_held;
+    pprof_str_t  undefined;
 
     conf->max_held = 0;
 
@@ -629,33 +654,20 @@ ngx_http_pprof_check_binds(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
         return NGX_CONF_OK;
     }
 
-    bind = conf->binds->elts;
-    role = conf->roles ? conf->roles->elts : NULL;
-    n = conf->roles ? conf->roles->nelts : 0;
-
-    for (i = 0; i < conf->binds->nelts; i++) {
-        conf->max_held += bind[i].nroles;
-
-        for (j = 0; j < bind[i].nroles; j++) {
-            for (k = 0; k < n; k++) {
-                if (role[k].name.len == bind[i].roles[j].len
-                    && ngx_memcmp(role[k].name.data, bind[i].roles[j].data,
-                                  role[k].name.len) == 0)
-                {
-                    break;
-                }
-            }
-
-            if (k == n) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "pprof_bind: role \"%*s\" is bound but "
-                                   "never defined by pprof_role",
-                                   bind[i].roles[j].len,
-                                   bind[i].roles[j].data);
-                return NGX_CONF_ERROR;
-            }
-        }
+    if (pprof_policy_check_binds(conf->binds->elts, conf->binds->nelts,
+                                 conf->roles ? conf->roles->elts : NULL,
+                                 conf->roles ? conf->roles->nelts : 0,
+                                 &max_held, &undefined)
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pprof_bind: role \"%*s\" is bound but never "
+                           "defined by pprof_role", undefined.len,
+                           undefined.data);
+        return NGX_CONF_ERROR;
     }
+
+    conf->max_held = max_held;
 
     return NGX_CONF_OK;
 }

@@ -121,26 +121,21 @@ typedef struct {
     ngx_str_t             proxy_pass;
     ngx_str_t             proxy_pass_location;
     ngx_http_complex_value_t  *proxy_pass_host;  /* its variable host */
+
+    pprof_pipeline_conf_t pipeline;         /* all of the above, merged */
 } ngx_http_pprof_loc_conf_t;
 
 
 typedef struct ngx_http_pprof_hold_s  ngx_http_pprof_hold_t;
 
 typedef struct {
-    pprof_reason_t        reason;           /* the first stage that failed */
-    ngx_str_t             location;         /* tls_required as a 308 here */
+    pprof_decision_t      decision;         /* the pipeline's */
     ngx_str_t             path;             /* $uri as judged, for both
                                                audit records */
-    unsigned              canonical:1;      /* params computed: rewrite */
     unsigned              enforced:1;
 
-    pprof_endpoint_t      endpoint;
-    pprof_params_t        params;
     pprof_auth_result_t   auth;
-    pprof_str_t          *held;
-    size_t                nheld;
 
-    uint64_t              retry_after;      /* seconds, for a 429 */
     ngx_http_pprof_hold_t  *hold;           /* a capture's slot, or NULL */
 
     unsigned              forwarded:1;
@@ -163,6 +158,19 @@ typedef struct {
 } ngx_http_pprof_ctx_t;
 
 
+/* One request's view of the zone, as the pipeline's store. */
+typedef struct {
+    ngx_http_request_t         *r;
+    ngx_http_pprof_loc_conf_t  *plcf;
+    ngx_http_pprof_ctx_t       *ctx;
+    ngx_http_pprof_zone_ctx_t  *zone;
+    ngx_http_pprof_hold_t      *hold;       /* the slot taken, if any */
+    uint64_t                    now;
+    unsigned                    leases:1;   /* no response will end the
+                                               capture: slots expire */
+} ngx_http_pprof_store_t;
+
+
 ngx_int_t ngx_http_pprof_handler(ngx_http_request_t *r);
 
 char *ngx_http_pprof_identity(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -180,11 +188,13 @@ char *ngx_http_pprof_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_pprof_budget(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_pprof_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_pprof_zone_default(ngx_conf_t *cf);
-pprof_reason_t ngx_http_pprof_zone_take(ngx_http_request_t *r,
-    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
+void ngx_http_pprof_log_decision(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx);
+void ngx_http_pprof_zone_store(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx, ngx_http_pprof_store_t *store);
 void ngx_http_pprof_zone_release(ngx_http_pprof_ctx_t *ctx);
 void ngx_http_pprof_zone_count(ngx_http_request_t *r,
-    ngx_http_pprof_ctx_t *ctx);
+    ngx_http_pprof_ctx_t *ctx, ngx_uint_t ahead);
 ngx_int_t ngx_http_pprof_zone_metrics(ngx_http_request_t *r,
     pprof_metrics_t *m);
 
@@ -224,6 +234,7 @@ pprof_reason_t ngx_http_pprof_proxy_pass_host(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf);
 
 
+extern const pprof_store_ops_t  ngx_http_pprof_zone_ops;
 extern ngx_module_t  ngx_http_pprof_module;
 extern ngx_module_t  ngx_http_pprof_proxy_pass_module;
 

@@ -97,20 +97,20 @@ ngx_http_pprof_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         return ngx_http_pprof_roles_value(r, ctx, v);
 
     case NGX_HTTP_PPROF_VAR_ENDPOINT:
-        v->data = (u_char *) ctx->endpoint.name.data;
-        v->len = ctx->endpoint.name.len;
+        v->data = (u_char *) ctx->decision.endpoint.name.data;
+        v->len = ctx->decision.endpoint.name.len;
         return NGX_OK;
 
     case NGX_HTTP_PPROF_VAR_CLASS:
-        s = pprof_class_name(ctx->endpoint.cls);
+        s = pprof_class_name(ctx->decision.endpoint.cls);
         break;
 
     case NGX_HTTP_PPROF_VAR_DECISION:
-        s = ctx->reason == PPROF_OK ? "allow" : "deny";
+        s = ctx->decision.reason == PPROF_OK ? "allow" : "deny";
         break;
 
     case NGX_HTTP_PPROF_VAR_REASON:
-        s = pprof_reason_name(ctx->reason);
+        s = pprof_reason_name(ctx->decision.reason);
         break;
 
     default: /* NGX_HTTP_PPROF_VAR_AUDIT_ID */
@@ -133,8 +133,8 @@ ngx_http_pprof_roles_value(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
     size_t   i, len;
 
     len = 0;
-    for (i = 0; i < ctx->nheld; i++) {
-        len += ctx->held[i].len + 1;
+    for (i = 0; i < ctx->decision.nheld; i++) {
+        len += ctx->decision.held[i].len + 1;
     }
 
     if (len == 0) {
@@ -150,11 +150,11 @@ ngx_http_pprof_roles_value(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
 
     v->data = p;
 
-    for (i = 0; i < ctx->nheld; i++) {
+    for (i = 0; i < ctx->decision.nheld; i++) {
         if (i) {
             *p++ = ',';
         }
-        p = ngx_cpymem(p, ctx->held[i].data, ctx->held[i].len);
+        p = ngx_cpymem(p, ctx->decision.held[i].data, ctx->decision.held[i].len);
     }
 
     v->len = p - v->data;

@@ -72,6 +72,21 @@ static u_char *ngx_http_pprof_node_key(ngx_http_pprof_node_t *pn);
 static ngx_int_t ngx_http_pprof_key(ngx_http_request_t *r, ngx_str_t *key,
     u_char kind, ngx_str_t *zone_key, ngx_str_t *a, ngx_str_t *b);
 static void ngx_http_pprof_release(void *data);
+static void ngx_http_pprof_slots_free(ngx_http_pprof_hold_t *hold,
+    uint64_t lease);
+static void ngx_http_pprof_zone_lock(void *data);
+static void ngx_http_pprof_zone_unlock(void *data);
+static pprof_reason_t ngx_http_pprof_zone_rate(void *data, pprof_class_t cls,
+    pprof_str_t identity, const pprof_rate_t *rate, uint64_t now,
+    uint64_t *retry_after);
+static pprof_reason_t ngx_http_pprof_zone_acquire(void *data,
+    pprof_str_t endpoint, size_t concurrency, uint64_t now,
+    uint64_t duration, uint64_t *lease, uint64_t *retry_after);
+static void ngx_http_pprof_zone_give_back(void *data, pprof_str_t endpoint,
+    uint64_t lease);
+static pprof_reason_t ngx_http_pprof_zone_budget(void *data,
+    const pprof_budget_t *budget, uint64_t now, uint64_t amount,
+    uint64_t *retry_after);
 static uint64_t ngx_http_pprof_now(void);
 
 
@@ -249,188 +264,203 @@ ngx_http_pprof_rbtree_insert_value(ngx_rbtree_node_t *temp,
 }
 
 
-/*
- * Stages 7-9 in one hold of the lock.  Returns the first failure; a dry
- * run goes on, like the stages before it, so its accounting stays true.
- */
-pprof_reason_t
-ngx_http_pprof_zone_take(ngx_http_request_t *r,
-    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
+/* The zone as the pipeline's store for one request. */
+void
+ngx_http_pprof_zone_store(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
+    ngx_http_pprof_store_t *store)
 {
-    size_t                       nslots;
-    uint64_t                     now, retry, duration;
-    ngx_str_t                    key, cls, identity, endpoint;
-    pprof_reason_t               rc, first;
-    pprof_lease_t               *slots;
-    const pprof_rate_t          *rate;
-    ngx_pool_cleanup_t          *cln;
-    ngx_http_pprof_node_t       *pn;
-    ngx_http_pprof_hold_t       *hold;
-    ngx_http_pprof_zone_ctx_t   *zone;
     ngx_http_pprof_main_conf_t  *pmcf;
-    ngx_http_pprof_rate_node_t  *rn;
 
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
-    zone = pmcf->shm_zone->data;
 
-    now = ngx_http_pprof_now();
-    first = PPROF_OK;
-    rate = &plcf->rates[ctx->endpoint.cls];
-    duration = ctx->params.seconds_us / 1000;
+    store->r = r;
+    store->plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
+    store->ctx = ctx;
+    store->zone = pmcf->shm_zone->data;
+    store->hold = NULL;
+    store->now = ngx_http_pprof_now();
+    store->leases = 0;
+}
 
-    cls.data = (u_char *) pprof_class_name(ctx->endpoint.cls);
-    cls.len = ngx_strlen(cls.data);
-    identity.data = ctx->auth.identity;
-    identity.len = ctx->auth.identity_len;
-    endpoint.data = (u_char *) ctx->endpoint.name.data;
-    endpoint.len = ctx->endpoint.name.len;
 
-    /* Keys are built before the lock is taken. */
-    if (rate->rate
-        && ngx_http_pprof_key(r, &key, NGX_HTTP_PPROF_NODE_RATE,
-                              &plcf->zone_key, &cls, &identity)
-           != NGX_OK)
+static void
+ngx_http_pprof_zone_lock(void *data)
+{
+    ngx_http_pprof_store_t *store = data;
+
+    ngx_shmtx_lock(&store->zone->shpool->mutex);
+
+    ngx_http_pprof_expire(store->zone, store->now);
+}
+
+
+static void
+ngx_http_pprof_zone_unlock(void *data)
+{
+    ngx_http_pprof_store_t *store = data;
+
+    ngx_shmtx_unlock(&store->zone->shpool->mutex);
+}
+
+
+/* Stage 7: per identity, class and location. */
+static pprof_reason_t
+ngx_http_pprof_zone_rate(void *data, pprof_class_t cls, pprof_str_t identity,
+    const pprof_rate_t *rate, uint64_t now, uint64_t *retry_after)
+{
+    ngx_http_pprof_store_t *store = data;
+
+    ngx_str_t                    key, name, who;
+    ngx_http_pprof_node_t       *pn;
+    ngx_http_pprof_rate_node_t  *rn;
+
+    name.data = (u_char *) pprof_class_name(cls);
+    name.len = ngx_strlen(name.data);
+    who.data = (u_char *) identity.data;
+    who.len = identity.len;
+
+    if (ngx_http_pprof_key(store->r, &key, NGX_HTTP_PPROF_NODE_RATE,
+                           &store->plcf->zone_key, &name, &who)
+        != NGX_OK)
     {
         return PPROF_INTERNAL_ERROR;
     }
 
-    hold = NULL;
-
-    if (ctx->endpoint.cls == PPROF_CLASS_CAPTURE) {
-        cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_pprof_hold_t));
-        if (cln == NULL) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "pprof_zone: no memory to hold a capture slot");
-            return PPROF_INTERNAL_ERROR;
-        }
-
-        hold = cln->data;
-        ngx_memzero(hold, sizeof(ngx_http_pprof_hold_t));
-        hold->zone = zone;
-
-        if (ngx_http_pprof_key(r, &hold->key, NGX_HTTP_PPROF_NODE_SLOTS,
-                               &plcf->zone_key, &endpoint, NULL)
-            != NGX_OK)
-        {
-            return PPROF_INTERNAL_ERROR;
-        }
-
-        hold->hash = ngx_crc32_short(hold->key.data, hold->key.len);
-        cln->handler = ngx_http_pprof_release;
-        ctx->hold = hold;
-    }
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    ngx_http_pprof_expire(zone, now);
-
-    /* Stage 7: rate, per identity, class and location. */
-    if (rate->rate) {
-        pn = ngx_http_pprof_node(r, zone, &key, NGX_HTTP_PPROF_NODE_RATE,
-                                 sizeof(ngx_http_pprof_rate_node_t), now);
-        if (pn == NULL) {
-            rc = PPROF_INTERNAL_ERROR;
-
-        } else {
-            rn = ngx_http_pprof_payload(pn);
-            rn->rate = *rate;
-            rc = pprof_rate_take(&rn->state, rate, now, &retry);
-        }
-
-        if (rc == PPROF_RATE_LIMITED && first == PPROF_OK) {
-            ctx->retry_after = retry;
-        }
-
-        if (pprof_policy_stop(&first, rc, plcf->enforce)) {
-            goto done;
-        }
-    }
-
-    if (hold == NULL) {
-        goto done;
-    }
-
-    /* Stage 8: a slot of this endpoint's capture_concurrency. */
-    pn = ngx_http_pprof_node(r, zone, &hold->key, NGX_HTTP_PPROF_NODE_SLOTS,
-                             plcf->concurrency * sizeof(pprof_lease_t), now);
+    pn = ngx_http_pprof_node(store->r, store->zone, &key,
+                             NGX_HTTP_PPROF_NODE_RATE,
+                             sizeof(ngx_http_pprof_rate_node_t), now);
     if (pn == NULL) {
-        rc = PPROF_INTERNAL_ERROR;
-
-    } else {
-        /*
-         * A node made before a reload changed the concurrency keeps its
-         * size: never look past it (and, when smaller, be stricter).
-         */
-        nslots = ngx_min(plcf->concurrency,
-                         pn->payload / sizeof(pprof_lease_t));
-        slots = ngx_http_pprof_payload(pn);
-        zone->sh->in_flight -= pprof_slots_expire(slots, nslots, now);
-
-        hold->lease = (uint64_t) ngx_pid << 32 | (uint64_t) r->connection->number;
-        hold->lease ^= ngx_random();
-        hold->lease |= 1;
-
-        rc = pprof_slots_acquire(slots, nslots, now, duration, hold->lease,
-                                 &retry);
-        if (rc == PPROF_OK) {
-            zone->sh->in_flight++;
-        } else {
-            hold->lease = 0;
-        }
+        return PPROF_INTERNAL_ERROR;
     }
 
-    if (rc == PPROF_CAPTURE_BUSY && first == PPROF_OK) {
-        ctx->retry_after = retry;
+    rn = ngx_http_pprof_payload(pn);
+    rn->rate = *rate;
+
+    return pprof_rate_take(&rn->state, rate, now, retry_after);
+}
+
+
+/*
+ * Stage 8: a slot of the endpoint's capture_concurrency.  Proxying, the
+ * request holds it until the target's response is complete, or its pool
+ * goes; answering a proxy's check, nothing reports the end, and the slot
+ * is a lease that expires.
+ */
+static pprof_reason_t
+ngx_http_pprof_zone_acquire(void *data, pprof_str_t endpoint,
+    size_t concurrency, uint64_t now, uint64_t duration, uint64_t *lease,
+    uint64_t *retry_after)
+{
+    ngx_http_pprof_store_t *store = data;
+
+    size_t                  nslots;
+    ngx_str_t               name;
+    pprof_reason_t          rc;
+    pprof_lease_t          *slots;
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_pprof_hold_t  *hold;
+    ngx_http_pprof_node_t  *pn;
+
+    cln = ngx_pool_cleanup_add(store->r->pool, sizeof(ngx_http_pprof_hold_t));
+    if (cln == NULL) {
+        ngx_log_error(NGX_LOG_ERR, store->r->connection->log, 0,
+                      "pprof_zone: no memory to hold a capture slot");
+        return PPROF_INTERNAL_ERROR;
     }
 
-    if (pprof_policy_stop(&first, rc, plcf->enforce)) {
-        goto done;
+    hold = cln->data;
+    ngx_memzero(hold, sizeof(ngx_http_pprof_hold_t));
+    hold->zone = store->zone;
+
+    name.data = (u_char *) endpoint.data;
+    name.len = endpoint.len;
+
+    if (ngx_http_pprof_key(store->r, &hold->key, NGX_HTTP_PPROF_NODE_SLOTS,
+                           &store->plcf->zone_key, &name, NULL)
+        != NGX_OK)
+    {
+        return PPROF_INTERNAL_ERROR;
     }
 
-    /* Stage 9: the location's budget of capture time. */
-    if (plcf->budget.limit) {
-        if (ngx_http_pprof_key(r, &key, NGX_HTTP_PPROF_NODE_BUDGET,
-                               &plcf->zone_key, NULL, NULL)
-            != NGX_OK)
-        {
-            rc = PPROF_INTERNAL_ERROR;
+    hold->hash = ngx_crc32_short(hold->key.data, hold->key.len);
+    cln->handler = ngx_http_pprof_release;
 
-        } else {
-            pn = ngx_http_pprof_node(r, zone, &key, NGX_HTTP_PPROF_NODE_BUDGET,
-                                     sizeof(pprof_budget_state_t), now);
-            rc = pn ? pprof_budget_take(ngx_http_pprof_payload(pn),
-                                        &plcf->budget, now, duration, &retry)
-                    : PPROF_INTERNAL_ERROR;
-        }
-
-        if (rc == PPROF_BUDGET_EXHAUSTED && first == PPROF_OK) {
-            ctx->retry_after = retry;
-        }
-
-        (void) pprof_policy_stop(&first, rc, plcf->enforce);
+    pn = ngx_http_pprof_node(store->r, store->zone, &hold->key,
+                             NGX_HTTP_PPROF_NODE_SLOTS,
+                             concurrency * sizeof(pprof_lease_t), now);
+    if (pn == NULL) {
+        return PPROF_INTERNAL_ERROR;
     }
 
-done:
+    /*
+     * A node made before a reload changed the concurrency keeps its size:
+     * never look past it (and, when smaller, be stricter).
+     */
+    nslots = ngx_min(concurrency, pn->payload / sizeof(pprof_lease_t));
+    slots = ngx_http_pprof_payload(pn);
+    store->zone->sh->in_flight -= pprof_slots_expire(slots, nslots, now);
 
-    /* A capture that will not run gives its slot back at once. */
-    if (hold && hold->lease && !pprof_policy_forwards(first, plcf->enforce)) {
-        pn = ngx_http_pprof_lookup(zone, &hold->key, hold->hash);
-        if (pn && pprof_slots_release(ngx_http_pprof_payload(pn),
-                                      pn->payload / sizeof(pprof_lease_t),
-                                      hold->lease))
-        {
-            zone->sh->in_flight--;
-        }
-        hold->lease = 0;
+    *lease = (uint64_t) ngx_pid << 32 | (uint64_t) store->r->connection->number;
+    *lease ^= ngx_random();
+    *lease |= 1;
+
+    rc = pprof_slots_acquire(slots, nslots, now, duration, *lease,
+                             retry_after);
+    if (rc != PPROF_OK) {
+        return rc;
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    store->zone->sh->in_flight++;
+    store->hold = hold;
 
-    if (hold && pprof_policy_forwards(first, plcf->enforce)) {
-        (void) ngx_atomic_fetch_add(&zone->sh->capture_ms, duration);
+    if (!store->leases) {
+        hold->lease = *lease;
+        store->ctx->hold = hold;
     }
 
-    return first;
+    return PPROF_OK;
+}
+
+
+/* A slot taken for a capture that will not run; the lock is held. */
+static void
+ngx_http_pprof_zone_give_back(void *data, pprof_str_t endpoint,
+    uint64_t lease)
+{
+    ngx_http_pprof_store_t *store = data;
+
+    (void) endpoint;
+
+    ngx_http_pprof_slots_free(store->hold, lease);
+}
+
+
+/* Stage 9: the location's budget of capture time. */
+static pprof_reason_t
+ngx_http_pprof_zone_budget(void *data, const pprof_budget_t *budget,
+    uint64_t now, uint64_t amount, uint64_t *retry_after)
+{
+    ngx_http_pprof_store_t *store = data;
+
+    ngx_str_t               key;
+    ngx_http_pprof_node_t  *pn;
+
+    if (ngx_http_pprof_key(store->r, &key, NGX_HTTP_PPROF_NODE_BUDGET,
+                           &store->plcf->zone_key, NULL, NULL)
+        != NGX_OK)
+    {
+        return PPROF_INTERNAL_ERROR;
+    }
+
+    pn = ngx_http_pprof_node(store->r, store->zone, &key,
+                             NGX_HTTP_PPROF_NODE_BUDGET,
+                             sizeof(pprof_budget_state_t), now);
+    if (pn == NULL) {
+        return PPROF_INTERNAL_ERROR;
+    }
+
+    return pprof_budget_take(ngx_http_pprof_payload(pn), budget, now, amount,
+                             retry_after);
 }
 
 
@@ -449,28 +479,43 @@ ngx_http_pprof_release(void *data)
 {
     ngx_http_pprof_hold_t *hold = data;
 
-    ngx_http_pprof_node_t  *pn;
-
     if (hold->lease == 0) {
         return;
     }
 
     ngx_shmtx_lock(&hold->zone->shpool->mutex);
+    ngx_http_pprof_slots_free(hold, hold->lease);
+    ngx_shmtx_unlock(&hold->zone->shpool->mutex);
+}
+
+
+/* The lock is held. */
+static void
+ngx_http_pprof_slots_free(ngx_http_pprof_hold_t *hold, uint64_t lease)
+{
+    ngx_http_pprof_node_t  *pn;
 
     /* Looked up again: an expired lease may have let the node go. */
     pn = ngx_http_pprof_lookup(hold->zone, &hold->key, hold->hash);
 
     if (pn && pprof_slots_release(ngx_http_pprof_payload(pn),
-                                  pn->payload / sizeof(pprof_lease_t),
-                                  hold->lease))
+                                  pn->payload / sizeof(pprof_lease_t), lease))
     {
         hold->zone->sh->in_flight--;
     }
 
-    ngx_shmtx_unlock(&hold->zone->shpool->mutex);
-
     hold->lease = 0;
 }
+
+
+const pprof_store_ops_t  ngx_http_pprof_zone_ops = {
+    ngx_http_pprof_zone_lock,
+    ngx_http_pprof_zone_unlock,
+    ngx_http_pprof_zone_rate,
+    ngx_http_pprof_zone_acquire,
+    ngx_http_pprof_zone_give_back,
+    ngx_http_pprof_zone_budget
+};
 
 
 static ngx_http_pprof_node_t *
@@ -736,7 +781,8 @@ ngx_http_pprof_key(ngx_http_request_t *r, ngx_str_t *key, u_char kind,
 
 
 void
-ngx_http_pprof_zone_count(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
+ngx_http_pprof_zone_count(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
+    ngx_uint_t ahead)
 {
     ngx_http_pprof_zone_ctx_t   *zone;
     ngx_http_pprof_main_conf_t  *pmcf;
@@ -744,16 +790,21 @@ ngx_http_pprof_zone_count(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
     zone = pmcf->shm_zone->data;
 
-    if ((unsigned) ctx->reason >= PPROF_REASON_COUNT
-        || (unsigned) ctx->endpoint.cls > PPROF_CLASS_COUNT)
+    if ((unsigned) ctx->decision.reason >= PPROF_REASON_COUNT
+        || (unsigned) ctx->decision.endpoint.cls > PPROF_CLASS_COUNT)
     {
         return;
     }
 
     (void) ngx_atomic_fetch_add(
-              &zone->sh->requests[ctx->endpoint.cls]
-                                 [ctx->reason == PPROF_OK ? 0 : 1]
-                                 [ctx->reason], 1);
+              &zone->sh->requests[ctx->decision.endpoint.cls]
+                                 [ctx->decision.reason == PPROF_OK ? 0 : 1]
+                                 [ctx->decision.reason], 1);
+
+    if (ahead && ctx->decision.endpoint.cls == PPROF_CLASS_CAPTURE) {
+        (void) ngx_atomic_fetch_add(&zone->sh->capture_ms,
+                                    ctx->decision.capture_ms);
+    }
 }
 
 

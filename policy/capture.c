@@ -42,6 +42,20 @@ parse_uint(pprof_str_t s, uint64_t max, uint64_t *v)
 }
 
 
+/* Captures 4r/m burst=2, snapshots 60r/m burst=10; the rest unlimited. */
+pprof_rate_t
+pprof_rate_default(pprof_class_t cls)
+{
+    static const pprof_rate_t  defaults[PPROF_CLASS_COUNT] = {
+        [PPROF_CLASS_SNAPSHOT] = { 60 * MILLI / 60, 10 },
+        [PPROF_CLASS_CAPTURE] = { 4 * MILLI / 60, 2 },
+    };
+    static const pprof_rate_t  none;
+
+    return (unsigned) cls < PPROF_CLASS_COUNT ? defaults[cls] : none;
+}
+
+
 int
 pprof_rate_parse(pprof_str_t rate, pprof_str_t burst, pprof_rate_t *out,
     const char **err)

@@ -25,6 +25,7 @@ typedef enum {
     PPROF_METHOD_NOT_ALLOWED,
     PPROF_TLS_REQUIRED,
     PPROF_ADDRESS_DENIED,
+    PPROF_UNTRUSTED_PROXY,
     PPROF_UNAUTHENTICATED,
     PPROF_INVALID_CREDENTIAL,
     PPROF_FORBIDDEN,
@@ -187,6 +188,14 @@ int pprof_policy_bind_roles(const pprof_bind_t *binds, size_t nbinds,
     pprof_str_t identity, pprof_str_t source, pprof_str_t *held,
     size_t *nheld, size_t cap, char *err, size_t errlen);
 
+/*
+ * Every role a bind grants must be defined: -1 with the first that is not
+ * in *undefined.  *max_held: how many roles the binds can grant at most.
+ */
+int pprof_policy_check_binds(const pprof_bind_t *binds, size_t nbinds,
+    const pprof_role_t *roles, size_t nroles, size_t *max_held,
+    pprof_str_t *undefined);
+
 /* Adds one role name to held unless already there; -1 when full. */
 int pprof_roles_add(pprof_str_t role, pprof_str_t *held, size_t *nheld,
     size_t cap);
@@ -202,6 +211,7 @@ pprof_reason_t pprof_policy_authorize(const pprof_role_t *roles,
 
 
 /* Stage 6: parameters, SPEC §4. */
+#define PPROF_MAX_SECONDS_DEFAULT  30
 #define PPROF_MAX_SECONDS_LIMIT  86400
 #define PPROF_SYMBOL_BODY_MAX    65536
 #define PPROF_CANONICAL_MAX      64
@@ -271,6 +281,9 @@ typedef struct {
     uint64_t  last;                /* ms of the last accepted request; 0 new */
 } pprof_rate_state_t;
 
+/* A class's rate where no pprof_rate sets one (rate 0: unlimited). */
+pprof_rate_t pprof_rate_default(pprof_class_t cls);
+
 /* "4r/m" or "10r/s", and "burst=N" (empty: 0); 0 or -1 with *err. */
 int pprof_rate_parse(pprof_str_t rate, pprof_str_t burst, pprof_rate_t *out,
     const char **err);
@@ -296,6 +309,7 @@ typedef struct {
 } pprof_lease_t;
 
 #define PPROF_LEASE_MARGIN  15000  /* ms after a capture's end */
+#define PPROF_CONCURRENCY_DEFAULT  1
 
 /* Frees expired leases; returns how many were freed. */
 size_t pprof_slots_expire(pprof_lease_t *slots, size_t n, uint64_t now);
@@ -343,5 +357,135 @@ pprof_reason_t pprof_policy_audited(pprof_reason_t reason, int enforce,
 
 /* Whether the request goes upstream (dry run: what it would deny, too). */
 int pprof_policy_forwards(pprof_reason_t reason, int enforce);
+
+
+/*
+ * The decision pipeline: stages 1-9 in their order, the dry run, the
+ * defaults and the Retry-After arithmetic, for every mode and every state
+ * store.  The caller gathers the request's facts, and the pipeline asks it
+ * for the two things only it can do: authenticate (auth/ needs what nginx
+ * holds), and keep the state of stages 7-9.
+ */
+
+/* What authentication found, as the later stages need it. */
+typedef struct {
+    pprof_reason_t       reason;      /* OK, UNAUTHENTICATED,
+                                         INVALID_CREDENTIAL, INTERNAL_ERROR */
+    pprof_str_t          identity;
+    pprof_str_t          source;      /* its source's name, for source= */
+    const pprof_str_t   *roles;       /* granted by the credential itself */
+    size_t               nroles;
+} pprof_who_t;
+
+/*
+ * Stages 7-9 on a store.  Between lock and unlock the pipeline calls rate,
+ * acquire and budget as the request needs them, and release for a slot it
+ * took for a capture that will not run.  Each returns PPROF_OK, its
+ * stage's denial with *retry_after in whole seconds, or
+ * PPROF_INTERNAL_ERROR when the store failed (the caller logs why).  A
+ * granted slot is *lease, never 0.
+ */
+typedef struct {
+    void            (*lock)(void *store);
+    void            (*unlock)(void *store);
+    pprof_reason_t  (*rate)(void *store, pprof_class_t cls,
+                        pprof_str_t identity, const pprof_rate_t *rate,
+                        uint64_t now, uint64_t *retry_after);
+    pprof_reason_t  (*acquire)(void *store, pprof_str_t endpoint,
+                        size_t concurrency, uint64_t now, uint64_t duration,
+                        uint64_t *lease, uint64_t *retry_after);
+    void            (*release)(void *store, pprof_str_t endpoint,
+                        uint64_t lease);
+    pprof_reason_t  (*budget)(void *store, const pprof_budget_t *budget,
+                        uint64_t now, uint64_t amount, uint64_t *retry_after);
+} pprof_store_ops_t;
+
+/* A location's policy, as its directives set it after merging. */
+typedef struct {
+    int                   enforce;       /* 0: dry run */
+    int                   authz;         /* answering a proxy's check */
+    pprof_str_t           prefix;
+    pprof_tls_mode_t      tls;
+    const pprof_cidr_t   *allow;         /* NULL: every address */
+    size_t                nallow;
+    const pprof_cidr_t   *trusted;       /* the proxies asking, in authz */
+    size_t                ntrusted;
+    const pprof_bind_t   *binds;
+    size_t                nbinds;
+    size_t                max_held;      /* roles the binds can grant */
+    const pprof_role_t   *roles;
+    size_t                nroles;
+    unsigned              max_seconds;
+    pprof_rate_t          rates[PPROF_CLASS_COUNT];
+    size_t                concurrency;
+    pprof_budget_t        budget;
+} pprof_pipeline_conf_t;
+
+typedef struct {
+    pprof_addr_family_t   family;
+    const unsigned char  *addr;          /* 4 or 16 bytes; NULL for ANY */
+} pprof_addr_t;
+
+/* One request's facts, and the caller's hooks. */
+typedef struct {
+    pprof_reason_t        read;          /* OK, or why the request (in
+                                            authz, the proxy's headers)
+                                            could not be read */
+    pprof_reason_t        target;        /* OK, or why the upstream could
+                                            not be resolved */
+    pprof_method_t        method;
+    pprof_str_t           uri;           /* decoded and normalised */
+    pprof_str_t           args;          /* the raw query */
+    long long             body_len;      /* -1: unknown */
+    int                   tls;
+    pprof_addr_t          client;
+    pprof_addr_t          proxy;         /* the peer, in authz */
+    pprof_str_t           server_name;   /* for a redirect's Location */
+    pprof_str_t           host;
+    uint64_t              now;           /* ms, monotonic */
+
+    void                (*authenticate)(void *data, pprof_who_t *who);
+    void               *(*alloc)(void *data, size_t size);
+    void                 *data;
+} pprof_request_t;
+
+#define PPROF_PIPELINE_ERROR_MAX  PPROF_BIND_ERROR_MAX
+
+typedef struct {
+    pprof_reason_t        reason;        /* the first stage that failed */
+    pprof_endpoint_t      endpoint;      /* cls COUNT until classified */
+    pprof_params_t        params;
+    unsigned              canonical:1;   /* params valid: the request may
+                                            be rewritten to them */
+    unsigned              authenticated:1;
+    pprof_str_t          *held;          /* roles held, from alloc */
+    size_t                nheld;
+    uint64_t              retry_after;   /* whole seconds, >= 1, for 429 */
+    uint64_t              lease;         /* a capture's slot, 0: none */
+    uint64_t              capture_ms;    /* the capture's length */
+    size_t                location_len;  /* a 308's, 0: a plain 403 */
+    char                  location[PPROF_LOCATION_MAX];
+    char                  error[PPROF_PIPELINE_ERROR_MAX];  /* what failed,
+                                            for an internal error's log */
+} pprof_decision_t;
+
+/*
+ * Stages 1-9.  d->reason is the first failure; when enforcing the later
+ * stages are not run, and an internal error stops every run.  A dry run
+ * runs them all so that its accounting is what enforcing would do.  A slot
+ * taken for a capture that will not go ahead is given back before return.
+ */
+void pprof_pipeline_decide(const pprof_pipeline_conf_t *conf,
+    const pprof_request_t *req, const pprof_store_ops_t *ops, void *store,
+    pprof_decision_t *d);
+
+/*
+ * Stage 10, once the decision record was (or was not) written.  Gives the
+ * slot back if the request no longer goes ahead.  Returns whether it does:
+ * forwarded in proxy mode, allowed in authz mode.
+ */
+int pprof_pipeline_audited(const pprof_pipeline_conf_t *conf,
+    const pprof_store_ops_t *ops, void *store, pprof_decision_t *d,
+    int written, int required);
 
 #endif /* PPROF_POLICY_H */

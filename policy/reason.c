@@ -20,6 +20,8 @@ static const struct {
         "this endpoint is served over HTTPS only" },
     [PPROF_ADDRESS_DENIED] = { "address_denied", 403,
         "your address is not allowed to reach pprof" },
+    [PPROF_UNTRUSTED_PROXY] = { "untrusted_proxy", 403,
+        "this check did not come from a trusted proxy" },
     [PPROF_UNAUTHENTICATED] = { "unauthenticated", 401,
         "no credential was offered" },
     [PPROF_INVALID_CREDENTIAL] = { "invalid_credential", 401,

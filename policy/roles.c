@@ -184,6 +184,43 @@ bind_matches(const pprof_bind_t *bind, pprof_str_t identity,
 }
 
 
+/*
+ * A bind to a role nobody defined is a typo that would silently grant
+ * nothing: the configuration is refused instead.
+ */
+int
+pprof_policy_check_binds(const pprof_bind_t *binds, size_t nbinds,
+    const pprof_role_t *roles, size_t nroles, size_t *max_held,
+    pprof_str_t *undefined)
+{
+    size_t  i, j, k;
+
+    *max_held = 0;
+
+    for (i = 0; i < nbinds; i++) {
+        *max_held += binds[i].nroles;
+
+        for (j = 0; j < binds[i].nroles; j++) {
+            for (k = 0; k < nroles; k++) {
+                if (roles[k].name.len == binds[i].roles[j].len
+                    && memcmp(roles[k].name.data, binds[i].roles[j].data,
+                              roles[k].name.len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (k == nroles) {
+                *undefined = binds[i].roles[j];
+                return -1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
 int
 pprof_roles_add(pprof_str_t role, pprof_str_t *held, size_t *nheld,
     size_t cap)
