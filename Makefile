@@ -15,7 +15,7 @@ DEB_PACKAGES := gcc make pkg-config perl openssl ca-certificates curl \
     nginx nginx-dev libssl-dev libpcre2-dev zlib1g-dev \
     libprotobuf-c-dev protobuf-c-compiler golang-go \
     libcmocka-dev libio-socket-ssl-perl libjansson-dev \
-    clang libclang-rt-14-dev
+    clang libclang-rt-14-dev caddy
 
 # Debian builds its nginx with these; the module is built the same way.
 NGX_CC_OPT := -g -O2 -fstack-protector-strong -Wformat \

@@ -69,13 +69,24 @@ sub new {
 
     my $root = abs_path(File::Spec->catdir(dirname(abs_path(__FILE__)), '..', '..'));
 
+    # within => $t, name => 'front': a second nginx (a front proxy) in a
+    # subdirectory of $t's, naming the same ports as $t, so that each
+    # config can name the other's listeners and the Go target.
+    my $within = $opts{within};
     my $keep = $ENV{PPROF_TEST_KEEP} ? 1 : 0;
-    my $dir  = tempdir('pprof-test-XXXXXX', TMPDIR => 1, CLEANUP => !$keep);
+    my $dir;
+    if ($within) {
+        die "new(): within needs a name\n" unless ($opts{name} // '') =~ /^\w+$/;
+        $dir = "$within->{dir}/$opts{name}";
+        mkdir $dir or die "mkdir $dir: $!";
+    } else {
+        $dir = tempdir('pprof-test-XXXXXX', TMPDIR => 1, CLEANUP => !$keep);
+        Test::More::diag("test directory kept: $dir") if $keep;
+    }
     # nginx workers run as an unprivileged user (nobody with Debian's build)
     # and must be able to enter the directory, e.g. to buffer large upstream
     # responses into proxy_temp.
     chmod 0755, $dir or die "chmod $dir: $!";
-    Test::More::diag("test directory kept: $dir") if $keep;
 
     my $self = bless {
         root        => $root,
@@ -83,7 +94,7 @@ sub new {
         module      => exists $opts{module} ? $opts{module} : 1,
         module_path => $ENV{PPROF_MODULE} || "$root/build/ngx_http_pprof_module.so",
         target_bin  => $ENV{PPROF_TARGET} || "$root/build/pprof-target",
-        ports       => {},
+        ports       => $within ? $within->{ports} : {},
         owner_pid   => $$,   # forked children must not clean up
     }, $class;
 
