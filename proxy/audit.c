@@ -561,6 +561,12 @@ pprof_audit_encode(char *buf, size_t cap, const pprof_audit_record_t *rec,
         put_lit(&o, rec->enforced ? ",\"enforced\":true"
                                   : ",\"enforced\":false");
 
+        /* A proxy's check: who asked, beside the client it asked for. */
+        if (rec->proxy.len) {
+            put_lit(&o, ",\"mode\":\"authz\"");
+            put_field(&o, "proxy", rec->proxy, CAP_CLIENT, &cut);
+        }
+
         if (rec->stage == PPROF_AUDIT_RESPONSE) {
             put_uint_field(&o, "status", rec->status, &cut);
             put_uint_field(&o, "bytes", rec->bytes, &cut);

@@ -117,6 +117,8 @@ typedef struct {
     int                  allow;
     pprof_str_t          reason;
     int                  enforced;
+    pprof_str_t          proxy;         /* authz: the proxy's address;
+                                           empty: a proxied request */
     /* response records */
     unsigned             status;
     uint64_t             bytes;

@@ -2041,6 +2041,7 @@ encode_worst_record(void **state)
             rec.params = s;
             rec.reason = s;
             rec.enforced = 1;
+            rec.proxy = s;
             rec.status = UINT32_MAX;
             rec.bytes = UINT64_MAX;
             rec.sha256 = s;
