@@ -168,8 +168,7 @@ int pprof_bind_is_anchored(const pprof_bind_t *bind);
 /*
  * One "source=NAME" of pprof_bind: the bind then matches only identities
  * from the named sources (cert, xfcc, jwt, apikey, variable, anonymous, as
- * the audit's "auth" names them).  0; 1 when accepted but no identity
- * source of this build yields it (xfcc), a warning in *err; -1 with *err.
+ * the audit's "auth" names them).  0, or -1 with *err.
  */
 int pprof_bind_source_add(pprof_bind_t *bind, pprof_str_t name,
     const char **err);
