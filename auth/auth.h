@@ -20,7 +20,8 @@ typedef enum {
     PPROF_AUTH_JWT,
     PPROF_AUTH_APIKEY,
     PPROF_AUTH_VARIABLE,
-    PPROF_AUTH_ANONYMOUS
+    PPROF_AUTH_ANONYMOUS,
+    PPROF_AUTH_XFCC            /* X-Forwarded-Client-Cert, from a proxy */
 } pprof_auth_method_t;
 
 const char *pprof_auth_method_name(pprof_auth_method_t method);
@@ -80,7 +81,7 @@ typedef struct {
 } pprof_auth_source_t;
 
 /*
- * One word of pprof_identity: cert, jwt, apikey, anonymous or $name (the
+ * One word of pprof_identity: cert, xfcc, jwt, apikey, anonymous or $name (the
  * caller resolves the variable and sets source->variable).  0, or -1 with a
  * static explanation.
  */
@@ -92,10 +93,27 @@ const char *pprof_auth_challenge(const pprof_auth_source_t *sources,
     size_t n);
 
 
-/* What the request offers; the caller fills what its sources need. */
+/*
+ * What the request offers; the caller fills what its sources need.
+ *
+ * xfcc: every X-Forwarded-Client-Cert line of the request, in the order
+ * received; several lines are one comma-separated list, as RFC 9110 joins
+ * them.  They are read only when xfcc_trusted is set (the peer's address
+ * is in pprof_trusted_proxies); otherwise the source sees no header at
+ * all, and the caller logs that it ignored one.  The identity comes from
+ * the last element (the nearest proxy's): its first URI, else its first
+ * DNS, else the CN of its Subject (an RFC 4514 DN), with cert's rules.
+ * Any malformed line, element or value is INVALID_CREDENTIAL, with a
+ * static detail.
+ */
+#define PPROF_XFCC_MAX  65536            /* all lines together, in bytes */
+
 typedef struct {
     X509                *cert;           /* the peer certificate, or NULL */
     long                 verify_result;  /* X509_V_OK when TLS verified it */
+    const pprof_str_t   *xfcc;           /* X-Forwarded-Client-Cert lines */
+    size_t               nxfcc;
+    int                  xfcc_trusted;   /* the peer may set them */
     pprof_str_t          authorization;  /* the header's value, or empty */
     const pprof_str_t   *variables;      /* by pprof_auth_source_t.variable */
     size_t               nvariables;

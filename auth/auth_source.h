@@ -14,6 +14,16 @@
 
 void pprof_auth_cert(const pprof_auth_input_t *input,
     pprof_auth_result_t *result);
+void pprof_auth_xfcc(const pprof_auth_input_t *input,
+    pprof_auth_result_t *result);
+
+/*
+ * Whether a DNS name (dns set: letters, digits, '-', '_', '.', '*') or a
+ * CN may stand as an identity.  Only a URI SAN may name a URI, so neither
+ * may look like one (':' or '/'): a name that could pass for a SPIFFE ID
+ * in a bind is refused.  Shared by cert and xfcc.
+ */
+int pprof_auth_name_valid(const unsigned char *p, size_t n, int dns);
 void pprof_auth_apikey(const pprof_apikeys_t *keys, pprof_str_t user,
     pprof_str_t key, int basic, pprof_auth_result_t *result);
 

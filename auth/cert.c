@@ -12,11 +12,16 @@
 #include "auth_source.h"
 
 
-/* A DNS name, wildcard included: letters, digits, '-', '_', '.', '*'. */
-static int
-dns_name(const unsigned char *p, size_t n)
+/* The DNS charset admits wildcards; see auth_source.h for the rule. */
+int
+pprof_auth_name_valid(const unsigned char *p, size_t n, int dns)
 {
     size_t  i;
+
+    /* A CN names a person or a host; "scheme:" or a path means a URI. */
+    if (!dns) {
+        return memchr(p, ':', n) == NULL && memchr(p, '/', n) == NULL;
+    }
 
     for (i = 0; i < n; i++) {
         if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
@@ -77,7 +82,8 @@ from_san(X509 *cert, pprof_auth_result_t *result)
     s = (gn->type == GEN_URI) ? gn->d.uniformResourceIdentifier : gn->d.dNSName;
 
     if (gn->type == GEN_DNS
-        && !dns_name(ASN1_STRING_get0_data(s), (size_t) ASN1_STRING_length(s)))
+        && !pprof_auth_name_valid(ASN1_STRING_get0_data(s),
+                                  (size_t) ASN1_STRING_length(s), 1))
     {
         GENERAL_NAMES_free(names);
         result->reason = PPROF_INVALID_CREDENTIAL;
@@ -126,8 +132,7 @@ from_cn(X509 *cert, pprof_auth_result_t *result)
         return;
     }
 
-    /* A CN names a person or a host; "scheme:" or a path means a URI. */
-    if (memchr(utf8, ':', (size_t) len) || memchr(utf8, '/', (size_t) len)) {
+    if (!pprof_auth_name_valid(utf8, (size_t) len, 0)) {
         result->reason = PPROF_INVALID_CREDENTIAL;
         result->detail = "certificate CN looks like a URI; only a URI SAN "
                          "names one";

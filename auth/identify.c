@@ -14,6 +14,7 @@ static const struct {
     pprof_auth_method_t   method;
 } sources[] = {
     { "cert", PPROF_AUTH_CERT },
+    { "xfcc", PPROF_AUTH_XFCC },
     { "jwt", PPROF_AUTH_JWT },
     { "apikey", PPROF_AUTH_APIKEY },
     { "anonymous", PPROF_AUTH_ANONYMOUS },
@@ -74,7 +75,7 @@ pprof_auth_source_parse(pprof_str_t word, pprof_auth_source_t *source,
         }
     }
 
-    *err = "is not an identity source (cert, jwt, apikey, $variable, "
+    *err = "is not an identity source (cert, xfcc, jwt, apikey, $variable, "
            "anonymous)";
     return -1;
 }
@@ -341,6 +342,10 @@ pprof_auth_identify(const pprof_auth_source_t *list, size_t n,
 
         case PPROF_AUTH_CERT:
             pprof_auth_cert(input, result);
+            break;
+
+        case PPROF_AUTH_XFCC:
+            pprof_auth_xfcc(input, result);
             break;
 
         case PPROF_AUTH_JWT:

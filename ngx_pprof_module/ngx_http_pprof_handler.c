@@ -242,19 +242,19 @@ ngx_http_pprof_address(struct sockaddr *sa, pprof_addr_t *addr)
 
     case AF_INET:
         addr->family = PPROF_ADDR_INET;
-        addr->addr = (u_char *) &((struct sockaddr_in *) sa)->sin_addr;
+        ngx_memcpy(addr->addr, &((struct sockaddr_in *) sa)->sin_addr, 4);
         break;
 
 #if (NGX_HAVE_INET6)
     case AF_INET6:
         addr->family = PPROF_ADDR_INET6;
-        addr->addr = ((struct sockaddr_in6 *) sa)->sin6_addr.s6_addr;
+        ngx_memcpy(addr->addr, ((struct sockaddr_in6 *) sa)->sin6_addr.s6_addr,
+                   16);
         break;
 #endif
 
     default:
         addr->family = PPROF_ADDR_ANY;
-        addr->addr = NULL;
         break;
     }
 }

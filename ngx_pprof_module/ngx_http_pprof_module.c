@@ -836,7 +836,6 @@ ngx_http_pprof_bind(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_pprof_loc_conf_t *plcf = conf;
 
     u_char               err[NGX_MAX_CONF_ERRSTR];
-    ngx_int_t            rc;
     ngx_str_t           *value;
     ngx_uint_t           i;
     const char          *msg;
@@ -904,14 +903,9 @@ ngx_http_pprof_bind(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         word.data += sizeof("source=") - 1;
         word.len -= sizeof("source=") - 1;
 
-        rc = pprof_bind_source_add(bind, word, &msg);
-
-        if (rc != 0) {
-            ngx_conf_log_error(rc < 0 ? NGX_LOG_EMERG : NGX_LOG_WARN, cf, 0,
+        if (pprof_bind_source_add(bind, word, &msg) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "pprof_bind: \"%V\" %s", &value[i], msg);
-        }
-
-        if (rc < 0) {
             return NGX_CONF_ERROR;
         }
     }

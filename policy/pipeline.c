@@ -60,6 +60,10 @@ pprof_pipeline_decide(const pprof_pipeline_conf_t *conf,
     }
 
     if (rc != PPROF_OK) {
+        if (req->read != PPROF_OK && req->read_detail) {
+            snprintf(d->detail, sizeof(d->detail), "%s", req->read_detail);
+        }
+
         (void) pprof_policy_stop(&d->reason, rc, enforce);
         d->endpoint.cls = PPROF_CLASS_COUNT;
         return;
@@ -95,8 +99,17 @@ pprof_pipeline_decide(const pprof_pipeline_conf_t *conf,
         return;
     }
 
-    rc = pprof_policy_params(&d->endpoint, req->args, req->method,
-                             req->body_len, conf->max_seconds, &d->params);
+    /* Behind a proxy the query reaches the target as sent: it must be
+     * canonical already. */
+    if (conf->authz) {
+        rc = pprof_authz_params(&d->endpoint, req->args, req->method,
+                                req->body_len, conf->max_seconds, &d->params,
+                                d->detail, sizeof(d->detail));
+    } else {
+        rc = pprof_policy_params(&d->endpoint, req->args, req->method,
+                                 req->body_len, conf->max_seconds,
+                                 &d->params);
+    }
     if (rc == PPROF_OK) {
         d->canonical = 1;
 

@@ -169,8 +169,7 @@ int pprof_bind_is_anchored(const pprof_bind_t *bind);
 /*
  * One "source=NAME" of pprof_bind: the bind then matches only identities
  * from the named sources (cert, xfcc, jwt, apikey, variable, anonymous, as
- * the audit's "auth" names them).  0; 1 when accepted but no identity
- * source of this build yields it (xfcc), a warning in *err; -1 with *err.
+ * the audit's "auth" names them).  0, or -1 with *err.
  */
 int pprof_bind_source_add(pprof_bind_t *bind, pprof_str_t name,
     const char **err);
@@ -421,9 +420,10 @@ typedef struct {
     pprof_budget_t        budget;
 } pprof_pipeline_conf_t;
 
+/* An address; family PPROF_ADDR_ANY for a peer that is not IP (unix). */
 typedef struct {
-    pprof_addr_family_t   family;
-    const unsigned char  *addr;          /* 4 or 16 bytes; NULL for ANY */
+    pprof_addr_family_t  family;
+    unsigned char        addr[16];       /* 4 or 16 network-order bytes */
 } pprof_addr_t;
 
 /* One request's facts, and the caller's hooks. */
@@ -431,6 +431,7 @@ typedef struct {
     pprof_reason_t        read;          /* OK, or why the request (in
                                             authz, the proxy's headers)
                                             could not be read */
+    const char           *read_detail;   /* and what was wrong, or NULL */
     pprof_reason_t        target;        /* OK, or why the upstream could
                                             not be resolved */
     pprof_method_t        method;
@@ -449,7 +450,8 @@ typedef struct {
     void                 *data;
 } pprof_request_t;
 
-#define PPROF_PIPELINE_ERROR_MAX  PPROF_BIND_ERROR_MAX
+#define PPROF_PIPELINE_ERROR_MAX   PPROF_BIND_ERROR_MAX
+#define PPROF_PIPELINE_DETAIL_MAX  128
 
 typedef struct {
     pprof_reason_t        reason;        /* the first stage that failed */
@@ -467,6 +469,9 @@ typedef struct {
     char                  location[PPROF_LOCATION_MAX];
     char                  error[PPROF_PIPELINE_ERROR_MAX];  /* what failed,
                                             for an internal error's log */
+    char                  detail[PPROF_PIPELINE_DETAIL_MAX];  /* for the
+                                            client, after the reason's
+                                            message; "" when none */
 } pprof_decision_t;
 
 /*
@@ -487,5 +492,115 @@ void pprof_pipeline_decide(const pprof_pipeline_conf_t *conf,
 int pprof_pipeline_audited(const pprof_pipeline_conf_t *conf,
     const pprof_store_ops_t *ops, void *store, pprof_decision_t *d,
     int written, int required);
+
+
+/*
+ * The authorization service mode (pprof_authz): another proxy asks whether
+ * a request may pass, and the request's facts arrive as its headers.
+ */
+
+/* Every value of one request header, in the order received. */
+typedef struct {
+    const pprof_str_t  *v;
+    size_t              n;
+} pprof_values_t;
+
+
+/*
+ * The original client: walking X-Forwarded-For (xff, every line in order,
+ * one list) from the right, the first entry that is not in trusted; if
+ * every entry is trusted, the leftmost; with no entry, the proxy itself.
+ * Entries are IPv4, IPv6 or [IPv6], each with an optional :port; empty
+ * list elements are skipped.  Entries left of the one that decides are
+ * the client's own words and are not read.  A proxy outside trusted (the
+ * caller has denied it already: untrusted_proxy) makes the client the
+ * proxy itself.  PPROF_OK, or PPROF_BAD_PARAMETER with a static *detail
+ * when the deciding entry is not an address: a guess could let a forged
+ * entry pass for the client.
+ */
+pprof_reason_t pprof_authz_client(pprof_values_t xff,
+    const pprof_addr_t *proxy, const pprof_cidr_t *trusted, size_t ntrusted,
+    pprof_addr_t *client, const char **detail);
+
+/* An address as text (inet_ntop); 0 when it has none (PPROF_ADDR_ANY). */
+#define PPROF_ADDR_TEXT_MAX  46
+size_t pprof_addr_text(const pprof_addr_t *a, char *buf, size_t cap);
+
+typedef enum {
+    PPROF_AUTHZ_ENVOY = 0,         /* Envoy ext_authz, Istio */
+    PPROF_AUTHZ_FORWARD,           /* Traefik ForwardAuth, Caddy */
+    PPROF_AUTHZ_ORIGINAL           /* nginx auth_request, ingress-nginx */
+} pprof_authz_mode_t;
+
+/* What the check request carries; each mode reads its own fields. */
+typedef struct {
+    pprof_str_t     method;            /* envoy: the check's method */
+    pprof_str_t     target;            /* envoy: its raw target, path?query */
+    pprof_values_t  forwarded_method;  /* forward: X-Forwarded-Method */
+    pprof_values_t  forwarded_uri;     /* forward: X-Forwarded-Uri */
+    pprof_values_t  original_method;   /* original: X-Original-Method */
+    pprof_values_t  original_url;      /* original: X-Original-URL */
+    pprof_values_t  original_uri;      /* original: X-Original-URI */
+} pprof_authz_check_t;
+
+#define PPROF_AUTHZ_URI_MAX  4096
+
+/* The original request; method_name and query point into the check. */
+typedef struct {
+    pprof_method_t  method;            /* OTHER for any other method */
+    pprof_str_t     method_name;       /* as sent, for the audit record */
+    pprof_str_t     query;             /* raw, after '?'; empty if none */
+    size_t          path_len;
+    unsigned char   path[PPROF_AUTHZ_URI_MAX];  /* decoded, as $uri */
+} pprof_authz_request_t;
+
+/*
+ * The original request of a check.  envoy: the check's method and target,
+ * prefix (pprof_authz_prefix, may be empty, no trailing '/') removed from
+ * the front: a target that does not continue with '/' after it is
+ * PPROF_UNKNOWN_ENDPOINT.  forward: X-Forwarded-Method and -Uri.
+ * original: X-Original-Method and X-Original-URL (its host ignored) or
+ * X-Original-URI; with both, they must agree.  A missing or repeated
+ * header, a method that is not a token, or a target that is not
+ * "/path[?query]" is PPROF_BAD_PARAMETER.  So is a path that nginx's
+ * normalisation would change or a reader could split differently: "//",
+ * "." and ".." segments, %-encoded '/', '\', '.', '%', '?', '#' or control
+ * bytes, raw '\', '#', spaces, controls and non-ASCII.  What is left
+ * decodes to one path that every reader reads alike (req->path).  *detail
+ * is a static explanation of a refusal, NULL on PPROF_OK.  The path goes
+ * to pprof_policy_classify, the query to pprof_authz_params.
+ */
+pprof_reason_t pprof_authz_request(pprof_authz_mode_t mode,
+    pprof_str_t prefix, const pprof_authz_check_t *check,
+    pprof_authz_request_t *req, const char **detail);
+
+/*
+ * Stage 6 for the authz mode: the query must already be canonical, since
+ * the proxy forwards it as it is.  pprof_policy_params' verdict first;
+ * then the query must equal params->canonical, except that profile and
+ * trace may omit seconds (Go's 30 s and 1 s; params says so), which for
+ * profile is PPROF_BAD_PARAMETER when max_seconds is under 30.  A refusal
+ * that has a better answer writes it to detail (capacity cap, one line of
+ * ASCII, the canonical query included); detail is "" otherwise.  Hand it
+ * to pprof_denial_render_detail.
+ */
+#define PPROF_AUTHZ_DETAIL_MAX  128
+
+pprof_reason_t pprof_authz_params(const pprof_endpoint_t *ep,
+    pprof_str_t query, pprof_method_t method, long long body_len,
+    unsigned max_seconds, pprof_params_t *params, char *detail, size_t cap);
+
+/*
+ * The allow answer's headers.  X-Pprof-Identity: every byte outside RFC
+ * 3986's unreserved set and ":/@" as %XX, uppercase (at most three bytes
+ * per identity byte, plus a NUL).  X-Pprof-Roles: the roles joined with
+ * ','; a role that is empty or holds a comma, space, control or non-ASCII
+ * byte fails.  Both write a NUL-terminated value and its length; 0, or -1
+ * (buffer too small, bad role): the caller denies with internal_error.
+ */
+int pprof_authz_identity_header(pprof_str_t identity, char *buf, size_t cap,
+    size_t *len);
+int pprof_authz_roles_header(const pprof_str_t *roles, size_t n, char *buf,
+    size_t cap, size_t *len);
 
 #endif /* PPROF_POLICY_H */

@@ -41,19 +41,61 @@ size_t
 pprof_denial_render(char *buf, size_t cap, pprof_reason_t reason,
     const char *audit_id, int json)
 {
-    int  n;
+    return pprof_denial_render_detail(buf, cap, reason, audit_id, json, NULL);
+}
+
+
+/* The detail as one line of printable ASCII, escaped for JSON if asked. */
+static void
+clean_detail(const char *detail, int json, char *out)
+{
+    size_t  i;
+    char   *p = out;
+
+    for (i = 0; detail[i] && i < PPROF_DENIAL_DETAIL_MAX; i++) {
+        if (detail[i] < 0x20 || detail[i] >= 0x7f) {
+            *p++ = '?';
+            continue;
+        }
+
+        if (json && (detail[i] == '"' || detail[i] == '\\')) {
+            *p++ = '\\';
+        }
+
+        *p++ = detail[i];
+    }
+
+    *p = '\0';
+}
+
+
+size_t
+pprof_denial_render_detail(char *buf, size_t cap, pprof_reason_t reason,
+    const char *audit_id, int json, const char *detail)
+{
+    char         clean[2 * PPROF_DENIAL_DETAIL_MAX + 1];
+    const char  *sep;
+    int          n;
+
+    sep = "";
+    clean[0] = '\0';
+
+    if (detail && detail[0]) {
+        sep = "; ";
+        clean_detail(detail, json, clean);
+    }
 
     if (json) {
         n = snprintf(buf, cap,
-                     "{\"error\":\"%s\",\"message\":\"%s\","
+                     "{\"error\":\"%s\",\"message\":\"%s%s%s\","
                      "\"audit_id\":\"%s\"}\n",
                      pprof_reason_name(reason), pprof_reason_message(reason),
-                     audit_id);
+                     sep, clean, audit_id);
 
     } else {
-        n = snprintf(buf, cap, "pprof-gateway: %s: %s (audit id %s)\n",
+        n = snprintf(buf, cap, "pprof-gateway: %s: %s%s%s (audit id %s)\n",
                      pprof_reason_name(reason), pprof_reason_message(reason),
-                     audit_id);
+                     sep, clean, audit_id);
     }
 
     return (n > 0 && (size_t) n < cap) ? (size_t) n : 0;

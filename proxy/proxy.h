@@ -58,6 +58,18 @@ size_t pprof_denial_render(char *buf, size_t cap, pprof_reason_t reason,
     const char *audit_id, int json);
 
 /*
+ * The same with a one-line detail after the reason's message, "<message>;
+ * <detail>", in both forms (JSON-escaped there).  Bytes outside printable
+ * ASCII become '?', and a detail longer than PPROF_DENIAL_DETAIL_MAX is
+ * cut.  A NULL or empty detail renders exactly as pprof_denial_render.
+ */
+#define PPROF_DENIAL_DETAIL_MAX  128
+
+size_t pprof_denial_render_detail(char *buf, size_t cap,
+    pprof_reason_t reason, const char *audit_id, int json,
+    const char *detail);
+
+/*
  * Metrics of SPEC §11 in the Prometheus text format (version 0.0.4).
  * requests is indexed by class (PPROF_CLASS_COUNT: no endpoint), decision
  * (0 allow, 1 deny) and reason; series that are zero are left out.

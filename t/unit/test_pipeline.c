@@ -229,7 +229,7 @@ setup_request(pprof_request_t *req, fixture_t *f, const char *uri,
     req->args = S(args);
     req->tls = 1;
     req->client.family = PPROF_ADDR_INET;
-    req->client.addr = addr_local;
+    memcpy(req->client.addr, addr_local, 4);
     req->proxy = req->client;
     req->now = NOW;
     req->authenticate = authenticate;
@@ -307,7 +307,7 @@ typedef struct {
 static void spoil_read(pprof_pipeline_conf_t *c, pprof_request_t *r,
     fixture_t *f) { (void) c; (void) f; r->read = PPROF_BAD_PARAMETER; }
 static void spoil_proxy(pprof_pipeline_conf_t *c, pprof_request_t *r,
-    fixture_t *f) { (void) f; c->authz = 1; r->proxy.addr = addr_far; }
+    fixture_t *f) { (void) f; c->authz = 1; memcpy(r->proxy.addr, addr_far, 4); }
 static void spoil_method(pprof_pipeline_conf_t *c, pprof_request_t *r,
     fixture_t *f) { (void) c; (void) f; r->method = PPROF_METHOD_OTHER; }
 static void spoil_target(pprof_pipeline_conf_t *c, pprof_request_t *r,
@@ -315,7 +315,7 @@ static void spoil_target(pprof_pipeline_conf_t *c, pprof_request_t *r,
 static void spoil_tls(pprof_pipeline_conf_t *c, pprof_request_t *r,
     fixture_t *f) { (void) c; (void) f; r->tls = 0; }
 static void spoil_address(pprof_pipeline_conf_t *c, pprof_request_t *r,
-    fixture_t *f) { (void) c; (void) f; r->client.addr = addr_far; }
+    fixture_t *f) { (void) c; (void) f; memcpy(r->client.addr, addr_far, 4); }
 static void spoil_anonymous(pprof_pipeline_conf_t *c, pprof_request_t *r,
     fixture_t *f) { (void) c; (void) r; f->who.reason = PPROF_UNAUTHENTICATED; }
 static void spoil_credential(pprof_pipeline_conf_t *c, pprof_request_t *r,
@@ -506,7 +506,7 @@ pairs(void **state)
         conf.enforce = enforce;
         setup_request(&req, &f, "/debug/pprof/profile", "seconds=5");
         req.tls = 0;
-        req.client.addr = addr_far;
+        memcpy(req.client.addr, addr_far, 4);
 
         pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
         assert_int_equal(d.reason, PPROF_TLS_REQUIRED);
@@ -660,14 +660,14 @@ authz_addresses(void **state)
     setup_conf(&conf);
     conf.authz = 1;
     setup_request(&req, &f, "/debug/pprof/heap", "");
-    req.client.addr = addr_far;
+    memcpy(req.client.addr, addr_far, 4);
 
     pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
     assert_int_equal(d.reason, PPROF_ADDRESS_DENIED);
 
     /* Outside pprof_allow but behind a trusted proxy: the proxy decides. */
-    req.client.addr = addr_local;
-    req.proxy.addr = addr_far;
+    memcpy(req.client.addr, addr_local, 4);
+    memcpy(req.proxy.addr, addr_far, 4);
     pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
     assert_int_equal(d.reason, PPROF_UNTRUSTED_PROXY);
     assert_int_equal(f.called, 0);

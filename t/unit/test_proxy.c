@@ -458,6 +458,66 @@ proxy_pass_host_ok(void **state)
     assert_false(pprof_proxy_pass_host_ok(S("")));
 }
 
+/* A one-line detail after the message; none renders as before. */
+static void
+render_detail(void **state)
+{
+    char    buf[PPROF_DENIAL_MAX], plain[PPROF_DENIAL_MAX], long_[300];
+    size_t  n;
+    int     json;
+
+    (void) state;
+
+    for (json = 0; json <= 1; json++) {
+        n = pprof_denial_render(plain, sizeof(plain), PPROF_BAD_PARAMETER, id,
+                                json);
+        assert_int_equal(pprof_denial_render_detail(buf, sizeof(buf),
+                             PPROF_BAD_PARAMETER, id, json, NULL), n);
+        assert_string_equal(buf, plain);
+        assert_int_equal(pprof_denial_render_detail(buf, sizeof(buf),
+                             PPROF_BAD_PARAMETER, id, json, ""), n);
+        assert_string_equal(buf, plain);
+    }
+
+    n = pprof_denial_render_detail(buf, sizeof(buf), PPROF_BAD_PARAMETER, id,
+                                   0, "the query must be canonical: "
+                                   "debug=1&gc=1");
+    assert_int_equal(n, strlen(buf));
+    assert_string_equal(buf,
+        "pprof-gateway: bad_parameter: a parameter is outside what this "
+        "endpoint accepts; the query must be canonical: debug=1&gc=1 "
+        "(audit id 0123456789abcdef0123456789abcdef)\n");
+
+    n = pprof_denial_render_detail(buf, sizeof(buf), PPROF_BAD_PARAMETER, id,
+                                   1, "the query must be canonical: "
+                                   "debug=1&gc=1");
+    assert_int_equal(n, strlen(buf));
+    assert_string_equal(buf,
+        "{\"error\":\"bad_parameter\","
+        "\"message\":\"a parameter is outside what this endpoint accepts; "
+        "the query must be canonical: debug=1&gc=1\","
+        "\"audit_id\":\"0123456789abcdef0123456789abcdef\"}\n");
+
+    /* Escaped for JSON; one line of ASCII in both forms. */
+    pprof_denial_render_detail(buf, sizeof(buf), PPROF_BAD_PARAMETER, id, 1,
+                               "a \"quote\" and \\ back\nslash\x01\xc3\xa9");
+    assert_non_null(strstr(buf, "; a \\\"quote\\\" and \\\\ back?slash???\","));
+    pprof_denial_render_detail(buf, sizeof(buf), PPROF_BAD_PARAMETER, id, 0,
+                               "a \"quote\" and \\ back\nslash\x01\xc3\xa9");
+    assert_non_null(strstr(buf, "; a \"quote\" and \\ back?slash??? (audit"));
+
+    /* Cut at PPROF_DENIAL_DETAIL_MAX; the worst case still fits. */
+    memset(long_, '"', sizeof(long_) - 1);
+    long_[sizeof(long_) - 1] = '\0';
+    n = pprof_denial_render_detail(buf, sizeof(buf), PPROF_INTERNAL_ERROR, id,
+                                   1, long_);
+    assert_true(n > 0);
+    assert_int_equal(n, pprof_denial_render(plain, sizeof(plain),
+                                            PPROF_INTERNAL_ERROR, id, 1)
+                        + 2 + 2 * PPROF_DENIAL_DETAIL_MAX);
+}
+
+
 int
 main(void)
 {
@@ -469,6 +529,7 @@ main(void)
         cmocka_unit_test(every_reason_renders),
         cmocka_unit_test(render_short_buffer),
         cmocka_unit_test(render_out_of_range),
+        cmocka_unit_test(render_detail),
         cmocka_unit_test(credential_headers),
         cmocka_unit_test(proxy_pass_allowed),
         cmocka_unit_test(proxy_pass_refused),
