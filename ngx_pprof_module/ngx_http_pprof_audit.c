@@ -447,7 +447,10 @@ ngx_http_pprof_audit_decision(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (!pprof_policy_forwards(ctx->decision.reason, plcf->enforce)) {
+    /* A proxy's check has no response of ours to hash. */
+    if (ctx->authz
+        || !pprof_policy_forwards(ctx->decision.reason, plcf->enforce))
+    {
         return NGX_OK;
     }
 
@@ -640,6 +643,21 @@ ngx_http_pprof_audit_fill(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
     rec->reason.len = ngx_strlen(s);
 
     rec->enforced = ctx->enforced;
+
+    /* A proxy's check: the original request, as the proxy told it. */
+    if (ctx->authz) {
+        rec->client.data = ctx->client.data;
+        rec->client.len = ctx->client.len;
+        rec->tls.data = (u_char *) (ctx->https ? "https" : "");
+        rec->tls.len = ctx->https ? 5 : 0;
+        rec->proxy.data = ctx->proxy.data;
+        rec->proxy.len = ctx->proxy.len;
+
+        if (ctx->method.len) {
+            rec->method.data = ctx->method.data;
+            rec->method.len = ctx->method.len;
+        }
+    }
 }
 
 

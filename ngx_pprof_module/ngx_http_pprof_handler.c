@@ -7,18 +7,15 @@
 #include "ngx_http_pprof_module.h"
 
 
-static void ngx_http_pprof_facts(ngx_http_request_t *r,
-    pprof_request_t *req);
+static void ngx_http_pprof_log_decision(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx);
 static void ngx_http_pprof_who(void *data, pprof_who_t *who);
 static void *ngx_http_pprof_alloc(void *data, size_t size);
 static pprof_method_t ngx_http_pprof_method(ngx_http_request_t *r);
-static void ngx_http_pprof_address(struct sockaddr *sa, pprof_addr_t *addr);
 static long long ngx_http_pprof_body_length(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pprof_forward(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 static ngx_int_t ngx_http_pprof_strip_credentials(ngx_http_request_t *r);
-static ngx_int_t ngx_http_pprof_deny(ngx_http_request_t *r,
-    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 static ngx_int_t ngx_http_pprof_add_header(ngx_http_request_t *r,
     const char *key, ngx_str_t *value, ngx_table_elt_t **slot);
 
@@ -30,11 +27,8 @@ static ngx_str_t  ngx_http_pprof_json_type = ngx_string("application/json");
 ngx_int_t
 ngx_http_pprof_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                   written;
-    ngx_uint_t                  ahead;
     pprof_request_t             req;
     ngx_http_pprof_ctx_t       *ctx;
-    ngx_http_pprof_store_t      store;
     ngx_http_pprof_loc_conf_t  *plcf;
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
@@ -43,54 +37,17 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_pprof_ctx_t));
+    ctx = ngx_http_pprof_ctx_create(r, plcf);
     if (ctx == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "pprof: internal_error: no memory for the request's "
-                      "state");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_http_set_ctx(r, ctx, ngx_http_pprof_module);
-
-    ctx->enforced = plcf->enforce ? 1 : 0;
-    ctx->decision.endpoint.cls = PPROF_CLASS_COUNT;
-    ctx->annotation = PPROF_ANNOTATE_REASON_COUNT;
-    ctx->redacted = -1;
 
     /* Forwarding points r->uri at the canonical request: keep what was seen. */
     ctx->path = r->uri;
 
-    ngx_http_pprof_zone_store(r, ctx, &store);
+    ngx_http_pprof_facts(r, &req);
 
-    if (pprof_audit_id_generate(ctx->audit_id) != 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "pprof: internal_error: no random bytes for an audit "
-                      "id (RAND_bytes failed)");
-        ngx_cpystrn((u_char *) ctx->audit_id, (u_char *) "unavailable",
-                    sizeof(ctx->audit_id));
-        ctx->decision.reason = PPROF_INTERNAL_ERROR;
-
-    } else {
-        ngx_http_pprof_facts(r, &req);
-        req.now = store.now;
-
-        pprof_pipeline_decide(&plcf->pipeline, &req, &ngx_http_pprof_zone_ops,
-                              &store, &ctx->decision);
-    }
-
-    ngx_http_pprof_log_decision(r, ctx);
-
-    /* Stage 10: the decision record, before anything is forwarded. */
-    written = ngx_http_pprof_audit_decision(r, plcf, ctx);
-
-    ahead = pprof_pipeline_audited(&plcf->pipeline, &ngx_http_pprof_zone_ops,
-                                   &store, &ctx->decision, written == NGX_OK,
-                                   plcf->audit_required);
-
-    ngx_http_pprof_zone_count(r, ctx, ahead);
-
-    if (!ahead) {
+    if (!ngx_http_pprof_decide(r, plcf, ctx, &req, 0)) {
         return ngx_http_pprof_deny(r, plcf, ctx);
     }
 
@@ -108,11 +65,82 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
 }
 
 
+ngx_http_pprof_ctx_t *
+ngx_http_pprof_ctx_create(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf)
+{
+    ngx_http_pprof_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_pprof_ctx_t));
+    if (ctx == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof: internal_error: no memory for the request's "
+                      "state");
+        return NULL;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_pprof_module);
+
+    ctx->enforced = plcf->enforce ? 1 : 0;
+    ctx->decision.endpoint.cls = PPROF_CLASS_COUNT;
+    ctx->annotation = PPROF_ANNOTATE_REASON_COUNT;
+    ctx->redacted = -1;
+
+    return ctx;
+}
+
+
+/*
+ * Both modes: the pipeline against the zone, the decision's log line,
+ * stage 10 and the counters.  Returns whether the request goes ahead.
+ * leases: no response will end a capture, its slot expires instead.
+ */
+ngx_uint_t
+ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
+    ngx_http_pprof_ctx_t *ctx, pprof_request_t *req, ngx_uint_t leases)
+{
+    ngx_int_t               written;
+    ngx_uint_t              ahead;
+    ngx_http_pprof_store_t  store;
+
+    ngx_http_pprof_zone_store(r, ctx, &store);
+    store.leases = leases ? 1 : 0;
+
+    if (pprof_audit_id_generate(ctx->audit_id) != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof: internal_error: no random bytes for an audit "
+                      "id (RAND_bytes failed)");
+        ngx_cpystrn((u_char *) ctx->audit_id, (u_char *) "unavailable",
+                    sizeof(ctx->audit_id));
+        ctx->decision.reason = PPROF_INTERNAL_ERROR;
+
+    } else {
+        req->now = store.now;
+
+        pprof_pipeline_decide(&plcf->pipeline, req, &ngx_http_pprof_zone_ops,
+                              &store, &ctx->decision);
+    }
+
+    ngx_http_pprof_log_decision(r, ctx);
+
+    /* Stage 10: the decision record, before anything is forwarded. */
+    written = ngx_http_pprof_audit_decision(r, plcf, ctx);
+
+    ahead = pprof_pipeline_audited(&plcf->pipeline, &ngx_http_pprof_zone_ops,
+                                   &store, &ctx->decision, written == NGX_OK,
+                                   plcf->audit_required);
+
+    ngx_http_pprof_zone_count(r, ctx, ahead);
+
+    return ahead;
+}
+
+
 /*
  * A denial is the client's doing, an internal error the gateway's: it is
  * denied in a dry run too, and logged at error with what failed.
  */
-void
+static void
 ngx_http_pprof_log_decision(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
 {
     const char        *detail;
@@ -145,7 +173,7 @@ ngx_http_pprof_log_decision(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
 
 
 /* What nginx knows of the request, for the pipeline. */
-static void
+void
 ngx_http_pprof_facts(ngx_http_request_t *r, pprof_request_t *req)
 {
     ngx_http_pprof_loc_conf_t  *plcf;
@@ -235,7 +263,7 @@ ngx_http_pprof_method(ngx_http_request_t *r)
 }
 
 
-static void
+void
 ngx_http_pprof_address(struct sockaddr *sa, pprof_addr_t *addr)
 {
     switch (sa->sa_family) {
@@ -395,11 +423,11 @@ ngx_http_pprof_strip_credentials(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     ngx_http_pprof_ctx_t *ctx)
 {
-    int           json;
+    int           json, status;
     size_t        len;
     ngx_int_t     rc;
     ngx_buf_t    *b;
@@ -422,8 +450,9 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     }
 #endif
 
-    len = pprof_denial_render(body, sizeof(body), ctx->decision.reason,
-                              ctx->audit_id, json);
+    len = pprof_denial_render_detail(body, sizeof(body), ctx->decision.reason,
+                                     ctx->audit_id, json,
+                                     ctx->decision.detail);
     if (len == 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "pprof: internal_error: the %s denial's body does not "
@@ -433,7 +462,9 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->headers_out.status = pprof_reason_status(ctx->decision.reason);
+    status = pprof_reason_status(ctx->decision.reason);
+
+    r->headers_out.status = status;
     r->headers_out.content_type = json ? ngx_http_pprof_json_type
                                        : ngx_http_pprof_text_type;
     r->headers_out.content_type_len = r->headers_out.content_type.len;
@@ -445,7 +476,7 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
         goto failed;
     }
 
-    if (r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS) {
+    if (status == NGX_HTTP_TOO_MANY_REQUESTS) {
         value.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
         if (value.data == NULL) {
             goto failed;
@@ -462,7 +493,7 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
         }
     }
 
-    if (r->headers_out.status == NGX_HTTP_UNAUTHORIZED && plcf->challenge) {
+    if (status == NGX_HTTP_UNAUTHORIZED && plcf->challenge) {
         value.data = (u_char *) plcf->challenge;
         value.len = ngx_strlen(plcf->challenge);
 
@@ -496,6 +527,38 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
             != NGX_OK)
         {
             goto failed;
+        }
+    }
+
+    /*
+     * nginx's auth_request passes on only 401 and 403: the real status and
+     * reason go in headers, for the front's auth_request_set.
+     */
+    if (plcf->authz == PPROF_AUTHZ_ORIGINAL) {
+        value.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (value.data == NULL) {
+            goto failed;
+        }
+
+        value.len = ngx_sprintf(value.data, "%i", status) - value.data;
+
+        if (ngx_http_pprof_add_header(r, "X-Pprof-Status", &value, NULL)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        value.data = (u_char *) pprof_reason_name(ctx->decision.reason);
+        value.len = ngx_strlen(value.data);
+
+        if (ngx_http_pprof_add_header(r, "X-Pprof-Reason", &value, NULL)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        if (status != NGX_HTTP_UNAUTHORIZED) {
+            r->headers_out.status = NGX_HTTP_FORBIDDEN;
         }
     }
 

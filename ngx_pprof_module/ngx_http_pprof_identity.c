@@ -22,6 +22,8 @@ static void *ngx_http_pprof_load_api_keys(ngx_conf_t *cf, const char *path,
     char *err, size_t errlen);
 static void ngx_http_pprof_jwt_keys_cleanup(void *data);
 static void ngx_http_pprof_api_keys_cleanup(void *data);
+static ngx_int_t ngx_http_pprof_xfcc(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, pprof_auth_input_t *input);
 
 
 char *
@@ -359,6 +361,13 @@ ngx_http_pprof_authenticate(ngx_http_request_t *r,
     }
 #endif
 
+    if (ngx_http_pprof_xfcc(r, plcf, &input) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof: internal_error: no memory for the "
+                      "X-Forwarded-Client-Cert lines");
+        return PPROF_INTERNAL_ERROR;
+    }
+
     pprof_auth_identify(plcf->sources->elts, plcf->sources->nelts, &input,
                         &ctx->auth);
 
@@ -369,4 +378,88 @@ ngx_http_pprof_authenticate(ngx_http_request_t *r,
 #endif
 
     return ctx->auth.reason;
+}
+
+
+/*
+ * The xfcc source's lines, believed only from a trusted proxy: from anyone
+ * else the header is as if absent, and the log says it was ignored.
+ */
+static ngx_int_t
+ngx_http_pprof_xfcc(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
+    pprof_auth_input_t *input)
+{
+    ngx_uint_t            i;
+    ngx_array_t           lines;
+    pprof_str_t          *line;
+    pprof_addr_t          peer;
+    ngx_list_part_t      *part;
+    ngx_table_elt_t      *h;
+    pprof_auth_source_t  *source;
+
+    source = plcf->sources->elts;
+
+    for (i = 0; i < plcf->sources->nelts; i++) {
+        if (source[i].method == PPROF_AUTH_XFCC) {
+            break;
+        }
+    }
+
+    if (i == plcf->sources->nelts) {
+        return NGX_OK;
+    }
+
+    if (ngx_array_init(&lines, r->pool, 1, sizeof(pprof_str_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("x-forwarded-client-cert") - 1
+            && ngx_strncmp(h[i].lowcase_key, "x-forwarded-client-cert",
+                           h[i].key.len)
+               == 0)
+        {
+            line = ngx_array_push(&lines);
+            if (line == NULL) {
+                return NGX_ERROR;
+            }
+
+            line->data = h[i].value.data;
+            line->len = h[i].value.len;
+        }
+    }
+
+    if (lines.nelts == 0) {
+        return NGX_OK;
+    }
+
+    ngx_http_pprof_address(r->connection->sockaddr, &peer);
+
+    input->xfcc = lines.elts;
+    input->nxfcc = lines.nelts;
+    input->xfcc_trusted = pprof_cidr_match(plcf->pipeline.trusted,
+                                           plcf->pipeline.ntrusted,
+                                           peer.family, peer.addr);
+
+    if (!input->xfcc_trusted) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "pprof: X-Forwarded-Client-Cert from %V ignored: not "
+                      "in pprof_trusted_proxies", &r->connection->addr_text);
+    }
+
+    return NGX_OK;
 }

@@ -26,7 +26,7 @@ static char *ngx_http_pprof_zone_key(ngx_conf_t *cf,
 
 static char *ngx_http_pprof_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_pprof_allow(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_pprof_cidrs(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_pprof_role(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -83,9 +83,30 @@ static ngx_command_t  ngx_http_pprof_commands[] = {
 
     { ngx_string("pprof_allow"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_pprof_allow,
+      ngx_http_pprof_cidrs,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_pprof_loc_conf_t, allow),
+      NULL },
+
+    { ngx_string("pprof_trusted_proxies"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_pprof_cidrs,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, trusted),
+      NULL },
+
+    { ngx_string("pprof_authz"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_pprof_authz,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, authz),
+      NULL },
+
+    { ngx_string("pprof_authz_prefix"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, authz_prefix),
       NULL },
 
     { ngx_string("pprof_identity"),
@@ -414,6 +435,7 @@ ngx_http_pprof_create_loc_conf(ngx_conf_t *cf)
      */
 
     conf->enable = NGX_CONF_UNSET;
+    conf->authz = NGX_CONF_UNSET_UINT;
     conf->enforce = NGX_CONF_UNSET;
     conf->tls = NGX_CONF_UNSET_UINT;
     conf->max_seconds = NGX_CONF_UNSET_UINT;
@@ -439,6 +461,8 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_pprof_loc_conf_t *prev = parent;
     ngx_http_pprof_loc_conf_t *conf = child;
 
+    ngx_flag_t  active;
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->enforce, prev->enforce, 1);
     ngx_conf_merge_uint_value(conf->tls, prev->tls, PPROF_TLS_MODE_REQUIRED);
@@ -454,6 +478,12 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->identity == NULL) {
         conf->identity = prev->identity;
     }
+
+    if (conf->trusted == NULL) {
+        conf->trusted = prev->trusted;
+    }
+
+    ngx_conf_merge_str_value(conf->authz_prefix, prev->authz_prefix, "");
 
     ngx_conf_merge_ptr_value(conf->jwt_keys, prev->jwt_keys, NULL);
     ngx_conf_merge_ptr_value(conf->api_keys, prev->api_keys, NULL);
@@ -476,17 +506,23 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_pprof_proxy_pass_merge(cf, prev, conf) != NGX_CONF_OK) {
+    if (ngx_http_pprof_proxy_pass_merge(cf, prev, conf) != NGX_CONF_OK
+        || ngx_http_pprof_authz_merge(cf, conf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
-    if (conf->enable && conf->audit_log == NULL) {
+    /* Where requests are judged: proxied, or a proxy's checks. */
+    active = conf->enable || conf->authz != NGX_CONF_UNSET_UINT;
+
+    if (active && conf->audit_log == NULL) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "a location with \"pprof on\" has no "
-                           "pprof_audit_log: its requests leave no trail");
+                           "a location with \"%s\" has no "
+                           "pprof_audit_log: its requests leave no trail",
+                           conf->enable ? "pprof on" : "pprof_authz");
     }
 
-    if (conf->enable
+    if (active
         && (ngx_http_pprof_bind_sources(cf, conf) != NGX_CONF_OK
             || ngx_http_pprof_zone_key(cf, conf) != NGX_CONF_OK))
     {
@@ -504,7 +540,7 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_pprof_check_binds(cf, conf) != NGX_CONF_OK) {
+    if (active && ngx_http_pprof_check_binds(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -523,11 +559,14 @@ ngx_http_pprof_pipeline_conf(ngx_http_pprof_loc_conf_t *conf)
     pc = &conf->pipeline;
 
     pc->enforce = conf->enforce;
+    pc->authz = (conf->authz != NGX_CONF_UNSET_UINT);
     pc->prefix.data = conf->prefix.data;
     pc->prefix.len = conf->prefix.len;
     pc->tls = conf->tls;
     pc->allow = conf->allow ? conf->allow->elts : NULL;
     pc->nallow = conf->allow ? conf->allow->nelts : 0;
+    pc->trusted = conf->trusted ? conf->trusted->elts : NULL;
+    pc->ntrusted = conf->trusted ? conf->trusted->nelts : 0;
     pc->binds = conf->binds ? conf->binds->elts : NULL;
     pc->nbinds = conf->binds ? conf->binds->nelts : 0;
     pc->max_held = conf->max_held;
@@ -650,7 +689,7 @@ ngx_http_pprof_check_binds(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
 
     conf->max_held = 0;
 
-    if (!conf->enable || conf->binds == NULL) {
+    if (conf->binds == NULL) {
         return NGX_CONF_OK;
     }
 
@@ -701,10 +740,11 @@ ngx_http_pprof_prefix(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* pprof_allow and pprof_trusted_proxies: address lists, added up. */
 static char *
-ngx_http_pprof_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_pprof_cidrs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_pprof_loc_conf_t *plcf = conf;
+    ngx_array_t  **list = (ngx_array_t **) ((char *) conf + cmd->offset);
 
     ngx_str_t     *value;
     ngx_uint_t     i;
@@ -712,9 +752,9 @@ ngx_http_pprof_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pprof_str_t    text;
     pprof_cidr_t  *cidr;
 
-    if (plcf->allow == NULL) {
-        plcf->allow = ngx_array_create(cf->pool, 4, sizeof(pprof_cidr_t));
-        if (plcf->allow == NULL) {
+    if (*list == NULL) {
+        *list = ngx_array_create(cf->pool, 4, sizeof(pprof_cidr_t));
+        if (*list == NULL) {
             return NGX_CONF_ERROR;
         }
     }
@@ -722,7 +762,7 @@ ngx_http_pprof_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     for (i = 1; i < cf->args->nelts; i++) {
-        cidr = ngx_array_push(plcf->allow);
+        cidr = ngx_array_push(*list);
         if (cidr == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -732,7 +772,7 @@ ngx_http_pprof_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (pprof_cidr_parse(text, cidr, &err) != 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "pprof_allow: \"%V\" %s", &value[i], err);
+                               "%V: \"%V\" %s", &cmd->name, &value[i], err);
             return NGX_CONF_ERROR;
         }
     }

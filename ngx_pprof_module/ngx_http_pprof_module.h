@@ -80,6 +80,8 @@ typedef struct {
     ngx_uint_t            max_seconds;
     ngx_str_t             prefix;
     ngx_array_t          *allow;            /* pprof_cidr_t, NULL: all */
+    ngx_array_t          *trusted;          /* pprof_cidr_t: proxies whose
+                                               headers are believed */
     ngx_array_t          *identity;         /* ngx_str_t, the source words */
 
     pprof_jwt_keys_t     *jwt_keys;
@@ -122,6 +124,11 @@ typedef struct {
     ngx_str_t             proxy_pass_location;
     ngx_http_complex_value_t  *proxy_pass_host;  /* its variable host */
 
+    /* Answering a proxy's check instead of proxying (pprof_authz). */
+    ngx_uint_t            authz;            /* pprof_authz_mode_t, or
+                                               NGX_CONF_UNSET_UINT: off */
+    ngx_str_t             authz_prefix;
+
     pprof_pipeline_conf_t pipeline;         /* all of the above, merged */
 } ngx_http_pprof_loc_conf_t;
 
@@ -130,6 +137,11 @@ typedef struct ngx_http_pprof_hold_s  ngx_http_pprof_hold_t;
 
 typedef struct {
     pprof_decision_t      decision;         /* the pipeline's */
+    unsigned              authz:1;          /* a proxy's check */
+    unsigned              https:1;          /* authz: X-Forwarded-Proto */
+    ngx_str_t             client;           /* authz: the original client */
+    ngx_str_t             method;           /* authz: the original method */
+    ngx_str_t             proxy;            /* authz: who asked */
     ngx_str_t             path;             /* $uri as judged, for both
                                                audit records */
     unsigned              enforced:1;
@@ -188,8 +200,15 @@ char *ngx_http_pprof_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_pprof_budget(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_pprof_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_pprof_zone_default(ngx_conf_t *cf);
-void ngx_http_pprof_log_decision(ngx_http_request_t *r,
-    ngx_http_pprof_ctx_t *ctx);
+ngx_http_pprof_ctx_t *ngx_http_pprof_ctx_create(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf);
+void ngx_http_pprof_facts(ngx_http_request_t *r, pprof_request_t *req);
+void ngx_http_pprof_address(struct sockaddr *sa, pprof_addr_t *addr);
+ngx_uint_t ngx_http_pprof_decide(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
+    pprof_request_t *req, ngx_uint_t leases);
+ngx_int_t ngx_http_pprof_deny(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 void ngx_http_pprof_zone_store(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx, ngx_http_pprof_store_t *store);
 void ngx_http_pprof_zone_release(ngx_http_pprof_ctx_t *ctx);
@@ -227,6 +246,10 @@ char *ngx_http_pprof_redact_merge(ngx_conf_t *cf,
     ngx_http_pprof_loc_conf_t *prev, ngx_http_pprof_loc_conf_t *conf);
 ngx_int_t ngx_http_pprof_redact_body(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
+
+char *ngx_http_pprof_authz(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_pprof_authz_merge(ngx_conf_t *cf,
+    ngx_http_pprof_loc_conf_t *conf);
 
 char *ngx_http_pprof_proxy_pass_merge(ngx_conf_t *cf,
     ngx_http_pprof_loc_conf_t *prev, ngx_http_pprof_loc_conf_t *conf);

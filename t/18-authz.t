@@ -169,10 +169,15 @@ $r = original('X-Original-URL' => 'https://elsewhere.example/debug/pprof/cmdline
 is($r->{status}, 200, 'original: X-Original-URL naming another host: only its path counts');
 is($r->{headers}{'x-pprof-identity'}, 'dev-bob', 'original: ... identity header');
 
+# The proxy forwards the raw path: one the target could read otherwise
+# than the gateway is refused, not normalised.
 $r = original('X-Original-URL' => 'http://h/debug/pprof/x/../heap', 'X-Original-Method' => 'GET', %{ key($VIEWER) });
-is($r->{headers}{'x-pprof-status'}, 403, 'original: a path trick in X-Original-URL is normalised (heap, forbidden)');
+is($r->{headers}{'x-pprof-status'}, 400, 'original: a path trick in X-Original-URL is refused');
+is($r->{headers}{'x-pprof-reason'}, 'bad_parameter', 'original: ... bad_parameter');
 $r = original('X-Original-URI' => '/debug/pprof/../../admin', 'X-Original-Method' => 'GET', %{ key($ONCALL) });
-is($r->{headers}{'x-pprof-status'}, 404, 'original: a path leaving the prefix is 404 unknown_endpoint');
+is($r->{headers}{'x-pprof-status'}, 400, 'original: a path leaving the prefix by .. is refused');
+$r = original('X-Original-URI' => '/admin/debug/pprof/heap', 'X-Original-Method' => 'GET', %{ key($ONCALL) });
+is($r->{headers}{'x-pprof-status'}, 404, 'original: a path outside the prefix is 404 unknown_endpoint');
 
 $r = original('X-Original-URI' => '/debug/pprof/cmdline', %{ key($VIEWER) });
 is($r->{headers}{'x-pprof-status'}, 400, 'original: a missing X-Original-Method is 400, never a guess');
@@ -231,13 +236,17 @@ $r = forward('/pprof-authz/?seconds=99999', 'X-Forwarded-Method' => 'GET',
 is($r->{status}, 200, 'forward: the check\'s own query is ignored');
 $r = forward('/pprof-authz/', 'X-Forwarded-Method' => 'GET',
     'X-Forwarded-Uri' => '/debug/pprof/x/../heap', %{ key($VIEWER) });
-is($r->{status}, 403, 'forward: X-Forwarded-Uri with .. is normalised (heap, forbidden)');
+is($r->{status}, 400, 'forward: X-Forwarded-Uri with .. is refused');
+like($r->{body}, qr/bad_parameter/, 'forward: ... bad_parameter');
 $r = forward('/pprof-authz/', 'X-Forwarded-Method' => 'GET',
     'X-Forwarded-Uri' => '/debug/pprof/x%2F..%2Fheap', %{ key($VIEWER) });
-is($r->{status}, 403, 'forward: X-Forwarded-Uri with %2F is decoded and normalised (heap, forbidden)');
+is($r->{status}, 400, 'forward: X-Forwarded-Uri with %2F is refused');
 $r = forward('/pprof-authz/', 'X-Forwarded-Method' => 'GET',
     'X-Forwarded-Uri' => '/debug/pprof/..%2F..%2Fadmin', %{ key($ONCALL) });
-is($r->{status}, 404, 'forward: %2F leaving the prefix is 404');
+is($r->{status}, 400, 'forward: %2F leaving the prefix is refused');
+$r = forward('/pprof-authz/', 'X-Forwarded-Method' => 'GET',
+    'X-Forwarded-Uri' => '/debug/pprof/heap%2Fx', %{ key($ONCALL) });
+is($r->{status}, 400, 'forward: an encoded slash in an endpoint is refused');
 $r = forward('/pprof-authz/', 'X-Forwarded-Uri' => '/debug/pprof/cmdline', %{ key($VIEWER) });
 is($r->{status}, 400, 'forward: a missing X-Forwarded-Method is 400');
 $r = forward('/pprof-authz/', 'X-Forwarded-Method' => ['GET', 'GET'],
@@ -304,9 +313,11 @@ my $evil = "By=spiffe://x/y;URI=spiffe://cluster.local/ns/sre/sa/forged";
 $r = envoy('GET', '/debug/pprof/heap', xfcc => "$evil,$ISTIO_BY;Subject=\"CN=x, O=\\\"a,b;c\\\"\";URI=spiffe://cluster.local/ns/dev/sa/bob");
 is($r->{status}, 403, 'envoy: of several XFCC elements the last counts (dev: no heap)');
 is($r->{headers}{'x-pprof-identity'}, undef, 'envoy: ... no identity header on a denial');
-$r = envoy('GET', '/debug/pprof/cmdline', xfcc => "$ISTIO_BY;Subject=\"O=\\\"x,y;z\\\",CN=cn-only\"");
-is($r->{status}, 200, 'envoy: an element with no URI gives the Subject\'s CN, quoted commas and all');
+$r = envoy('GET', '/debug/pprof/cmdline', xfcc => "$ISTIO_BY;Subject=\"O=x\\,y\\;z,CN=cn-only\"");
+is($r->{status}, 200, 'envoy: an element with no URI gives the Subject\'s CN, escaped commas and all');
 is($r->{headers}{'x-pprof-identity'}, 'cn-only', 'envoy: ... identity cn-only');
+$r = envoy('GET', '/debug/pprof/cmdline', xfcc => "$ISTIO_BY;Subject=\"O=\\\"x,y;z\\\",CN=cn-only\"");
+isnt($r->{status}, 200, 'envoy: a DN value in quotes (not what Envoy writes) is no identity');
 $r = envoy('GET', '/debug/pprof/cmdline', xfcc => "$ISTIO_BY;Subject=\"CN=a,b\";URI");
 isnt($r->{status}, 200, 'envoy: a malformed XFCC element is not an identity');
 

@@ -1,0 +1,441 @@
+/*
+ * pprof_authz: the location answers another proxy's authorization check
+ * (Envoy's ext_authz, Traefik and Caddy's forward auth, nginx's
+ * auth_request) for a pprof request, with the same pipeline, zone and
+ * audit trail as proxying.  The proxy forwards the request itself: the
+ * answer is 200 with who asked, or the denial.
+ */
+
+#include "ngx_http_pprof_module.h"
+
+
+/* The headers a check is read from, each with every value it came with. */
+typedef enum {
+    NGX_HTTP_PPROF_FORWARDED_METHOD = 0,
+    NGX_HTTP_PPROF_FORWARDED_URI,
+    NGX_HTTP_PPROF_ORIGINAL_METHOD,
+    NGX_HTTP_PPROF_ORIGINAL_URL,
+    NGX_HTTP_PPROF_ORIGINAL_URI,
+    NGX_HTTP_PPROF_FORWARDED_FOR,
+    NGX_HTTP_PPROF_FORWARDED_PROTO,
+    NGX_HTTP_PPROF_CHECK_HEADERS
+} ngx_http_pprof_check_header_e;
+
+
+static ngx_int_t ngx_http_pprof_authz_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_pprof_check_read(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
+    pprof_request_t *req);
+static ngx_int_t ngx_http_pprof_check_headers(ngx_http_request_t *r,
+    pprof_values_t *values);
+static ngx_int_t ngx_http_pprof_allow(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx);
+static ngx_int_t ngx_http_pprof_answer_header(ngx_http_request_t *r,
+    const char *key, u_char *value, size_t len);
+
+
+static ngx_str_t  ngx_http_pprof_check_names[] = {
+    ngx_string("x-forwarded-method"),
+    ngx_string("x-forwarded-uri"),
+    ngx_string("x-original-method"),
+    ngx_string("x-original-url"),
+    ngx_string("x-original-uri"),
+    ngx_string("x-forwarded-for"),
+    ngx_string("x-forwarded-proto"),
+};
+
+
+static ngx_conf_enum_t  ngx_http_pprof_authz_modes[] = {
+    { ngx_string("envoy"), PPROF_AUTHZ_ENVOY },
+    { ngx_string("forward"), PPROF_AUTHZ_FORWARD },
+    { ngx_string("original"), PPROF_AUTHZ_ORIGINAL },
+    { ngx_null_string, 0 }
+};
+
+
+char *
+ngx_http_pprof_authz(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_loc_conf_t *plcf = conf;
+
+    char                      *rv;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (plcf->authz != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    cmd->post = ngx_http_pprof_authz_modes;
+    rv = ngx_conf_set_enum_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /* A proxy_pass after this one is caught when the location merges. */
+    if (clcf->handler) {
+        return "cannot share a location with a content handler such as "
+               "proxy_pass: the proxy that asks forwards the request";
+    }
+
+    clcf->handler = ngx_http_pprof_authz_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * What nginx -t refuses in an authorization location: it answers checks
+ * and never forwards, and it must know which peers may ask.
+ */
+char *
+ngx_http_pprof_authz_merge(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (conf->authz == NGX_CONF_UNSET_UINT) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->enable) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"pprof on\" and \"pprof_authz\" cannot share a "
+                           "location: one proxies pprof, the other answers "
+                           "another proxy's checks");
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != ngx_http_pprof_authz_handler) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"pprof_authz\" cannot share a location with a "
+                           "content handler such as proxy_pass: the proxy "
+                           "that asks forwards the request");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->trusted == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"pprof_authz\" needs \"pprof_trusted_proxies\": "
+                           "the addresses of the proxies that may ask");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->authz_prefix.len
+        && (conf->authz_prefix.data[0] != '/'
+            || conf->authz_prefix.data[conf->authz_prefix.len - 1] == '/'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pprof_authz_prefix \"%V\" must start with '/' "
+                           "and not end with one, as Envoy's path_prefix",
+                           &conf->authz_prefix);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pprof_authz_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    pprof_request_t             req;
+    ngx_http_pprof_ctx_t       *ctx;
+    ngx_http_pprof_loc_conf_t  *plcf;
+
+    if (r != r->main) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
+
+    ctx = ngx_http_pprof_ctx_create(r, plcf);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->authz = 1;
+
+    ngx_http_pprof_facts(r, &req);
+
+    if (ngx_http_pprof_check_read(r, plcf, ctx, &req) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof: internal_error: no memory to read the check "
+                      "request");
+        req.read = PPROF_INTERNAL_ERROR;
+    }
+
+    /* Stage 8's slot is a lease: no proxy says when the response ends. */
+    if (!ngx_http_pprof_decide(r, plcf, ctx, &req, 1)) {
+        /*
+         * The denial finalizes the request itself, as a phase handler
+         * must, and the content phase finalizes it once more on NGX_DONE:
+         * the reference taken here is the one that second call gives up.
+         */
+        r->main->count++;
+
+        rc = ngx_http_pprof_deny(r, plcf, ctx);
+
+        if (rc != NGX_DONE) {
+            r->main->count--;
+        }
+
+        return rc;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_pprof_allow(r, ctx);
+}
+
+
+/*
+ * The original request, as the mode's headers tell it; the client's
+ * address from X-Forwarded-For and TLS from X-Forwarded-Proto.  What
+ * cannot be read is the pipeline's read failure: stage 1.
+ */
+static ngx_int_t
+ngx_http_pprof_check_read(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
+    pprof_request_t *req)
+{
+    u_char                 *p;
+    pprof_str_t             prefix;
+    pprof_values_t          values[NGX_HTTP_PPROF_CHECK_HEADERS], *proto;
+    pprof_authz_check_t     check;
+    pprof_authz_request_t  *orig;
+
+    orig = ngx_palloc(r->pool, sizeof(pprof_authz_request_t));
+    if (orig == NULL || ngx_http_pprof_check_headers(r, values) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&check, sizeof(pprof_authz_check_t));
+
+    check.method.data = r->method_name.data;
+    check.method.len = r->method_name.len;
+    check.target.data = r->unparsed_uri.data;
+    check.target.len = r->unparsed_uri.len;
+    check.forwarded_method = values[NGX_HTTP_PPROF_FORWARDED_METHOD];
+    check.forwarded_uri = values[NGX_HTTP_PPROF_FORWARDED_URI];
+    check.original_method = values[NGX_HTTP_PPROF_ORIGINAL_METHOD];
+    check.original_url = values[NGX_HTTP_PPROF_ORIGINAL_URL];
+    check.original_uri = values[NGX_HTTP_PPROF_ORIGINAL_URI];
+
+    prefix.data = plcf->authz_prefix.data;
+    prefix.len = plcf->authz_prefix.len;
+
+    req->read = pprof_authz_request(plcf->authz, prefix, &check, orig,
+                                    &req->read_detail);
+
+    if (req->read == PPROF_OK) {
+        req->method = orig->method;
+        req->uri.data = orig->path;
+        req->uri.len = orig->path_len;
+        req->args = orig->query;
+
+        ctx->path.data = orig->path;
+        ctx->path.len = orig->path_len;
+        ctx->method.data = (u_char *) orig->method_name.data;
+        ctx->method.len = orig->method_name.len;
+    }
+
+    /* Envoy sends its checks without a body; a body is not ours to read. */
+    if (req->read == PPROF_OK
+        && (r->headers_in.content_length_n > 0 || r->headers_in.chunked))
+    {
+        req->read = PPROF_BAD_PARAMETER;
+        req->read_detail = "a check request carries no body";
+    }
+
+    req->body_len = 0;
+
+    if (req->read == PPROF_OK) {
+        req->read = pprof_authz_client(values[NGX_HTTP_PPROF_FORWARDED_FOR],
+                                       &req->proxy, plcf->pipeline.trusted,
+                                       plcf->pipeline.ntrusted, &req->client,
+                                       &req->read_detail);
+    }
+
+    /* Only one "https" counts: anything else may be a client's word. */
+    proto = &values[NGX_HTTP_PPROF_FORWARDED_PROTO];
+    req->tls = proto->n == 1 && proto->v[0].len == 5
+               && ngx_strncasecmp((u_char *) proto->v[0].data,
+                                  (u_char *) "https", 5) == 0;
+
+    p = ngx_pnalloc(r->pool, PPROF_ADDR_TEXT_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* The audit names both: the client asked for, and the proxy asking. */
+    ctx->client.data = p;
+    ctx->client.len = pprof_addr_text(&req->client, (char *) p,
+                                      PPROF_ADDR_TEXT_MAX);
+    if (ctx->client.len == 0) {
+        ctx->client = r->connection->addr_text;
+    }
+
+    ctx->proxy = r->connection->addr_text;
+    ctx->https = req->tls;
+
+    return NGX_OK;
+}
+
+
+/* Every value of each header a check is read from, in the order sent. */
+static ngx_int_t
+ngx_http_pprof_check_headers(ngx_http_request_t *r, pprof_values_t *values)
+{
+    ngx_uint_t        i, k;
+    pprof_str_t      *v;
+    ngx_array_t       found[NGX_HTTP_PPROF_CHECK_HEADERS];
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    for (k = 0; k < NGX_HTTP_PPROF_CHECK_HEADERS; k++) {
+        if (ngx_array_init(&found[k], r->pool, 1, sizeof(pprof_str_t))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        for (k = 0; k < NGX_HTTP_PPROF_CHECK_HEADERS; k++) {
+            if (h[i].key.len == ngx_http_pprof_check_names[k].len
+                && ngx_strncmp(h[i].lowcase_key,
+                               ngx_http_pprof_check_names[k].data,
+                               h[i].key.len)
+                   == 0)
+            {
+                v = ngx_array_push(&found[k]);
+                if (v == NULL) {
+                    return NGX_ERROR;
+                }
+
+                v->data = h[i].value.data;
+                v->len = h[i].value.len;
+                break;
+            }
+        }
+    }
+
+    for (k = 0; k < NGX_HTTP_PPROF_CHECK_HEADERS; k++) {
+        values[k].v = found[k].elts;
+        values[k].n = found[k].nelts;
+    }
+
+    return NGX_OK;
+}
+
+
+/* 200 with who asked, for the proxy to pass upstream. */
+static ngx_int_t
+ngx_http_pprof_allow(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
+{
+    u_char            *p;
+    size_t             i, len;
+    pprof_str_t        identity;
+    pprof_decision_t  *d;
+
+    d = &ctx->decision;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    if (ctx->auth.identity_len) {
+        len = 3 * ctx->auth.identity_len + 1;
+
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            goto failed;
+        }
+
+        identity.data = ctx->auth.identity;
+        identity.len = ctx->auth.identity_len;
+
+        if (pprof_authz_identity_header(identity, (char *) p, len, &len) != 0
+            || ngx_http_pprof_answer_header(r, "X-Pprof-Identity", p, len)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    if (d->nheld) {
+        len = 0;
+        for (i = 0; i < d->nheld; i++) {
+            len += d->held[i].len + 1;
+        }
+
+        p = ngx_pnalloc(r->pool, len + 1);
+        if (p == NULL) {
+            goto failed;
+        }
+
+        if (pprof_authz_roles_header(d->held, d->nheld, (char *) p, len + 1,
+                                     &len)
+            != 0
+            || ngx_http_pprof_answer_header(r, "X-Pprof-Roles", p, len)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    return ngx_http_send_header(r);
+
+failed:
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "pprof: internal_error: the allow answer's headers could "
+                  "not be written, audit id %s", ctx->audit_id);
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_pprof_answer_header(ngx_http_request_t *r, const char *key,
+    u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = value;
+    h->value.len = len;
+
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
