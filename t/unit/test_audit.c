@@ -1983,6 +1983,93 @@ encode_cut_at_caps(void **state)
 
 
 /*
+ * The encoder takes plain bytes in runs: a run that ends at a unit
+ * written another way (an escape, a UTF-8 character, a byte escaped as
+ * invalid), on either side of the cap, must give the line the same as
+ * one unit at a time.  Every run length up to past the method's cap of
+ * 64 line bytes, before every kind of unit, with plain bytes after, is
+ * checked against what each unit is known to take.
+ */
+static void
+encode_plain_runs(void **state)
+{
+    static const struct {
+        const char  *in;
+        const char  *out;
+    } units[] = {
+        { "\"", "\\\"" },
+        { "\\", "\\\\" },
+        { "\x01", "\\u0001" },
+        { "\x7f", "\\u007f" },
+        { "\xc3\xa9", "\xc3\xa9" },
+        { "\xe2\x82\xac", "\xe2\x82\xac" },
+        { "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80" },
+        { "\xff", "\\u00ff" },
+        { "\xc3", "\\u00c3" },
+    };
+    static const size_t  tails[] = { 0, 1, 4, 70 };
+
+    pprof_audit_record_t   rec;
+    char                   in[256], want[512], *line;
+    size_t                 run, u, t, k, ulen, olen, w, inlen;
+
+    (void) state;
+
+    for (run = 0; run <= 66; run++) {
+        for (u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+            for (t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+                ulen = strlen(units[u].in);
+                olen = strlen(units[u].out);
+
+                memset(in, 'A', run);
+                memcpy(in + run, units[u].in, ulen);
+                memset(in + run + ulen, 'B', tails[t]);
+                inlen = run + ulen + tails[t];
+
+                /* Whole within 64 with its quotes, else cut to 64 - 5
+                 * and the ellipsis: whole units only. */
+                w = run + olen + tails[t];
+
+                if (w + 2 <= 64) {
+                    memcpy(want, in, run);
+                    memcpy(want + run, units[u].out, olen);
+                    memset(want + run + olen, 'B', tails[t]);
+                    want[w] = '\0';
+
+                } else if (run >= 59) {
+                    memset(want, 'A', 59);
+                    strcpy(want + 59, ELLIPSIS);
+
+                } else if (run + olen > 59) {
+                    memset(want, 'A', run);
+                    strcpy(want + run, ELLIPSIS);
+
+                } else {
+                    memcpy(want, in, run);
+                    memcpy(want + run, units[u].out, olen);
+                    k = 59 - run - olen;
+                    k = k < tails[t] ? k : tails[t];
+                    memset(want + run + olen, 'B', k);
+                    strcpy(want + run + olen + k, ELLIPSIS);
+                }
+
+                decision(&rec);
+                rec.method = SN(in, inlen);
+                line = encode(&rec, 1, ZEROS, NULL);
+
+                if (strstr(line, fmt(",\"method\":\"%s\",", want)) == NULL) {
+                    fail_msg("run %zu, unit %zu, tail %zu: %s", run, u,
+                             tails[t], line);
+                }
+
+                unit_free_strings();
+            }
+        }
+    }
+}
+
+
+/*
  * The proof that every record is written: each string far over its cap,
  * in plain bytes that fill the cap exactly and in hostile ones that cut
  * at every offset of an escape or a character; thousands of roles; every
@@ -2244,6 +2331,7 @@ main(void)
         T(verify_big),
         T(head_cases),
         T(encode_cut_at_caps),
+        T(encode_plain_runs),
         T(encode_worst_record),
         T(encode_numbers_bounded),
 
