@@ -654,18 +654,48 @@ pprof_audit_encode(char *buf, size_t cap, const pprof_audit_record_t *rec,
 
 
 /*
+ * SHA-256 fetched once.  EVP_sha256() makes every digest look the
+ * implementation up by name again and EVP_Digest() allocates a context
+ * each time, which together cost as much as hashing a record.  The
+ * processes that hash (an nginx worker, the verifier) do it from one
+ * thread; a fetch that failed is tried again next time.
+ */
+int
+pprof_audit_sha256_init(EVP_MD_CTX *ctx)
+{
+    static EVP_MD  *md;
+
+    if (md == NULL) {
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    }
+
+    return md != NULL && EVP_DigestInit_ex2(ctx, md, NULL) == 1 ? 0 : -1;
+}
+
+
+/*
  * Should the digest ever fail, the hash is 'x's: not hex, so encoding a
  * record after it fails, and verification sees a mismatch, rather than
- * the chain silently restarting from zeros.
+ * the chain silently restarting from zeros.  One context serves every
+ * line.
  */
 void
 pprof_audit_hash(const char *line, size_t len, char hex[PPROF_AUDIT_HASH_HEX])
 {
+    static EVP_MD_CTX  *ctx;
+
     unsigned char  md[EVP_MAX_MD_SIZE];
     unsigned int   mdlen = 0;
     size_t         i;
 
-    if (EVP_Digest(line, len, md, &mdlen, EVP_sha256(), NULL) != 1
+    if (ctx == NULL) {
+        ctx = EVP_MD_CTX_new();
+    }
+
+    if (ctx == NULL
+        || pprof_audit_sha256_init(ctx) != 0
+        || EVP_DigestUpdate(ctx, line, len) != 1
+        || EVP_DigestFinal_ex(ctx, md, &mdlen) != 1
         || mdlen * 2 != PPROF_AUDIT_HASH_HEX)
     {
         memset(hex, 'x', PPROF_AUDIT_HASH_HEX);

@@ -574,6 +574,47 @@ hash_known(void **state)
     assert_memory_equal(hex, "ba7816bf8f01cfea414140de5dae2223"
                              "b00361a396177a9cb410ff61f20015ad",
                         PPROF_AUDIT_HASH_HEX);
+
+    /* One context serves every line: nothing of one is left for the next. */
+    pprof_audit_hash("", 0, hex);
+    assert_memory_equal(hex, SHA_EMPTY, PPROF_AUDIT_HASH_HEX);
+}
+
+
+/* The body's digest: a context started, fed in pieces, and started again. */
+static void
+hash_body(void **state)
+{
+    EVP_MD_CTX     *ctx;
+    unsigned char   md[EVP_MAX_MD_SIZE];
+    unsigned int    n;
+
+    (void) state;
+
+    ctx = EVP_MD_CTX_new();
+    assert_non_null(ctx);
+
+    assert_int_equal(pprof_audit_sha256_init(ctx), 0);
+    assert_int_equal(EVP_DigestUpdate(ctx, "ab", 2), 1);
+    assert_int_equal(EVP_DigestUpdate(ctx, "c", 1), 1);
+    assert_int_equal(EVP_DigestFinal_ex(ctx, md, &n), 1);
+    assert_int_equal(n, 32);
+    assert_memory_equal(md, "\xba\x78\x16\xbf\x8f\x01\xcf\xea\x41\x41"
+                            "\x40\xde\x5d\xae\x22\x23\xb0\x03\x61\xa3"
+                            "\x96\x17\x7a\x9c\xb4\x10\xff\x61\xf2\x00"
+                            "\x15\xad", 32);
+
+    /* Started again halfway through: what was fed before is gone. */
+    assert_int_equal(pprof_audit_sha256_init(ctx), 0);
+    assert_int_equal(EVP_DigestUpdate(ctx, "xyz", 3), 1);
+    assert_int_equal(pprof_audit_sha256_init(ctx), 0);
+    assert_int_equal(EVP_DigestFinal_ex(ctx, md, &n), 1);
+    assert_memory_equal(md, "\xe3\xb0\xc4\x42\x98\xfc\x1c\x14\x9a\xfb"
+                            "\xf4\xc8\x99\x6f\xb9\x24\x27\xae\x41\xe4"
+                            "\x64\x9b\x93\x4c\xa4\x95\x99\x1b\x78\x52"
+                            "\xb8\x55", 32);
+
+    EVP_MD_CTX_free(ctx);
 }
 
 
@@ -2320,6 +2361,7 @@ main(void)
         T(encode_timestamps),
         T(encode_refusals),
         T(hash_known),
+        T(hash_body),
         T(chain_three),
         T(checkpoints_signed),
         T(tamper_edit),
