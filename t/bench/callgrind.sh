@@ -63,7 +63,8 @@ events { worker_connections 64; }
 http {
     access_log off;
 CONF
-        bench_http "$kind" "$dir" "$target_port"
+        bench_upstream "$dir" "$target_port"
+        bench_http "$kind"
         bench_server "$kind" "$dir" "$port"
         echo "}"
     } > "$dir/$kind.conf"

@@ -29,17 +29,18 @@ bench_pki() {
         -CA "$d/ca.crt" -CAkey "$d/ca.key" 2>/dev/null
 }
 
-# bench_http KIND DIR TARGET_PORT: the http-level part of KIND.
-bench_http() {
-    local kind=$1 d=$2 port=$3
-
+# bench_upstream DIR TARGET_PORT: what every config's http block holds.
+bench_upstream() {
     cat <<CONF
-    client_body_temp_path $d/body;
-    proxy_temp_path $d/proxy;
-    upstream target { server 127.0.0.1:$port; keepalive 16; }
+    client_body_temp_path $1/body;
+    proxy_temp_path $1/proxy;
+    upstream target { server 127.0.0.1:$2; keepalive 16; }
 CONF
+}
 
-    case $kind in
+# bench_http KIND: the http-level part of KIND.
+bench_http() {
+    case $1 in
     stock)
         cat <<'CONF'
     map $ssl_client_s_dn $pprof_role {
@@ -52,7 +53,7 @@ CONF
         "~^(sre|viewer) /debug/pprof/(|cmdline|symbol)$" 1;
         "~^sre /debug/pprof/(heap|goroutine|allocs|block|mutex|threadcreate|profile|trace)$" 1;
     }
-    limit_req_zone $ssl_client_s_dn zone=pprof:10m rate=100000r/s;
+    limit_req_zone $ssl_client_s_dn zone=per_dn:10m rate=100000r/s;
     log_format pprof_json escape=json '{"time":"$time_iso8601",'
         '"client":"$remote_addr","dn":"$ssl_client_s_dn",'
         '"role":"$pprof_role","method":"$request_method",'
@@ -95,7 +96,7 @@ CONF
             if (\$pprof_allowed = 0) {
                 return 403;
             }
-            limit_req zone=pprof burst=100000 nodelay;
+            limit_req zone=per_dn burst=100000 nodelay;
             access_log $d/stock-access.jsonl pprof_json;
 CONF
         ;;
