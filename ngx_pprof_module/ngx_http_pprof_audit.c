@@ -461,7 +461,7 @@ ngx_http_pprof_audit_decision(ngx_http_request_t *r,
 
     ctx->body_sha = EVP_MD_CTX_new();
     if (ctx->body_sha == NULL
-        || EVP_DigestInit_ex(ctx->body_sha, EVP_sha256(), NULL) != 1)
+        || pprof_audit_sha256_init(ctx->body_sha) != 0)
     {
         EVP_MD_CTX_free(ctx->body_sha);
         ctx->body_sha = NULL;

@@ -24,7 +24,6 @@
  * doubles) holds exactly.
  */
 
-#include <stdio.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -83,11 +82,42 @@ put_lit(pprof_text_t *o, const char *s)
 static void
 put_num(pprof_text_t *o, uint64_t n)
 {
-    char  digits[24];
-    int   len;
+    char  digits[20], *p;
 
-    len = snprintf(digits, sizeof(digits), "%llu", (unsigned long long) n);
-    pprof_text_put(o, digits, (size_t) len);
+    p = digits + sizeof(digits);
+
+    do {
+        *--p = (char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    pprof_text_put(o, p, (size_t) (digits + sizeof(digits) - p));
+}
+
+
+/*
+ * A byte that stands for itself in the line: printable ASCII but quote
+ * and backslash.  Most of a record is made of them, and the encoder
+ * takes them in runs rather than one unit at a time.
+ */
+static int
+plain_byte(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+
+/* How many bytes from p on, at most max, are plain. */
+static size_t
+plain_run(const unsigned char *p, size_t max)
+{
+    size_t  n;
+
+    for (n = 0; n < max && plain_byte(p[n]); n++) {
+        /* void */
+    }
+
+    return n;
 }
 
 
@@ -193,6 +223,13 @@ put_units(pprof_text_t *o, const unsigned char *p, size_t len)
     end = p + len;
 
     while (p < end) {
+        in = plain_run(p, (size_t) (end - p));
+        if (in > 0) {
+            pprof_text_put(o, p, in);
+            p += in;
+            continue;
+        }
+
         out = unit(p, (size_t) (end - p), &in);
 
         if (*p == '"' || *p == '\\') {
@@ -218,6 +255,14 @@ fit(pprof_str_t s, size_t room, size_t *out)
     size_t  i, w, u, in;
 
     for (i = 0, w = 0; i < s.len; i += in, w += u) {
+        /* A plain byte is one line byte; a run stops at the room left. */
+        in = plain_run(s.data + i, s.len - i < room - w ? s.len - i
+                                                         : room - w);
+        if (in > 0) {
+            u = in;
+            continue;
+        }
+
         u = unit(s.data + i, s.len - i, &in);
         if (w + u > room) {
             break;
@@ -268,6 +313,19 @@ put_capped(pprof_text_t *o, pprof_str_t s, size_t cap, int cut_before,
 {
     size_t  n, out;
     int     cut;
+
+    /* Most strings are plain bytes within their cap: one pass, one copy. */
+    if (!cut_before && s.len > 0 && s.len + 2 <= cap
+        && plain_run(s.data, s.len) == s.len)
+    {
+        if (o != NULL) {
+            pprof_text_put(o, "\"", 1);
+            pprof_text_put(o, s.data, s.len);
+            pprof_text_put(o, "\"", 1);
+        }
+
+        return s.len + 2;
+    }
 
     if (cut_before) {
         s.len = whole_chars(s);
@@ -602,18 +660,48 @@ pprof_audit_encode(char *buf, size_t cap, const pprof_audit_record_t *rec,
 
 
 /*
+ * SHA-256 fetched once.  EVP_sha256() makes every digest look the
+ * implementation up by name again and EVP_Digest() allocates a context
+ * each time, which together cost as much as hashing a record.  The
+ * processes that hash (an nginx worker, the verifier) do it from one
+ * thread; a fetch that failed is tried again next time.
+ */
+int
+pprof_audit_sha256_init(EVP_MD_CTX *ctx)
+{
+    static EVP_MD  *md;
+
+    if (md == NULL) {
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    }
+
+    return md != NULL && EVP_DigestInit_ex2(ctx, md, NULL) == 1 ? 0 : -1;
+}
+
+
+/*
  * Should the digest ever fail, the hash is 'x's: not hex, so encoding a
  * record after it fails, and verification sees a mismatch, rather than
- * the chain silently restarting from zeros.
+ * the chain silently restarting from zeros.  One context serves every
+ * line.
  */
 void
 pprof_audit_hash(const char *line, size_t len, char hex[PPROF_AUDIT_HASH_HEX])
 {
+    static EVP_MD_CTX  *ctx;
+
     unsigned char  md[EVP_MAX_MD_SIZE];
     unsigned int   mdlen = 0;
     size_t         i;
 
-    if (EVP_Digest(line, len, md, &mdlen, EVP_sha256(), NULL) != 1
+    if (ctx == NULL) {
+        ctx = EVP_MD_CTX_new();
+    }
+
+    if (ctx == NULL
+        || pprof_audit_sha256_init(ctx) != 0
+        || EVP_DigestUpdate(ctx, line, len) != 1
+        || EVP_DigestFinal_ex(ctx, md, &mdlen) != 1
         || mdlen * 2 != PPROF_AUDIT_HASH_HEX)
     {
         memset(hex, 'x', PPROF_AUDIT_HASH_HEX);

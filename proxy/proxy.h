@@ -161,6 +161,9 @@ size_t pprof_audit_encode(char *buf, size_t cap,
 void pprof_audit_hash(const char *line, size_t len,
     char hex[PPROF_AUDIT_HASH_HEX]);
 
+/* Starts ctx on SHA-256 (a response body's digest): 0, or -1. */
+int pprof_audit_sha256_init(EVP_MD_CTX *ctx);
+
 /*
  * A checkpoint line signed with an Ed25519 key: encodes with signature "",
  * signs that line, encodes again with the base64 signature.  Length, or 0.

@@ -64,10 +64,18 @@ typedef enum {
  * "_" and "." read as "-", so api-key stands for api_key and api.key as
  * well, and private-key for private_key and private.key.
  */
-static const char *const  sensitive[] = {
-    "pass", "pwd", "secret", "token", "apikey", "api-key", "credential",
-    "private-key", "privatekey", "auth"
+#define WORD(s)  { s, sizeof(s) - 1 }
+
+static const struct {
+    const char  *s;
+    size_t       len;
+} sensitive[] = {
+    WORD("pass"), WORD("pwd"), WORD("secret"), WORD("token"),
+    WORD("apikey"), WORD("api-key"), WORD("credential"),
+    WORD("private-key"), WORD("privatekey"), WORD("auth")
 };
+
+#undef WORD
 
 #define WORD_MAX  16        /* longer than the longest word */
 
@@ -121,10 +129,11 @@ name_is_sensitive(const unsigned char *name, size_t len)
         ring[seen % WORD_MAX] = fold(c);
 
         for (w = 0; w < sizeof(sensitive) / sizeof(sensitive[0]); w++) {
-            n = strlen(sensitive[w]);
+            n = sensitive[w].len;
 
             for (j = 0; j < n && j <= seen
-                        && ring[(seen - j) % WORD_MAX] == sensitive[w][n - 1 - j];
+                        && ring[(seen - j) % WORD_MAX]
+                           == (unsigned char) sensitive[w].s[n - 1 - j];
                  j++)
             {
                 /* void */

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make bench`: the core's decision cost in a loop, then nginx proxying to
 # the Go target with and without the module in front (wrk, loopback, plain
-# HTTP so that TLS cost does not hide the difference).
+# HTTP so that TLS cost does not hide the difference), then the three
+# mTLS gateways of configs.sh side by side: plain proxying, the stock
+# secure config, and the module.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,9 +42,17 @@ cc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -Werror -I"$root" \
     -lssl -lcrypto -lpcre2-8 -ljansson -lz -lprotobuf-c
 "$dir/bench_annotate" "$dir/heap-50m.pb.gz"
 
+. "$root/t/bench/configs.sh"
+bench_pki "$dir"
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 target_port=$(free_port)
 gw_port=$(free_port)
+front_port=$(free_port)
+declare -A tls_port
+for kind in plain stock module; do
+    tls_port[$kind]=$(free_port)
+done
 
 "$build/pprof-target" -listen 127.0.0.1:$target_port 2>/dev/null &
 target_pid=$!
@@ -55,12 +65,13 @@ error_log $dir/error.log;
 events { worker_connections 1024; }
 http {
     access_log off;
-    client_body_temp_path $dir/body;
-    proxy_temp_path $dir/proxy;
-    upstream target { server 127.0.0.1:$target_port; keepalive 16; }
-    pprof_role viewer index cmdline symbol;
+$(bench_upstream "$dir" "$target_port")
+$(bench_http stock)
+$(bench_http module)
     pprof_bind anonymous viewer;
-    pprof_bind ~^spiffe://prod\.example/ns/sre/ viewer;
+$(bench_server plain "$dir" ${tls_port[plain]})
+$(bench_server stock "$dir" ${tls_port[stock]})
+$(bench_server module "$dir" ${tls_port[module]})
     server {
         listen 127.0.0.1:$gw_port;
         proxy_http_version 1.1;
@@ -99,9 +110,40 @@ http {
 }
 CONF
 
+# wrk speaks no mTLS: a second nginx takes its plain requests to the
+# gateways over mTLS keep-alive connections, as alice.  Its own CPU is
+# not counted.
+mkdir -p "$dir/front"
+cat > "$dir/front/nginx.conf" <<CONF
+worker_processes 1;
+pid $dir/front/nginx.pid;
+error_log $dir/front/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/front/body;
+    proxy_temp_path $dir/front/proxy;
+    upstream plain { server 127.0.0.1:${tls_port[plain]}; keepalive 16; }
+    upstream stock { server 127.0.0.1:${tls_port[stock]}; keepalive 16; }
+    upstream module { server 127.0.0.1:${tls_port[module]}; keepalive 16; }
+    server {
+        listen 127.0.0.1:$front_port;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_ssl_certificate $dir/alice.crt;
+        proxy_ssl_certificate_key $dir/alice.key;
+        location /plain/ { proxy_pass https://plain/; }
+        location /stock/ { proxy_pass https://stock/; }
+        location /module/ { proxy_pass https://module/; }
+    }
+}
+CONF
+
 "$nginx" -p "$dir/" -c "$dir/nginx.conf" -g 'daemon off;' &
 nginx_pid=$!
-trap 'kill $nginx_pid $target_pid 2>/dev/null; wait 2>/dev/null || true' EXIT
+"$nginx" -p "$dir/front/" -c "$dir/front/nginx.conf" -g 'daemon off;' &
+front_pid=$!
+trap 'kill $nginx_pid $front_pid $target_pid 2>/dev/null; wait 2>/dev/null || true' EXIT
 sleep 1
 
 # nginx's own CPU per request (workers' utime + stime), so the module's
@@ -115,19 +157,36 @@ nginx_ticks() {
 }
 hz=$(getconf CLK_TCK)
 
+# wrk on one URL for $duration seconds: its rate, latency, and the
+# gateway's CPU per request.
+measure() {
+    local label=$1 url=$2 before after out requests
+
+    before=$(nginx_ticks)
+    out=$(wrk -t1 -c16 -d"${duration}s" "$url")
+    after=$(nginx_ticks)
+    requests=$(echo "$out" | awk '/requests in/ { print $1 }')
+    echo "$out" | awk -v label="$label" -v ticks=$((after - before)) \
+        -v hz="$hz" -v n="$requests" '
+        /Latency/ { lat = $2 }
+        /Requests\/sec/ { rps = $2 }
+        END { printf "%-28s %12s %14s %19.1f us\n", label, rps, lat,
+                     ticks / hz / n * 1e6 }'
+}
+
 printf '%-28s %12s %14s %22s\n' location req/s "latency avg" "nginx CPU per request"
 for path in /plain/debug/pprof/cmdline /debug/pprof/cmdline \
             /zone/debug/pprof/cmdline /audit/debug/pprof/cmdline \
             /plain/debug/pprof/cmdline /debug/pprof/cmdline \
             /zone/debug/pprof/cmdline /audit/debug/pprof/cmdline; do
-    before=$(nginx_ticks)
-    out=$(wrk -t1 -c16 -d"${duration}s" "http://127.0.0.1:$gw_port$path")
-    after=$(nginx_ticks)
-    requests=$(echo "$out" | awk '/requests in/ { print $1 }')
-    echo "$out" | awk -v path="$path" -v ticks=$((after - before)) \
-        -v hz="$hz" -v n="$requests" '
-        /Latency/ { lat = $2 }
-        /Requests\/sec/ { rps = $2 }
-        END { printf "%-28s %12s %14s %19.1f us\n", path, rps, lat,
-                     ticks / hz / n * 1e6 }'
+    measure "$path" "http://127.0.0.1:$gw_port$path"
+done
+
+# The mTLS gateways, alternated twice so that a change in the machine's
+# load shows as a difference between the rounds.
+echo
+printf '%-28s %12s %14s %22s\n' "mTLS cmdline, as alice" req/s \
+    "latency avg" "gateway CPU per request"
+for kind in plain stock module plain stock module; do
+    measure "$kind" "http://127.0.0.1:$front_port/$kind/debug/pprof/cmdline"
 done

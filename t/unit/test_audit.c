@@ -575,6 +575,47 @@ hash_known(void **state)
     assert_memory_equal(hex, "ba7816bf8f01cfea414140de5dae2223"
                              "b00361a396177a9cb410ff61f20015ad",
                         PPROF_AUDIT_HASH_HEX);
+
+    /* One context serves every line: nothing of one is left for the next. */
+    pprof_audit_hash("", 0, hex);
+    assert_memory_equal(hex, SHA_EMPTY, PPROF_AUDIT_HASH_HEX);
+}
+
+
+/* The body's digest: a context started, fed in pieces, and started again. */
+static void
+hash_body(void **state)
+{
+    EVP_MD_CTX     *ctx;
+    unsigned char   md[EVP_MAX_MD_SIZE];
+    unsigned int    n;
+
+    (void) state;
+
+    ctx = EVP_MD_CTX_new();
+    assert_non_null(ctx);
+
+    assert_int_equal(pprof_audit_sha256_init(ctx), 0);
+    assert_int_equal(EVP_DigestUpdate(ctx, "ab", 2), 1);
+    assert_int_equal(EVP_DigestUpdate(ctx, "c", 1), 1);
+    assert_int_equal(EVP_DigestFinal_ex(ctx, md, &n), 1);
+    assert_int_equal(n, 32);
+    assert_memory_equal(md, "\xba\x78\x16\xbf\x8f\x01\xcf\xea\x41\x41"
+                            "\x40\xde\x5d\xae\x22\x23\xb0\x03\x61\xa3"
+                            "\x96\x17\x7a\x9c\xb4\x10\xff\x61\xf2\x00"
+                            "\x15\xad", 32);
+
+    /* Started again halfway through: what was fed before is gone. */
+    assert_int_equal(pprof_audit_sha256_init(ctx), 0);
+    assert_int_equal(EVP_DigestUpdate(ctx, "xyz", 3), 1);
+    assert_int_equal(pprof_audit_sha256_init(ctx), 0);
+    assert_int_equal(EVP_DigestFinal_ex(ctx, md, &n), 1);
+    assert_memory_equal(md, "\xe3\xb0\xc4\x42\x98\xfc\x1c\x14\x9a\xfb"
+                            "\xf4\xc8\x99\x6f\xb9\x24\x27\xae\x41\xe4"
+                            "\x64\x9b\x93\x4c\xa4\x95\x99\x1b\x78\x52"
+                            "\xb8\x55", 32);
+
+    EVP_MD_CTX_free(ctx);
 }
 
 
@@ -1984,6 +2025,93 @@ encode_cut_at_caps(void **state)
 
 
 /*
+ * The encoder takes plain bytes in runs: a run that ends at a unit
+ * written another way (an escape, a UTF-8 character, a byte escaped as
+ * invalid), on either side of the cap, must give the line the same as
+ * one unit at a time.  Every run length up to past the method's cap of
+ * 64 line bytes, before every kind of unit, with plain bytes after, is
+ * checked against what each unit is known to take.
+ */
+static void
+encode_plain_runs(void **state)
+{
+    static const struct {
+        const char  *in;
+        const char  *out;
+    } units[] = {
+        { "\"", "\\\"" },
+        { "\\", "\\\\" },
+        { "\x01", "\\u0001" },
+        { "\x7f", "\\u007f" },
+        { "\xc3\xa9", "\xc3\xa9" },
+        { "\xe2\x82\xac", "\xe2\x82\xac" },
+        { "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80" },
+        { "\xff", "\\u00ff" },
+        { "\xc3", "\\u00c3" },
+    };
+    static const size_t  tails[] = { 0, 1, 4, 70 };
+
+    pprof_audit_record_t   rec;
+    char                   in[256], want[512], *line;
+    size_t                 run, u, t, k, ulen, olen, w, inlen;
+
+    (void) state;
+
+    for (run = 0; run <= 66; run++) {
+        for (u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+            for (t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+                ulen = strlen(units[u].in);
+                olen = strlen(units[u].out);
+
+                memset(in, 'A', run);
+                memcpy(in + run, units[u].in, ulen);
+                memset(in + run + ulen, 'B', tails[t]);
+                inlen = run + ulen + tails[t];
+
+                /* Whole within 64 with its quotes, else cut to 64 - 5
+                 * and the ellipsis: whole units only. */
+                w = run + olen + tails[t];
+
+                if (w + 2 <= 64) {
+                    memcpy(want, in, run);
+                    memcpy(want + run, units[u].out, olen);
+                    memset(want + run + olen, 'B', tails[t]);
+                    want[w] = '\0';
+
+                } else if (run >= 59) {
+                    memset(want, 'A', 59);
+                    strcpy(want + 59, ELLIPSIS);
+
+                } else if (run + olen > 59) {
+                    memset(want, 'A', run);
+                    strcpy(want + run, ELLIPSIS);
+
+                } else {
+                    memcpy(want, in, run);
+                    memcpy(want + run, units[u].out, olen);
+                    k = 59 - run - olen;
+                    k = k < tails[t] ? k : tails[t];
+                    memset(want + run + olen, 'B', k);
+                    strcpy(want + run + olen + k, ELLIPSIS);
+                }
+
+                decision(&rec);
+                rec.method = SN(in, inlen);
+                line = encode(&rec, 1, ZEROS, NULL);
+
+                if (strstr(line, fmt(",\"method\":\"%s\",", want)) == NULL) {
+                    fail_msg("run %zu, unit %zu, tail %zu: %s", run, u,
+                             tails[t], line);
+                }
+
+                unit_free_strings();
+            }
+        }
+    }
+}
+
+
+/*
  * The proof that every record is written: each string far over its cap,
  * in plain bytes that fill the cap exactly and in hostile ones that cut
  * at every offset of an escape or a character; thousands of roles; every
@@ -2235,6 +2363,7 @@ main(void)
         T(encode_timestamps),
         T(encode_refusals),
         T(hash_known),
+        T(hash_body),
         T(chain_three),
         T(checkpoints_signed),
         T(tamper_edit),
@@ -2246,6 +2375,7 @@ main(void)
         T(verify_big),
         T(head_cases),
         T(encode_cut_at_caps),
+        T(encode_plain_runs),
         T(encode_worst_record),
         T(encode_numbers_bounded),
 

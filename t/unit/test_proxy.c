@@ -2,6 +2,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "unit.h"
 #include "proxy/proxy.h"
@@ -83,6 +85,48 @@ audit_ids(void **state)
             fail_msg("digit %zx seen %u times in 32000", i, seen[i]);
         }
     }
+}
+
+
+/*
+ * Ids are drawn ahead, several at a time: a child of fork() must not hand
+ * out the ids its parent has drawn and will hand out itself.
+ */
+static void
+audit_ids_after_fork(void **state)
+{
+    char   parent[PPROF_AUDIT_ID_LEN + 1], child[PPROF_AUDIT_ID_LEN + 1];
+    int    fds[2], status;
+    pid_t  pid;
+
+    (void) state;
+
+    /* The parent holds drawn ids now. */
+    assert_int_equal(pprof_audit_id_generate(parent), 0);
+    assert_int_equal(pipe(fds), 0);
+
+    pid = fork();
+    assert_true(pid >= 0);
+
+    if (pid == 0) {
+        if (pprof_audit_id_generate(child) != 0
+            || write(fds[1], child, sizeof(child)) != (ssize_t) sizeof(child))
+        {
+            _exit(1);
+        }
+        _exit(0);
+    }
+
+    close(fds[1]);
+    assert_int_equal(read(fds[0], child, sizeof(child)),
+                     (ssize_t) sizeof(child));
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(is_id(child));
+
+    assert_int_equal(pprof_audit_id_generate(parent), 0);
+    assert_string_not_equal(parent, child);
 }
 
 
@@ -523,6 +567,7 @@ main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(audit_ids),
+        cmocka_unit_test(audit_ids_after_fork),
         cmocka_unit_test(wants_json),
         cmocka_unit_test(render_text),
         cmocka_unit_test(render_json),
