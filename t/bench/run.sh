@@ -106,6 +106,26 @@ $(bench_server module "$dir" ${tls_port[module]})
         location /plain/debug/pprof/ {
             proxy_pass http://target/debug/pprof/;
         }
+        # The authorization service's check against the cheapest answer
+        # nginx can give; both audited checks and not.
+        location = /ok {
+            return 200;
+        }
+        location /authz/ {
+            pprof_authz envoy;
+            pprof_authz_prefix /authz;
+            pprof_trusted_proxies 127.0.0.1;
+            pprof_tls off;
+            pprof_identity anonymous;
+        }
+        location /authz-audit/ {
+            pprof_authz envoy;
+            pprof_authz_prefix /authz-audit;
+            pprof_trusted_proxies 127.0.0.1;
+            pprof_tls off;
+            pprof_identity anonymous;
+            pprof_audit_log $dir/authz-audit.jsonl;
+        }
     }
 }
 CONF
@@ -189,4 +209,13 @@ printf '%-28s %12s %14s %22s\n' "mTLS cmdline, as alice" req/s \
     "latency avg" "gateway CPU per request"
 for kind in plain stock module plain stock module; do
     measure "$kind" "http://127.0.0.1:$front_port/$kind/debug/pprof/cmdline"
+done
+
+# The authorization service answering checks, beside nginx's "return 200".
+echo
+printf '%-28s %12s %14s %22s\n' "authorization checks" req/s "latency avg" \
+    "nginx CPU per check"
+for path in /ok /authz/debug/pprof/cmdline /authz-audit/debug/pprof/cmdline \
+            /ok /authz/debug/pprof/cmdline /authz-audit/debug/pprof/cmdline; do
+    measure "$path" "http://127.0.0.1:$gw_port$path"
 done
