@@ -25,7 +25,7 @@ static char *ngx_http_pprof_zone_key(ngx_conf_t *cf,
 
 static char *ngx_http_pprof_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_pprof_allow(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_pprof_cidrs(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_pprof_role(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -82,9 +82,16 @@ static ngx_command_t  ngx_http_pprof_commands[] = {
 
     { ngx_string("pprof_allow"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_pprof_allow,
+      ngx_http_pprof_cidrs,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_pprof_loc_conf_t, allow),
+      NULL },
+
+    { ngx_string("pprof_trusted_proxies"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_pprof_cidrs,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, trusted_proxies),
       NULL },
 
     { ngx_string("pprof_identity"),
@@ -391,6 +398,7 @@ ngx_http_pprof_create_loc_conf(ngx_conf_t *cf)
      *
      *     conf->prefix = { 0, NULL };
      *     conf->allow = NULL;
+     *     conf->trusted_proxies = NULL;
      *     conf->identity = NULL;
      *     conf->jwt_issuer = { 0, NULL };
      *     conf->jwt_audience = { 0, NULL };
@@ -447,6 +455,10 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     /* Address lists and identity lists replace what they inherit. */
     if (conf->allow == NULL) {
         conf->allow = prev->allow;
+    }
+
+    if (conf->trusted_proxies == NULL) {
+        conf->trusted_proxies = prev->trusted_proxies;
     }
 
     if (conf->identity == NULL) {
@@ -689,10 +701,11 @@ ngx_http_pprof_prefix(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* pprof_allow and pprof_trusted_proxies: CIDR lists, "all" included. */
 static char *
-ngx_http_pprof_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_pprof_cidrs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_pprof_loc_conf_t *plcf = conf;
+    ngx_array_t  **list = (ngx_array_t **) ((char *) conf + cmd->offset);
 
     ngx_str_t     *value;
     ngx_uint_t     i;
@@ -700,9 +713,9 @@ ngx_http_pprof_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pprof_str_t    text;
     pprof_cidr_t  *cidr;
 
-    if (plcf->allow == NULL) {
-        plcf->allow = ngx_array_create(cf->pool, 4, sizeof(pprof_cidr_t));
-        if (plcf->allow == NULL) {
+    if (*list == NULL) {
+        *list = ngx_array_create(cf->pool, 4, sizeof(pprof_cidr_t));
+        if (*list == NULL) {
             return NGX_CONF_ERROR;
         }
     }
@@ -710,7 +723,7 @@ ngx_http_pprof_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     for (i = 1; i < cf->args->nelts; i++) {
-        cidr = ngx_array_push(plcf->allow);
+        cidr = ngx_array_push(*list);
         if (cidr == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -719,8 +732,8 @@ ngx_http_pprof_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         text.len = value[i].len;
 
         if (pprof_cidr_parse(text, cidr, &err) != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "pprof_allow: \"%V\" %s", &value[i], err);
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V: \"%V\" %s",
+                               &cmd->name, &value[i], err);
             return NGX_CONF_ERROR;
         }
     }
