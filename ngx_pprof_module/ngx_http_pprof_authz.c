@@ -116,7 +116,7 @@ ngx_http_pprof_authz_merge(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->trusted == NULL) {
+    if (conf->trusted_proxies == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"pprof_authz\" needs \"pprof_trusted_proxies\": "
                            "the addresses of the proxies that may ask");
@@ -293,57 +293,15 @@ ngx_http_pprof_check_read(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_pprof_check_headers(ngx_http_request_t *r, pprof_values_t *values)
 {
-    ngx_uint_t        i, k;
-    pprof_str_t      *v;
-    ngx_array_t       found[NGX_HTTP_PPROF_CHECK_HEADERS];
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_uint_t  k;
 
     for (k = 0; k < NGX_HTTP_PPROF_CHECK_HEADERS; k++) {
-        if (ngx_array_init(&found[k], r->pool, 1, sizeof(pprof_str_t))
+        if (ngx_http_pprof_header_values(r, &ngx_http_pprof_check_names[k],
+                                         &values[k])
             != NGX_OK)
         {
             return NGX_ERROR;
         }
-    }
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        for (k = 0; k < NGX_HTTP_PPROF_CHECK_HEADERS; k++) {
-            if (h[i].key.len == ngx_http_pprof_check_names[k].len
-                && ngx_strncmp(h[i].lowcase_key,
-                               ngx_http_pprof_check_names[k].data,
-                               h[i].key.len)
-                   == 0)
-            {
-                v = ngx_array_push(&found[k]);
-                if (v == NULL) {
-                    return NGX_ERROR;
-                }
-
-                v->data = h[i].value.data;
-                v->len = h[i].value.len;
-                break;
-            }
-        }
-    }
-
-    for (k = 0; k < NGX_HTTP_PPROF_CHECK_HEADERS; k++) {
-        values[k].v = found[k].elts;
-        values[k].n = found[k].nelts;
     }
 
     return NGX_OK;

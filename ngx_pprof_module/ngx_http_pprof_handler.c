@@ -194,7 +194,7 @@ ngx_http_pprof_facts(ngx_http_request_t *r, pprof_request_t *req)
     req->tls = r->connection->ssl != NULL;
 
     /* The address nginx sees, after realip: X-Forwarded-For is not read. */
-    ngx_http_pprof_address(r->connection->sockaddr, &req->client);
+    ngx_http_pprof_peer(r->connection, &req->client);
     req->proxy = req->client;
 
     req->server_name.data = cscf->server_name.data;
@@ -259,31 +259,6 @@ ngx_http_pprof_method(ngx_http_request_t *r)
         return PPROF_METHOD_POST;
     default:
         return PPROF_METHOD_OTHER;
-    }
-}
-
-
-void
-ngx_http_pprof_address(struct sockaddr *sa, pprof_addr_t *addr)
-{
-    switch (sa->sa_family) {
-
-    case AF_INET:
-        addr->family = PPROF_ADDR_INET;
-        ngx_memcpy(addr->addr, &((struct sockaddr_in *) sa)->sin_addr, 4);
-        break;
-
-#if (NGX_HAVE_INET6)
-    case AF_INET6:
-        addr->family = PPROF_ADDR_INET6;
-        ngx_memcpy(addr->addr, ((struct sockaddr_in6 *) sa)->sin6_addr.s6_addr,
-                   16);
-        break;
-#endif
-
-    default:
-        addr->family = PPROF_ADDR_ANY;
-        break;
     }
 }
 

@@ -22,8 +22,12 @@ static void *ngx_http_pprof_load_api_keys(ngx_conf_t *cf, const char *path,
     char *err, size_t errlen);
 static void ngx_http_pprof_jwt_keys_cleanup(void *data);
 static void ngx_http_pprof_api_keys_cleanup(void *data);
-static ngx_int_t ngx_http_pprof_xfcc(ngx_http_request_t *r,
+static pprof_reason_t ngx_http_pprof_xfcc(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, pprof_auth_input_t *input);
+
+
+static ngx_str_t  ngx_http_pprof_xfcc_name =
+    ngx_string("X-Forwarded-Client-Cert");
 
 
 char *
@@ -346,6 +350,10 @@ ngx_http_pprof_authenticate(ngx_http_request_t *r,
         input.nvariables = plcf->variables->nelts;
     }
 
+    if (ngx_http_pprof_xfcc(r, plcf, &input) != PPROF_OK) {
+        return PPROF_INTERNAL_ERROR;
+    }
+
 #if (NGX_HTTP_SSL)
     {
     ngx_http_ssl_srv_conf_t  *sscf;
@@ -361,13 +369,6 @@ ngx_http_pprof_authenticate(ngx_http_request_t *r,
     }
 #endif
 
-    if (ngx_http_pprof_xfcc(r, plcf, &input) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "pprof: internal_error: no memory for the "
-                      "X-Forwarded-Client-Cert lines");
-        return PPROF_INTERNAL_ERROR;
-    }
-
     pprof_auth_identify(plcf->sources->elts, plcf->sources->nelts, &input,
                         &ctx->auth);
 
@@ -382,84 +383,151 @@ ngx_http_pprof_authenticate(ngx_http_request_t *r,
 
 
 /*
- * The xfcc source's lines, believed only from a trusted proxy: from anyone
- * else the header is as if absent, and the log says it was ignored.
+ * Where xfcc is a source: every X-Forwarded-Client-Cert line, believed
+ * only from pprof_trusted_proxies.  The address is nginx's client address,
+ * after realip as for pprof_allow.
  */
-static ngx_int_t
+static pprof_reason_t
 ngx_http_pprof_xfcc(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     pprof_auth_input_t *input)
 {
     ngx_uint_t            i;
-    ngx_array_t           lines;
-    pprof_str_t          *line;
     pprof_addr_t          peer;
-    ngx_list_part_t      *part;
-    ngx_table_elt_t      *h;
-    pprof_auth_source_t  *source;
+    pprof_values_t        xfcc;
+    pprof_auth_source_t  *src;
 
-    source = plcf->sources->elts;
+    src = plcf->sources->elts;
 
     for (i = 0; i < plcf->sources->nelts; i++) {
-        if (source[i].method == PPROF_AUTH_XFCC) {
+        if (src[i].method == PPROF_AUTH_XFCC) {
             break;
         }
     }
 
     if (i == plcf->sources->nelts) {
-        return NGX_OK;
+        return PPROF_OK;
     }
 
-    if (ngx_array_init(&lines, r->pool, 1, sizeof(pprof_str_t)) != NGX_OK) {
-        return NGX_ERROR;
+    if (ngx_http_pprof_header_values(r, &ngx_http_pprof_xfcc_name, &xfcc)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof: internal_error: no memory for the "
+                      "X-Forwarded-Client-Cert lines");
+        return PPROF_INTERNAL_ERROR;
     }
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("x-forwarded-client-cert") - 1
-            && ngx_strncmp(h[i].lowcase_key, "x-forwarded-client-cert",
-                           h[i].key.len)
-               == 0)
-        {
-            line = ngx_array_push(&lines);
-            if (line == NULL) {
-                return NGX_ERROR;
-            }
-
-            line->data = h[i].value.data;
-            line->len = h[i].value.len;
-        }
+    if (xfcc.n == 0) {
+        return PPROF_OK;
     }
 
-    if (lines.nelts == 0) {
-        return NGX_OK;
-    }
+    ngx_http_pprof_peer(r->connection, &peer);
 
-    ngx_http_pprof_address(r->connection->sockaddr, &peer);
-
-    input->xfcc = lines.elts;
-    input->nxfcc = lines.nelts;
-    input->xfcc_trusted = pprof_cidr_match(plcf->pipeline.trusted,
-                                           plcf->pipeline.ntrusted,
-                                           peer.family, peer.addr);
-
-    if (!input->xfcc_trusted) {
+    if (plcf->trusted_proxies == NULL
+        || peer.family == PPROF_ADDR_ANY
+        || !pprof_cidr_match(plcf->trusted_proxies->elts,
+                             plcf->trusted_proxies->nelts, peer.family,
+                             peer.addr))
+    {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "pprof: X-Forwarded-Client-Cert from %V ignored: not "
-                      "in pprof_trusted_proxies", &r->connection->addr_text);
+                      "pprof: X-Forwarded-Client-Cert from %V ignored: "
+                      "not in pprof_trusted_proxies",
+                      &r->connection->addr_text);
+        return PPROF_OK;
     }
+
+    input->xfcc = xfcc.v;
+    input->nxfcc = xfcc.n;
+    input->xfcc_trusted = 1;
+
+    return PPROF_OK;
+}
+
+
+void
+ngx_http_pprof_peer(ngx_connection_t *c, pprof_addr_t *addr)
+{
+    ngx_memzero(addr, sizeof(pprof_addr_t));
+
+    switch (c->sockaddr->sa_family) {
+
+    case AF_INET:
+        addr->family = PPROF_ADDR_INET;
+        ngx_memcpy(addr->addr, &((struct sockaddr_in *) c->sockaddr)->sin_addr,
+                   4);
+        break;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        addr->family = PPROF_ADDR_INET6;
+        ngx_memcpy(addr->addr,
+                   ((struct sockaddr_in6 *) c->sockaddr)->sin6_addr.s6_addr,
+                   16);
+        break;
+#endif
+
+    default:
+        addr->family = PPROF_ADDR_ANY;
+        break;
+    }
+}
+
+
+/* Every line of one request header, in order; none: values->n is 0. */
+ngx_int_t
+ngx_http_pprof_header_values(ngx_http_request_t *r, ngx_str_t *name,
+    pprof_values_t *values)
+{
+    ngx_uint_t        i, n, pass;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+    pprof_str_t      *v;
+
+    values->v = NULL;
+    values->n = 0;
+    v = NULL;
+
+    /* Count, then fill: headers are few, and most requests have none. */
+    for (pass = 0; pass < 2; pass++) {
+        n = 0;
+        part = &r->headers_in.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */; i++) {
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].key.len != name->len
+                || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
+            {
+                continue;
+            }
+
+            if (v) {
+                v[n].data = h[i].value.data;
+                v[n].len = h[i].value.len;
+            }
+            n++;
+        }
+
+        if (n == 0 || v) {
+            break;
+        }
+
+        v = ngx_palloc(r->pool, n * sizeof(pprof_str_t));
+        if (v == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    values->v = v;
+    values->n = n;
 
     return NGX_OK;
 }

@@ -92,7 +92,7 @@ static ngx_command_t  ngx_http_pprof_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_pprof_cidrs,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_pprof_loc_conf_t, trusted),
+      offsetof(ngx_http_pprof_loc_conf_t, trusted_proxies),
       NULL },
 
     { ngx_string("pprof_authz"),
@@ -413,6 +413,7 @@ ngx_http_pprof_create_loc_conf(ngx_conf_t *cf)
      *
      *     conf->prefix = { 0, NULL };
      *     conf->allow = NULL;
+     *     conf->trusted_proxies = NULL;
      *     conf->identity = NULL;
      *     conf->jwt_issuer = { 0, NULL };
      *     conf->jwt_audience = { 0, NULL };
@@ -475,12 +476,12 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->allow = prev->allow;
     }
 
-    if (conf->identity == NULL) {
-        conf->identity = prev->identity;
+    if (conf->trusted_proxies == NULL) {
+        conf->trusted_proxies = prev->trusted_proxies;
     }
 
-    if (conf->trusted == NULL) {
-        conf->trusted = prev->trusted;
+    if (conf->identity == NULL) {
+        conf->identity = prev->identity;
     }
 
     ngx_conf_merge_str_value(conf->authz_prefix, prev->authz_prefix, "");
@@ -565,8 +566,8 @@ ngx_http_pprof_pipeline_conf(ngx_http_pprof_loc_conf_t *conf)
     pc->tls = conf->tls;
     pc->allow = conf->allow ? conf->allow->elts : NULL;
     pc->nallow = conf->allow ? conf->allow->nelts : 0;
-    pc->trusted = conf->trusted ? conf->trusted->elts : NULL;
-    pc->ntrusted = conf->trusted ? conf->trusted->nelts : 0;
+    pc->trusted = conf->trusted_proxies ? conf->trusted_proxies->elts : NULL;
+    pc->ntrusted = conf->trusted_proxies ? conf->trusted_proxies->nelts : 0;
     pc->binds = conf->binds ? conf->binds->elts : NULL;
     pc->nbinds = conf->binds ? conf->binds->nelts : 0;
     pc->max_held = conf->max_held;
@@ -740,7 +741,7 @@ ngx_http_pprof_prefix(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* pprof_allow and pprof_trusted_proxies: address lists, added up. */
+/* pprof_allow and pprof_trusted_proxies: CIDR lists, "all" included. */
 static char *
 ngx_http_pprof_cidrs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -771,8 +772,8 @@ ngx_http_pprof_cidrs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         text.len = value[i].len;
 
         if (pprof_cidr_parse(text, cidr, &err) != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%V: \"%V\" %s", &cmd->name, &value[i], err);
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V: \"%V\" %s",
+                               &cmd->name, &value[i], err);
             return NGX_CONF_ERROR;
         }
     }

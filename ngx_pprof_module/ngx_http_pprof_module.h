@@ -80,8 +80,7 @@ typedef struct {
     ngx_uint_t            max_seconds;
     ngx_str_t             prefix;
     ngx_array_t          *allow;            /* pprof_cidr_t, NULL: all */
-    ngx_array_t          *trusted;          /* pprof_cidr_t: proxies whose
-                                               headers are believed */
+    ngx_array_t          *trusted_proxies;  /* pprof_cidr_t, NULL: none */
     ngx_array_t          *identity;         /* ngx_str_t, the source words */
 
     pprof_jwt_keys_t     *jwt_keys;
@@ -192,6 +191,9 @@ char *ngx_http_pprof_bind_sources(ngx_conf_t *cf,
     ngx_http_pprof_loc_conf_t *conf);
 pprof_reason_t ngx_http_pprof_authenticate(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
+void ngx_http_pprof_peer(ngx_connection_t *c, pprof_addr_t *addr);
+ngx_int_t ngx_http_pprof_header_values(ngx_http_request_t *r,
+    ngx_str_t *name, pprof_values_t *values);
 
 ngx_int_t ngx_http_pprof_filter_init(ngx_conf_t *cf);
 
@@ -203,7 +205,6 @@ ngx_int_t ngx_http_pprof_zone_default(ngx_conf_t *cf);
 ngx_http_pprof_ctx_t *ngx_http_pprof_ctx_create(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf);
 void ngx_http_pprof_facts(ngx_http_request_t *r, pprof_request_t *req);
-void ngx_http_pprof_address(struct sockaddr *sa, pprof_addr_t *addr);
 ngx_uint_t ngx_http_pprof_decide(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
     pprof_request_t *req, ngx_uint_t leases);

@@ -341,7 +341,8 @@ origin_form(pprof_str_t target, pprof_authz_request_t *req,
     q = memchr(target.data, '?', target.len);
     plen = q ? (size_t) (q - target.data) : target.len;
 
-    req->query.data = q ? q + 1 : NULL;
+    /* Never NULL: stage 6 does pointer arithmetic on it. */
+    req->query.data = q ? q + 1 : target.data + target.len;
     req->query.len = q ? target.len - plen - 1 : 0;
 
     *detail = decode_path(target.data, plen, req->path, &req->path_len);

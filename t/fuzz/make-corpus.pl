@@ -375,6 +375,69 @@ seed('audit', 'finding_bytes_2_63', audit(1 | 4 | 8,
      []));
 
 
+# xfcc: flags (bit 0 trusted), then header lines separated by NUL.
+my $istio = 'By=spiffe://cluster.local/ns/default/sa/default;Hash=20afebed6da0'
+          . '91c850264cc751b8c9306abac02993f80bdb76282237422bd098;Subject="";'
+          . 'URI=spiffe://cluster.local/ns/default/sa/default';
+my @xf = (
+    [ istio        => 1, $istio ],
+    [ untrusted    => 0, $istio ],
+    [ envoy_dns    => 1, 'By=http://frontend.lyft.com;Hash=468ed33be74eee65'
+                       . '56d90c0149c1309e9ba61d6425303443c0748a02dd8de688;'
+                       . 'Subject="/C=US/ST=CA/L=San Francisco/OU=Lyft/CN=Test'
+                       . ' Client";URI=;DNS=lyft.com;DNS=www.lyft.com' ],
+    [ subject_cn   => 1, 'Subject="emailAddress=a@b.example,CN=O\'Brien\, '
+                       . '\"Bob\"\; ops,O=Lyft\, Inc.,C=US";URI=' ],
+    [ subject_hex  => 1, 'Subject="CN=caf\C3\A9+UID=7,O=x"' ],
+    [ two_elements => 1, 'URI=spiffe://far/a,By=x;URI="spiffe://near/\"b\""' ],
+    [ two_lines    => 1, "URI=spiffe://far/a\0DNS=near.example" ],
+    [ quote_spans  => 1, "URI=\"a\0b\"" ],
+    [ unbalanced   => 1, 'Subject="CN=a\"' ],
+    [ empty_elem   => 1, 'URI=a,,URI=b' ],
+    [ no_identity  => 1, 'By=spiffe://a;Hash=00' ],
+    [ two_cns      => 1, 'Subject="CN=a+CN=b"' ],
+    [ uri_cn       => 1, 'Subject="CN=spiffe://prod/ns/sre/x"' ],
+    [ long_uri     => 1, 'URI=spiffe://' . ('a' x 1100) ],
+);
+seed('xfcc', $_->[0], chr($_->[1]) . $_->[2]) for @xf;
+
+
+# authz: mode, five header counts (forwarded method, uri, original
+# method, url, uri), then fields: prefix, method, target, header values.
+sub authz { my ($mode, $counts, $prefix, $method, $target, @values) = @_;
+            return pack('C6', $mode, @$counts) . field($prefix)
+                   . field($method) . field($target)
+                   . join('', map { field($_) } @values); }
+my @az = (
+    [ envoy_prefix  => authz(0, [0,0,0,0,0], '/authz', 'GET',
+                             '/authz/debug/pprof/heap?debug=1&gc=1') ],
+    [ envoy_outside => authz(0, [0,0,0,0,0], '/authz', 'GET',
+                             '/debug/pprof/heap') ],
+    [ envoy_profile => authz(0, [0,0,0,0,0], '', 'GET',
+                             '/debug/pprof/profile') ],
+    [ forward       => authz(1, [1,1,0,0,0], '', 'PUT', '/x', 'GET',
+                             '/debug/pprof/profile?seconds=5') ],
+    [ forward_twice => authz(1, [2,1,0,0,0], '', '', '', 'GET', 'POST',
+                             '/debug/pprof/heap') ],
+    [ forward_dots  => authz(1, [1,1,0,0,0], '', '', '', 'GET',
+                             '/debug/pprof/%2e%2e/cmdline') ],
+    [ forward_slash => authz(1, [1,1,0,0,0], '', '', '', 'GET',
+                             '/debug/pprof%2Fheap') ],
+    [ original_url  => authz(2, [0,0,1,1,0], '', '', '', 'GET',
+                             'https://evil.example/debug/pprof/heap?gc=1') ],
+    [ original_both => authz(2, [0,0,1,1,1], '', '', '', 'GET',
+                             'http://h/debug/pprof/heap',
+                             '/debug/pprof/cmdline') ],
+    [ original_uri  => authz(2, [0,0,1,0,1], '', '', '', 'HEAD',
+                             '/debug/pprof/goroutine?debug=2') ],
+    [ backslash     => authz(2, [0,0,1,1,0], '', '', '', 'GET',
+                             'https://h\\@evil/debug/pprof/heap') ],
+    [ not_canonical => authz(1, [1,1,0,0,0], '', '', '', 'GET',
+                             '/debug/pprof/heap?gc=1&debug=1') ],
+);
+seed('authz', $_->[0], $_->[1]) for @az;
+
+
 remove_tree($out);
 for my $h (sort keys %seeds) {
     make_path("$out/$h");

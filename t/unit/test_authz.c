@@ -295,6 +295,7 @@ test_request_modes(void **state)
 
     rc = envoy("", "HEAD", "/debug/pprof/", &req, &d);
     expect_request(rc, d, &req, PPROF_METHOD_HEAD, "/debug/pprof/", "");
+    assert_non_null(req.query.data);          /* stage 6 adds to it */
 
     rc = envoy("", "POST", "/debug/pprof/symbol?", &req, &d);
     expect_request(rc, d, &req, PPROF_METHOD_POST, "/debug/pprof/symbol", "");
