@@ -206,10 +206,24 @@ ngx_http_pprof_check_read(ngx_http_request_t *r,
     pprof_request_t *req)
 {
     u_char                 *p;
+    size_t                  len;
     pprof_str_t             prefix;
     pprof_values_t          values[NGX_HTTP_PPROF_CHECK_HEADERS], *proto;
     pprof_authz_check_t     check;
     pprof_authz_request_t  *orig;
+
+    ctx->client = r->connection->addr_text;
+    ctx->proxy = r->connection->addr_text;
+    ctx->path = r->uri;
+
+    /*
+     * Nothing an untrusted peer says is read, not even for its record:
+     * the pipeline denies it before the stage that would read it.
+     */
+    if (!pprof_pipeline_trusted(&plcf->pipeline, &req->proxy)) {
+        req->read = PPROF_UNTRUSTED_PROXY;
+        return NGX_OK;
+    }
 
     orig = ngx_palloc(r->pool, sizeof(pprof_authz_request_t));
     if (orig == NULL || ngx_http_pprof_check_headers(r, values) != NGX_OK) {
@@ -275,14 +289,12 @@ ngx_http_pprof_check_read(ngx_http_request_t *r,
     }
 
     /* The audit names both: the client asked for, and the proxy asking. */
-    ctx->client.data = p;
-    ctx->client.len = pprof_addr_text(&req->client, (char *) p,
-                                      PPROF_ADDR_TEXT_MAX);
-    if (ctx->client.len == 0) {
-        ctx->client = r->connection->addr_text;
+    len = pprof_addr_text(&req->client, (char *) p, PPROF_ADDR_TEXT_MAX);
+    if (len) {
+        ctx->client.data = p;
+        ctx->client.len = len;
     }
 
-    ctx->proxy = r->connection->addr_text;
     ctx->https = req->tls;
 
     return NGX_OK;

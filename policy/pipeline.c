@@ -43,10 +43,7 @@ pprof_pipeline_decide(const pprof_pipeline_conf_t *conf,
      * A check from a peer that is not a trusted proxy is judged before
      * anything it sent is read: its headers say nothing we may believe.
      */
-    if (conf->authz
-        && !pprof_cidr_match(conf->trusted, conf->ntrusted,
-                             req->proxy.family, req->proxy.addr))
-    {
+    if (conf->authz && !pprof_pipeline_trusted(conf, &req->proxy)) {
         if (pprof_policy_stop(&d->reason, PPROF_UNTRUSTED_PROXY, enforce)) {
             return;
         }
@@ -129,6 +126,15 @@ pprof_pipeline_decide(const pprof_pipeline_conf_t *conf,
                                                 d),
                                  enforce);
     }
+}
+
+
+int
+pprof_pipeline_trusted(const pprof_pipeline_conf_t *conf,
+    const pprof_addr_t *proxy)
+{
+    return pprof_cidr_match(conf->trusted, conf->ntrusted, proxy->family,
+                            proxy->addr);
 }
 
 

@@ -474,6 +474,10 @@ typedef struct {
                                             message; "" when none */
 } pprof_decision_t;
 
+/* Whether a proxy's check comes from a proxy the location trusts. */
+int pprof_pipeline_trusted(const pprof_pipeline_conf_t *conf,
+    const pprof_addr_t *proxy);
+
 /*
  * Stages 1-9.  d->reason is the first failure; when enforcing the later
  * stages are not run, and an internal error stops every run.  A dry run

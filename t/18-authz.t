@@ -330,7 +330,11 @@ is((record_of($r->{headers}{'x-pprof-audit-id'}) || {})->{client}, '10.9.9.9', '
 $r = envoy('GET', '/debug/pprof/cmdline', xfcc => $sre, from => '127.0.0.2');
 is($r->{status}, 403, 'envoy: a check from an untrusted address is 403');
 like($r->{body}, qr/^pprof-gateway: untrusted_proxy/, 'envoy: ... untrusted_proxy');
-is((record_of($r->{headers}{'x-pprof-audit-id'}) || {})->{proxy}, '127.0.0.2', 'record: proxy is that address');
+$rec = record_of($r->{headers}{'x-pprof-audit-id'}) || {};
+is($rec->{proxy}, '127.0.0.2', 'record: proxy is that address');
+is($rec->{client}, '127.0.0.2', 'record: ... its x-forwarded-for unread: the client is the proxy');
+is($rec->{tls}, undef, 'record: ... its x-forwarded-proto unread');
+is($rec->{identity}, undef, 'record: ... its XFCC unread');
 
 ###############################################################################
 # xfcc beside pprof on: believed only from a trusted proxy
