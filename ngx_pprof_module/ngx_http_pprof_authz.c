@@ -30,8 +30,6 @@ static ngx_int_t ngx_http_pprof_check_headers(ngx_http_request_t *r,
     pprof_values_t *values);
 static ngx_int_t ngx_http_pprof_allow(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx);
-static ngx_int_t ngx_http_pprof_answer_header(ngx_http_request_t *r,
-    const char *key, u_char *value, size_t len);
 
 
 static ngx_str_t  ngx_http_pprof_check_names[] = {
@@ -324,8 +322,8 @@ ngx_http_pprof_check_headers(ngx_http_request_t *r, pprof_values_t *values)
 static ngx_int_t
 ngx_http_pprof_allow(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
 {
-    u_char            *p;
     size_t             i, len;
+    ngx_str_t          value;
     pprof_str_t        identity;
     pprof_decision_t  *d;
 
@@ -338,16 +336,18 @@ ngx_http_pprof_allow(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
     if (ctx->auth.identity_len) {
         len = 3 * ctx->auth.identity_len + 1;
 
-        p = ngx_pnalloc(r->pool, len);
-        if (p == NULL) {
+        value.data = ngx_pnalloc(r->pool, len);
+        if (value.data == NULL) {
             goto failed;
         }
 
         identity.data = ctx->auth.identity;
         identity.len = ctx->auth.identity_len;
 
-        if (pprof_authz_identity_header(identity, (char *) p, len, &len) != 0
-            || ngx_http_pprof_answer_header(r, "X-Pprof-Identity", p, len)
+        if (pprof_authz_identity_header(identity, (char *) value.data, len,
+                                        &value.len)
+            != 0
+            || ngx_http_pprof_add_header(r, "X-Pprof-Identity", &value, NULL)
                != NGX_OK)
         {
             goto failed;
@@ -355,20 +355,20 @@ ngx_http_pprof_allow(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
     }
 
     if (d->nheld) {
-        len = 0;
+        len = 1;
         for (i = 0; i < d->nheld; i++) {
             len += d->held[i].len + 1;
         }
 
-        p = ngx_pnalloc(r->pool, len + 1);
-        if (p == NULL) {
+        value.data = ngx_pnalloc(r->pool, len);
+        if (value.data == NULL) {
             goto failed;
         }
 
-        if (pprof_authz_roles_header(d->held, d->nheld, (char *) p, len + 1,
-                                     &len)
+        if (pprof_authz_roles_header(d->held, d->nheld, (char *) value.data,
+                                     len, &value.len)
             != 0
-            || ngx_http_pprof_answer_header(r, "X-Pprof-Roles", p, len)
+            || ngx_http_pprof_add_header(r, "X-Pprof-Roles", &value, NULL)
                != NGX_OK)
         {
             goto failed;
@@ -383,29 +383,4 @@ failed:
                   "pprof: internal_error: the allow answer's headers could "
                   "not be written, audit id %s", ctx->audit_id);
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
-}
-
-
-static ngx_int_t
-ngx_http_pprof_answer_header(ngx_http_request_t *r, const char *key,
-    u_char *value, size_t len)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key.data = (u_char *) key;
-    h->key.len = ngx_strlen(key);
-    h->value.data = value;
-    h->value.len = len;
-
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    return NGX_OK;
 }

@@ -1,7 +1,7 @@
 /*
- * The request's path through SPEC §3: gather what nginx knows, ask the core
- * stage by stage, then either answer the denial or rewrite the request into
- * its canonical form for proxy_pass.
+ * A request's way through a pprof location: gather what nginx knows, hand
+ * it to the core's pipeline, then either answer the denial or rewrite the
+ * request into its canonical form for proxy_pass.
  */
 
 #include "ngx_http_pprof_module.h"
@@ -16,8 +16,6 @@ static long long ngx_http_pprof_body_length(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pprof_forward(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 static ngx_int_t ngx_http_pprof_strip_credentials(ngx_http_request_t *r);
-static ngx_int_t ngx_http_pprof_add_header(ngx_http_request_t *r,
-    const char *key, ngx_str_t *value, ngx_table_elt_t **slot);
 
 
 static ngx_str_t  ngx_http_pprof_text_type = ngx_string("text/plain");
@@ -532,9 +530,8 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
             goto failed;
         }
 
-        if (status != NGX_HTTP_UNAUTHORIZED) {
-            r->headers_out.status = NGX_HTTP_FORBIDDEN;
-        }
+        r->headers_out.status = pprof_authz_status(plcf->authz,
+                                                   ctx->decision.reason);
     }
 
     rc = ngx_http_send_header(r);
@@ -571,7 +568,7 @@ failed:
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_pprof_add_header(ngx_http_request_t *r, const char *key,
     ngx_str_t *value, ngx_table_elt_t **slot)
 {

@@ -210,6 +210,8 @@ ngx_uint_t ngx_http_pprof_decide(ngx_http_request_t *r,
     pprof_request_t *req, ngx_uint_t leases);
 ngx_int_t ngx_http_pprof_deny(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
+ngx_int_t ngx_http_pprof_add_header(ngx_http_request_t *r, const char *key,
+    ngx_str_t *value, ngx_table_elt_t **slot);
 void ngx_http_pprof_zone_store(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx, ngx_http_pprof_store_t *store);
 void ngx_http_pprof_zone_release(ngx_http_pprof_ctx_t *ctx);

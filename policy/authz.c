@@ -632,3 +632,18 @@ pprof_authz_roles_header(const pprof_str_t *roles, size_t n, char *buf,
     *len = o;
     return 0;
 }
+
+
+int
+pprof_authz_status(pprof_authz_mode_t mode, pprof_reason_t reason)
+{
+    int  status;
+
+    status = pprof_reason_status(reason);
+
+    if (mode == PPROF_AUTHZ_ORIGINAL && status != 401) {
+        return 403;
+    }
+
+    return status;
+}

@@ -595,6 +595,13 @@ pprof_reason_t pprof_authz_params(const pprof_endpoint_t *ep,
     unsigned max_seconds, pprof_params_t *params, char *detail, size_t cap);
 
 /*
+ * The status a denial is answered with.  nginx's auth_request passes on
+ * only 401 and 403 (anything else is its 500), so in original mode 401
+ * stays and every other denial is 403, its real status in a header.
+ */
+int pprof_authz_status(pprof_authz_mode_t mode, pprof_reason_t reason);
+
+/*
  * The allow answer's headers.  X-Pprof-Identity: every byte outside RFC
  * 3986's unreserved set and ":/@" as %XX, uppercase (at most three bytes
  * per identity byte, plus a NUL).  X-Pprof-Roles: the roles joined with

@@ -645,10 +645,35 @@ test_roles_header(void **state)
 }
 
 
+/* auth_request passes on only 401 and 403: original mode maps the rest. */
+static void
+denial_status(void **state)
+{
+    pprof_reason_t  r;
+
+    (void) state;
+
+    for (r = PPROF_UNKNOWN_ENDPOINT; r < PPROF_REASON_COUNT; r++) {
+        assert_int_equal(pprof_authz_status(PPROF_AUTHZ_ENVOY, r),
+                         pprof_reason_status(r));
+        assert_int_equal(pprof_authz_status(PPROF_AUTHZ_FORWARD, r),
+                         pprof_reason_status(r));
+        assert_int_equal(pprof_authz_status(PPROF_AUTHZ_ORIGINAL, r),
+                         pprof_reason_status(r) == 401 ? 401 : 403);
+    }
+
+    assert_int_equal(pprof_authz_status(PPROF_AUTHZ_ORIGINAL,
+                                        PPROF_RATE_LIMITED), 403);
+    assert_int_equal(pprof_authz_status(PPROF_AUTHZ_ORIGINAL,
+                                        PPROF_UNAUTHENTICATED), 401);
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(denial_status),
         cmocka_unit_test(test_client),
         cmocka_unit_test(test_client_refused),
         cmocka_unit_test(test_request_modes),
