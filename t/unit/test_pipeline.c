@@ -300,6 +300,7 @@ typedef struct {
     const char      *args;
     pprof_reason_t   want;
     int              authenticated;        /* did authenticate run */
+    int              stage;                /* where it fails, in order */
     void           (*spoil)(pprof_pipeline_conf_t *conf,
                             pprof_request_t *req, fixture_t *f);
 } stage_case_t;
@@ -341,36 +342,29 @@ static void spoil_alloc(pprof_pipeline_conf_t *c, pprof_request_t *r,
 
 static const stage_case_t  stage_cases[] = {
     { "untrusted proxy", "/debug/pprof/profile", "seconds=5",
-      PPROF_UNTRUSTED_PROXY, 0, spoil_proxy },
+      PPROF_UNTRUSTED_PROXY, 0, 0, spoil_proxy },
     { "unreadable", "/debug/pprof/profile", "seconds=5",
-      PPROF_BAD_PARAMETER, 0, spoil_read },
-    { "endpoint", "/debug/pprof/a/b", "", PPROF_UNKNOWN_ENDPOINT, 0, NULL },
+      PPROF_BAD_PARAMETER, 0, 1, spoil_read },
+    { "endpoint", "/debug/pprof/a/b", "", PPROF_UNKNOWN_ENDPOINT, 0, 1, NULL },
     { "method", "/debug/pprof/profile", "seconds=5",
-      PPROF_METHOD_NOT_ALLOWED, 0, spoil_method },
+      PPROF_METHOD_NOT_ALLOWED, 0, 1, spoil_method },
     { "target", "/debug/pprof/profile", "seconds=5",
-      PPROF_INTERNAL_ERROR, 0, spoil_target },
-    { "tls", "/debug/pprof/profile", "seconds=5", PPROF_TLS_REQUIRED, 0,
-      spoil_tls },
-    { "address", "/debug/pprof/profile", "seconds=5", PPROF_ADDRESS_DENIED, 0,
-      spoil_address },
+      PPROF_INTERNAL_ERROR, 0, 2, spoil_target },
+    { "tls", "/debug/pprof/profile", "seconds=5", PPROF_TLS_REQUIRED, 0, 3, spoil_tls },
+    { "address", "/debug/pprof/profile", "seconds=5", PPROF_ADDRESS_DENIED, 0, 4, spoil_address },
     { "no credential", "/debug/pprof/profile", "seconds=5",
-      PPROF_UNAUTHENTICATED, 1, spoil_anonymous },
+      PPROF_UNAUTHENTICATED, 1, 5, spoil_anonymous },
     { "bad credential", "/debug/pprof/profile", "seconds=5",
-      PPROF_INVALID_CREDENTIAL, 1, spoil_credential },
-    { "role", "/debug/pprof/profile", "seconds=5", PPROF_FORBIDDEN, 1,
-      spoil_role },
+      PPROF_INVALID_CREDENTIAL, 1, 5, spoil_credential },
+    { "role", "/debug/pprof/profile", "seconds=5", PPROF_FORBIDDEN, 1, 6, spoil_role },
     { "no memory for roles", "/debug/pprof/profile", "seconds=5",
-      PPROF_INTERNAL_ERROR, 1, spoil_alloc },
-    { "params", "/debug/pprof/profile", "seconds=5", PPROF_BAD_PARAMETER, 1,
-      spoil_params },
-    { "rate", "/debug/pprof/profile", "seconds=5", PPROF_RATE_LIMITED, 1,
-      spoil_rate },
-    { "slot", "/debug/pprof/profile", "seconds=5", PPROF_CAPTURE_BUSY, 1,
-      spoil_slot },
+      PPROF_INTERNAL_ERROR, 1, 6, spoil_alloc },
+    { "params", "/debug/pprof/profile", "seconds=5", PPROF_BAD_PARAMETER, 1, 7, spoil_params },
+    { "rate", "/debug/pprof/profile", "seconds=5", PPROF_RATE_LIMITED, 1, 8, spoil_rate },
+    { "slot", "/debug/pprof/profile", "seconds=5", PPROF_CAPTURE_BUSY, 1, 9, spoil_slot },
     { "budget", "/debug/pprof/profile", "seconds=5", PPROF_BUDGET_EXHAUSTED,
-      1, spoil_budget },
-    { "store", "/debug/pprof/profile", "seconds=5", PPROF_INTERNAL_ERROR, 1,
-      spoil_store },
+      1, 10, spoil_budget },
+    { "store", "/debug/pprof/profile", "seconds=5", PPROF_INTERNAL_ERROR, 1, 8, spoil_store },
 };
 
 
@@ -537,6 +531,60 @@ pairs(void **state)
 }
 
 
+/*
+ * Every two stages failing at once, enforced and dry: the earlier stage
+ * decides.  Failures of one stage (two credentials, the store and the
+ * rate) are not ordered among themselves and are left out.
+ */
+static void
+all_pairs(void **state)
+{
+    size_t                 i, j, n;
+    int                    enforce;
+    fixture_t              f;
+    pprof_request_t        req;
+    pprof_decision_t       d;
+    pprof_pipeline_conf_t  conf;
+    const stage_case_t    *a, *b;
+
+    (void) state;
+
+    n = sizeof(stage_cases) / sizeof(stage_cases[0]);
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < n; j++) {
+            a = &stage_cases[i];
+            b = &stage_cases[j];
+
+            if (a->stage >= b->stage || a->spoil == NULL
+                || b->spoil == NULL)
+            {
+                continue;
+            }
+
+            for (enforce = 0; enforce <= 1; enforce++) {
+                setup_conf(&conf);
+                conf.enforce = enforce;
+                setup_request(&req, &f, a->uri, a->args);
+                a->spoil(&conf, &req, &f);
+                b->spoil(&conf, &req, &f);
+
+                pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
+
+                if (d.reason != a->want) {
+                    print_message("%s then %s, enforce %d: %s\n", a->name,
+                                  b->name, enforce,
+                                  pprof_reason_name(d.reason));
+                }
+
+                assert_int_equal(d.reason, a->want);
+                assert_int_equal(f.store.locked, 0);
+            }
+        }
+    }
+}
+
+
 /* A slot is taken, then the budget refuses: the slot is free again. */
 static void
 slot_given_back(void **state)
@@ -688,6 +736,7 @@ main(void)
         cmocka_unit_test(each_stage_alone),
         cmocka_unit_test(each_stage_dry_run),
         cmocka_unit_test(pairs),
+        cmocka_unit_test(all_pairs),
         cmocka_unit_test(slot_given_back),
         cmocka_unit_test(retry_after),
         cmocka_unit_test(redirect),
