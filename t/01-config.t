@@ -11,18 +11,7 @@ use PprofTest;
 
 my $t = PprofTest->new;
 
-sub check {
-    my ($body, $want, $name) = @_;
-    $t->write_config($body);
-    my ($rc, $out) = $t->nginx_t;
-    if (defined $want) {
-        isnt($rc, 0, "$name: nginx -t fails");
-        like($out, $want, "$name: message") or diag($out);
-    } else {
-        is($rc, 0, "$name: nginx -t succeeds") or diag($out);
-    }
-    return $out;
-}
+sub check { return $t->config_is(@_) }
 
 my $loc = 'location /debug/pprof/ { pprof on; %s proxy_pass http://127.0.0.1:1; }';
 sub server { "server { listen 127.0.0.1:%%PORT_X%%; " . sprintf($loc, $_[0]) . " }\n" }

@@ -501,6 +501,22 @@ sub nginx_t {
     return $self->_capture({}, $NGINX, '-t', '-p', "$self->{dir}/", '-c', $self->path('nginx.conf'));
 }
 
+# config_is($body, $want, $name): writes $body as the configuration and
+# runs nginx -t: it must fail with output matching $want, or succeed when
+# $want is undef. Returns nginx -t's output, warnings included.
+sub config_is {
+    my ($self, $body, $want, $name) = @_;
+    $self->write_config($body);
+    my ($rc, $out) = $self->nginx_t;
+    if (defined $want) {
+        Test::More::isnt($rc, 0, "$name: nginx -t fails");
+        Test::More::like($out, $want, "$name: message") or Test::More::diag($out);
+    } else {
+        Test::More::is($rc, 0, "$name: nginx -t succeeds") or Test::More::diag($out);
+    }
+    return $out;
+}
+
 # Starts nginx and waits until all its listen ports accept connections.
 #
 # nginx runs with "daemon off" (given by -g, so nginx.conf stays usable by
