@@ -251,17 +251,6 @@ unescape(const value_t *v, unsigned char *out, size_t cap)
 }
 
 
-static int
-hex(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c = lower(c);
-    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
-
 /*
  * The CN of an RFC 4514 DN, as OpenSSL prints it for Envoy: RDNs separated
  * by ',', multi-valued ones by '+', values with \X and \HH escapes.  The
@@ -330,8 +319,8 @@ subject_cn(const value_t *v, unsigned char *out, size_t cap, size_t *outlen)
                     c = *p++;
 
                 } else {
-                    hi = hex(*p);
-                    lo = p + 1 < end ? hex(p[1]) : -1;
+                    hi = pprof_hex_value(*p);
+                    lo = p + 1 < end ? pprof_hex_value(p[1]) : -1;
 
                     if (hi < 0 || lo < 0) {
                         return "X-Forwarded-Client-Cert Subject has a bad "

@@ -27,17 +27,6 @@ ows(int c)
 }
 
 
-static int
-hex(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c |= 0x20;
-    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
-
 /* ":port", 1 to 65535, or nothing. */
 static int
 port_ok(const char *s)
@@ -289,8 +278,8 @@ decode_path(const unsigned char *p, size_t n, unsigned char *out,
                    "'#' or non-ASCII byte";
 
         } else if (c == '%') {
-            hi = i + 2 < n ? hex(p[i + 1]) : -1;
-            lo = i + 2 < n ? hex(p[i + 2]) : -1;
+            hi = i + 2 < n ? pprof_hex_value(p[i + 1]) : -1;
+            lo = i + 2 < n ? pprof_hex_value(p[i + 2]) : -1;
 
             if (hi < 0 || lo < 0) {
                 return "the original path has a malformed %-escape";

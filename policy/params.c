@@ -22,8 +22,8 @@ typedef struct {
 } token_t;
 
 
-static int
-hex(int c)
+int
+pprof_hex_value(int c)
 {
     if (c >= '0' && c <= '9') {
         return c - '0';
@@ -49,8 +49,8 @@ decode(const unsigned char *p, size_t n, token_t *t)
             if (n - i < 3) {
                 return -1;
             }
-            hi = hex(p[i + 1]);
-            lo = hex(p[i + 2]);
+            hi = pprof_hex_value(p[i + 1]);
+            lo = pprof_hex_value(p[i + 2]);
             if (hi < 0 || lo < 0) {
                 return -1;
             }

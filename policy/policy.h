@@ -232,6 +232,9 @@ pprof_reason_t pprof_policy_params(const pprof_endpoint_t *ep,
     pprof_str_t args, pprof_method_t method, long long body_len,
     unsigned max_seconds, pprof_params_t *params);
 
+/* A hex digit's value, either case; -1 for any other byte. */
+int pprof_hex_value(int c);
+
 /* Whether a key of the query decodes to "seconds" (used by classify). */
 int pprof_params_has_seconds(pprof_str_t args);
 
