@@ -154,7 +154,8 @@ ngx_http_pprof_roles_value(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
         if (i) {
             *p++ = ',';
         }
-        p = ngx_cpymem(p, ctx->decision.held[i].data, ctx->decision.held[i].len);
+        p = ngx_cpymem(p, ctx->decision.held[i].data,
+                       ctx->decision.held[i].len);
     }
 
     v->len = p - v->data;

@@ -294,78 +294,138 @@ allows(void **state)
 
 
 /* Each stage failing alone, enforcing: it decides, and nothing after runs. */
+typedef enum {
+    SPOIL_NONE = 0,
+    SPOIL_PROXY,
+    SPOIL_READ,
+    SPOIL_METHOD,
+    SPOIL_TARGET,
+    SPOIL_TLS,
+    SPOIL_ADDRESS,
+    SPOIL_ANONYMOUS,
+    SPOIL_CREDENTIAL,
+    SPOIL_ROLE,
+    SPOIL_ALLOC,
+    SPOIL_PARAMS,
+    SPOIL_RATE,
+    SPOIL_SLOT,
+    SPOIL_BUDGET,
+    SPOIL_STORE
+} spoil_t;
+
 typedef struct {
     const char      *name;
     const char      *uri;
-    const char      *args;
     pprof_reason_t   want;
     int              authenticated;        /* did authenticate run */
     int              stage;                /* where it fails, in order */
-    void           (*spoil)(pprof_pipeline_conf_t *conf,
-                            pprof_request_t *req, fixture_t *f);
+    spoil_t          spoil;
 } stage_case_t;
 
-static void spoil_read(pprof_pipeline_conf_t *c, pprof_request_t *r,
-    fixture_t *f) { (void) c; (void) f; r->read = PPROF_BAD_PARAMETER; }
-static void spoil_proxy(pprof_pipeline_conf_t *c, pprof_request_t *r,
-    fixture_t *f) { (void) f; c->authz = 1; memcpy(r->proxy.addr, addr_far, 4); }
-static void spoil_method(pprof_pipeline_conf_t *c, pprof_request_t *r,
-    fixture_t *f) { (void) c; (void) f; r->method = PPROF_METHOD_OTHER; }
-static void spoil_target(pprof_pipeline_conf_t *c, pprof_request_t *r,
-    fixture_t *f) { (void) c; (void) f; r->target = PPROF_INTERNAL_ERROR; }
-static void spoil_tls(pprof_pipeline_conf_t *c, pprof_request_t *r,
-    fixture_t *f) { (void) c; (void) f; r->tls = 0; }
-static void spoil_address(pprof_pipeline_conf_t *c, pprof_request_t *r,
-    fixture_t *f) { (void) c; (void) f; memcpy(r->client.addr, addr_far, 4); }
-static void spoil_anonymous(pprof_pipeline_conf_t *c, pprof_request_t *r,
-    fixture_t *f) { (void) c; (void) r; f->who.reason = PPROF_UNAUTHENTICATED; }
-static void spoil_credential(pprof_pipeline_conf_t *c, pprof_request_t *r,
-    fixture_t *f) { (void) c; (void) r;
-    f->who.reason = PPROF_INVALID_CREDENTIAL; }
-static void spoil_role(pprof_pipeline_conf_t *c, pprof_request_t *r,
-    fixture_t *f) { (void) c; (void) r; f->who.identity = S("bob"); }
-static void spoil_params(pprof_pipeline_conf_t *c, pprof_request_t *r,
-    fixture_t *f) { (void) c; (void) f; r->args = S("seconds=1.5"); }
-static void spoil_rate(pprof_pipeline_conf_t *c, pprof_request_t *r,
-    fixture_t *f) { (void) c; (void) r; f->store.rate.last = NOW;
-    f->store.rate.excess = 0; }
-static void spoil_slot(pprof_pipeline_conf_t *c, pprof_request_t *r,
-    fixture_t *f) { uint64_t retry; (void) c; (void) r;
-    assert_int_equal(pprof_slots_acquire(f->store.slots, 1, NOW - 2000,
-                     10000, 99, &retry), PPROF_OK); }
-static void spoil_budget(pprof_pipeline_conf_t *c, pprof_request_t *r,
-    fixture_t *f) { (void) r; (void) f; c->budget.limit = 4000; }
-static void spoil_store(pprof_pipeline_conf_t *c, pprof_request_t *r,
-    fixture_t *f) { (void) c; (void) r; f->store.fail = PPROF_INTERNAL_ERROR; }
-static void spoil_alloc(pprof_pipeline_conf_t *c, pprof_request_t *r,
-    fixture_t *f) { (void) c; (void) r; f->fail_alloc = 1; }
+#define CAPTURE  "/debug/pprof/profile"
 
 static const stage_case_t  stage_cases[] = {
-    { "untrusted proxy", "/debug/pprof/profile", "seconds=5",
-      PPROF_UNTRUSTED_PROXY, 0, 0, spoil_proxy },
-    { "unreadable", "/debug/pprof/profile", "seconds=5",
-      PPROF_BAD_PARAMETER, 0, 1, spoil_read },
-    { "endpoint", "/debug/pprof/a/b", "", PPROF_UNKNOWN_ENDPOINT, 0, 1, NULL },
-    { "method", "/debug/pprof/profile", "seconds=5",
-      PPROF_METHOD_NOT_ALLOWED, 0, 1, spoil_method },
-    { "target", "/debug/pprof/profile", "seconds=5",
-      PPROF_INTERNAL_ERROR, 0, 2, spoil_target },
-    { "tls", "/debug/pprof/profile", "seconds=5", PPROF_TLS_REQUIRED, 0, 3, spoil_tls },
-    { "address", "/debug/pprof/profile", "seconds=5", PPROF_ADDRESS_DENIED, 0, 4, spoil_address },
-    { "no credential", "/debug/pprof/profile", "seconds=5",
-      PPROF_UNAUTHENTICATED, 1, 5, spoil_anonymous },
-    { "bad credential", "/debug/pprof/profile", "seconds=5",
-      PPROF_INVALID_CREDENTIAL, 1, 5, spoil_credential },
-    { "role", "/debug/pprof/profile", "seconds=5", PPROF_FORBIDDEN, 1, 6, spoil_role },
-    { "no memory for roles", "/debug/pprof/profile", "seconds=5",
-      PPROF_INTERNAL_ERROR, 1, 6, spoil_alloc },
-    { "params", "/debug/pprof/profile", "seconds=5", PPROF_BAD_PARAMETER, 1, 7, spoil_params },
-    { "rate", "/debug/pprof/profile", "seconds=5", PPROF_RATE_LIMITED, 1, 8, spoil_rate },
-    { "slot", "/debug/pprof/profile", "seconds=5", PPROF_CAPTURE_BUSY, 1, 9, spoil_slot },
-    { "budget", "/debug/pprof/profile", "seconds=5", PPROF_BUDGET_EXHAUSTED,
-      1, 10, spoil_budget },
-    { "store", "/debug/pprof/profile", "seconds=5", PPROF_INTERNAL_ERROR, 1, 8, spoil_store },
+    { "untrusted proxy", CAPTURE, PPROF_UNTRUSTED_PROXY, 0, 0, SPOIL_PROXY },
+    { "unreadable", CAPTURE, PPROF_BAD_PARAMETER, 0, 1, SPOIL_READ },
+    { "endpoint", "/debug/pprof/a/b", PPROF_UNKNOWN_ENDPOINT, 0, 1,
+      SPOIL_NONE },
+    { "method", CAPTURE, PPROF_METHOD_NOT_ALLOWED, 0, 1, SPOIL_METHOD },
+    { "target", CAPTURE, PPROF_INTERNAL_ERROR, 0, 2, SPOIL_TARGET },
+    { "tls", CAPTURE, PPROF_TLS_REQUIRED, 0, 3, SPOIL_TLS },
+    { "address", CAPTURE, PPROF_ADDRESS_DENIED, 0, 4, SPOIL_ADDRESS },
+    { "no credential", CAPTURE, PPROF_UNAUTHENTICATED, 1, 5,
+      SPOIL_ANONYMOUS },
+    { "bad credential", CAPTURE, PPROF_INVALID_CREDENTIAL, 1, 5,
+      SPOIL_CREDENTIAL },
+    { "role", CAPTURE, PPROF_FORBIDDEN, 1, 6, SPOIL_ROLE },
+    { "no memory for roles", CAPTURE, PPROF_INTERNAL_ERROR, 1, 6,
+      SPOIL_ALLOC },
+    { "params", CAPTURE, PPROF_BAD_PARAMETER, 1, 7, SPOIL_PARAMS },
+    { "rate", CAPTURE, PPROF_RATE_LIMITED, 1, 8, SPOIL_RATE },
+    { "slot", CAPTURE, PPROF_CAPTURE_BUSY, 1, 9, SPOIL_SLOT },
+    { "budget", CAPTURE, PPROF_BUDGET_EXHAUSTED, 1, 10, SPOIL_BUDGET },
+    { "store", CAPTURE, PPROF_INTERNAL_ERROR, 1, 8, SPOIL_STORE },
 };
+
+
+/* Makes one stage fail; the case's URI asks for a 5 s capture. */
+static void
+spoil(spoil_t what, pprof_pipeline_conf_t *conf, pprof_request_t *req,
+    fixture_t *f)
+{
+    uint64_t  retry;
+
+    switch (what) {
+
+    case SPOIL_PROXY:
+        conf->authz = 1;
+        memcpy(req->proxy.addr, addr_far, 4);
+        break;
+
+    case SPOIL_READ:
+        req->read = PPROF_BAD_PARAMETER;
+        break;
+
+    case SPOIL_METHOD:
+        req->method = PPROF_METHOD_OTHER;
+        break;
+
+    case SPOIL_TARGET:
+        req->target = PPROF_INTERNAL_ERROR;
+        break;
+
+    case SPOIL_TLS:
+        req->tls = 0;
+        break;
+
+    case SPOIL_ADDRESS:
+        memcpy(req->client.addr, addr_far, 4);
+        break;
+
+    case SPOIL_ANONYMOUS:
+        f->who.reason = PPROF_UNAUTHENTICATED;
+        break;
+
+    case SPOIL_CREDENTIAL:
+        f->who.reason = PPROF_INVALID_CREDENTIAL;
+        break;
+
+    case SPOIL_ROLE:
+        f->who.identity = S("bob");
+        break;
+
+    case SPOIL_ALLOC:
+        f->fail_alloc = 1;
+        break;
+
+    case SPOIL_PARAMS:
+        req->args = S("seconds=1.5");
+        break;
+
+    case SPOIL_RATE:
+        f->store.rate.last = NOW;
+        f->store.rate.excess = 0;
+        break;
+
+    case SPOIL_SLOT:
+        /* 10 s, started 2 s ago. */
+        assert_int_equal(pprof_slots_acquire(f->store.slots, 1, NOW - 2000,
+                                             10000, 99, &retry),
+                         PPROF_OK);
+        break;
+
+    case SPOIL_BUDGET:
+        conf->budget.limit = 4000;
+        break;
+
+    case SPOIL_STORE:
+        f->store.fail = PPROF_INTERNAL_ERROR;
+        break;
+
+    case SPOIL_NONE:
+        break;
+    }
+}
 
 
 static void
@@ -377,11 +437,8 @@ run_case(const stage_case_t *c, int enforce, pprof_decision_t *d,
 
     setup_conf(&conf);
     conf.enforce = enforce;
-    setup_request(&req, f, c->uri, c->args);
-
-    if (c->spoil) {
-        c->spoil(&conf, &req, f);
-    }
+    setup_request(&req, f, c->uri, "seconds=5");
+    spoil(c->spoil, &conf, &req, f);
 
     pprof_pipeline_decide(&conf, &req, &store_ops, &f->store, d);
 
@@ -418,8 +475,8 @@ each_stage_alone(void **state)
         }
 
         if (stage_cases[i].want == PPROF_INTERNAL_ERROR
-            && stage_cases[i].spoil != spoil_target
-            && stage_cases[i].spoil != spoil_store)
+            && stage_cases[i].spoil != SPOIL_TARGET
+            && stage_cases[i].spoil != SPOIL_STORE)
         {
             assert_true(d.error[0] != '\0');
         }
@@ -516,7 +573,8 @@ pairs(void **state)
         pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
         assert_int_equal(d.reason, PPROF_RATE_LIMITED);
         assert_int_equal(d.retry_after, 1);
-        assert_int_equal(f.store.calls & CALL_BUDGET, enforce ? 0 : CALL_BUDGET);
+        assert_int_equal(f.store.calls & CALL_BUDGET,
+                         enforce ? 0 : CALL_BUDGET);
 
         /* Forbidden and a bad parameter: forbidden. */
         setup_conf(&conf);
@@ -556,8 +614,8 @@ all_pairs(void **state)
             a = &stage_cases[i];
             b = &stage_cases[j];
 
-            if (a->stage >= b->stage || a->spoil == NULL
-                || b->spoil == NULL)
+            if (a->stage >= b->stage || a->spoil == SPOIL_NONE
+                || b->spoil == SPOIL_NONE)
             {
                 continue;
             }
@@ -565,9 +623,9 @@ all_pairs(void **state)
             for (enforce = 0; enforce <= 1; enforce++) {
                 setup_conf(&conf);
                 conf.enforce = enforce;
-                setup_request(&req, &f, a->uri, a->args);
-                a->spoil(&conf, &req, &f);
-                b->spoil(&conf, &req, &f);
+                setup_request(&req, &f, a->uri, "seconds=5");
+                spoil(a->spoil, &conf, &req, &f);
+                spoil(b->spoil, &conf, &req, &f);
 
                 pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
 
@@ -654,7 +712,7 @@ retry_after(void **state)
 
     setup_conf(&conf);
     setup_request(&req, &f, "/debug/pprof/profile", "seconds=5");
-    spoil_slot(&conf, &req, &f);        /* 10 s, started 2 s ago */
+    spoil(SPOIL_SLOT, &conf, &req, &f);
 
     pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
     assert_int_equal(d.reason, PPROF_CAPTURE_BUSY);
