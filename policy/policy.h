@@ -316,6 +316,10 @@ size_t pprof_slots_expire(pprof_lease_t *slots, size_t n, uint64_t now);
 pprof_reason_t pprof_slots_acquire(pprof_lease_t *slots, size_t n,
     uint64_t now, uint64_t duration, uint64_t id, uint64_t *retry_after);
 
+/* A slot no request gives back (a proxy's check): held to its expiry. */
+pprof_reason_t pprof_slots_lease(pprof_lease_t *slots, size_t n,
+    uint64_t now, uint64_t duration, uint64_t id, uint64_t *retry_after);
+
 /* 1 when the lease was held (and is now free), 0 otherwise. */
 int pprof_slots_release(pprof_lease_t *slots, size_t n, uint64_t id);
 
