@@ -146,8 +146,19 @@ ngx_http_pprof_authz_handler(ngx_http_request_t *r)
     ngx_http_pprof_ctx_t       *ctx;
     ngx_http_pprof_loc_conf_t  *plcf;
 
+    /*
+     * auth_request, SSI or mirror in this nginx: the subrequest carries the
+     * client's own headers and address, which no proxy vouched for.  The
+     * configuration is wrong, and the client must not pass.
+     */
     if (r != r->main) {
-        return NGX_HTTP_NOT_FOUND;
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof: internal_error: pprof_authz answers another "
+                      "proxy's check, not a subrequest of this nginx "
+                      "(auth_request, SSI, mirror), whose headers are the "
+                      "client's own: use \"pprof on\" where the request is "
+                      "proxied");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
