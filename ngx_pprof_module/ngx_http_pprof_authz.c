@@ -217,7 +217,9 @@ ngx_http_pprof_check_read(ngx_http_request_t *r,
     pprof_request_t *req)
 {
     u_char                 *p;
+    const char             *detail;
     pprof_str_t             prefix;
+    pprof_reason_t          rc;
     pprof_values_t          values[NGX_HTTP_PPROF_CHECK_HEADERS], *proto;
     pprof_authz_check_t     check;
     pprof_authz_request_t  *orig;
@@ -267,11 +269,14 @@ ngx_http_pprof_check_read(ngx_http_request_t *r,
 
     req->body_len = 0;
 
+    /* Read even when the request was not: its record names the client. */
+    rc = pprof_authz_client(values[NGX_HTTP_PPROF_FORWARDED_FOR],
+                            &req->proxy, plcf->pipeline.trusted,
+                            plcf->pipeline.ntrusted, &req->client, &detail);
+
     if (req->read == PPROF_OK) {
-        req->read = pprof_authz_client(values[NGX_HTTP_PPROF_FORWARDED_FOR],
-                                       &req->proxy, plcf->pipeline.trusted,
-                                       plcf->pipeline.ntrusted, &req->client,
-                                       &req->read_detail);
+        req->read = rc;
+        req->read_detail = detail;
     }
 
     /* Only one "https" counts: anything else may be a client's word. */
