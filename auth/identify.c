@@ -145,22 +145,12 @@ pprof_auth_set_identity(pprof_auth_result_t *result,
 int
 pprof_auth_role_valid(const unsigned char *data, size_t len)
 {
-    size_t  i;
+    pprof_str_t  name;
 
-    if (len == 0 || len > PPROF_AUTH_ROLE_MAX) {
-        return 0;
-    }
+    name.data = data;
+    name.len = len;
 
-    /* Roles are joined with commas in $pprof_roles and quoted in logs. */
-    for (i = 0; i < len; i++) {
-        if (data[i] <= 0x20 || data[i] >= 0x7f || data[i] == ','
-            || data[i] == '"' || data[i] == '\\')
-        {
-            return 0;
-        }
-    }
-
-    return 1;
+    return len <= PPROF_AUTH_ROLE_MAX && pprof_role_name_valid(name);
 }
 
 

@@ -144,8 +144,19 @@ ngx_http_pprof_authz_handler(ngx_http_request_t *r)
     ngx_http_pprof_ctx_t       *ctx;
     ngx_http_pprof_loc_conf_t  *plcf;
 
+    /*
+     * auth_request, SSI or mirror in this nginx: the subrequest carries the
+     * client's own headers and address, which no proxy vouched for.  The
+     * configuration is wrong, and the client must not pass.
+     */
     if (r != r->main) {
-        return NGX_HTTP_NOT_FOUND;
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof: internal_error: pprof_authz answers another "
+                      "proxy's check, not a subrequest of this nginx "
+                      "(auth_request, SSI, mirror), whose headers are the "
+                      "client's own: use \"pprof on\" where the request is "
+                      "proxied");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
@@ -205,7 +216,9 @@ ngx_http_pprof_check_read(ngx_http_request_t *r,
 {
     u_char                 *p;
     size_t                  len;
+    const char             *detail;
     pprof_str_t             prefix;
+    pprof_reason_t          rc;
     pprof_values_t          values[NGX_HTTP_PPROF_CHECK_HEADERS], *proto;
     pprof_authz_check_t     check;
     pprof_authz_request_t  *orig;
@@ -268,11 +281,14 @@ ngx_http_pprof_check_read(ngx_http_request_t *r,
 
     req->body_len = 0;
 
+    /* Read even when the request was not: its record names the client. */
+    rc = pprof_authz_client(values[NGX_HTTP_PPROF_FORWARDED_FOR],
+                            &req->proxy, plcf->pipeline.trusted,
+                            plcf->pipeline.ntrusted, &req->client, &detail);
+
     if (req->read == PPROF_OK) {
-        req->read = pprof_authz_client(values[NGX_HTTP_PPROF_FORWARDED_FOR],
-                                       &req->proxy, plcf->pipeline.trusted,
-                                       plcf->pipeline.ntrusted, &req->client,
-                                       &req->read_detail);
+        req->read = rc;
+        req->read_detail = detail;
     }
 
     /* Only one "https" counts: anything else may be a client's word. */

@@ -807,6 +807,15 @@ ngx_http_pprof_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (!pprof_role_name_valid(word)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pprof_role: \"%V\" is not a role name: roles "
+                           "travel comma-separated in X-Pprof-Roles and "
+                           "$pprof_roles, so printable ASCII without space, "
+                           "comma, quote or backslash", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
     if (plcf->roles == NULL) {
         plcf->roles = ngx_array_create(cf->pool, 4, sizeof(pprof_role_t));
         if (plcf->roles == NULL) {

@@ -404,8 +404,11 @@ ngx_http_pprof_zone_acquire(void *data, pprof_str_t endpoint,
     *lease ^= ngx_random();
     *lease |= 1;
 
-    rc = pprof_slots_acquire(slots, nslots, now, duration, *lease,
-                             retry_after);
+    rc = store->leases
+         ? pprof_slots_lease(slots, nslots, now, duration, *lease,
+                             retry_after)
+         : pprof_slots_acquire(slots, nslots, now, duration, *lease,
+                               retry_after);
     if (rc != PPROF_OK) {
         return rc;
     }

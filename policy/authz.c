@@ -589,20 +589,14 @@ int
 pprof_authz_roles_header(const pprof_str_t *roles, size_t n, char *buf,
     size_t cap, size_t *len)
 {
-    size_t  i, j, o;
+    size_t  i, o;
 
     for (i = 0, o = 0; i < n; i++) {
-        if (roles[i].len == 0 || o + (i > 0) + roles[i].len + 1 > cap) {
-            return -1;
-        }
-
         /* A comma or space would split a role in two for the reader. */
-        for (j = 0; j < roles[i].len; j++) {
-            if (roles[i].data[j] <= 0x20 || roles[i].data[j] >= 0x7f
-                || roles[i].data[j] == ',')
-            {
-                return -1;
-            }
+        if (!pprof_role_name_valid(roles[i])
+            || o + (i > 0) + roles[i].len + 1 > cap)
+        {
+            return -1;
         }
 
         if (i > 0) {

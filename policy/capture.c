@@ -196,9 +196,13 @@ pprof_slots_expire(pprof_lease_t *slots, size_t n, uint64_t now)
 }
 
 
-pprof_reason_t
-pprof_slots_acquire(pprof_lease_t *slots, size_t n, uint64_t now,
-    uint64_t duration, uint64_t id, uint64_t *retry_after)
+/*
+ * A free slot until ends, freed at expires if no one releases it; else
+ * busy until the earliest running capture's ends.
+ */
+static pprof_reason_t
+slots_take(pprof_lease_t *slots, size_t n, uint64_t now, uint64_t ends,
+    uint64_t expires, uint64_t id, uint64_t *retry_after)
 {
     size_t    i, first;
     uint64_t  from;
@@ -213,8 +217,8 @@ pprof_slots_acquire(pprof_lease_t *slots, size_t n, uint64_t now,
         if (slots[i].id == 0) {
             slots[i].id = id;
             slots[i].starts = now;
-            slots[i].ends = now + duration;
-            slots[i].expires = now + duration + PPROF_LEASE_MARGIN;
+            slots[i].ends = ends;
+            slots[i].expires = expires;
             return PPROF_OK;
         }
 
@@ -224,14 +228,40 @@ pprof_slots_acquire(pprof_lease_t *slots, size_t n, uint64_t now,
     }
 
     /*
-     * Until the earliest running capture of this endpoint ends.  Each
-     * worker caches its own clock, so now may lag the granting worker's:
-     * counted from the grant at the latest, never longer than the capture.
+     * Each worker caches its own clock, so now may lag the granting
+     * worker's: counted from the grant at the latest, never longer than
+     * the slot is held.
      */
     from = now > slots[first].starts ? now : slots[first].starts;
     *retry_after = ceil_seconds(slots[first].ends > from
                                 ? slots[first].ends - from : 0);
     return PPROF_CAPTURE_BUSY;
+}
+
+
+pprof_reason_t
+pprof_slots_acquire(pprof_lease_t *slots, size_t n, uint64_t now,
+    uint64_t duration, uint64_t id, uint64_t *retry_after)
+{
+    return slots_take(slots, n, now, now + duration,
+                      now + duration + PPROF_LEASE_MARGIN, id, retry_after);
+}
+
+
+/*
+ * Nothing gives a lease back, so it is held, and waited for, to its
+ * expiry: telling the proxy when the capture itself ends would send its
+ * client back while the slot is still taken.
+ */
+pprof_reason_t
+pprof_slots_lease(pprof_lease_t *slots, size_t n, uint64_t now,
+    uint64_t duration, uint64_t id, uint64_t *retry_after)
+{
+    uint64_t  expires;
+
+    expires = now + duration + PPROF_LEASE_MARGIN;
+
+    return slots_take(slots, n, now, expires, expires, id, retry_after);
 }
 
 

@@ -195,6 +195,13 @@ int pprof_policy_check_binds(const pprof_bind_t *binds, size_t nbinds,
     const pprof_role_t *roles, size_t nroles, size_t *max_held,
     pprof_str_t *undefined);
 
+/*
+ * Whether a name can be a role: it travels comma-separated in
+ * X-Pprof-Roles and $pprof_roles and quoted in logs, so printable ASCII
+ * without space, comma, quote or backslash.
+ */
+int pprof_role_name_valid(pprof_str_t name);
+
 /* Adds one role name to held unless already there; -1 when full. */
 int pprof_roles_add(pprof_str_t role, pprof_str_t *held, size_t *nheld,
     size_t cap);
@@ -317,6 +324,10 @@ typedef struct {
 size_t pprof_slots_expire(pprof_lease_t *slots, size_t n, uint64_t now);
 
 pprof_reason_t pprof_slots_acquire(pprof_lease_t *slots, size_t n,
+    uint64_t now, uint64_t duration, uint64_t id, uint64_t *retry_after);
+
+/* A slot no request gives back (a proxy's check): held to its expiry. */
+pprof_reason_t pprof_slots_lease(pprof_lease_t *slots, size_t n,
     uint64_t now, uint64_t duration, uint64_t id, uint64_t *retry_after);
 
 /* 1 when the lease was held (and is now free), 0 otherwise. */

@@ -205,6 +205,28 @@ pprof_policy_check_binds(const pprof_bind_t *binds, size_t nbinds,
 
 
 int
+pprof_role_name_valid(pprof_str_t name)
+{
+    size_t  i;
+
+    if (name.len == 0) {
+        return 0;
+    }
+
+    for (i = 0; i < name.len; i++) {
+        if (name.data[i] <= 0x20 || name.data[i] >= 0x7f
+            || name.data[i] == ',' || name.data[i] == '"'
+            || name.data[i] == '\\')
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
 pprof_roles_add(pprof_str_t role, pprof_str_t *held, size_t *nheld,
     size_t cap)
 {

@@ -152,6 +152,48 @@ slots(void **state)
 }
 
 
+/*
+ * A proxy's check: nothing releases the lease, so it is held for the
+ * capture plus the margin, and a busy answer waits for all of it.
+ */
+static void
+leases(void **state)
+{
+    pprof_lease_t  s[2];
+    uint64_t       retry = 0, t = 5000000;
+
+    (void) state;
+
+    memset(s, 0, sizeof(s));
+
+    assert_int_equal(pprof_slots_lease(s, 1, t, 2000, 41, &retry), PPROF_OK);
+    assert_int_equal(pprof_slots_lease(s, 1, t + 500, 1000, 42, &retry),
+                     PPROF_CAPTURE_BUSY);
+    assert_int_equal(retry, (2000 + PPROF_LEASE_MARGIN - 500 + 999) / 1000);
+
+    /* Still busy past the capture's end, within the margin. */
+    assert_int_equal(pprof_slots_lease(s, 1, t + 10000, 1000, 43, &retry),
+                     PPROF_CAPTURE_BUSY);
+    assert_int_equal(retry, (2000 + PPROF_LEASE_MARGIN - 10000) / 1000);
+
+    /* Free when the lease expires, not before. */
+    assert_int_equal(pprof_slots_expire(s, 1, t + 2000 + PPROF_LEASE_MARGIN
+                                              - 1), 0);
+    assert_int_equal(pprof_slots_expire(s, 1, t + 2000 + PPROF_LEASE_MARGIN),
+                     1);
+
+    /* The earliest of two leases decides the wait. */
+    assert_int_equal(pprof_slots_lease(s, 2, t, 5000, 44, &retry), PPROF_OK);
+    assert_int_equal(pprof_slots_lease(s, 2, t, 1000, 45, &retry), PPROF_OK);
+    assert_int_equal(pprof_slots_lease(s, 2, t, 1000, 46, &retry),
+                     PPROF_CAPTURE_BUSY);
+    assert_int_equal(retry, (1000 + PPROF_LEASE_MARGIN) / 1000);
+
+    assert_int_equal(pprof_slots_lease(s, 1, t, 1000, 0, &retry),
+                     PPROF_INTERNAL_ERROR);
+}
+
+
 static void
 budget(void **state)
 {
@@ -230,6 +272,7 @@ main(void)
         cmocka_unit_test(rate_parse),
         cmocka_unit_test(rate_bucket),
         cmocka_unit_test(slots),
+        cmocka_unit_test(leases),
         cmocka_unit_test(budget),
         cmocka_unit_test(metrics),
     };

@@ -496,6 +496,33 @@ roles_add(void **state)
 }
 
 
+/*
+ * One rule for every role name, configured or from a credential: what
+ * X-Pprof-Roles and $pprof_roles can carry comma-separated.
+ */
+static void
+role_names(void **state)
+{
+    pprof_str_t  nul = { (const unsigned char *) "a\0b", 3 };
+
+    (void) state;
+
+    assert_true(pprof_role_name_valid(S("oncall")));
+    assert_true(pprof_role_name_valid(S("sre:read-only_2")));
+
+    assert_false(pprof_role_name_valid(S("")));
+    assert_false(pprof_role_name_valid(S("a,b")));
+    assert_false(pprof_role_name_valid(S("a b")));
+    assert_false(pprof_role_name_valid(S("a\r\nX-Evil: 1")));
+    assert_false(pprof_role_name_valid(S("a\tb")));
+    assert_false(pprof_role_name_valid(S("a\"b")));
+    assert_false(pprof_role_name_valid(S("a\\b")));
+    assert_false(pprof_role_name_valid(S("caf\xc3\xa9")));
+    assert_false(pprof_role_name_valid(S("a\x7f")));
+    assert_false(pprof_role_name_valid(nul));
+}
+
+
 /* The roles of a typical configuration. */
 static const pprof_str_t  heap_ep[] = { { (const unsigned char *) "heap", 4 } };
 static const pprof_str_t  profile_ep[] = {
@@ -673,6 +700,7 @@ main(void)
         cmocka_unit_test(engine_error_denies),
         cmocka_unit_test(bind_sources),
         cmocka_unit_test(roles_add),
+        cmocka_unit_test(role_names),
         cmocka_unit_test(authorize_classes),
         cmocka_unit_test(authorize_endpoint_names),
         cmocka_unit_test(authorize_nothing_implicit),
