@@ -11,6 +11,7 @@ use warnings;
 use Digest::SHA qw(sha256_hex);
 use MIME::Base64 qw(encode_base64);
 use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
 use Test::More;
 use PprofTest;
 use PprofGateway qw(roles_conf make_identities tls_server);
@@ -247,6 +248,7 @@ denied(get('/hdr/debug/pprof/heap'), 403, 'forbidden', 'anonymous is a viewer on
 
 # --- reload: new keys, requests in flight finish ------------------------------
 
+$t->clear_upstream;
 my $pid = fork // die "fork: $!";
 if ($pid == 0) {
     my ($rc, $out) = $t->curl('-o', '/dev/null', '-w', '%{http_code}',
@@ -255,7 +257,13 @@ if ($pid == 0) {
     $t->write_file('inflight.out', $out);
     POSIX::_exit($out eq '200' ? 0 : 1);
 }
-sleep 0.5;
+
+# Reload once the capture is at the target, not after a guess at how long
+# curl takes to get there: a request that arrives after the reload meets
+# the new keys.
+my $until = time + 10;
+sleep 0.05 until (grep { $_->{path} eq '/debug/pprof/profile' } $t->upstream_requests)
+    || time > $until;
 
 my $new = 'rotated-key-987654321';
 $t->write_file('api.keys', sha256_hex($new) . " parca scraper\n");
