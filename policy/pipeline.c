@@ -18,7 +18,7 @@ static pprof_reason_t pipeline_authorize(const pprof_pipeline_conf_t *conf,
     const pprof_request_t *req, const pprof_who_t *who, pprof_decision_t *d);
 static pprof_reason_t pipeline_admit(const pprof_pipeline_conf_t *conf,
     const pprof_request_t *req, const pprof_store_ops_t *ops, void *store,
-    const pprof_who_t *who, pprof_decision_t *d);
+    pprof_decision_t *d);
 static void pipeline_denied(pprof_decision_t *d, pprof_reason_t rc,
     uint64_t retry_after);
 static void pipeline_give_back(const pprof_store_ops_t *ops, void *store,
@@ -29,6 +29,16 @@ void
 pprof_pipeline_decide(const pprof_pipeline_conf_t *conf,
     const pprof_request_t *req, const pprof_store_ops_t *ops, void *store,
     pprof_decision_t *d)
+{
+    if (pprof_pipeline_check(conf, req, d)) {
+        pprof_pipeline_admit(conf, req, ops, store, d);
+    }
+}
+
+
+int
+pprof_pipeline_check(const pprof_pipeline_conf_t *conf,
+    const pprof_request_t *req, pprof_decision_t *d)
 {
     int             enforce;
     pprof_who_t     who;
@@ -45,7 +55,7 @@ pprof_pipeline_decide(const pprof_pipeline_conf_t *conf,
      */
     if (conf->authz && !pprof_pipeline_trusted(conf, &req->proxy)) {
         if (pprof_policy_stop(&d->reason, PPROF_UNTRUSTED_PROXY, enforce)) {
-            return;
+            return 0;
         }
     }
 
@@ -63,21 +73,21 @@ pprof_pipeline_decide(const pprof_pipeline_conf_t *conf,
 
         (void) pprof_policy_stop(&d->reason, rc, enforce);
         d->endpoint.cls = PPROF_CLASS_COUNT;
-        return;
+        return 0;
     }
 
     if (pprof_policy_stop(&d->reason, req->target, enforce)) {
-        return;
+        return 0;
     }
 
     if (pprof_policy_stop(&d->reason, pipeline_transport(conf, req, d),
                           enforce))
     {
-        return;
+        return 0;
     }
 
     if (pprof_policy_stop(&d->reason, pipeline_address(conf, req), enforce)) {
-        return;
+        return 0;
     }
 
     memset(&who, 0, sizeof(pprof_who_t));
@@ -85,15 +95,16 @@ pprof_pipeline_decide(const pprof_pipeline_conf_t *conf,
     req->authenticate(req->data, &who);
 
     d->authenticated = (who.reason == PPROF_OK);
+    d->identity = who.identity;
 
     if (pprof_policy_stop(&d->reason, who.reason, enforce)) {
-        return;
+        return 0;
     }
 
     if (pprof_policy_stop(&d->reason, pipeline_authorize(conf, req, &who, d),
                           enforce))
     {
-        return;
+        return 0;
     }
 
     /* Behind a proxy the query reaches the target as sent: it must be
@@ -116,16 +127,22 @@ pprof_pipeline_decide(const pprof_pipeline_conf_t *conf,
     }
 
     if (pprof_policy_stop(&d->reason, rc, enforce)) {
-        return;
+        return 0;
     }
 
     /* Rate, concurrency and budget need an identity and a capture length. */
-    if (d->canonical && d->authenticated) {
-        (void) pprof_policy_stop(&d->reason,
-                                 pipeline_admit(conf, req, ops, store, &who,
-                                                d),
-                                 enforce);
-    }
+    return d->canonical && d->authenticated;
+}
+
+
+void
+pprof_pipeline_admit(const pprof_pipeline_conf_t *conf,
+    const pprof_request_t *req, const pprof_store_ops_t *ops, void *store,
+    pprof_decision_t *d)
+{
+    (void) pprof_policy_stop(&d->reason,
+                             pipeline_admit(conf, req, ops, store, d),
+                             conf->enforce);
 }
 
 
@@ -232,8 +249,7 @@ pipeline_authorize(const pprof_pipeline_conf_t *conf,
  */
 static pprof_reason_t
 pipeline_admit(const pprof_pipeline_conf_t *conf, const pprof_request_t *req,
-    const pprof_store_ops_t *ops, void *store, const pprof_who_t *who,
-    pprof_decision_t *d)
+    const pprof_store_ops_t *ops, void *store, pprof_decision_t *d)
 {
     uint64_t             retry;
     pprof_reason_t       rc, first;
@@ -247,7 +263,7 @@ pipeline_admit(const pprof_pipeline_conf_t *conf, const pprof_request_t *req,
 
     if (rate->rate) {
         retry = 0;
-        rc = ops->rate(store, d->endpoint.cls, who->identity, rate, req->now,
+        rc = ops->rate(store, d->endpoint.cls, d->identity, rate, req->now,
                        &retry);
         if (first == PPROF_OK) {
             pipeline_denied(d, rc, retry);

@@ -474,6 +474,8 @@ typedef struct {
     unsigned              canonical:1;   /* params valid: the request may
                                             be rewritten to them */
     unsigned              authenticated:1;
+    pprof_str_t           identity;      /* who, for stage 7's key; points
+                                            where authenticate put it */
     pprof_str_t          *held;          /* roles held, from alloc */
     size_t                nheld;
     uint64_t              retry_after;   /* whole seconds, >= 1, for 429 */
@@ -499,6 +501,16 @@ int pprof_pipeline_trusted(const pprof_pipeline_conf_t *conf,
  * taken for a capture that will not go ahead is given back before return.
  */
 void pprof_pipeline_decide(const pprof_pipeline_conf_t *conf,
+    const pprof_request_t *req, const pprof_store_ops_t *ops, void *store,
+    pprof_decision_t *d);
+
+/*
+ * The same in two halves, for a store whose answer comes later: stages
+ * 1-6, which return whether stages 7-9 are to be asked, then stages 7-9.
+ */
+int pprof_pipeline_check(const pprof_pipeline_conf_t *conf,
+    const pprof_request_t *req, pprof_decision_t *d);
+void pprof_pipeline_admit(const pprof_pipeline_conf_t *conf,
     const pprof_request_t *req, const pprof_store_ops_t *ops, void *store,
     pprof_decision_t *d);
 

@@ -643,6 +643,43 @@ all_pairs(void **state)
 }
 
 
+/* In two halves, as a store that answers later runs it: the same result. */
+static void
+halves(void **state)
+{
+    size_t            i;
+    fixture_t         f;
+    pprof_request_t   req;
+    pprof_decision_t  whole, half;
+    pprof_pipeline_conf_t  conf;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(stage_cases) / sizeof(stage_cases[0]); i++) {
+        run_case(&stage_cases[i], 1, &whole, &f);
+
+        setup_conf(&conf);
+        setup_request(&req, &f, stage_cases[i].uri, "seconds=5");
+        spoil(stage_cases[i].spoil, &conf, &req, &f);
+
+        if (pprof_pipeline_check(&conf, &req, &half)) {
+            assert_int_equal(half.reason, PPROF_OK);
+            assert_int_equal(f.store.calls, 0);
+            assert_memory_equal(half.identity.data, "alice", 5);
+
+            pprof_pipeline_admit(&conf, &req, &store_ops, &f.store, &half);
+
+        } else {
+            assert_int_equal(f.store.calls, 0);
+        }
+
+        assert_int_equal(half.reason, whole.reason);
+        assert_int_equal(half.retry_after, whole.retry_after);
+        assert_int_equal(f.store.locked, 0);
+    }
+}
+
+
 /* A slot is taken, then the budget refuses: the slot is free again. */
 static void
 slot_given_back(void **state)
@@ -795,6 +832,7 @@ main(void)
         cmocka_unit_test(each_stage_dry_run),
         cmocka_unit_test(pairs),
         cmocka_unit_test(all_pairs),
+        cmocka_unit_test(halves),
         cmocka_unit_test(slot_given_back),
         cmocka_unit_test(retry_after),
         cmocka_unit_test(redirect),
