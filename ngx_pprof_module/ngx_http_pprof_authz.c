@@ -43,27 +43,12 @@ static ngx_str_t  ngx_http_pprof_check_names[] = {
 };
 
 
-static ngx_conf_enum_t  ngx_http_pprof_authz_modes[] = {
-    { ngx_string("envoy"), PPROF_AUTHZ_ENVOY },
-    { ngx_string("forward"), PPROF_AUTHZ_FORWARD },
-    { ngx_string("original"), PPROF_AUTHZ_ORIGINAL },
-    { ngx_null_string, 0 }
-};
-
-
 char *
 ngx_http_pprof_authz(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_pprof_loc_conf_t *plcf = conf;
-
     char                      *rv;
     ngx_http_core_loc_conf_t  *clcf;
 
-    if (plcf->authz != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    cmd->post = ngx_http_pprof_authz_modes;
     rv = ngx_conf_set_enum_slot(cf, cmd, conf);
     if (rv != NGX_CONF_OK) {
         return rv;

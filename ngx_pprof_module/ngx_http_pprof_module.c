@@ -43,6 +43,14 @@ static ngx_conf_enum_t  ngx_http_pprof_tls_modes[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_pprof_authz_modes[] = {
+    { ngx_string("envoy"), PPROF_AUTHZ_ENVOY },
+    { ngx_string("forward"), PPROF_AUTHZ_FORWARD },
+    { ngx_string("original"), PPROF_AUTHZ_ORIGINAL },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_num_bounds_t  ngx_http_pprof_max_seconds_bounds = {
     ngx_conf_check_num_bounds, 1, PPROF_MAX_SECONDS_LIMIT
 };
@@ -100,7 +108,7 @@ static ngx_command_t  ngx_http_pprof_commands[] = {
       ngx_http_pprof_authz,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_pprof_loc_conf_t, authz),
-      NULL },
+      &ngx_http_pprof_authz_modes },
 
     { ngx_string("pprof_authz_prefix"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
