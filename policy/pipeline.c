@@ -107,17 +107,18 @@ pprof_pipeline_check(const pprof_pipeline_conf_t *conf,
         return 0;
     }
 
-    /* Behind a proxy the query reaches the target as sent: it must be
-     * canonical already. */
+    /* Behind a proxy the query reaches the target as sent: canonical only. */
     if (conf->authz) {
         rc = pprof_authz_params(&d->endpoint, req->args, req->method,
                                 req->body_len, conf->max_seconds, &d->params,
                                 d->detail, sizeof(d->detail));
+
     } else {
         rc = pprof_policy_params(&d->endpoint, req->args, req->method,
                                  req->body_len, conf->max_seconds,
                                  &d->params);
     }
+
     if (rc == PPROF_OK) {
         d->canonical = 1;
 
