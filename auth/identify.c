@@ -184,25 +184,14 @@ pprof_auth_add_role(pprof_auth_result_t *result, const unsigned char *data,
 
 
 static int
-lower(int c)
-{
-    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-}
-
-
-static int
 scheme_is(pprof_str_t value, const char *scheme, pprof_str_t *rest)
 {
     size_t  i, n = strlen(scheme);
 
-    if (value.len <= n || value.data[n] != ' ') {
+    if (value.len <= n || value.data[n] != ' '
+        || !pprof_ascii_starts_ci(value, scheme))
+    {
         return 0;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (lower(value.data[i]) != scheme[i]) {
-            return 0;
-        }
     }
 
     for (i = n; i < value.len && value.data[i] == ' '; i++) {

@@ -35,28 +35,14 @@ typedef struct {
 
 
 static int
-lower(int c)
-{
-    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-}
-
-
-static int
 key_is(const unsigned char *p, size_t n, const char *key)
 {
-    size_t  i;
+    pprof_str_t  s;
 
-    if (n != strlen(key)) {
-        return 0;
-    }
+    s.data = p;
+    s.len = n;
 
-    for (i = 0; i < n; i++) {
-        if (lower(p[i]) != key[i]) {
-            return 0;
-        }
-    }
-
-    return 1;
+    return pprof_ascii_equal_ci(s, key);
 }
 
 

@@ -340,32 +340,6 @@ origin_form(pprof_str_t target, pprof_authz_request_t *req,
 }
 
 
-static int
-lower(int c)
-{
-    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-}
-
-
-static int
-prefix_ci(pprof_str_t s, const char *lit)
-{
-    size_t  i, n = strlen(lit);
-
-    if (s.len < n) {
-        return 0;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (lower(s.data[i]) != lit[i]) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
 /*
  * X-Original-URL: "http[s]://authority/path?query".  The authority is
  * ignored, but must be one: a '\' or other byte that some URL parsers
@@ -376,7 +350,7 @@ url_origin(pprof_str_t url, pprof_str_t *origin, const char **detail)
 {
     size_t  i, skip;
 
-    skip = prefix_ci(url, "https://") ? 8 : prefix_ci(url, "http://") ? 7 : 0;
+    skip = pprof_ascii_starts_ci(url, "https://") ? 8 : pprof_ascii_starts_ci(url, "http://") ? 7 : 0;
 
     if (skip == 0) {
         *detail = "X-Original-URL is not an absolute http or https URL";

@@ -26,33 +26,6 @@ static const struct {
 };
 
 
-static int
-lower(int c)
-{
-    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-}
-
-
-static int
-same_ci(pprof_str_t s, const char *name)
-{
-    size_t  i, n;
-
-    n = strlen(name);
-    if (s.len != n) {
-        return 0;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (lower(s.data[i]) != name[i]) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
 /*
  * Custom profile names are Go identifiers in practice; anything beyond
  * letters, digits, '_', '-' and '.' is refused rather than interpreted.
@@ -96,7 +69,7 @@ lookup(pprof_str_t name, size_t *row)
     }
 
     for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        if (!same_ci(name, known[i].name)) {
+        if (!pprof_ascii_equal_ci(name, known[i].name)) {
             continue;
         }
 

@@ -22,17 +22,6 @@ typedef struct {
 } token_t;
 
 
-int
-pprof_hex_value(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c |= 0x20;
-    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
-
 /* Percent- and '+'-decoding as url.QueryUnescape does; -1 on bad escapes. */
 static int
 decode(const unsigned char *p, size_t n, token_t *t)

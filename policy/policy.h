@@ -43,6 +43,13 @@ const char *pprof_reason_message(pprof_reason_t reason);
 int pprof_reason_status(pprof_reason_t reason);
 
 
+/* ASCII for protocol text; lit is lowercase. */
+int pprof_hex_value(int c);                /* -1 for a byte that is none */
+int pprof_ascii_lower(int c);
+int pprof_ascii_starts_ci(pprof_str_t s, const char *lit);
+int pprof_ascii_equal_ci(pprof_str_t s, const char *lit);
+
+
 /* SPEC §2 classes; the values are bit positions in a role's permissions. */
 typedef enum {
     PPROF_CLASS_INDEX = 0,
@@ -238,9 +245,6 @@ typedef struct {
 pprof_reason_t pprof_policy_params(const pprof_endpoint_t *ep,
     pprof_str_t args, pprof_method_t method, long long body_len,
     unsigned max_seconds, pprof_params_t *params);
-
-/* A hex digit's value, either case; -1 for any other byte. */
-int pprof_hex_value(int c);
 
 /* Whether a key of the query decodes to "seconds" (used by classify). */
 int pprof_params_has_seconds(pprof_str_t args);

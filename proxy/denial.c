@@ -9,13 +9,6 @@
 #include "proxy.h"
 
 
-static int
-lower(int c)
-{
-    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-}
-
-
 int
 pprof_denial_wants_json(pprof_str_t accept)
 {
@@ -24,7 +17,7 @@ pprof_denial_wants_json(pprof_str_t accept)
     size_t  i, j, n = sizeof(want) - 1;
 
     for (i = 0; i + n <= accept.len; i++) {
-        for (j = 0; j < n && lower(accept.data[i + j]) == want[j]; j++) {
+        for (j = 0; j < n && pprof_ascii_lower(accept.data[i + j]) == want[j]; j++) {
             /* compare */
         }
         if (j == n) {
