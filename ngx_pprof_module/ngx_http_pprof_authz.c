@@ -26,8 +26,6 @@ static ngx_int_t ngx_http_pprof_authz_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pprof_check_read(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
     pprof_request_t *req);
-static ngx_int_t ngx_http_pprof_check_headers(ngx_http_request_t *r,
-    pprof_values_t *values);
 static ngx_int_t ngx_http_pprof_allow(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx);
 
@@ -222,7 +220,11 @@ ngx_http_pprof_check_read(ngx_http_request_t *r,
     }
 
     orig = ngx_palloc(r->pool, sizeof(pprof_authz_request_t));
-    if (orig == NULL || ngx_http_pprof_check_headers(r, values) != NGX_OK) {
+    if (orig == NULL
+        || ngx_http_pprof_header_values(r, ngx_http_pprof_check_names,
+                                        NGX_HTTP_PPROF_CHECK_HEADERS, values)
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -295,25 +297,6 @@ ngx_http_pprof_check_read(ngx_http_request_t *r,
     }
 
     ctx->https = req->tls;
-
-    return NGX_OK;
-}
-
-
-/* Every value of each header a check is read from, in the order sent. */
-static ngx_int_t
-ngx_http_pprof_check_headers(ngx_http_request_t *r, pprof_values_t *values)
-{
-    ngx_uint_t  k;
-
-    for (k = 0; k < NGX_HTTP_PPROF_CHECK_HEADERS; k++) {
-        if (ngx_http_pprof_header_values(r, &ngx_http_pprof_check_names[k],
-                                         &values[k])
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
 
     return NGX_OK;
 }

@@ -408,7 +408,7 @@ ngx_http_pprof_xfcc(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
         return PPROF_OK;
     }
 
-    if (ngx_http_pprof_header_values(r, &ngx_http_pprof_xfcc_name, &xfcc)
+    if (ngx_http_pprof_header_values(r, &ngx_http_pprof_xfcc_name, 1, &xfcc)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -423,12 +423,7 @@ ngx_http_pprof_xfcc(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
 
     ngx_http_pprof_peer(r->connection, &peer);
 
-    if (plcf->trusted_proxies == NULL
-        || peer.family == PPROF_ADDR_ANY
-        || !pprof_cidr_match(plcf->trusted_proxies->elts,
-                             plcf->trusted_proxies->nelts, peer.family,
-                             peer.addr))
-    {
+    if (!pprof_pipeline_trusted(&plcf->pipeline, &peer)) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "pprof: X-Forwarded-Client-Cert from %V ignored: "
                       "not in pprof_trusted_proxies",
@@ -475,21 +470,21 @@ ngx_http_pprof_peer(ngx_connection_t *c, pprof_addr_t *addr)
 
 /* Every line of one request header, in order; none: values->n is 0. */
 ngx_int_t
-ngx_http_pprof_header_values(ngx_http_request_t *r, ngx_str_t *name,
-    pprof_values_t *values)
+ngx_http_pprof_header_values(ngx_http_request_t *r, const ngx_str_t *names,
+    ngx_uint_t nnames, pprof_values_t *values)
 {
-    ngx_uint_t        i, n, pass;
+    ngx_uint_t        i, k, total, pass;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
     pprof_str_t      *v;
 
-    values->v = NULL;
-    values->n = 0;
-    v = NULL;
+    ngx_memzero(values, nnames * sizeof(pprof_values_t));
 
-    /* Count, then fill: headers are few, and most requests have none. */
+    /*
+     * Count, then fill, in two walks whatever the number of names: headers
+     * are few, and most requests carry none of these.
+     */
     for (pass = 0; pass < 2; pass++) {
-        n = 0;
         part = &r->headers_in.headers.part;
         h = part->elts;
 
@@ -503,31 +498,54 @@ ngx_http_pprof_header_values(ngx_http_request_t *r, ngx_str_t *name,
                 i = 0;
             }
 
-            if (h[i].key.len != name->len
-                || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
-            {
+            for (k = 0; k < nnames; k++) {
+                if (h[i].key.len == names[k].len
+                    && ngx_strncasecmp(h[i].key.data, names[k].data,
+                                       names[k].len)
+                       == 0)
+                {
+                    break;
+                }
+            }
+
+            if (k == nnames) {
                 continue;
             }
 
-            if (v) {
-                v[n].data = h[i].value.data;
-                v[n].len = h[i].value.len;
+            if (pass) {
+                v = (pprof_str_t *) values[k].v + values[k].n;
+                v->data = h[i].value.data;
+                v->len = h[i].value.len;
             }
-            n++;
+
+            values[k].n++;
         }
 
-        if (n == 0 || v) {
+        if (pass) {
             break;
         }
 
-        v = ngx_palloc(r->pool, n * sizeof(pprof_str_t));
+        total = 0;
+        for (k = 0; k < nnames; k++) {
+            total += values[k].n;
+        }
+
+        if (total == 0) {
+            break;
+        }
+
+        v = ngx_palloc(r->pool, total * sizeof(pprof_str_t));
         if (v == NULL) {
             return NGX_ERROR;
         }
-    }
 
-    values->v = v;
-    values->n = n;
+        /* Each name's slice of the one array, refilled from 0. */
+        for (k = 0; k < nnames; k++) {
+            values[k].v = v;
+            v += values[k].n;
+            values[k].n = 0;
+        }
+    }
 
     return NGX_OK;
 }

@@ -193,7 +193,7 @@ pprof_reason_t ngx_http_pprof_authenticate(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 void ngx_http_pprof_peer(ngx_connection_t *c, pprof_addr_t *addr);
 ngx_int_t ngx_http_pprof_header_values(ngx_http_request_t *r,
-    ngx_str_t *name, pprof_values_t *values);
+    const ngx_str_t *names, ngx_uint_t nnames, pprof_values_t *values);
 
 ngx_int_t ngx_http_pprof_filter_init(ngx_conf_t *cf);
 
