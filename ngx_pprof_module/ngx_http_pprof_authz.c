@@ -202,7 +202,7 @@ ngx_http_pprof_check_read(ngx_http_request_t *r,
     const char             *detail;
     pprof_str_t             prefix;
     pprof_reason_t          rc;
-    pprof_values_t          values[NGX_HTTP_PPROF_CHECK_HEADERS], *proto;
+    pprof_values_t          values[NGX_HTTP_PPROF_CHECK_HEADERS];
     pprof_authz_check_t     check;
     pprof_authz_request_t  *orig;
 
@@ -239,6 +239,7 @@ ngx_http_pprof_check_read(ngx_http_request_t *r,
     check.original_method = values[NGX_HTTP_PPROF_ORIGINAL_METHOD];
     check.original_url = values[NGX_HTTP_PPROF_ORIGINAL_URL];
     check.original_uri = values[NGX_HTTP_PPROF_ORIGINAL_URI];
+    check.body = r->headers_in.content_length_n > 0 || r->headers_in.chunked;
 
     prefix.data = plcf->authz_prefix.data;
     prefix.len = plcf->authz_prefix.len;
@@ -258,14 +259,6 @@ ngx_http_pprof_check_read(ngx_http_request_t *r,
         ctx->method.len = orig->method_name.len;
     }
 
-    /* Envoy sends its checks without a body; a body is not ours to read. */
-    if (req->read == PPROF_OK
-        && (r->headers_in.content_length_n > 0 || r->headers_in.chunked))
-    {
-        req->read = PPROF_BAD_PARAMETER;
-        req->read_detail = "a check request carries no body";
-    }
-
     req->body_len = 0;
 
     /* Read even when the request was not: its record names the client. */
@@ -278,11 +271,7 @@ ngx_http_pprof_check_read(ngx_http_request_t *r,
         req->read_detail = detail;
     }
 
-    /* Only one "https" counts: anything else may be a client's word. */
-    proto = &values[NGX_HTTP_PPROF_FORWARDED_PROTO];
-    req->tls = proto->n == 1 && proto->v[0].len == 5
-               && ngx_strncasecmp((u_char *) proto->v[0].data,
-                                  (u_char *) "https", 5) == 0;
+    req->tls = pprof_authz_https(values[NGX_HTTP_PPROF_FORWARDED_PROTO]);
 
     p = ngx_pnalloc(r->pool, PPROF_ADDR_TEXT_MAX);
     if (p == NULL) {

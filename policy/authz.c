@@ -466,8 +466,25 @@ pprof_authz_request(pprof_authz_mode_t mode, pprof_str_t prefix,
     }
 
     rc = set_method(method, req, detail);
+    if (rc == PPROF_OK) {
+        rc = origin_form(target, req, detail);
+    }
 
-    return rc == PPROF_OK ? origin_form(target, req, detail) : rc;
+    /* Envoy sends its checks without a body; a body is not ours to read. */
+    if (rc == PPROF_OK && check->body) {
+        *detail = "a check request carries no body";
+        rc = PPROF_BAD_PARAMETER;
+    }
+
+    return rc;
+}
+
+
+/* Only one "https" counts: a list may hold a client's own word. */
+int
+pprof_authz_https(pprof_values_t proto)
+{
+    return proto.n == 1 && pprof_ascii_equal_ci(proto.v[0], "https");
 }
 
 

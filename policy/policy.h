@@ -575,6 +575,7 @@ typedef struct {
     pprof_values_t  original_method;   /* original: X-Original-Method */
     pprof_values_t  original_url;      /* original: X-Original-URL */
     pprof_values_t  original_uri;      /* original: X-Original-URI */
+    int             body;              /* the check itself has a body */
 } pprof_authz_check_t;
 
 #define PPROF_AUTHZ_URI_MAX  4096
@@ -607,6 +608,9 @@ typedef struct {
 pprof_reason_t pprof_authz_request(pprof_authz_mode_t mode,
     pprof_str_t prefix, const pprof_authz_check_t *check,
     pprof_authz_request_t *req, const char **detail);
+
+/* TLS from X-Forwarded-Proto (every line): one value, "https". */
+int pprof_authz_https(pprof_values_t proto);
 
 /*
  * Stage 6 for the authz mode: the query must already be canonical, since

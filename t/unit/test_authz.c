@@ -645,6 +645,70 @@ test_roles_header(void **state)
 }
 
 
+/* A check with a body is refused, after what it names has been read. */
+static void
+check_body(void **state)
+{
+    check_t                 c;
+    const char             *d;
+    pprof_authz_request_t   req;
+
+    (void) state;
+
+    memset(&c, 0, sizeof(c));
+    c.check.method = S("GET");
+    c.check.target = S("/debug/pprof/heap");
+
+    assert_int_equal(pprof_authz_request(PPROF_AUTHZ_ENVOY, S(""), &c.check,
+                                         &req, &d), PPROF_OK);
+
+    c.check.body = 1;
+    assert_int_equal(pprof_authz_request(PPROF_AUTHZ_ENVOY, S(""), &c.check,
+                                         &req, &d), PPROF_BAD_PARAMETER);
+    assert_string_equal(d, "a check request carries no body");
+
+    /* A request it cannot read says so first. */
+    c.check.target = S("/debug/pprof/../heap");
+    assert_int_equal(pprof_authz_request(PPROF_AUTHZ_ENVOY, S(""), &c.check,
+                                         &req, &d), PPROF_BAD_PARAMETER);
+    assert_string_not_equal(d, "a check request carries no body");
+}
+
+
+/* X-Forwarded-Proto: exactly one value, https in any case. */
+static void
+forwarded_proto(void **state)
+{
+    pprof_str_t     v[2];
+    pprof_values_t  proto = { v, 0 };
+
+    (void) state;
+
+    assert_false(pprof_authz_https(proto));
+
+    v[0] = S("https");
+    proto.n = 1;
+    assert_true(pprof_authz_https(proto));
+
+    v[0] = S("HTTPS");
+    assert_true(pprof_authz_https(proto));
+
+    v[0] = S("http");
+    assert_false(pprof_authz_https(proto));
+
+    v[0] = S("https, http");
+    assert_false(pprof_authz_https(proto));
+
+    v[0] = S("https ");
+    assert_false(pprof_authz_https(proto));
+
+    v[0] = S("https");
+    v[1] = S("https");
+    proto.n = 2;
+    assert_false(pprof_authz_https(proto));
+}
+
+
 /* auth_request passes on only 401 and 403: original mode maps the rest. */
 static void
 denial_status(void **state)
@@ -674,6 +738,8 @@ main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(denial_status),
+        cmocka_unit_test(check_body),
+        cmocka_unit_test(forwarded_proto),
         cmocka_unit_test(test_client),
         cmocka_unit_test(test_client_refused),
         cmocka_unit_test(test_request_modes),
