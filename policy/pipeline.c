@@ -4,6 +4,7 @@
  * both run this, against whichever store keeps the state of stages 7-9.
  */
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,7 +45,10 @@ pprof_pipeline_check(const pprof_pipeline_conf_t *conf,
     pprof_who_t     who;
     pprof_reason_t  rc;
 
-    memset(d, 0, sizeof(pprof_decision_t));
+    /* The text buffers at its end are written only with their length. */
+    memset(d, 0, offsetof(pprof_decision_t, location));
+    d->error[0] = '\0';
+    d->detail[0] = '\0';
     d->endpoint.cls = PPROF_CLASS_COUNT;
 
     enforce = conf->enforce;
