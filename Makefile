@@ -187,8 +187,13 @@ SAN_QUARANTINE_MB := 16
 SAN_ENV := ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:abort_on_error=1:quarantine_size_mb=$(SAN_QUARANTINE_MB) \
     UBSAN_OPTIONS=print_stacktrace=1 PPROF_SANITIZED=$(SAN_QUARANTINE_MB)
 
+# The tarball is not fetched (no network is assumed): say where to point.
+$(SAN_NGX_TGZ):
+	@echo "missing $@: the sanitized test nginx is built from nginx.org's" \
+	    "source tarball; set NGX_VENDOR=DIR to a directory holding" \
+	    "nginx-$(SAN_NGX_VER).tar.gz" >&2; exit 1
+
 $(SAN_NGX)/objs/Makefile: $(SAN_NGX_TGZ) config
-	@test -f $(SAN_NGX_TGZ) || { echo "missing $(SAN_NGX_TGZ)"; exit 1; }
 	rm -rf $(SAN_NGX)
 	mkdir -p $(BUILD)/san
 	tar -xzf $(SAN_NGX_TGZ) -C $(BUILD)/san
