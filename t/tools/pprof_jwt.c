@@ -1,5 +1,9 @@
 /*
- * pprof-jwt: keys, JWKs and tokens for the integration tests.
+ * pprof-jwt: keys, JWKs and tokens for the integration tests.  A test
+ * helper, never installed: it signs tokens no issuer should (alg none, HMAC
+ * keyed with a public key), and `jwk` prints one JWK, which the tests wrap
+ * in {"keys":[...]}.  Operators make keys and tokens with the openssl
+ * recipes of docs/keys.md.
  *
  *   pprof-jwt keygen ALG OUT_PREFIX [SIZE]
  *       RS256/384/512, PS256 (RSA, SIZE bits, 2048 by default), ES256
