@@ -146,8 +146,11 @@ is_deeply(ask('/debug/pprof/heap',
 is_deeply(ask('/debug/pprof/heap', Authorization => "Bearer ${key}0"),
     [401, 'invalid_credential', 0], 'another key: 401');
 
-# go tool pprof URL takes the CA from SSL_CERT_FILE and ignores -tls_ca
-# (docs/authentication.md).
+# go tool pprof URL takes the CA from SSL_CERT_FILE and ignores -tls_ca,
+# as docs/authentication.md says.
+like($t->read_file($t->root . '/docs/authentication.md'),
+    qr/system roots and ignores `-tls_ca`. For a private CA,\s+`SSL_CERT_FILE=/,
+    'authentication.md: -tls_ca is ignored, SSL_CERT_FILE works');
 my $url = 'https://parca:' . $key . '@localhost:' . $t->port('tls') . '/debug/pprof/heap';
 my $env = "HOME='$d' PPROF_TMPDIR='$d' GOCACHE='$d/go-cache'";
 $out = `cd '$d' && $env go tool pprof -tls_ca '$d/ca.crt' -raw '$url' 2>&1`;

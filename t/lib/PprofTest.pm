@@ -481,6 +481,14 @@ $temps
 $body
 }
 EOF
+    return $self->write_whole_config($conf);
+}
+
+# write_whole_config($text): nginx.conf exactly as given, for tests that
+# run a documented file; nginx_t() and run() use it as they use
+# write_config()'s.
+sub write_whole_config {
+    my ($self, $conf) = @_;
     $self->{config} = $conf;
     $self->write_file('nginx.conf', $conf);
     return $conf;
