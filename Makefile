@@ -263,8 +263,18 @@ fuzz: fuzz-build
 
 test: unit fuzz-replay integration integration-san
 
-run: module target tools
-	bash t/demo/run.sh
+# The build's output goes to a log and is shown only if the build fails,
+# so that the demo's instructions are the last thing on the screen.
+run: deps
+	@mkdir -p $(BUILD)
+	@echo "building the module, the demo service and pprof-audit" \
+	    "(output in build/make-run.log)"
+	@$(MAKE) --no-print-directory module target tools \
+	    > $(BUILD)/make-run.log 2>&1 \
+	    || { cat $(BUILD)/make-run.log; echo "make run: the build" \
+	         "failed; its output is above and in build/make-run.log" >&2; \
+	         exit 1; }
+	@bash t/demo/run.sh
 
 bench: module target $(PROTO_SRCS)
 	bash t/bench/run.sh

@@ -10,11 +10,16 @@
 # - README.md and docs/ cite no file a user's clone lacks (SPEC.md,
 #   ../shared) and no section numbers of one, the directive index lists
 #   every directive, and no page calls verify-profile missing.
+# - make run's demo (t/demo/run.sh), on free ports in the test's
+#   directory: its banner is the last thing it prints, Ctrl-C ends it
+#   with "stopped", a second run reuses its keys (and the audit chain
+#   goes on), a process that dies is named.
 
 use strict;
 use warnings;
 
 use File::Copy qw(copy);
+use POSIX ();
 use IO::Uncompress::Gunzip qw(gunzip $GunzipError);
 use Test::More;
 use PprofTest;
@@ -114,5 +119,114 @@ ok(@at > 0, 'provenance.md shows at=');
 is_deeply([grep { !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}000Z$/ } @at], [],
     '... always with millisecond precision');
 unlike($prov, qr/RFC 3339 UTC with microseconds/, '... and does not promise microseconds');
+
+
+###############################################################################
+# make run's demo
+
+my $audit_tool = $ENV{PPROF_AUDIT} || "$root/build/pprof-audit";
+-x $audit_tool or die "pprof-audit is missing ($audit_tool): run make tools\n";
+my $demo = "$d/demo";
+my $demo_port = $t->port('demo');
+
+# Demos still running when the test dies are stopped with it.
+my @demo_groups;
+END { kill 'TERM', map { -$_ } @demo_groups if @demo_groups }
+
+# Starts the demo in a process group of its own, as a shell starts a
+# foreground job; returns (pid, output pipe, output up to the banner's end).
+sub demo_start {
+    pipe my $rd, my $wr or die "pipe: $!";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        POSIX::setpgid(0, 0);
+        close $rd;
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>&', $wr;
+        open STDERR, '>&', $wr;
+        $ENV{PPROF_DEMO_DIR} = $demo;
+        $ENV{PPROF_DEMO_PORT} = $demo_port;
+        $ENV{PPROF_DEMO_UPSTREAM} = '127.0.0.1:' . $t->port('demo_target');
+        $ENV{PPROF_MODULE} = $module;
+        $ENV{NGINX} = $ENV{PPROF_NGINX} if $ENV{PPROF_NGINX};
+        { no warnings 'exec'; exec 'bash', "$root/t/demo/run.sh"; }
+        POSIX::_exit(127);
+    }
+    close $wr;
+    push @demo_groups, $pid;
+    my $out = '';
+    eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 30;
+        while (my $line = <$rd>) {
+            $out .= $line;
+            last if $line =~ /Ctrl-C stops the gateway/;
+        }
+        alarm 0;
+    };
+    $out =~ /Ctrl-C stops the gateway/ or do {
+        kill 'TERM', -$pid;
+        waitpid($pid, 0);
+        die "the demo printed no banner:\n$out";
+    };
+    return ($pid, $rd, $out);
+}
+
+# The rest of its output once it has exited, and its exit code.
+sub demo_end {
+    my ($pid, $rd) = @_;
+    my $rest = do { local $/; <$rd> } // '';
+    waitpid($pid, 0);
+    @demo_groups = grep { $_ != $pid } @demo_groups;
+    return ($rest, $? >> 8);
+}
+
+sub demo_curl {
+    my ($who, $path) = @_;
+    return `curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert '$demo/ca.crt' --cert '$demo/$who.crt' --key '$demo/$who.key' 'https://localhost:$demo_port$path'`;
+}
+
+my ($pid, $rd, $banner) = demo_start();
+like($banner, qr/\A\n  pprof gateway: https:\/\/localhost:$demo_port\//,
+    'demo: the banner is all it prints');
+like($banner, qr/its keys and certificates: new; kept in \Q$demo\E/,
+    'demo: the banner says the keys are new and kept');
+is(demo_curl('operator', '/debug/pprof/heap'), '200', 'demo: the operator gets heap');
+my ($apikey) = $banner =~ m{https://scraper:(\w+)\@localhost};
+my $ca = $t->read_file("$demo/ca.crt");
+
+kill 'INT', -$pid;                       # Ctrl-C reaches the whole job
+my ($rest, $code) = demo_end($pid, $rd);
+is($rest, "\nstopped\n", 'demo: Ctrl-C says stopped, and nothing else');
+is($code, 0, '... and exits 0');
+ok(!PprofTest::_port_open($demo_port), '... and nginx is gone');
+
+($pid, $rd, $banner) = demo_start();
+like($banner, qr/its keys and certificates: reused from the last run/,
+    'demo, second run: the banner says the keys are reused');
+is($t->read_file("$demo/ca.crt"), $ca, '... the same CA');
+like($banner, qr{https://scraper:\Q$apikey\E\@localhost}, '... the same API key');
+is(demo_curl('viewer', '/debug/pprof/cmdline'), '200', '... the viewer still gets cmdline');
+
+# nginx dies: the demo says which process ended, not "stopped".
+my $master = $t->read_file("$demo/nginx.pid") =~ s/\s+//gr;
+kill 'TERM', $master;
+($rest, $code) = demo_end($pid, $rd);
+like($rest, qr/^nginx exited \(status \d+\); see \Q$demo\E\/logs$/m,
+    'demo: a process that ends is named');
+unlike($rest, qr/stopped/, '... and is not "stopped"');
+is($code, 1, '... exit 1');
+my $verify = `'$audit_tool' verify '$demo/logs/pprof_audit.jsonl' --pubkey '$demo/audit.pub' 2>&1`;
+is($?, 0, 'demo: the audit chain of both runs verifies with the kept key')
+    or diag($verify);
+
+# A key file missing: everything is made anew.
+unlink "$demo/scraper.apikey" or die "unlink: $!";
+($pid, $rd, $banner) = demo_start();
+like($banner, qr/its keys and certificates: new/, 'demo: a lost key file means new keys');
+isnt($t->read_file("$demo/ca.crt"), $ca, '... a new CA');
+kill 'INT', -$pid;
+($rest, $code) = demo_end($pid, $rd);
+is($rest, "\nstopped\n", '... stopped again');
 
 done_testing;
