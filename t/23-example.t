@@ -63,7 +63,10 @@ $t->start_target;
 $t->write_whole_config($conf);
 my ($rc, $out) = $t->nginx_t;
 is($rc, 0, 'nginx -t passes') or diag($out);
-unlike($out, qr/\[(?:warn|emerg|alert)\]/, '... without a warning') or diag($out);
+# Only root can switch to www-data; elsewhere nginx says it ignores `user`.
+my @warnings = grep { $> == 0 || !/"user" directive makes sense only/ }
+    $out =~ /^(.*\[(?:warn|emerg|alert)\].*)$/mg;
+is_deeply(\@warnings, [], '... without a warning');
 $t->run;
 
 my $r = $t->get('tls', '/debug/pprof/heap', cert => 'sre');
@@ -91,7 +94,7 @@ $t->done_testing_checks;
 ###############################################################################
 # The pages stand alone and say what is true.
 
-my @pages = ("$root/README.md", glob("$root/docs/*.md"),
+my @pages = ("$root/README.md", glob("$root/docs/*.md"), glob("$root/docs/*.json"),
     glob("$root/docs/examples/*"));
 ok(@pages > 10, 'the pages');
 for my $page (@pages) {
