@@ -28,9 +28,15 @@ upstream=$(cat VERSION)
            "add a changelog entry"
 arch=$(dpkg --print-architecture)
 
-# The module was load-checked against NGINX, so it takes that package's
-# ABI: a Debian nginx provides nginx-abi-<version>-<n>, bumped whenever
-# modules must be rebuilt.
+# The package takes the ABI of the nginx that loads the module: a Debian
+# nginx provides nginx-abi-<version>-<n>, bumped whenever modules must be
+# rebuilt.  So NGINX loads it here, whatever it was built against.
+so=$stage/usr/lib/nginx/modules/ngx_http_pprof_module.so
+check=$(mktemp -d)
+trap 'rm -rf "$check"' EXIT
+printf 'load_module %s;\nerror_log stderr;\nevents {}\n' "$so" > "$check/nginx.conf"
+"$nginx" -t -q -p "$check/" -c nginx.conf \
+    || die "$nginx does not load $so: build it against that nginx"
 owner=$(dpkg-query -S "$(readlink -f "$nginx")" 2>/dev/null | cut -d: -f1) \
     || die "$nginx belongs to no Debian package: build the .deb against" \
            "Debian's nginx (see docs/install.md for other nginx builds)"
