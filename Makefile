@@ -308,10 +308,12 @@ deb: module tools
 	$(MAKE) --no-print-directory install DESTDIR=$(DEB_STAGE) PREFIX=/usr
 	bash packaging/deb/mkdeb.sh $(DEB_STAGE) $(BUILD) $(NGINX)
 
-# Installs the .deb into this machine's nginx and purges it again: as root
-# (CI) or through sudo.
+# make install's layout, then the .deb installed into this machine's
+# nginx and purged again: as root (CI) or through sudo.  Not in prove t/:
+# it is about Debian's nginx, not the nginx under test.
 package-test: deb
-	$(SUDO) prove t/package/
+	prove t/package/install.t
+	$(SUDO) prove t/package/deb.t
 
 .PHONY: install deb package-test
 
