@@ -15,7 +15,7 @@ DEB_PACKAGES := gcc make pkg-config perl openssl ca-certificates curl \
     nginx nginx-dev libssl-dev libpcre2-dev zlib1g-dev \
     libprotobuf-c-dev protobuf-c-compiler golang-go \
     libcmocka-dev libio-socket-ssl-perl libjansson-dev \
-    clang libclang-rt-14-dev caddy
+    clang libclang-rt-14-dev caddy dpkg-dev lintian man-db
 
 # Debian builds its nginx with these; the module is built the same way.
 NGX_CC_OPT := -g -O2 -fstack-protector-strong -Wformat \
@@ -261,7 +261,7 @@ fuzz: fuzz-build
 	    $(FUZZ_ONLY)
 
 
-test: unit fuzz-replay integration integration-san
+test: unit fuzz-replay integration integration-san package-test
 
 # The build's output goes to a log and is shown only if the build fails,
 # so that the demo's instructions are the last thing on the screen.
@@ -282,6 +282,50 @@ bench: module target $(PROTO_SRCS)
 # Instructions per request under callgrind: plain, stock nginx, the module.
 bench-cpu: module target
 	bash t/bench/callgrind.sh
+
+# make install [DESTDIR=...] lays the module out as Debian's nginx modules
+# are; make deb packages that tree as Debian's libnginx-mod-* packages are
+# (packaging/deb/, docs/install.md).  The version is VERSION's, with the
+# package revision of packaging/deb/changelog.
+PREFIX      ?= /usr
+PKG_NAME    := libnginx-mod-http-pprof
+MOD_DIR     := $(PREFIX)/lib/nginx/modules
+MOD_CONFDIR := $(PREFIX)/share/nginx/modules-available
+BIN_DIR     := $(PREFIX)/bin
+MAN1_DIR    := $(PREFIX)/share/man/man1
+DOC_DIR     := $(PREFIX)/share/doc/$(PKG_NAME)
+DEB_STAGE   := $(BUILD)/deb/debian/$(PKG_NAME)
+
+# pprof-audit is installed: hardened as Debian builds its programs.
+$(BUILD)/pprof-audit: CORE_CFLAGS += -fstack-protector-strong \
+    -D_FORTIFY_SOURCE=2 -Wl,-z,relro -Wl,-z,now
+
+install: module tools
+	install -d $(DESTDIR)$(MOD_DIR) $(DESTDIR)$(MOD_CONFDIR) \
+	    $(DESTDIR)$(BIN_DIR) $(DESTDIR)$(MAN1_DIR) $(DESTDIR)$(DOC_DIR)/docs
+	install -m 0644 $(MODULE) $(DESTDIR)$(MOD_DIR)/
+	sed 's|@MODDIR@|$(MOD_DIR)|' packaging/mod-http-pprof.conf.in \
+	    > $(DESTDIR)$(MOD_CONFDIR)/mod-http-pprof.conf
+	chmod 0644 $(DESTDIR)$(MOD_CONFDIR)/mod-http-pprof.conf
+	install -m 0755 $(BUILD)/pprof-audit $(DESTDIR)$(BIN_DIR)/
+	gzip -9n < tools/pprof-audit.1 > $(DESTDIR)$(MAN1_DIR)/pprof-audit.1.gz
+	chmod 0644 $(DESTDIR)$(MAN1_DIR)/pprof-audit.1.gz
+	install -m 0644 README.md $(DESTDIR)$(DOC_DIR)/
+	install -m 0644 $(wildcard docs/*) $(DESTDIR)$(DOC_DIR)/docs/
+
+deb: module tools
+	rm -rf $(BUILD)/deb
+	$(MAKE) --no-print-directory install DESTDIR=$(DEB_STAGE) PREFIX=/usr
+	bash packaging/deb/mkdeb.sh $(DEB_STAGE) $(BUILD) $(NGINX)
+
+# make install's layout, then the .deb installed into this machine's
+# nginx and purged again: as root (CI) or through sudo.  Not in prove t/:
+# it is about Debian's nginx, not the nginx under test.
+package-test: deb
+	prove t/package/install.t
+	$(SUDO) prove t/package/deb.t
+
+.PHONY: install deb package-test
 
 clean:
 	rm -rf $(BUILD)
