@@ -132,6 +132,9 @@ http {
             pprof_identity cert apikey;
             pprof_api_keys $demo/api.keys;
             pprof_max_seconds 30;
+            # The scraper's key on Parca's or Alloy's default schedule
+            # (docs/capture-control.md); people share the rate and the slot.
+            pprof_rate capture 7r/m burst=2;
             proxy_pass http://$upstream;
         }
     }

@@ -311,20 +311,25 @@ sub client_cert {
 ###############################################################################
 # The Go upstream (t/target)
 
-# start_target(args => [...]): runs the target on port('target'), logging
-# requests to target.log; returns once the port accepts connections.
+# start_target(args => [...], name => 'target'): runs the target on
+# port(name), logging requests to <name>.log; returns once the port accepts
+# connections. Go runs one CPU profile per process, so a test that needs
+# two at once starts a second target under another name; that one is
+# stopped with the stubs, and only 'target' is seen by upstream_requests.
 sub start_target {
     my ($self, %opts) = @_;
-    die "start_target(): target already running\n" if $self->{target_pid};
+    my $name = $opts{name} // 'target';
+    die "start_target(): target already running\n"
+        if $name eq 'target' && $self->{target_pid};
 
     my $bin = $self->{target_bin};
     die "target binary $bin is missing or not executable; build it with:\n"
         . "  cd t/target && GOFLAGS=-mod=mod GOPROXY=off go build -o ../../build/pprof-target .\n"
         unless -x $bin;
 
-    my $port   = $self->port('target');
-    my $log    = $self->path('target.log');
-    my $stderr = $self->path('target.stderr');
+    my $port   = $self->port($name);
+    my $log    = $self->path("$name.log");
+    my $stderr = $self->path("$name.stderr");
     my @cmd = ($bin, '-listen', "127.0.0.1:$port", '-log', $log, @{ $opts{args} || [] });
 
     my $pid = fork // die "fork: $!";
@@ -336,20 +341,24 @@ sub start_target {
         print STDERR "exec $cmd[0]: $!\n";
         POSIX::_exit(127);
     }
-    $self->{target_pid} = $pid;
+    if ($name eq 'target') {
+        $self->{target_pid} = $pid;
+    } else {
+        push @{ $self->{stub_pids} }, $pid;
+    }
 
     my $deadline = time + 10;
     until (_port_open($port)) {
         if (waitpid($pid, WNOHANG) == $pid) {
             my $status = $?;
-            delete $self->{target_pid};
+            delete $self->{target_pid} if $name eq 'target';
             die "target exited during startup (status $status): @cmd\n"
-                . $self->read_file('target.stderr');
+                . $self->read_file("$name.stderr");
         }
         if (time > $deadline) {
-            $self->stop_target;
+            $name eq 'target' ? $self->stop_target : kill('TERM', $pid);
             die "target did not listen on $port within 10s: @cmd\n"
-                . $self->read_file('target.stderr');
+                . $self->read_file("$name.stderr");
         }
         sleep 0.02;
     }
