@@ -50,14 +50,16 @@ pprof_bind_compile(pprof_bind_t *bind, pprof_str_t pattern,
     pcre2_code  *re;
     PCRE2_SIZE   offset;
     int          code;
+    uint32_t     options;
     PCRE2_UCHAR  msg[128];
 
     bind->regex = NULL;
     bind->match_data = NULL;
     bind->pattern = pattern;
     bind->sources = 0;
+    bind->data = NULL;
 
-    if (pattern.len == 0 || (pattern.len == 1 && pattern.data[0] == '~')) {
+    if (pattern.len == 0) {
         snprintf(err, errlen, "empty identity pattern");
         return -1;
     }
@@ -68,8 +70,21 @@ pprof_bind_compile(pprof_bind_t *bind, pprof_str_t pattern,
 
     bind->pattern.data++;
     bind->pattern.len--;
+    options = 0;
 
-    re = pcre2_compile(bind->pattern.data, bind->pattern.len, 0, &code,
+    /* As nginx's own "~*": the same regex, without regard to case. */
+    if (bind->pattern.len && bind->pattern.data[0] == '*') {
+        bind->pattern.data++;
+        bind->pattern.len--;
+        options = PCRE2_CASELESS;
+    }
+
+    if (bind->pattern.len == 0) {
+        snprintf(err, errlen, "empty identity pattern");
+        return -1;
+    }
+
+    re = pcre2_compile(bind->pattern.data, bind->pattern.len, options, &code,
                        &offset, NULL);
     if (re == NULL) {
         pcre2_get_error_message(code, msg, sizeof(msg));
@@ -174,7 +189,7 @@ bind_matches(const pprof_bind_t *bind, pprof_str_t identity,
 int
 pprof_policy_check_binds(const pprof_bind_t *binds, size_t nbinds,
     const pprof_role_t *roles, size_t nroles, size_t *max_held,
-    pprof_str_t *undefined)
+    pprof_str_t *undefined, size_t *at)
 {
     size_t  i, j, k;
 
@@ -195,6 +210,7 @@ pprof_policy_check_binds(const pprof_bind_t *binds, size_t nbinds,
 
             if (k == nroles) {
                 *undefined = binds[i].roles[j];
+                *at = i;
                 return -1;
             }
         }
