@@ -130,6 +130,17 @@ pprof_bind_is_anchored(const pprof_bind_t *bind)
 }
 
 
+/* Whether it was written "~*", to name it as written. */
+static int
+bind_caseless(const pprof_bind_t *bind)
+{
+    uint32_t  opts = 0;
+
+    pcre2_pattern_info(bind->regex, PCRE2_INFO_ARGOPTIONS, &opts);
+    return (opts & PCRE2_CASELESS) != 0;
+}
+
+
 int
 pprof_bind_source_add(pprof_bind_t *bind, pprof_str_t name, const char **err)
 {
@@ -281,7 +292,8 @@ pprof_policy_bind_roles(const pprof_bind_t *binds, size_t nbinds,
 
         if (rc < 0) {
             pcre2_get_error_message(rc, msg, sizeof(msg));
-            snprintf(err, errlen, "pprof_bind \"~%.*s\": %s",
+            snprintf(err, errlen, "pprof_bind \"~%s%.*s\": %s",
+                     bind_caseless(&binds[i]) ? "*" : "",
                      (int) (binds[i].pattern.len > 256
                             ? 256 : binds[i].pattern.len),
                      (const char *) binds[i].pattern.data, (char *) msg);

@@ -423,6 +423,16 @@ engine_error_denies(void **state)
     /* What failed, for the error log: the bind, never the identity. */
     assert_string_equal(why, "pprof_bind \"~^(a|aa)+$\": match limit exceeded");
     pprof_bind_free(&b);
+
+    /* As written: a "~*" bind is named with its "*". */
+    compile_ok(&b, "~*^(a|aa)+$");
+    b.roles = roles;
+    b.nroles = 1;
+    assert_int_equal(bind_roles(&b, 1, S(identity), S("cert"), held, &nheld,
+                                2), -1);
+    assert_string_equal(why,
+                        "pprof_bind \"~*^(a|aa)+$\": match limit exceeded");
+    pprof_bind_free(&b);
 }
 
 
