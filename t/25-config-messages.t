@@ -310,17 +310,17 @@ sub logged {
 
 my ($r, $log) = logged(sub { $t->get('p', '/debug/pprof/cmdline', tls => 0) });
 is($r->{status}, 401, 'plain HTTP, cert source: 401');
-like($log, qr/\[info\].*pprof: unauthenticated: no certificate can be offered: this connection is not TLS, audit id/,
+like($log, qr/\] \d+#\d+: \*\d+ pprof: unauthenticated: no certificate can be offered: this connection is not TLS, audit id/,
     '... its log line says why');
 
 ($r, $log) = logged(sub { $t->get('off', '/debug/pprof/cmdline', cert => 'alice') });
 is($r->{status}, 401, 'ssl_verify_client off, a certificate sent: 401');
-like($log, qr/\[info\].*pprof: unauthenticated: certificates are not requested: ssl_verify_client is off in this server, audit id/,
+like($log, qr/\] \d+#\d+: \*\d+ pprof: unauthenticated: certificates are not requested: ssl_verify_client is off in this server, audit id/,
     '... its log line points at ssl_verify_client');
 
 ($r, $log) = logged(sub { $t->get('s', '/debug/pprof/cmdline') });
 is($r->{status}, 401, 'SNI names the pprof server, no certificate: 401');
-like($log, qr/\[info\].*pprof: unauthenticated, audit id/,
+like($log, qr/\] \d+#\d+: \*\d+ pprof: unauthenticated, audit id/,
     '... and no hint: certificates were requested');
 
 ($r, $log) = logged(sub { $t->get('s', '/debug/pprof/cmdline', cert => 'alice') });
