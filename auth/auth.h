@@ -118,6 +118,8 @@ typedef struct {
     const pprof_str_t   *variables;      /* by pprof_auth_source_t.variable */
     size_t               nvariables;
     long long            now;            /* Unix time, for exp and nbf */
+    const char          *no_cert;        /* why cert cannot have one, or
+                                            NULL: the 401's detail */
 } pprof_auth_input_t;
 
 

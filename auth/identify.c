@@ -298,7 +298,7 @@ pprof_auth_identify(const pprof_auth_source_t *list, size_t n,
     const pprof_auth_input_t *input, pprof_auth_result_t *result)
 {
     size_t        i;
-    int           claimed, readers;
+    int           claimed, readers, certs;
     pprof_str_t   credential;
     credential_t  kind;
 
@@ -312,6 +312,7 @@ pprof_auth_identify(const pprof_auth_source_t *list, size_t n,
     kind = credential_kind(input->authorization, &credential);
     claimed = 0;
     readers = 0;
+    certs = 0;
 
     for (i = 0; i < n; i++) {
         result->reason = PPROF_UNAUTHENTICATED;
@@ -320,6 +321,7 @@ pprof_auth_identify(const pprof_auth_source_t *list, size_t n,
         switch (list[i].method) {
 
         case PPROF_AUTH_CERT:
+            certs = 1;
             pprof_auth_cert(input, result);
             break;
 
@@ -387,5 +389,8 @@ pprof_auth_identify(const pprof_auth_source_t *list, size_t n,
     if (readers && kind != CREDENTIAL_NONE && !claimed) {
         result->reason = PPROF_INVALID_CREDENTIAL;
         result->detail = "no identity source accepts this kind of credential";
+
+    } else if (certs && input->cert == NULL) {
+        result->detail = input->no_cert;
     }
 }

@@ -138,6 +138,7 @@ ngx_http_pprof_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_memzero(log, sizeof(ngx_http_pprof_audit_log_t));
     log->name = value[1];
+    ngx_http_pprof_where(cf, &log->at);
     log->index = NGX_CONF_UNSET_UINT;
 
     for (sink = ngx_http_pprof_audit_sinks; /* the last takes any */; sink++) {
@@ -187,10 +188,16 @@ ngx_http_pprof_audit_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     bio = BIO_new_file((char *) path.data, "r");
-    if (bio) {
-        pmcf->audit_key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-        BIO_free(bio);
+    if (bio == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "pprof_audit_signing_key: \"%V\" cannot be "
+                           "opened", &path);
+        ERR_clear_error();
+        return NGX_CONF_ERROR;
     }
+
+    pmcf->audit_key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    BIO_free(bio);
 
     ERR_clear_error();
 
@@ -199,7 +206,8 @@ ngx_http_pprof_audit_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "pprof_audit_signing_key: \"%V\" is not an "
-                           "Ed25519 private key in PEM", &path);
+                           "Ed25519 private key in PEM (\"openssl genpkey "
+                           "-algorithm ed25519\" makes one)", &path);
         return NGX_CONF_ERROR;
     }
 
@@ -233,10 +241,27 @@ ngx_http_pprof_audit_syslog_open(ngx_conf_t *cf,
 static char *
 ngx_http_pprof_audit_file_open(ngx_conf_t *cf, ngx_http_pprof_audit_log_t *log)
 {
+    ngx_fd_t  fd;
+
     log->file = ngx_conf_open_file(cf->cycle, &log->name);
     if (log->file == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    /*
+     * nginx opens it once the configuration is read, and its message
+     * would name no directive: try now, as nginx will, to name this one.
+     */
+    fd = ngx_open_file(log->file->name.data, NGX_FILE_APPEND,
+                       NGX_FILE_CREATE_OR_OPEN, NGX_FILE_DEFAULT_ACCESS);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "pprof_audit_log: \"%V\" cannot be opened for "
+                           "appending", &log->file->name);
+        return NGX_CONF_ERROR;
+    }
+
+    (void) ngx_close_file(fd);
 
     return NGX_CONF_OK;
 }
@@ -281,7 +306,9 @@ ngx_http_pprof_audit_heads(ngx_http_pprof_zone_ctx_t *zone, ngx_log_t *log)
         if (slot == NGX_HTTP_PPROF_AUDIT_LOGS) {
             ngx_log_error(NGX_LOG_EMERG, log, 0,
                           "pprof_zone holds no room for the chain of audit "
-                          "log \"%V\"", &alog[i].name);
+                          "log \"%V\" of pprof_audit_log in %s:%ui; restart "
+                          "nginx instead of reloading", &alog[i].name,
+                          alog[i].at.file, alog[i].at.line);
             return NGX_ERROR;
         }
 
@@ -324,7 +351,8 @@ ngx_http_pprof_audit_file_resume(ngx_http_pprof_audit_log_t *log,
         || pprof_audit_head(path, &chain->seq, chain->prev, err, sizeof(err))
            != 0)
     {
-        ngx_log_error(NGX_LOG_EMERG, nlog, 0, "pprof_audit_log: %s", err);
+        ngx_log_error(NGX_LOG_EMERG, nlog, 0, "pprof_audit_log: %s in %s:%ui",
+                      err, log->at.file, log->at.line);
         ngx_free(path);
         return NGX_ERROR;
     }

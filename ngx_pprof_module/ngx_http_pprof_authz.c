@@ -44,6 +44,8 @@ static ngx_str_t  ngx_http_pprof_check_names[] = {
 char *
 ngx_http_pprof_authz(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_pprof_loc_conf_t *plcf = conf;
+
     char                      *rv;
     ngx_http_core_loc_conf_t  *clcf;
 
@@ -51,6 +53,8 @@ ngx_http_pprof_authz(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (rv != NGX_CONF_OK) {
         return rv;
     }
+
+    ngx_http_pprof_where(cf, &plcf->authz_at);
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
@@ -80,38 +84,56 @@ ngx_http_pprof_authz_merge(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
     }
 
     if (conf->enable) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"pprof on\" and \"pprof_authz\" cannot share a "
-                           "location: one proxies pprof, the other answers "
-                           "another proxy's checks");
+        ngx_http_pprof_conf_log(NGX_LOG_EMERG, cf, &conf->authz_at,
+                                "\"pprof on\" and \"pprof_authz\" cannot "
+                                "share a location: one proxies pprof, the "
+                                "other answers another proxy's checks");
         return NGX_CONF_ERROR;
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     if (clcf->handler != ngx_http_pprof_authz_handler) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"pprof_authz\" cannot share a location with a "
-                           "content handler such as proxy_pass: the proxy "
-                           "that asks forwards the request");
+        ngx_http_pprof_conf_log(NGX_LOG_EMERG, cf, &conf->authz_at,
+                                "\"pprof_authz\" cannot share a location "
+                                "with a content handler such as proxy_pass: "
+                                "the proxy that asks forwards the request");
         return NGX_CONF_ERROR;
     }
 
     if (conf->trusted_proxies == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"pprof_authz\" needs \"pprof_trusted_proxies\": "
-                           "the addresses of the proxies that may ask");
+        ngx_http_pprof_conf_log(NGX_LOG_EMERG, cf, &conf->authz_at,
+                                "\"pprof_authz\" needs "
+                                "\"pprof_trusted_proxies\": the addresses of "
+                                "the proxies that may ask");
         return NGX_CONF_ERROR;
     }
 
-    if (conf->authz_prefix.len
-        && (conf->authz_prefix.data[0] != '/'
-            || conf->authz_prefix.data[conf->authz_prefix.len - 1] == '/'))
+    return NGX_CONF_OK;
+}
+
+
+/* Checked where it is written, at any level. */
+char *
+ngx_http_pprof_authz_prefix(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_loc_conf_t *plcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_str_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (plcf->authz_prefix.len
+        && (plcf->authz_prefix.data[0] != '/'
+            || plcf->authz_prefix.data[plcf->authz_prefix.len - 1] == '/'))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "pprof_authz_prefix \"%V\" must start with '/' "
                            "and not end with one, as Envoy's path_prefix",
-                           &conf->authz_prefix);
+                           &plcf->authz_prefix);
         return NGX_CONF_ERROR;
     }
 

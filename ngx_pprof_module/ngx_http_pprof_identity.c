@@ -24,6 +24,9 @@ static void ngx_http_pprof_jwt_keys_cleanup(void *data);
 static void ngx_http_pprof_api_keys_cleanup(void *data);
 static pprof_reason_t ngx_http_pprof_xfcc(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, pprof_auth_input_t *input);
+static void ngx_http_pprof_check_tls(ngx_conf_t *cf,
+    ngx_http_pprof_loc_conf_t *conf, ngx_uint_t cert, ngx_str_t *header);
+static const char *ngx_http_pprof_no_cert(ngx_http_request_t *r);
 
 
 static ngx_str_t  ngx_http_pprof_xfcc_name =
@@ -50,6 +53,8 @@ ngx_http_pprof_identity(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (plcf->identity == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    ngx_http_pprof_where(cf, &plcf->identity_at);
 
     value = cf->args->elts;
 
@@ -211,8 +216,8 @@ ngx_http_pprof_api_keys_cleanup(void *data)
 char *
 ngx_http_pprof_bind_sources(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
 {
-    ngx_str_t             *word, name, cert = ngx_string("cert");
-    ngx_uint_t             i, n;
+    ngx_str_t             *word, *header, name, cert = ngx_string("cert");
+    ngx_uint_t             i, n, certs;
     ngx_int_t             *index;
     const char            *err;
     pprof_str_t            w;
@@ -238,6 +243,9 @@ ngx_http_pprof_bind_sources(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
     conf->jwt.roles_claim.data = conf->jwt_roles_claim.data;
     conf->jwt.roles_claim.len = conf->jwt_roles_claim.len;
 
+    certs = 0;
+    header = NULL;
+
     for (i = 0; i < n; i++) {
         src = ngx_array_push(conf->sources);
         if (src == NULL) {
@@ -253,30 +261,38 @@ ngx_http_pprof_bind_sources(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
 
         switch (src->method) {
 
+        case PPROF_AUTH_CERT:
+            certs = 1;
+            break;
+
         case PPROF_AUTH_JWT:
             if (conf->jwt_keys == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "pprof_identity jwt needs pprof_jwt_keys");
+                ngx_http_pprof_conf_log(NGX_LOG_EMERG, cf, &conf->identity_at,
+                                        "pprof_identity jwt needs "
+                                        "pprof_jwt_keys");
                 return NGX_CONF_ERROR;
             }
 
             if (pprof_jwt_conf_check(&conf->jwt, &err) != 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "pprof_jwt_identity_claim, "
-                                   "pprof_jwt_roles_claim: %s", err);
+                ngx_http_pprof_conf_log(NGX_LOG_EMERG, cf, &conf->identity_at,
+                                        "pprof_jwt_identity_claim, "
+                                        "pprof_jwt_roles_claim: %s, for "
+                                        "pprof_identity jwt", err);
                 return NGX_CONF_ERROR;
             }
             src->jwt = &conf->jwt;
+            header = &word[i];
             break;
 
         case PPROF_AUTH_APIKEY:
             if (conf->api_keys == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "pprof_identity apikey needs "
-                                   "pprof_api_keys");
+                ngx_http_pprof_conf_log(NGX_LOG_EMERG, cf, &conf->identity_at,
+                                        "pprof_identity apikey needs "
+                                        "pprof_api_keys");
                 return NGX_CONF_ERROR;
             }
             src->apikeys = conf->api_keys;
+            header = &word[i];
             break;
 
         case PPROF_AUTH_VARIABLE:
@@ -304,7 +320,60 @@ ngx_http_pprof_bind_sources(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
     conf->challenge = pprof_auth_challenge(conf->sources->elts,
                                            conf->sources->nelts);
 
+    ngx_http_pprof_check_tls(cf, conf, certs, header);
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The server's ssl_verify_client can defeat a location's sources without
+ * a word: off, no certificate is ever asked for; on, nginx answers every
+ * client without one 400 before this module runs, key users included.
+ * With several servers on one address, the handshake follows the name the
+ * client sends (SNI); each server is checked for its own setting.
+ */
+static void
+ngx_http_pprof_check_tls(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf,
+    ngx_uint_t cert, ngx_str_t *header)
+{
+    ngx_uint_t                 verify;
+    ngx_http_core_loc_conf_t  *clcf;
+#if (NGX_HTTP_SSL)
+    ngx_http_ssl_srv_conf_t   *sscf;
+
+    sscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_ssl_module);
+    verify = (sscf->verify == NGX_CONF_UNSET_UINT) ? 0 : sscf->verify;
+#else
+    verify = 0;
+#endif
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (cert && verify == 0) {
+        ngx_http_pprof_conf_log(NGX_LOG_WARN, cf,
+                                conf->identity
+                                ? &conf->identity_at
+                                : ngx_http_pprof_active_at(conf),
+                                "%s in location \"%V\" never sees a "
+                                "certificate: ssl_verify_client is off in "
+                                "this server; set \"ssl_verify_client "
+                                "optional\" or \"on\", or name another source",
+                                conf->identity
+                                ? "pprof_identity cert"
+                                : "pprof_identity (default: cert)",
+                                &clcf->name);
+    }
+
+    if (header && verify == 1) {
+        ngx_http_pprof_conf_log(NGX_LOG_WARN, cf, &conf->identity_at,
+                                "pprof_identity %V in location \"%V\" is "
+                                "never reached without a client certificate: "
+                                "\"ssl_verify_client on\" in this server "
+                                "answers such clients 400 first; use "
+                                "\"ssl_verify_client optional\"",
+                                header, &clcf->name);
+    }
 }
 
 
@@ -369,6 +438,8 @@ ngx_http_pprof_authenticate(ngx_http_request_t *r,
     }
 #endif
 
+    input.no_cert = ngx_http_pprof_no_cert(r);
+
     pprof_auth_identify(plcf->sources->elts, plcf->sources->nelts, &input,
                         &ctx->auth);
 
@@ -379,6 +450,43 @@ ngx_http_pprof_authenticate(ngx_http_request_t *r,
 #endif
 
     return ctx->auth.reason;
+}
+
+
+/*
+ * Why this request could not have carried a certificate, for the log line
+ * of its 401: the operator finds the setting, not "no credential".
+ */
+static const char *
+ngx_http_pprof_no_cert(ngx_http_request_t *r)
+{
+#if (NGX_HTTP_SSL)
+    ngx_http_ssl_srv_conf_t  *sscf;
+
+    if (r->connection->ssl == NULL) {
+        return "no certificate can be offered: this connection is not TLS";
+    }
+
+    sscf = ngx_http_get_module_srv_conf(r, ngx_http_ssl_module);
+
+    if (!sscf->verify) {
+        return "certificates are not requested: ssl_verify_client is off "
+               "in this server";
+    }
+
+    /* Without SNI, or by another name, the handshake was another server's. */
+    if (SSL_get_verify_mode(r->connection->ssl->connection)
+        == SSL_VERIFY_NONE)
+    {
+        return "certificates are not requested on this connection: its TLS "
+               "handshake chose a server where ssl_verify_client is off (no "
+               "SNI, or another name)";
+    }
+
+    return NULL;
+#else
+    return "no certificate can be offered: nginx was built without TLS";
+#endif
 }
 
 

@@ -24,6 +24,8 @@ static void ngx_http_pprof_merge_capture(ngx_http_pprof_loc_conf_t *conf,
 static char *ngx_http_pprof_zone_key(ngx_conf_t *cf,
     ngx_http_pprof_loc_conf_t *conf);
 
+static char *ngx_http_pprof_enable(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_pprof_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_pprof_cidrs(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -70,7 +72,7 @@ static ngx_command_t  ngx_http_pprof_commands[] = {
 
     { ngx_string("pprof"),
       NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      ngx_http_pprof_enable,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_pprof_loc_conf_t, enable),
       NULL },
@@ -112,7 +114,7 @@ static ngx_command_t  ngx_http_pprof_commands[] = {
 
     { ngx_string("pprof_authz_prefix"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_pprof_authz_prefix,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_pprof_loc_conf_t, authz_prefix),
       NULL },
@@ -372,6 +374,7 @@ ngx_http_pprof_create_main_conf(ngx_conf_t *cf)
      *
      *     pmcf->shm_zone = NULL;
      *     pmcf->used = 0;
+     *     pmcf->used_at = { NULL, 0 };
      *     pmcf->audit_key = NULL;
      */
 
@@ -441,6 +444,7 @@ ngx_http_pprof_create_loc_conf(ngx_conf_t *cf)
      *     conf->proxy_pass = { 0, NULL };
      *     conf->proxy_pass_location = { 0, NULL };
      *     conf->proxy_pass_host = NULL;
+     *     conf->enable_at, identity_at, proxy_pass_at, authz_at = { NULL, 0 };
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -472,6 +476,10 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_flag_t  active;
 
+    if (conf->enable == NGX_CONF_UNSET) {
+        conf->enable_at = prev->enable_at;
+    }
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->enforce, prev->enforce, 1);
     ngx_conf_merge_uint_value(conf->tls, prev->tls, PPROF_TLS_MODE_REQUIRED);
@@ -490,6 +498,7 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->identity == NULL) {
         conf->identity = prev->identity;
+        conf->identity_at = prev->identity_at;
     }
 
     ngx_conf_merge_str_value(conf->authz_prefix, prev->authz_prefix, "");
@@ -525,10 +534,11 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     active = conf->enable || conf->authz != NGX_CONF_UNSET_UINT;
 
     if (active && conf->audit_log == NULL) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "a location with \"%s\" has no "
-                           "pprof_audit_log: its requests leave no trail",
-                           conf->enable ? "pprof on" : "pprof_authz");
+        ngx_http_pprof_conf_log(NGX_LOG_WARN, cf,
+                                ngx_http_pprof_active_at(conf),
+                                "a location with \"%s\" has no "
+                                "pprof_audit_log: its requests leave no trail",
+                                conf->enable ? "pprof on" : "pprof_authz");
     }
 
     if (active
@@ -631,6 +641,10 @@ ngx_http_pprof_zone_key(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pprof_module);
     pmcf->used = 1;
 
+    if (pmcf->used_at.file == NULL) {
+        pmcf->used_at = *ngx_http_pprof_active_at(conf);
+    }
+
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
 
@@ -693,8 +707,10 @@ ngx_http_pprof_merge_list(ngx_conf_t *cf, ngx_array_t **conf,
 static char *
 ngx_http_pprof_check_binds(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
 {
-    size_t       max_held;
-    pprof_str_t  undefined;
+    size_t                     max_held, at;
+    pprof_str_t                undefined;
+    const pprof_bind_t        *bind;
+    ngx_http_core_loc_conf_t  *clcf;
 
     conf->max_held = 0;
 
@@ -705,19 +721,81 @@ ngx_http_pprof_check_binds(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
     if (pprof_policy_check_binds(conf->binds->elts, conf->binds->nelts,
                                  conf->roles ? conf->roles->elts : NULL,
                                  conf->roles ? conf->roles->nelts : 0,
-                                 &max_held, &undefined)
+                                 &max_held, &undefined, &at)
         != 0)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "pprof_bind: role \"%*s\" is bound but never "
-                           "defined by pprof_role", undefined.len,
-                           undefined.data);
+        bind = conf->binds->elts;
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        ngx_http_pprof_conf_log(NGX_LOG_EMERG, cf, bind[at].data,
+                                "pprof_bind: role \"%*s\" is bound but never "
+                                "defined by pprof_role where location "
+                                "\"%V\" sees it", undefined.len,
+                                undefined.data, &clcf->name);
         return NGX_CONF_ERROR;
     }
 
     conf->max_held = max_held;
 
     return NGX_CONF_OK;
+}
+
+
+void
+ngx_http_pprof_where(ngx_conf_t *cf, ngx_http_pprof_where_t *at)
+{
+    at->file = cf->conf_file->file.name.data;
+    at->line = cf->conf_file->line;
+}
+
+
+/*
+ * After the last line is read, ngx_conf_log_error() would name that line:
+ * name the directive's instead.
+ */
+void ngx_cdecl
+ngx_http_pprof_conf_log(ngx_uint_t level, ngx_conf_t *cf,
+    ngx_http_pprof_where_t *at, const char *fmt, ...)
+{
+    u_char   errstr[NGX_MAX_CONF_ERRSTR], *p;
+    va_list  args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(errstr, errstr + NGX_MAX_CONF_ERRSTR, fmt, args);
+    va_end(args);
+
+    if (at == NULL || at->file == NULL) {
+        ngx_conf_log_error(level, cf, 0, "%*s", p - errstr, errstr);
+        return;
+    }
+
+    ngx_log_error(level, cf->log, 0, "%*s in %s:%ui", p - errstr, errstr,
+                  at->file, at->line);
+}
+
+
+/* The directive that makes a location judge requests. */
+ngx_http_pprof_where_t *
+ngx_http_pprof_active_at(ngx_http_pprof_loc_conf_t *conf)
+{
+    return conf->enable == 1 ? &conf->enable_at : &conf->authz_at;
+}
+
+
+static char *
+ngx_http_pprof_enable(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_loc_conf_t *plcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+
+    if (rv == NGX_CONF_OK) {
+        ngx_http_pprof_where(cf, &plcf->enable_at);
+    }
+
+    return rv;
 }
 
 
@@ -943,6 +1021,13 @@ ngx_http_pprof_bind(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "\"^\" and matches anywhere in an identity",
                            &value[1]);
     }
+
+    bind->data = ngx_palloc(cf->pool, sizeof(ngx_http_pprof_where_t));
+    if (bind->data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_pprof_where(cf, bind->data);
 
     bind->roles = roles;
     bind->nroles = 0;

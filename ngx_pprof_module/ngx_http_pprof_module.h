@@ -16,6 +16,17 @@
 #include "proxy/proxy.h"
 
 
+/*
+ * Where a directive was written.  Checks that need the whole configuration
+ * run after the last line is read; they name the directive's own line, as
+ * nginx's checks of "listen ... ssl" do.
+ */
+typedef struct {
+    u_char               *file;             /* NULL: not written */
+    ngx_uint_t            line;
+} ngx_http_pprof_where_t;
+
+
 /* An audit log: its sink (a file or a syslog peer), and its chain head in
  * the zone. */
 #define NGX_HTTP_PPROF_AUDIT_LOGS  16
@@ -28,6 +39,7 @@ typedef struct {
     ngx_open_file_t      *file;             /* NULL for syslog */
     ngx_syslog_peer_t    *syslog;
     ngx_uint_t            index;            /* of its head in the zone */
+    ngx_http_pprof_where_t  at;             /* its first pprof_audit_log */
 } ngx_http_pprof_audit_log_t;
 
 typedef struct {
@@ -65,6 +77,7 @@ typedef struct {
 typedef struct {
     ngx_shm_zone_t       *shm_zone;
     ngx_flag_t            used;             /* a location has pprof on */
+    ngx_http_pprof_where_t  used_at;        /* the first such location's */
     ngx_array_t           audit_logs;       /* ngx_http_pprof_audit_log_t */
     EVP_PKEY             *audit_key;        /* checkpoint signing key */
     ngx_uint_t            audit_checkpoint; /* records between them */
@@ -74,6 +87,7 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t            enable;
+    ngx_http_pprof_where_t  enable_at;
     ngx_flag_t            status;           /* pprof_status */
     ngx_flag_t            enforce;
     ngx_uint_t            tls;              /* pprof_tls_mode_t */
@@ -82,6 +96,7 @@ typedef struct {
     ngx_array_t          *allow;            /* pprof_cidr_t, NULL: all */
     ngx_array_t          *trusted_proxies;  /* pprof_cidr_t, NULL: none */
     ngx_array_t          *identity;         /* ngx_str_t, the source words */
+    ngx_http_pprof_where_t  identity_at;
 
     pprof_jwt_keys_t     *jwt_keys;
     pprof_apikeys_t      *api_keys;
@@ -122,11 +137,13 @@ typedef struct {
     ngx_str_t             proxy_pass;
     ngx_str_t             proxy_pass_location;
     ngx_http_complex_value_t  *proxy_pass_host;  /* its variable host */
+    ngx_http_pprof_where_t  proxy_pass_at;
 
     /* Answering a proxy's check instead of proxying (pprof_authz). */
     ngx_uint_t            authz;            /* pprof_authz_mode_t, or
                                                NGX_CONF_UNSET_UINT: off */
     ngx_str_t             authz_prefix;
+    ngx_http_pprof_where_t  authz_at;
 
     pprof_pipeline_conf_t pipeline;         /* all of the above, merged */
 } ngx_http_pprof_loc_conf_t;
@@ -183,6 +200,12 @@ typedef struct {
 
 
 ngx_int_t ngx_http_pprof_handler(ngx_http_request_t *r);
+
+void ngx_http_pprof_where(ngx_conf_t *cf, ngx_http_pprof_where_t *at);
+void ngx_cdecl ngx_http_pprof_conf_log(ngx_uint_t level, ngx_conf_t *cf,
+    ngx_http_pprof_where_t *at, const char *fmt, ...);
+ngx_http_pprof_where_t *ngx_http_pprof_active_at(
+    ngx_http_pprof_loc_conf_t *conf);
 
 char *ngx_http_pprof_identity(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_pprof_jwt_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -251,6 +274,8 @@ ngx_int_t ngx_http_pprof_redact_body(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
 
 char *ngx_http_pprof_authz(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_pprof_authz_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 char *ngx_http_pprof_authz_merge(ngx_conf_t *cf,
     ngx_http_pprof_loc_conf_t *conf);
 

@@ -171,6 +171,7 @@ ngx_http_pprof_proxy_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     /* a limit_except block's clcf->name is its location's */
     plcf->proxy_pass = value[1];
     plcf->proxy_pass_location = clcf->name;
+    ngx_http_pprof_where(cf, &plcf->proxy_pass_at);
 
     c = ngx_http_pprof_proxy_pass_command(cf->cycle, &m);
     if (c == NULL) {
@@ -203,6 +204,7 @@ ngx_http_pprof_proxy_pass_merge(ngx_conf_t *cf,
         conf->proxy_pass = prev->proxy_pass;
         conf->proxy_pass_location = prev->proxy_pass_location;
         conf->proxy_pass_host = prev->proxy_pass_host;
+        conf->proxy_pass_at = prev->proxy_pass_at;
         return NGX_CONF_OK;
     }
 
@@ -218,9 +220,9 @@ ngx_http_pprof_proxy_pass_merge(ngx_conf_t *cf,
     prefix.len = conf->prefix.len;
 
     if (pprof_proxy_pass_check(url, location, prefix, &host, &why) != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "proxy_pass \"%V\" in a location with \"pprof on\" "
-                           "%s", &conf->proxy_pass, why);
+        ngx_http_pprof_conf_log(NGX_LOG_EMERG, cf, &conf->proxy_pass_at,
+                                "proxy_pass \"%V\" in a location with "
+                                "\"pprof on\" %s", &conf->proxy_pass, why);
         return NGX_CONF_ERROR;
     }
 

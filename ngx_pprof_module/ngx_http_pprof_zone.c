@@ -51,6 +51,8 @@ struct ngx_http_pprof_hold_s {
 
 static ngx_int_t ngx_http_pprof_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_uint_t ngx_http_pprof_zone_taken(ngx_conf_t *cf,
+    ngx_http_pprof_main_conf_t *pmcf);
 static ngx_shm_zone_t *ngx_http_pprof_add_zone(ngx_conf_t *cf, size_t size);
 static void ngx_http_pprof_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
@@ -107,12 +109,29 @@ ngx_http_pprof_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
+    /* The habit of limit_req_zone's NAME:SIZE. */
+    if (ngx_strlchr(value[1].data, value[1].data + value[1].len, ':')) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pprof_zone \"%V\" takes only a size, as in "
+                           "\"pprof_zone 10m;\": the zone's name is always "
+                           "\"pprof\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
     size = ngx_parse_size(&value[1]);
 
-    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+    if (size == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "pprof_zone \"%V\" is invalid or smaller than "
-                           "8 pages", &value[1]);
+                           "pprof_zone \"%V\" is not a size, as in "
+                           "\"pprof_zone 10m;\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pprof_zone \"%V\" is smaller than the %uzk "
+                           "(8 pages) a zone needs", &value[1],
+                           8 * ngx_pagesize / 1024);
         return NGX_CONF_ERROR;
     }
 
@@ -131,6 +150,10 @@ ngx_http_pprof_zone_default(ngx_conf_t *cf)
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pprof_module);
 
     if (pmcf->used && pmcf->shm_zone == NULL) {
+        if (ngx_http_pprof_zone_taken(cf, pmcf)) {
+            return NGX_ERROR;
+        }
+
         pmcf->shm_zone = ngx_http_pprof_add_zone(cf, 10 * 1024 * 1024);
         if (pmcf->shm_zone == NULL) {
             return NGX_ERROR;
@@ -138,6 +161,51 @@ ngx_http_pprof_zone_default(ngx_conf_t *cf)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Added after the last line is read, the default zone would be refused by
+ * nginx at that line: name the location that needs it instead.
+ */
+static ngx_uint_t
+ngx_http_pprof_zone_taken(ngx_conf_t *cf, ngx_http_pprof_main_conf_t *pmcf)
+{
+    ngx_uint_t        i;
+    ngx_shm_zone_t   *zone;
+    ngx_list_part_t  *part;
+
+    part = &cf->cycle->shared_memory.part;
+    zone = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            zone = part->elts;
+            i = 0;
+        }
+
+        if (zone[i].tag != &ngx_http_pprof_module
+            && zone[i].shm.name.len == ngx_http_pprof_zone_name.len
+            && ngx_strncmp(zone[i].shm.name.data,
+                           ngx_http_pprof_zone_name.data,
+                           ngx_http_pprof_zone_name.len)
+               == 0)
+        {
+            ngx_http_pprof_conf_log(NGX_LOG_EMERG, cf, &pmcf->used_at,
+                                    "the shared memory zone \"pprof\" that "
+                                    "this location needs is already declared "
+                                    "for a different use: the module's zone "
+                                    "is always named \"pprof\", so rename "
+                                    "the other zone");
+            return 1;
+        }
+    }
 }
 
 

@@ -161,11 +161,13 @@ typedef struct {
     const pprof_str_t  *roles;
     size_t              nroles;
     unsigned            sources;      /* bits of source= names; 0: any */
+    void               *data;         /* the caller's: where it was set */
 } pprof_bind_t;
 
 /*
  * "~REGEX" compiles a PCRE2 pattern (searched in the whole identity, as
- * nginx's own regexes are); anything else binds one identity exactly.
+ * nginx's own regexes are), "~*REGEX" the same without regard to case;
+ * anything else binds one identity exactly.
  * Returns 0, or -1 with a message in err.
  */
 int pprof_bind_compile(pprof_bind_t *bind, pprof_str_t pattern,
@@ -196,11 +198,12 @@ int pprof_policy_bind_roles(const pprof_bind_t *binds, size_t nbinds,
 
 /*
  * Every role a bind grants must be defined: -1 with the first that is not
- * in *undefined.  *max_held: how many roles the binds can grant at most.
+ * in *undefined and the index of its bind in *at.  *max_held: how many
+ * roles the binds can grant at most.
  */
 int pprof_policy_check_binds(const pprof_bind_t *binds, size_t nbinds,
     const pprof_role_t *roles, size_t nroles, size_t *max_held,
-    pprof_str_t *undefined);
+    pprof_str_t *undefined, size_t *at);
 
 /*
  * Whether a name can be a role: it travels comma-separated in

@@ -50,14 +50,16 @@ pprof_bind_compile(pprof_bind_t *bind, pprof_str_t pattern,
     pcre2_code  *re;
     PCRE2_SIZE   offset;
     int          code;
+    uint32_t     options;
     PCRE2_UCHAR  msg[128];
 
     bind->regex = NULL;
     bind->match_data = NULL;
     bind->pattern = pattern;
     bind->sources = 0;
+    bind->data = NULL;
 
-    if (pattern.len == 0 || (pattern.len == 1 && pattern.data[0] == '~')) {
+    if (pattern.len == 0) {
         snprintf(err, errlen, "empty identity pattern");
         return -1;
     }
@@ -68,8 +70,21 @@ pprof_bind_compile(pprof_bind_t *bind, pprof_str_t pattern,
 
     bind->pattern.data++;
     bind->pattern.len--;
+    options = 0;
 
-    re = pcre2_compile(bind->pattern.data, bind->pattern.len, 0, &code,
+    /* As nginx's own "~*": the same regex, without regard to case. */
+    if (bind->pattern.len && bind->pattern.data[0] == '*') {
+        bind->pattern.data++;
+        bind->pattern.len--;
+        options = PCRE2_CASELESS;
+    }
+
+    if (bind->pattern.len == 0) {
+        snprintf(err, errlen, "empty identity pattern");
+        return -1;
+    }
+
+    re = pcre2_compile(bind->pattern.data, bind->pattern.len, options, &code,
                        &offset, NULL);
     if (re == NULL) {
         pcre2_get_error_message(code, msg, sizeof(msg));
@@ -112,6 +127,17 @@ pprof_bind_is_anchored(const pprof_bind_t *bind)
 
     pcre2_pattern_info(bind->regex, PCRE2_INFO_ALLOPTIONS, &opts);
     return (opts & PCRE2_ANCHORED) != 0;
+}
+
+
+/* Whether it was written "~*", to name it as written. */
+static int
+bind_caseless(const pprof_bind_t *bind)
+{
+    uint32_t  opts = 0;
+
+    pcre2_pattern_info(bind->regex, PCRE2_INFO_ARGOPTIONS, &opts);
+    return (opts & PCRE2_CASELESS) != 0;
 }
 
 
@@ -174,7 +200,7 @@ bind_matches(const pprof_bind_t *bind, pprof_str_t identity,
 int
 pprof_policy_check_binds(const pprof_bind_t *binds, size_t nbinds,
     const pprof_role_t *roles, size_t nroles, size_t *max_held,
-    pprof_str_t *undefined)
+    pprof_str_t *undefined, size_t *at)
 {
     size_t  i, j, k;
 
@@ -195,6 +221,7 @@ pprof_policy_check_binds(const pprof_bind_t *binds, size_t nbinds,
 
             if (k == nroles) {
                 *undefined = binds[i].roles[j];
+                *at = i;
                 return -1;
             }
         }
@@ -265,7 +292,8 @@ pprof_policy_bind_roles(const pprof_bind_t *binds, size_t nbinds,
 
         if (rc < 0) {
             pcre2_get_error_message(rc, msg, sizeof(msg));
-            snprintf(err, errlen, "pprof_bind \"~%.*s\": %s",
+            snprintf(err, errlen, "pprof_bind \"~%s%.*s\": %s",
+                     bind_caseless(&binds[i]) ? "*" : "",
                      (int) (binds[i].pattern.len > 256
                             ? 256 : binds[i].pattern.len),
                      (const char *) binds[i].pattern.data, (char *) msg);

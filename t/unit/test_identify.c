@@ -225,6 +225,7 @@ typedef struct {
     long                verify;
     const pprof_str_t  *variables;
     size_t              nvariables;
+    const char         *no_cert;
 } offer_t;
 
 
@@ -240,6 +241,7 @@ identify(const pprof_auth_source_t *list, size_t n, const offer_t *o,
     in.authorization = o->authorization ? S(o->authorization) : S("");
     in.variables = o->variables;
     in.nvariables = o->nvariables;
+    in.no_cert = o->no_cert;
     in.now = NOW;
 
     memset(r, 0x5a, sizeof(*r));
@@ -655,6 +657,58 @@ unclaimed_header(void **state)
 }
 
 
+/*
+ * Why no certificate could come is the 401's detail, where cert is a
+ * source and nothing else decided: the operator finds the setting.
+ */
+static void
+no_cert_detail(void **state)
+{
+    static const char  why[] = "ssl_verify_client is off";
+
+    pprof_auth_result_t  r;
+    offer_t              o;
+
+    (void) state;
+
+    memset(&o, 0, sizeof(o));
+    o.no_cert = why;
+
+    identify(LIST(CERT), &o, &r);
+    want_nobody(&r);
+    assert_ptr_equal(r.detail, why);
+    identify(LIST(JWT, CERT, KEY), &o, &r);
+    want_nobody(&r);
+    assert_ptr_equal(r.detail, why);
+
+    /* Without a cert source, a certificate was never the way in. */
+    identify(LIST(JWT, KEY), &o, &r);
+    want_nobody(&r);
+    assert_null(r.detail);
+
+    /* A header nobody reads keeps its own reason. */
+    o.authorization = "garbage";
+    identify(LIST(CERT, KEY), &o, &r);
+    want_invalid(&r);
+    assert_string_equal(r.detail,
+                        "no identity source accepts this kind of credential");
+
+    /* A certificate that came is judged, whatever the caller thought. */
+    o.authorization = NULL;
+    o.cert = cert("svc-cert");
+    o.verify = X509_V_OK;
+    identify(LIST(CERT), &o, &r);
+    want_identity(&r, PPROF_AUTH_CERT, "svc-cert");
+    X509_free(o.cert);
+
+    o.cert = NULL;
+    o.no_cert = NULL;
+    identify(LIST(CERT), &o, &r);
+    want_nobody(&r);
+    assert_null(r.detail);
+}
+
+
 static void
 variable_source(void **state)
 {
@@ -808,6 +862,7 @@ main(void)
         T(first_identity_wins),
         T(invalid_ends_search),
         T(unclaimed_header),
+        T(no_cert_detail),
         T(variable_source),
         T(anonymous_source),
         T(result_reuse),

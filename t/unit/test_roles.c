@@ -72,7 +72,7 @@ compile(void **state)
 static void
 compile_errors(void **state)
 {
-    static const char  *bad_regex[] = { "~(", "~[a-", "~a{2,1}", "~*x",
+    static const char  *bad_regex[] = { "~(", "~[a-", "~a{2,1}", "~**x",
                                         "~(?<n>a)(?<n>b)" };
 
     pprof_bind_t  b;
@@ -104,6 +104,10 @@ compile_errors(void **state)
     err[0] = '\0';
     assert_int_equal(pprof_bind_compile(&b, S("~"), err, sizeof(err)), -1);
     assert_true(err[0] != '\0');
+
+    err[0] = '\0';
+    assert_int_equal(pprof_bind_compile(&b, S("~*"), err, sizeof(err)), -1);
+    assert_string_equal(err, "empty identity pattern");
 
     /* A message that does not fit is cut, not written past the buffer. */
     memset(err, 'x', sizeof(err));
@@ -229,6 +233,56 @@ regex_binds(void **state)
     assert_true(binds("~(?i)^alice$", "Alice"));
     assert_true(binds("~^alice$", "alice"));
     assert_false(binds("~^alice$", "alice2"));
+
+    /* "~*" is nginx's case-insensitive regex: the "*" is syntax too. */
+    assert_true(binds("~*^alice$", "Alice"));
+    assert_true(binds("~*^ALICE$", "alice"));
+    assert_false(binds("~*^alice$", "Alice2"));
+    assert_true(binds("~*/NS/sre/", "spiffe://prod.example/ns/SRE/x"));
+}
+
+
+/* nginx -t names the bind's own line: the check says which bind it was. */
+static void
+check_binds_names_the_bind(void **state)
+{
+    static const pprof_str_t  viewer[] = {
+        { (const unsigned char *) "viewer", 6 },
+    };
+    static const pprof_str_t  viewer_typo[] = {
+        { (const unsigned char *) "viewer", 6 },
+        { (const unsigned char *) "veiwer", 6 },
+    };
+
+    pprof_role_t  roles[1];
+    pprof_bind_t  b[3];
+    pprof_str_t   undefined;
+    size_t        max_held, at;
+
+    (void) state;
+
+    memset(roles, 0, sizeof(roles));
+    roles[0].name = S("viewer");
+
+    compile_ok(&b[0], "alice");
+    compile_ok(&b[1], "bob");
+    compile_ok(&b[2], "carol");
+    b[0].roles = viewer;
+    b[0].nroles = 1;
+    b[1].roles = viewer_typo;
+    b[1].nroles = 2;
+    b[2].roles = viewer;
+    b[2].nroles = 1;
+
+    at = 99;
+    assert_int_equal(pprof_policy_check_binds(b, 3, roles, 1, &max_held,
+                                              &undefined, &at), -1);
+    assert_int_equal(at, 1);
+    assert_true(str_is(undefined, "veiwer"));
+
+    assert_int_equal(pprof_policy_check_binds(b, 1, roles, 1, &max_held,
+                                              &undefined, &at), 0);
+    assert_int_equal(max_held, 1);
 }
 
 
@@ -368,6 +422,16 @@ engine_error_denies(void **state)
 
     /* What failed, for the error log: the bind, never the identity. */
     assert_string_equal(why, "pprof_bind \"~^(a|aa)+$\": match limit exceeded");
+    pprof_bind_free(&b);
+
+    /* As written: a "~*" bind is named with its "*". */
+    compile_ok(&b, "~*^(a|aa)+$");
+    b.roles = roles;
+    b.nroles = 1;
+    assert_int_equal(bind_roles(&b, 1, S(identity), S("cert"), held, &nheld,
+                                2), -1);
+    assert_string_equal(why,
+                        "pprof_bind \"~*^(a|aa)+$\": match limit exceeded");
     pprof_bind_free(&b);
 }
 
@@ -696,6 +760,7 @@ main(void)
         cmocka_unit_test(anchored),
         cmocka_unit_test(exact_binds),
         cmocka_unit_test(regex_binds),
+        cmocka_unit_test(check_binds_names_the_bind),
         cmocka_unit_test(several_binds),
         cmocka_unit_test(engine_error_denies),
         cmocka_unit_test(bind_sources),
