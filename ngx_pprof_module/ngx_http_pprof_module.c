@@ -70,7 +70,7 @@ static ngx_command_t  ngx_http_pprof_commands[] = {
 
     { ngx_string("pprof"),
       NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      ngx_http_pprof_enable,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_pprof_loc_conf_t, enable),
       NULL },
@@ -353,6 +353,8 @@ ngx_http_pprof_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    ngx_http_pprof_check_unguarded(cf);
+
     return ngx_http_pprof_filter_init(cf);
 }
 
@@ -373,6 +375,9 @@ ngx_http_pprof_create_main_conf(ngx_conf_t *cf)
      *     pmcf->shm_zone = NULL;
      *     pmcf->used = 0;
      *     pmcf->audit_key = NULL;
+     *     pmcf->proxy_handler = NULL;
+     *     pmcf->policy_file = NULL;
+     *     pmcf->guarded = 0;
      */
 
     if (ngx_array_init(&pmcf->audit_logs, cf->pool, 4,
@@ -441,6 +446,9 @@ ngx_http_pprof_create_loc_conf(ngx_conf_t *cf)
      *     conf->proxy_pass = { 0, NULL };
      *     conf->proxy_pass_location = { 0, NULL };
      *     conf->proxy_pass_host = NULL;
+     *     conf->enable_file = NULL;
+     *     conf->read_timeout_file = NULL;
+     *     conf->rewrites = 0;
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -516,7 +524,8 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_http_pprof_proxy_pass_merge(cf, prev, conf) != NGX_CONF_OK
-        || ngx_http_pprof_authz_merge(cf, conf) != NGX_CONF_OK)
+        || ngx_http_pprof_authz_merge(cf, conf) != NGX_CONF_OK
+        || ngx_http_pprof_check_merge(cf, prev, conf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -802,6 +811,8 @@ ngx_http_pprof_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pprof_class_t   cls;
     ngx_array_t    *endpoints;
 
+    ngx_http_pprof_note_policy(cf);
+
     value = cf->args->elts;
 
     word.data = value[1].data;
@@ -900,6 +911,8 @@ ngx_http_pprof_bind(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pprof_str_t          pattern, word, *roles;
     pprof_bind_t        *bind;
     ngx_pool_cleanup_t  *cln;
+
+    ngx_http_pprof_note_policy(cf);
 
     value = cf->args->elts;
 
