@@ -2,7 +2,7 @@
  * proxy_pass as the module sees it (SPEC §4).  The proxy module's location
  * configuration is opaque and differs between nginx versions, so the
  * directive's argument is read on its way in: this second module of the
- * .so is loaded just before ngx_http_proxy_module, so nginx offers it each
+ * .so is loaded before ngx_http_proxy_module, so nginx offers it each
  * proxy_pass first.  It records the argument and hands the directive on
  * to the proxy module unchanged.  proxy/ judges what was recorded.
  * proxy_read_timeout is read the same way, to know where one was written,
