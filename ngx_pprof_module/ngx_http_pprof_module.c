@@ -355,6 +355,8 @@ ngx_http_pprof_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    ngx_http_pprof_check_unguarded(cf);
+
     return ngx_http_pprof_filter_init(cf);
 }
 
@@ -376,6 +378,9 @@ ngx_http_pprof_create_main_conf(ngx_conf_t *cf)
      *     pmcf->used = 0;
      *     pmcf->used_at = { NULL, 0 };
      *     pmcf->audit_key = NULL;
+     *     pmcf->proxy_handler = NULL;
+     *     pmcf->policy_at = { NULL, 0 };
+     *     pmcf->guarded = 0;
      */
 
     if (ngx_array_init(&pmcf->audit_logs, cf->pool, 4,
@@ -444,7 +449,9 @@ ngx_http_pprof_create_loc_conf(ngx_conf_t *cf)
      *     conf->proxy_pass = { 0, NULL };
      *     conf->proxy_pass_location = { 0, NULL };
      *     conf->proxy_pass_host = NULL;
-     *     conf->enable_at, identity_at, proxy_pass_at, authz_at = { NULL, 0 };
+     *     conf->enable_at, identity_at, proxy_pass_at, authz_at,
+     *         read_timeout_at = { NULL, 0 };
+     *     conf->rewrites = 0;
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -525,7 +532,8 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_http_pprof_proxy_pass_merge(cf, prev, conf) != NGX_CONF_OK
-        || ngx_http_pprof_authz_merge(cf, conf) != NGX_CONF_OK)
+        || ngx_http_pprof_authz_merge(cf, conf) != NGX_CONF_OK
+        || ngx_http_pprof_check_merge(cf, prev, conf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -880,6 +888,8 @@ ngx_http_pprof_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pprof_class_t   cls;
     ngx_array_t    *endpoints;
 
+    ngx_http_pprof_note_policy(cf);
+
     value = cf->args->elts;
 
     word.data = value[1].data;
@@ -978,6 +988,8 @@ ngx_http_pprof_bind(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pprof_str_t          pattern, word, *roles;
     pprof_bind_t        *bind;
     ngx_pool_cleanup_t  *cln;
+
+    ngx_http_pprof_note_policy(cf);
 
     value = cf->args->elts;
 

@@ -82,6 +82,12 @@ typedef struct {
     EVP_PKEY             *audit_key;        /* checkpoint signing key */
     ngx_uint_t            audit_checkpoint; /* records between them */
     ngx_int_t             request_uri;      /* its variable index */
+
+    /* For nginx -t's checks after the merge. */
+    ngx_http_handler_pt   proxy_handler;    /* what proxy_pass sets */
+    ngx_http_pprof_where_t  policy_at;      /* the first pprof_role or
+                                               pprof_bind */
+    ngx_flag_t            guarded;          /* pprof on or pprof_authz */
 } ngx_http_pprof_main_conf_t;
 
 
@@ -138,6 +144,10 @@ typedef struct {
     ngx_str_t             proxy_pass_location;
     ngx_http_complex_value_t  *proxy_pass_host;  /* its variable host */
     ngx_http_pprof_where_t  proxy_pass_at;
+
+    /* Where proxy_read_timeout was written, here or above. */
+    ngx_http_pprof_where_t  read_timeout_at;
+    ngx_flag_t            rewrites;         /* a rewrite at this level */
 
     /* Answering a proxy's check instead of proxying (pprof_authz). */
     ngx_uint_t            authz;            /* pprof_authz_mode_t, or
@@ -283,6 +293,13 @@ char *ngx_http_pprof_proxy_pass_merge(ngx_conf_t *cf,
     ngx_http_pprof_loc_conf_t *prev, ngx_http_pprof_loc_conf_t *conf);
 pprof_reason_t ngx_http_pprof_proxy_pass_host(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf);
+ngx_command_t *ngx_http_pprof_owner_command(ngx_cycle_t *cycle, char *name,
+    ngx_module_t **module);
+
+void ngx_http_pprof_note_policy(ngx_conf_t *cf);
+char *ngx_http_pprof_check_merge(ngx_conf_t *cf,
+    ngx_http_pprof_loc_conf_t *prev, ngx_http_pprof_loc_conf_t *conf);
+void ngx_http_pprof_check_unguarded(ngx_conf_t *cf);
 
 
 extern const pprof_store_ops_t  ngx_http_pprof_zone_ops;

@@ -2,9 +2,12 @@
  * proxy_pass as the module sees it (SPEC §4).  The proxy module's location
  * configuration is opaque and differs between nginx versions, so the
  * directive's argument is read on its way in: this second module of the
- * .so is loaded just before ngx_http_proxy_module, so nginx offers it each
+ * .so is loaded before ngx_http_proxy_module, so nginx offers it each
  * proxy_pass first.  It records the argument and hands the directive on
  * to the proxy module unchanged.  proxy/ judges what was recorded.
+ * proxy_read_timeout is read the same way, to know where one was written,
+ * and rewrite, to know which locations change the URI before the module
+ * judges it: this module is loaded before ngx_http_rewrite_module too.
  */
 
 #include "ngx_http_pprof_module.h"
@@ -14,16 +17,34 @@ static ngx_int_t ngx_http_pprof_proxy_pass_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_pprof_proxy_pass_postconfiguration(ngx_conf_t *cf);
 static char *ngx_http_pprof_proxy_pass(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_command_t *ngx_http_pprof_proxy_pass_command(ngx_cycle_t *cycle,
-    ngx_module_t **module);
+static char *ngx_http_pprof_proxy_read_timeout(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_pprof_rewrite(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_pprof_proxy_hand_on(ngx_conf_t *cf, ngx_command_t *cmd);
 
 
 static ngx_command_t  ngx_http_pprof_proxy_pass_commands[] = {
 
-    /* The proxy module's type, copied over this one at preconfiguration. */
+    /* Their modules' types, copied over these at preconfiguration. */
     { ngx_string("proxy_pass"),
       NGX_HTTP_LOC_CONF|NGX_HTTP_LIF_CONF|NGX_HTTP_LMT_CONF|NGX_CONF_TAKE1,
       ngx_http_pprof_proxy_pass,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("proxy_read_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_pprof_proxy_read_timeout,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("rewrite"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_SIF_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LIF_CONF
+                       |NGX_CONF_TAKE23,
+      ngx_http_pprof_rewrite,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -75,7 +96,7 @@ ngx_http_pprof_proxy_pass_preconfiguration(ngx_conf_t *cf)
 {
     ngx_uint_t      i;
     ngx_module_t   *m;
-    ngx_command_t  *c;
+    ngx_command_t  *c, *own;
 
     for (i = 0; cf->cycle->modules[i]; i++) {
 
@@ -95,17 +116,25 @@ ngx_http_pprof_proxy_pass_preconfiguration(ngx_conf_t *cf)
         }
     }
 
-    c = ngx_http_pprof_proxy_pass_command(cf->cycle, &m);
-    if (c != NULL) {
-        ngx_http_pprof_proxy_pass_commands[0].type = c->type;
+    for (own = ngx_http_pprof_proxy_pass_commands; own->name.len; own++) {
+        c = ngx_http_pprof_owner_command(cf->cycle,
+                                         (char *) own->name.data, &m);
+        if (c != NULL) {
+            own->type = c->type;
+        }
     }
 
     return NGX_OK;
 }
 
 
-static ngx_command_t *
-ngx_http_pprof_proxy_pass_command(ngx_cycle_t *cycle, ngx_module_t **module)
+/*
+ * The directive of that name that nginx would have used without this
+ * module: the next module's that has it.
+ */
+ngx_command_t *
+ngx_http_pprof_owner_command(ngx_cycle_t *cycle, char *name,
+    ngx_module_t **module)
 {
     ngx_uint_t      i;
     ngx_module_t   *m;
@@ -114,15 +143,13 @@ ngx_http_pprof_proxy_pass_command(ngx_cycle_t *cycle, ngx_module_t **module)
     for (i = 0; cycle->modules[i]; i++) {
         m = cycle->modules[i];
 
-        if (ngx_strcmp(m->name, "ngx_http_proxy_module") != 0
-            || m->commands == NULL)
-        {
+        if (m == &ngx_http_pprof_proxy_pass_module || m->commands == NULL) {
             continue;
         }
 
         for (c = m->commands; c->name.len; c++) {
-            if (c->name.len == sizeof("proxy_pass") - 1
-                && ngx_strcmp(c->name.data, "proxy_pass") == 0)
+            if (c->name.len == ngx_strlen(name)
+                && ngx_strcmp(c->name.data, name) == 0)
             {
                 *module = m;
                 return c;
@@ -156,12 +183,11 @@ ngx_http_pprof_proxy_pass_postconfiguration(ngx_conf_t *cf)
 static char *
 ngx_http_pprof_proxy_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    void                       **confp;
+    char                        *rv;
     ngx_str_t                   *value;
-    ngx_module_t                *m;
-    ngx_command_t               *c;
     ngx_http_core_loc_conf_t    *clcf;
     ngx_http_pprof_loc_conf_t   *plcf;
+    ngx_http_pprof_main_conf_t  *pmcf;
 
     plcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_pprof_module);
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
@@ -173,12 +199,59 @@ ngx_http_pprof_proxy_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     plcf->proxy_pass_location = clcf->name;
     ngx_http_pprof_where(cf, &plcf->proxy_pass_at);
 
-    c = ngx_http_pprof_proxy_pass_command(cf->cycle, &m);
-    if (c == NULL) {
-        return "needs ngx_http_proxy_module";
+    rv = ngx_http_pprof_proxy_hand_on(cf, cmd);
+
+    /* "pprof on" needs this content handler, and no other. */
+    if (rv == NGX_CONF_OK) {
+        pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pprof_module);
+        pmcf->proxy_handler = clcf->handler;
     }
 
-    /* What ngx_conf_handler() would have given the proxy module. */
+    return rv;
+}
+
+
+static char *
+ngx_http_pprof_proxy_read_timeout(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_pprof_loc_conf_t  *plcf;
+
+    /* at http and server level too, that level's */
+    plcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_pprof_module);
+
+    ngx_http_pprof_where(cf, &plcf->read_timeout_at);
+
+    return ngx_http_pprof_proxy_hand_on(cf, cmd);
+}
+
+
+/* In a server, "if" or location block: that level's. */
+static char *
+ngx_http_pprof_rewrite(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_loc_conf_t  *plcf;
+
+    plcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_pprof_module);
+    plcf->rewrites = 1;
+
+    return ngx_http_pprof_proxy_hand_on(cf, cmd);
+}
+
+
+/* The directive as ngx_conf_handler() would have given the proxy module. */
+static char *
+ngx_http_pprof_proxy_hand_on(ngx_conf_t *cf, ngx_command_t *cmd)
+{
+    void           **confp;
+    ngx_module_t    *m;
+    ngx_command_t   *c;
+
+    c = ngx_http_pprof_owner_command(cf->cycle, (char *) cmd->name.data, &m);
+    if (c == NULL) {
+        return "is handled by no module";
+    }
+
     confp = *(void **) ((char *) cf->ctx + c->conf);
 
     return c->set(cf, c, confp ? confp[m->ctx_index] : NULL);

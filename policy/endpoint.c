@@ -148,6 +148,49 @@ pprof_policy_classify(pprof_str_t prefix, pprof_str_t uri,
 }
 
 
+int
+pprof_location_reaches(pprof_str_t location, int exact, pprof_str_t prefix)
+{
+    pprof_str_t       rest, noargs;
+    pprof_endpoint_t  ep;
+
+    if (exact) {
+        noargs.data = NULL;
+        noargs.len = 0;
+
+        return pprof_policy_classify(prefix, location, PPROF_METHOD_GET,
+                                     noargs, &ep)
+               == PPROF_OK;
+    }
+
+    if (location.len <= prefix.len) {
+        /* the index, and every endpoint after it, begin with location */
+        return memcmp(location.data, prefix.data, location.len) == 0;
+    }
+
+    if (memcmp(location.data, prefix.data, prefix.len) != 0) {
+        return 0;
+    }
+
+    /* Some name begins with the rest when the rest is itself a name. */
+    rest.data = location.data + prefix.len;
+    rest.len = location.len - prefix.len;
+
+    return name_is_plain(rest);
+}
+
+
+const char *
+pprof_endpoint_example(size_t i)
+{
+    if (i == 0) {
+        return "";
+    }
+
+    return i <= sizeof(known) / sizeof(known[0]) ? known[i - 1].name : NULL;
+}
+
+
 const char *
 pprof_endpoint_allow(const pprof_endpoint_t *ep)
 {

@@ -98,6 +98,19 @@ typedef struct {
 pprof_reason_t pprof_policy_classify(pprof_str_t prefix, pprof_str_t uri,
     pprof_method_t method, pprof_str_t args, pprof_endpoint_t *ep);
 
+/*
+ * Whether a location can receive a request that names an endpoint under
+ * prefix, for nginx -t.  A prefix location ("location /p") can when some
+ * endpoint's path begins with its path, an exact one ("location = /p")
+ * when its path is an endpoint's.  A regular expression location is tried
+ * on prefix followed by each pprof_endpoint_example().
+ */
+int pprof_location_reaches(pprof_str_t location, int exact,
+    pprof_str_t prefix);
+
+/* The i-th of Go's endpoint names, "" (the index) first; NULL past them. */
+const char *pprof_endpoint_example(size_t i);
+
 /* The Allow header of a 405 for this endpoint. */
 const char *pprof_endpoint_allow(const pprof_endpoint_t *ep);
 

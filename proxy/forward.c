@@ -319,6 +319,29 @@ pprof_proxy_pass_check(pprof_str_t url, pprof_str_t location,
 
 
 /*
+ * Only a literal URI part is judged: where it is a variable, or absent,
+ * what the target receives depends on the request.
+ */
+int
+pprof_proxy_pass_names_prefix(pprof_str_t url, pprof_str_t prefix)
+{
+    size_t       n;
+    pprof_str_t  uri;
+
+    if (pprof_pass_uri_part(url, 1, &uri) != 0 || uri.len == 0
+        || memchr(uri.data, '$', uri.len) != NULL || prefix.len == 0)
+    {
+        return 0;
+    }
+
+    n = prefix.len - 1;             /* the prefix without its last '/' */
+
+    return uri.len >= n && memcmp(uri.data, prefix.data, n) == 0
+           && (uri.len == n || uri.data[n] == '/' || uri.data[n] == '?');
+}
+
+
+/*
  * A variable in the host may hold a "/", a "?" or, after "unix:", a ":",
  * and nginx would send what follows instead of the canonical request.
  */

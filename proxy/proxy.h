@@ -43,6 +43,14 @@ int pprof_proxy_pass_check(pprof_str_t url, pprof_str_t location,
 /* Per request: whether that part's value is a scheme and host only. */
 int pprof_proxy_pass_host_ok(pprof_str_t value);
 
+/*
+ * Whether "proxy_pass url" (as written) sends the target a path under
+ * prefix whatever the request: its URI part, without variables, is the
+ * prefix (its last '/' optional) or begins with it.  Where roles are
+ * defined, nginx -t warns about such a location without "pprof on".
+ */
+int pprof_proxy_pass_names_prefix(pprof_str_t url, pprof_str_t prefix);
+
 
 #define PPROF_DENIAL_MAX    512
 

@@ -148,9 +148,9 @@ check("server { listen 127.0.0.1:%%PORT_X%%; location /s { pprof_status on; } }\
         'location name longer than pprof_prefix');
     check($pass->('/debug/pprof/', 'proxy_pass $scheme://127.0.0.1:1$request_uri;'),
         qr/does not start with http:\/\/ or https:\/\//, 'scheme from a variable');
-    check($pass->('/debug/pprof/', 'if ($arg_x) { proxy_pass http://127.0.0.1:1$args; }'),
+    check($pass->('/debug/pprof/', 'proxy_pass http://127.0.0.1:1; if ($arg_x) { proxy_pass http://127.0.0.1:1$args; }'),
         $vars, 'inside "if"');
-    check($pass->('/debug/', 'location /debug/pprof/ { proxy_pass http://127.0.0.1:1$args; }'),
+    check($pass->('/debug/', 'proxy_pass http://127.0.0.1:1; location /debug/pprof/ { proxy_pass http://127.0.0.1:1$args; }'),
         $vars, 'nested location inherits pprof on');
 
     # limit_except: its own proxy_pass is judged, not the location's.
@@ -179,7 +179,6 @@ check("server { listen 127.0.0.1:%%PORT_X%%; location /s { pprof_status on; } }\
         'set $b 127.0.0.1:1; proxy_pass http://$b$request_uri;',
         'limit_except GET { deny all; } proxy_pass http://127.0.0.1:1/debug/pprof/;',
         'proxy_pass http://127.0.0.1:1; limit_except GET { proxy_pass http://127.0.0.1:1$request_uri; }',
-        'limit_except GET { proxy_pass http://127.0.0.1:1; }',
         'proxy_pass http://127.0.0.1:1; limit_except GET { proxy_pass http://127.0.0.1:1$Uri$Is_Args$Args; }',
         'proxy_pass http://127.0.0.1:1$REQUEST_URI;', 'proxy_pass http://127.0.0.1:1$Uri$Is_Args$Args;',
         'proxy_pass http://127.0.0.1:1${Document_Uri}${IS_ARGS}${Query_String};')

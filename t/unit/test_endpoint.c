@@ -249,6 +249,71 @@ reasons(void **state)
 }
 
 
+static int
+reaches(const char *location, int exact, const char *prefix)
+{
+    return pprof_location_reaches(S(location), exact, S(prefix));
+}
+
+
+/* nginx -t's question: can this location path see any endpoint? */
+static void
+location_reaches(void **state)
+{
+    (void) state;
+
+    /* prefix locations: at or above the prefix, or one name below it */
+    assert_true(reaches("/debug/pprof/", 0, "/debug/pprof/"));
+    assert_true(reaches("/", 0, "/debug/pprof/"));
+    assert_true(reaches("/debug/pp", 0, "/debug/pprof/"));
+    assert_true(reaches("/debug/pprof", 0, "/debug/pprof/"));
+    assert_true(reaches("/debug/pprof/heap", 0, "/debug/pprof/"));
+    assert_true(reaches("/debug/pprof/prof", 0, "/debug/pprof/"));
+    assert_true(reaches("/debug/pprof/my_custom.v2", 0, "/debug/pprof/"));
+    assert_true(reaches("/gw/debug/pprof/", 0, "/gw/debug/pprof/"));
+
+    assert_false(reaches("/pprof/", 0, "/debug/pprof/"));
+    assert_false(reaches("/debug/pprof-old/", 0, "/debug/pprof/"));
+    assert_false(reaches("/debug/pprof/heap/", 0, "/debug/pprof/"));
+    assert_false(reaches("/debug/pprof/.hidden", 0, "/debug/pprof/"));
+    assert_false(reaches("/debug/pprof/heap x", 0, "/debug/pprof/"));
+    assert_false(reaches("/debug/pprof/", 0, "/gw/debug/pprof/"));
+    assert_true(reaches("/debug/pprof/", 0, "/debug/pprof/v2/"));
+    assert_true(reaches("/debug/pprof/v2", 0, "/debug/pprof/v2/"));
+
+    /* exact locations: an endpoint's own path */
+    assert_true(reaches("/debug/pprof/", 1, "/debug/pprof/"));
+    assert_true(reaches("/debug/pprof/heap", 1, "/debug/pprof/"));
+    assert_true(reaches("/debug/pprof/custom", 1, "/debug/pprof/"));
+    assert_false(reaches("/debug/pprof", 1, "/debug/pprof/"));
+    assert_false(reaches("/", 1, "/debug/pprof/"));
+    assert_false(reaches("/debug/pprof/heap/", 1, "/debug/pprof/"));
+    assert_false(reaches("/debug/pprof/CMDLINE", 1, "/debug/pprof/"));
+    assert_false(reaches("/debug/pprof/..", 1, "/debug/pprof/"));
+}
+
+
+static void
+endpoint_examples(void **state)
+{
+    size_t       i;
+    const char  *name;
+
+    (void) state;
+
+    assert_string_equal(pprof_endpoint_example(0), "");
+
+    for (i = 1; (name = pprof_endpoint_example(i)) != NULL; i++) {
+        assert_true(strlen(name) > 0);
+        assert_true(i < 100);
+    }
+
+    /* the index, Go's eight profiles and lists, cmdline and symbol */
+    assert_int_equal(i, 11);
+    assert_string_equal(pprof_endpoint_example(3), "profile");
+}
+
+
 int
 main(void)
 {
@@ -260,6 +325,8 @@ main(void)
         cmocka_unit_test(transport),
         cmocka_unit_test(permission_words),
         cmocka_unit_test(reasons),
+        cmocka_unit_test(location_reaches),
+        cmocka_unit_test(endpoint_examples),
     };
 
     return cmocka_run_group_tests_name("endpoint", tests, NULL, NULL);

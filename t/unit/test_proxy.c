@@ -562,6 +562,39 @@ render_detail(void **state)
 }
 
 
+static int
+names(const char *url)
+{
+    return pprof_proxy_pass_names_prefix(S(url), S("/debug/pprof/"));
+}
+
+
+/* A plain proxy_pass that sends every request to the profiles. */
+static void
+proxy_pass_names_prefix(void **state)
+{
+    (void) state;
+
+    assert_true(names("http://go:6060/debug/pprof/"));
+    assert_true(names("http://go:6060/debug/pprof"));
+    assert_true(names("https://go/debug/pprof/heap"));
+    assert_true(names("http://go/debug/pprof?x=1"));
+    assert_true(names("HTTP://$backend/debug/pprof/"));
+    assert_true(names("http://unix:/run/go.sock:/debug/pprof/"));
+
+    assert_false(names("http://go:6060"));
+    assert_false(names("http://go:6060/"));
+    assert_false(names("http://go:6060/app/debug/pprof/"));
+    assert_false(names("http://go:6060/debug/pprofiler/"));
+    assert_false(names("http://go:6060/debug/"));
+    assert_false(names("http://go:6060$request_uri"));
+    assert_false(names("http://go:6060/debug/pprof/$arg_p"));
+    assert_false(names("grpc://go/debug/pprof/"));
+    assert_true(pprof_proxy_pass_names_prefix(S("http://go/gw/x/"),
+                                              S("/gw/x/")));
+}
+
+
 int
 main(void)
 {
@@ -580,6 +613,7 @@ main(void)
         cmocka_unit_test(proxy_pass_refused),
         cmocka_unit_test(proxy_pass_location),
         cmocka_unit_test(proxy_pass_host_ok),
+        cmocka_unit_test(proxy_pass_names_prefix),
     };
 
     return cmocka_run_group_tests_name("proxy", tests, NULL, NULL);
