@@ -233,6 +233,7 @@ ngx_http_pprof_who(void *data, pprof_who_t *who)
 
     who->roles = ctx->auth.roles;
     who->nroles = ctx->auth.nroles;
+    who->told = ctx->auth.token_error;
 }
 
 
@@ -467,8 +468,19 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     }
 
     if (status == NGX_HTTP_UNAUTHORIZED && plcf->challenge) {
-        value.data = (u_char *) plcf->challenge;
-        value.len = ngx_strlen(plcf->challenge);
+        value.data = ngx_pnalloc(r->pool, PPROF_CHALLENGE_MAX);
+        if (value.data == NULL) {
+            goto failed;
+        }
+
+        value.len = pprof_denial_challenge((char *) value.data,
+                                           PPROF_CHALLENGE_MAX,
+                                           plcf->challenge,
+                                           ctx->decision.reason,
+                                           ctx->auth.token_error);
+        if (value.len == 0) {
+            goto failed;
+        }
 
         if (ngx_http_pprof_add_header(r, "WWW-Authenticate", &value,
                                       &r->headers_out.www_authenticate)
