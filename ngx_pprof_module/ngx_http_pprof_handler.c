@@ -142,9 +142,11 @@ static void
 ngx_http_pprof_log_decision(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
 {
     const char        *detail;
-    ngx_uint_t         level;
-    pprof_decision_t  *d;
+    ngx_uint_t                  level;
+    pprof_decision_t           *d;
+    ngx_http_pprof_loc_conf_t  *plcf;
 
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
     d = &ctx->decision;
 
     if (d->reason == PPROF_OK) {
@@ -159,7 +161,8 @@ ngx_http_pprof_log_decision(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
     /* The credential's detail explains only an authentication failure. */
     detail = (d->reason == ctx->auth.reason) ? ctx->auth.detail : NULL;
 
-    level = (d->reason == PPROF_INTERNAL_ERROR) ? NGX_LOG_ERR : NGX_LOG_INFO;
+    level = (d->reason == PPROF_INTERNAL_ERROR) ? NGX_LOG_ERR
+                                                : plcf->log_level;
 
     ngx_log_error(level, r->connection->log, 0,
                   "pprof: %s%s%s%s, audit id %s",
