@@ -253,6 +253,13 @@ pprof_apikeys_load(const char *path, char *err, size_t errlen)
 }
 
 
+/*
+ * One sentence for the client, whatever failed: telling a wrong name from
+ * a wrong key would say which keys are real.
+ */
+static const char  apikey_refused[] = "the API key is not recognised";
+
+
 void
 pprof_auth_apikey(const pprof_apikeys_t *set, pprof_str_t user,
     pprof_str_t key, int basic, pprof_auth_result_t *result)
@@ -267,6 +274,7 @@ pprof_auth_apikey(const pprof_apikeys_t *set, pprof_str_t user,
         result->reason = PPROF_INVALID_CREDENTIAL;
         result->detail = basic ? "Basic password is not a usable API key"
                                : "bearer token is not a usable API key";
+        result->token_error = apikey_refused;
         return;
     }
 
@@ -289,6 +297,7 @@ pprof_auth_apikey(const pprof_apikeys_t *set, pprof_str_t user,
     if (found == set->n) {
         result->reason = PPROF_INVALID_CREDENTIAL;
         result->detail = "unknown API key";
+        result->token_error = apikey_refused;
         return;
     }
 
@@ -301,6 +310,7 @@ pprof_auth_apikey(const pprof_apikeys_t *set, pprof_str_t user,
     {
         result->reason = PPROF_INVALID_CREDENTIAL;
         result->detail = "the user name is not the API key's identity";
+        result->token_error = apikey_refused;
         return;
     }
 

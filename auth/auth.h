@@ -136,6 +136,9 @@ typedef struct {
     pprof_reason_t       reason;   /* OK, UNAUTHENTICATED, INVALID_CREDENTIAL */
     pprof_auth_method_t  method;   /* the source that decided */
     const char          *detail;   /* why a credential failed; no secrets */
+    const char          *token_error;  /* a refused JWT or API key: RFC
+                                          6750's error_description, fixed
+                                          text naming nothing sent; NULL */
     size_t               identity_len;
     size_t               refused_len;
     unsigned char        identity[PPROF_IDENTITY_MAX];

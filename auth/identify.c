@@ -305,6 +305,7 @@ pprof_auth_identify(const pprof_auth_source_t *list, size_t n,
     result->reason = PPROF_UNAUTHENTICATED;
     result->method = PPROF_AUTH_NONE;
     result->detail = NULL;
+    result->token_error = NULL;
     result->identity_len = 0;
     result->refused_len = 0;
     result->nroles = 0;
@@ -389,6 +390,7 @@ pprof_auth_identify(const pprof_auth_source_t *list, size_t n,
     if (readers && kind != CREDENTIAL_NONE && !claimed) {
         result->reason = PPROF_INVALID_CREDENTIAL;
         result->detail = "no identity source accepts this kind of credential";
+        result->token_error = "this kind of credential is not accepted here";
 
     } else if (certs && input->cert == NULL) {
         result->detail = input->no_cert;

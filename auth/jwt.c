@@ -70,11 +70,32 @@ pprof_jwt_conf_check(const pprof_jwt_conf_t *conf, const char **err)
 }
 
 
+/*
+ * What the client is told (RFC 6750's error_description): fixed sentences,
+ * so no claim, key id or byte of the token can come back to it.
+ */
+static const char  token_malformed[] = "the token is malformed";
+static const char  token_alg[] = "the token's algorithm is not accepted";
+static const char  token_signature[] =
+    "the token's signature does not verify with a configured key";
+static const char  token_times[] =
+    "the token's exp or nbf claim is missing or not a number";
+static const char  token_expired[] = "the token has expired";
+static const char  token_early[] = "the token is not valid yet";
+static const char  token_issuer[] = "the token's issuer is not accepted";
+static const char  token_audience[] =
+    "the token's audience does not include this gateway";
+static const char  token_claims[] =
+    "the token's identity or roles claim is not usable";
+
+
+/* why is for the log, told for the client. */
 static void
-invalid(pprof_auth_result_t *result, const char *why)
+invalid(pprof_auth_result_t *result, const char *why, const char *told)
 {
     result->reason = PPROF_INVALID_CREDENTIAL;
     result->detail = why;
+    result->token_error = told;
 }
 
 
@@ -236,24 +257,25 @@ check_signature(const pprof_jwt_keys_t *set, json_t *header,
 
     jalg = json_object_get(header, "alg");
     if (!json_is_string(jalg)) {
-        invalid(result, "token header has no \"alg\"");
+        invalid(result, "token header has no \"alg\"", token_malformed);
         return;
     }
 
     alg = alg_lookup(json_string_value(jalg));
     if (alg == NULL) {
-        invalid(result, "token algorithm is not accepted");
+        invalid(result, "token algorithm is not accepted", token_alg);
         return;
     }
 
     if (json_object_get(header, "crit")) {
-        invalid(result, "token header has \"crit\" extensions");
+        invalid(result, "token header has \"crit\" extensions",
+                token_malformed);
         return;
     }
 
     jkid = json_object_get(header, "kid");
     if (jkid && !json_is_string(jkid)) {
-        invalid(result, "token \"kid\" is not a string");
+        invalid(result, "token \"kid\" is not a string", token_malformed);
         return;
     }
 
@@ -287,7 +309,8 @@ check_signature(const pprof_jwt_keys_t *set, json_t *header,
 
     invalid(result, kid && !named ? "token \"kid\" names no configured key"
                     : fitting ? "token signature does not verify"
-                              : "token algorithm does not fit the key");
+                              : "token algorithm does not fit the key",
+            token_signature);
 }
 
 
@@ -309,31 +332,39 @@ claim_number(json_t *claims, const char *name, double *v)
 }
 
 
-static const char *
-check_time(json_t *claims, long long now, long long leeway)
+/* 0, or -1 with the result invalid. */
+static int
+check_time(json_t *claims, long long now, long long leeway,
+    pprof_auth_result_t *result)
 {
     double  exp, nbf;
     int     rc;
 
     rc = claim_number(claims, "exp", &exp);
     if (rc != 1) {
-        return rc == 0 ? "token has no \"exp\"" : "token \"exp\" is not a number";
+        invalid(result, rc == 0 ? "token has no \"exp\""
+                                : "token \"exp\" is not a number",
+                token_times);
+        return -1;
     }
 
     if ((double) now > exp + (double) leeway) {
-        return "token has expired";
+        invalid(result, "token has expired", token_expired);
+        return -1;
     }
 
     rc = claim_number(claims, "nbf", &nbf);
     if (rc < 0) {
-        return "token \"nbf\" is not a number";
+        invalid(result, "token \"nbf\" is not a number", token_times);
+        return -1;
     }
 
     if (rc == 1 && (double) now + (double) leeway < nbf) {
-        return "token is not valid yet";
+        invalid(result, "token is not valid yet", token_early);
+        return -1;
     }
 
-    return NULL;
+    return 0;
 }
 
 
@@ -345,8 +376,10 @@ str_is(json_t *j, pprof_str_t want)
 }
 
 
-static const char *
-check_issuer_audience(const pprof_jwt_conf_t *conf, json_t *claims)
+/* 0, or -1 with the result invalid. */
+static int
+check_issuer_audience(const pprof_jwt_conf_t *conf, json_t *claims,
+    pprof_auth_result_t *result)
 {
     json_t  *aud, *v;
     size_t   i;
@@ -355,11 +388,13 @@ check_issuer_audience(const pprof_jwt_conf_t *conf, json_t *claims)
     if (conf->issuer.len && !str_is(json_object_get(claims, "iss"),
                                     conf->issuer))
     {
-        return "token issuer is not the configured one";
+        invalid(result, "token issuer is not the configured one",
+                token_issuer);
+        return -1;
     }
 
     if (conf->audience.len == 0) {
-        return NULL;
+        return 0;
     }
 
     aud = json_object_get(claims, "aud");
@@ -369,7 +404,13 @@ check_issuer_audience(const pprof_jwt_conf_t *conf, json_t *claims)
         found |= str_is(v, conf->audience);
     }
 
-    return found ? NULL : "token audience does not include this gateway";
+    if (!found) {
+        invalid(result, "token audience does not include this gateway",
+                token_audience);
+        return -1;
+    }
+
+    return 0;
 }
 
 
@@ -400,7 +441,7 @@ take_identity_and_roles(const pprof_jwt_conf_t *conf, json_t *claims,
 
     id = claim(claims, conf->identity_claim);
     if (!json_is_string(id)) {
-        invalid(result, "token has no identity claim");
+        invalid(result, "token has no identity claim", token_claims);
         return;
     }
 
@@ -417,7 +458,8 @@ take_identity_and_roles(const pprof_jwt_conf_t *conf, json_t *claims,
     if (json_is_array(roles)) {
         json_array_foreach(roles, i, v) {
             if (!json_is_string(v)) {
-                invalid(result, "token roles claim holds a non-string");
+                invalid(result, "token roles claim holds a non-string",
+                        token_claims);
                 return;
             }
             if (pprof_auth_add_role(result,
@@ -446,7 +488,8 @@ take_identity_and_roles(const pprof_jwt_conf_t *conf, json_t *claims,
         }
 
     } else if (roles) {
-        invalid(result, "token roles claim is neither an array nor a string");
+        invalid(result, "token roles claim is neither an array nor a "
+                "string", token_claims);
         return;
     }
 
@@ -462,8 +505,8 @@ pprof_jwt_verify(const pprof_jwt_conf_t *conf, pprof_str_t token,
     unsigned char         sig[SIGNATURE_MAX];
     size_t                siglen;
     json_t               *header, *claims;
-    const char           *why;
 
+    result->token_error = NULL;
     result->identity_len = 0;
     result->refused_len = 0;
     result->nroles = 0;
@@ -475,7 +518,7 @@ pprof_jwt_verify(const pprof_jwt_conf_t *conf, pprof_str_t token,
     }
 
     if (token.len == 0 || token.len > PPROF_JWT_TOKEN_MAX) {
-        invalid(result, "token is empty or too large");
+        invalid(result, "token is empty or too large", token_malformed);
         return;
     }
 
@@ -486,14 +529,15 @@ pprof_jwt_verify(const pprof_jwt_conf_t *conf, pprof_str_t token,
     if (dot2 == NULL || memchr(dot2 + 1, '.', end - dot2 - 1)
         || dot1 == token.data || dot2 == dot1 + 1 || dot2 + 1 == end)
     {
-        invalid(result, "token is not a compact JWS");
+        invalid(result, "token is not a compact JWS", token_malformed);
         return;
     }
 
     if (pprof_auth_b64_decode(dot2 + 1, end - dot2 - 1, 1, sig, sizeof(sig),
                               &siglen) != 0)
     {
-        invalid(result, "token signature is not canonical base64url");
+        invalid(result, "token signature is not canonical base64url",
+                token_malformed);
         return;
     }
 
@@ -501,7 +545,8 @@ pprof_jwt_verify(const pprof_jwt_conf_t *conf, pprof_str_t token,
     claims = segment_json(dot1 + 1, dot2 - dot1 - 1);
 
     if (header == NULL || claims == NULL) {
-        invalid(result, "token header or claims are not a JSON object");
+        invalid(result, "token header or claims are not a JSON object",
+                token_malformed);
         goto done;
     }
 
@@ -512,18 +557,21 @@ pprof_jwt_verify(const pprof_jwt_conf_t *conf, pprof_str_t token,
         goto done;
     }
 
-    why = check_time(claims, now, conf->leeway);
-    if (why == NULL) {
-        why = check_issuer_audience(conf, claims);
-    }
-
-    if (why) {
-        invalid(result, why);
+    if (check_time(claims, now, conf->leeway, result) != 0
+        || check_issuer_audience(conf, claims, result) != 0)
+    {
         goto done;
     }
 
     result->reason = PPROF_UNAUTHENTICATED;
     take_identity_and_roles(conf, claims, result);
+
+    /* An identity or a role that identify.c refused, for its own reason. */
+    if (result->reason == PPROF_INVALID_CREDENTIAL
+        && result->token_error == NULL)
+    {
+        result->token_error = token_claims;
+    }
 
 done:
 

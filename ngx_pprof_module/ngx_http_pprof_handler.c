@@ -142,9 +142,11 @@ static void
 ngx_http_pprof_log_decision(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
 {
     const char        *detail;
-    ngx_uint_t         level;
-    pprof_decision_t  *d;
+    ngx_uint_t                  level;
+    pprof_decision_t           *d;
+    ngx_http_pprof_loc_conf_t  *plcf;
 
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
     d = &ctx->decision;
 
     if (d->reason == PPROF_OK) {
@@ -159,7 +161,8 @@ ngx_http_pprof_log_decision(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
     /* The credential's detail explains only an authentication failure. */
     detail = (d->reason == ctx->auth.reason) ? ctx->auth.detail : NULL;
 
-    level = (d->reason == PPROF_INTERNAL_ERROR) ? NGX_LOG_ERR : NGX_LOG_INFO;
+    level = (d->reason == PPROF_INTERNAL_ERROR) ? NGX_LOG_ERR
+                                                : plcf->log_level;
 
     ngx_log_error(level, r->connection->log, 0,
                   "pprof: %s%s%s%s, audit id %s",
@@ -233,6 +236,7 @@ ngx_http_pprof_who(void *data, pprof_who_t *who)
 
     who->roles = ctx->auth.roles;
     who->nroles = ctx->auth.nroles;
+    who->told = ctx->auth.token_error;
 }
 
 
@@ -467,8 +471,19 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     }
 
     if (status == NGX_HTTP_UNAUTHORIZED && plcf->challenge) {
-        value.data = (u_char *) plcf->challenge;
-        value.len = ngx_strlen(plcf->challenge);
+        value.data = ngx_pnalloc(r->pool, PPROF_CHALLENGE_MAX);
+        if (value.data == NULL) {
+            goto failed;
+        }
+
+        value.len = pprof_denial_challenge((char *) value.data,
+                                           PPROF_CHALLENGE_MAX,
+                                           plcf->challenge,
+                                           ctx->decision.reason,
+                                           ctx->auth.token_error);
+        if (value.len == 0) {
+            goto failed;
+        }
 
         if (ngx_http_pprof_add_header(r, "WWW-Authenticate", &value,
                                       &r->headers_out.www_authenticate)

@@ -532,7 +532,7 @@ ngx_http_pprof_xfcc(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     ngx_http_pprof_peer(r->connection, &peer);
 
     if (!pprof_pipeline_trusted(&plcf->pipeline, &peer)) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+        ngx_log_error(plcf->log_level, r->connection->log, 0,
                       "pprof: X-Forwarded-Client-Cert from %V ignored: "
                       "not in pprof_trusted_proxies",
                       &r->connection->addr_text);

@@ -53,6 +53,16 @@ static ngx_conf_enum_t  ngx_http_pprof_authz_modes[] = {
 };
 
 
+/* As limit_req_log_level: the levels a client's doing may be logged at. */
+static ngx_conf_enum_t  ngx_http_pprof_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_num_bounds_t  ngx_http_pprof_max_seconds_bounds = {
     ngx_conf_check_num_bounds, 1, PPROF_MAX_SECONDS_LIMIT
 };
@@ -287,6 +297,13 @@ static ngx_command_t  ngx_http_pprof_commands[] = {
       offsetof(ngx_http_pprof_loc_conf_t, enforce),
       NULL },
 
+    { ngx_string("pprof_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, log_level),
+      &ngx_http_pprof_log_levels },
+
       ngx_null_command
 };
 
@@ -457,6 +474,7 @@ ngx_http_pprof_create_loc_conf(ngx_conf_t *cf)
     conf->enable = NGX_CONF_UNSET;
     conf->authz = NGX_CONF_UNSET_UINT;
     conf->enforce = NGX_CONF_UNSET;
+    conf->log_level = NGX_CONF_UNSET_UINT;
     conf->tls = NGX_CONF_UNSET_UINT;
     conf->max_seconds = NGX_CONF_UNSET_UINT;
     conf->jwt_keys = NGX_CONF_UNSET_PTR;
@@ -489,6 +507,7 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->enforce, prev->enforce, 1);
+    ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_ERR);
     ngx_conf_merge_uint_value(conf->tls, prev->tls, PPROF_TLS_MODE_REQUIRED);
     ngx_conf_merge_uint_value(conf->max_seconds, prev->max_seconds,
                               PPROF_MAX_SECONDS_DEFAULT);

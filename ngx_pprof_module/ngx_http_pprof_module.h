@@ -96,6 +96,7 @@ typedef struct {
     ngx_http_pprof_where_t  enable_at;
     ngx_flag_t            status;           /* pprof_status */
     ngx_flag_t            enforce;
+    ngx_uint_t            log_level;        /* of denials, as limit_req's */
     ngx_uint_t            tls;              /* pprof_tls_mode_t */
     ngx_uint_t            max_seconds;
     ngx_str_t             prefix;

@@ -503,6 +503,7 @@ pprof_authz_params(const pprof_endpoint_t *ep, pprof_str_t query,
     rc = pprof_policy_params(ep, query, method, body_len, max_seconds,
                              params);
     if (rc != PPROF_OK) {
+        snprintf(detail, cap, "%s", params->detail);
         return rc;
     }
 

@@ -4,6 +4,7 @@
  * is copied through: the canonical string is printed from parsed numbers.
  */
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -156,7 +157,27 @@ typedef struct {
     long long  debug;
     long long  gc;
     long long  seconds_us;
+    char      *detail;                /* the refusal's explanation, or NULL */
 } seen_t;
+
+
+/*
+ * A refusal, explained to the client from fixed text and the location's
+ * own limits: nothing the client sent is copied into it.
+ */
+static pprof_reason_t
+refuse(seen_t *seen, const char *fmt, ...)
+{
+    va_list  args;
+
+    if (seen && seen->detail) {
+        va_start(args, fmt);
+        vsnprintf(seen->detail, PPROF_PARAMS_DETAIL_MAX, fmt, args);
+        va_end(args);
+    }
+
+    return PPROF_BAD_PARAMETER;
+}
 
 
 static pprof_reason_t
@@ -169,30 +190,41 @@ take(const pprof_endpoint_t *ep, const token_t *key, const token_t *val,
     snapshot = ep->kind == PPROF_EP_HEAP || ep->kind == PPROF_EP_SNAPSHOT;
 
     if (token_is(key, "debug") && snapshot) {
-        if (parse_uint(val, &v) != 0 || v > 2 || set_once(&seen->debug, v)) {
-            return PPROF_BAD_PARAMETER;
+        if (parse_uint(val, &v) != 0 || v > 2) {
+            return refuse(seen, "debug must be 0, 1 or 2");
+        }
+        if (set_once(&seen->debug, v)) {
+            return refuse(seen, "debug is given twice with different values");
         }
 
     } else if (token_is(key, "gc") && ep->kind == PPROF_EP_HEAP) {
-        if (parse_uint(val, &v) != 0 || v > 1 || set_once(&seen->gc, v)) {
-            return PPROF_BAD_PARAMETER;
+        if (parse_uint(val, &v) != 0 || v > 1) {
+            return refuse(seen, "gc must be 0 or 1");
+        }
+        if (set_once(&seen->gc, v)) {
+            return refuse(seen, "gc is given twice with different values");
         }
 
     } else if (token_is(key, "seconds")
                && (snapshot || ep->kind == PPROF_EP_PROFILE))
     {
-        if (parse_uint(val, &v) != 0 || v < 1 || v > max_seconds
-            || set_once(&seen->seconds_us, (long long) v * 1000000))
-        {
-            return PPROF_BAD_PARAMETER;
+        if (parse_uint(val, &v) != 0 || v < 1 || v > max_seconds) {
+            return refuse(seen, "seconds must be 1..%u", max_seconds);
+        }
+        if (set_once(&seen->seconds_us, (long long) v * 1000000)) {
+            return refuse(seen, "seconds is given twice with different "
+                          "values");
         }
 
     } else if (token_is(key, "seconds") && ep->kind == PPROF_EP_TRACE) {
         if (parse_decimal_us(val, &v) != 0 || v == 0
-            || v > (uint64_t) max_seconds * 1000000
-            || set_once(&seen->seconds_us, (long long) v))
+            || v > (uint64_t) max_seconds * 1000000)
         {
-            return PPROF_BAD_PARAMETER;
+            return refuse(seen, "seconds must be 0.000001..%u", max_seconds);
+        }
+        if (set_once(&seen->seconds_us, (long long) v)) {
+            return refuse(seen, "seconds is given twice with different "
+                          "values");
         }
     }
 
@@ -226,7 +258,8 @@ walk(pprof_str_t args, const pprof_endpoint_t *ep, unsigned max_seconds,
 
         if (amp != p) {
             if (++pairs > PAIRS_MAX) {
-                return PPROF_BAD_PARAMETER;
+                return refuse(seen, "at most %d query parameters",
+                              PAIRS_MAX);
             }
 
             eq = memchr(p, '=', amp - p);
@@ -239,7 +272,8 @@ walk(pprof_str_t args, const pprof_endpoint_t *ep, unsigned max_seconds,
                           eq == amp ? 0 : (size_t) (amp - eq - 1), &val) != 0)
             {
                 if (ep) {
-                    return PPROF_BAD_PARAMETER;
+                    return refuse(seen, "the query has a malformed "
+                                  "%%-escape");
                 }
 
             } else if (ep) {
@@ -272,17 +306,19 @@ pprof_params_has_seconds(pprof_str_t args)
 
 static pprof_reason_t
 check_body(const pprof_endpoint_t *ep, pprof_method_t method,
-    long long body_len)
+    long long body_len, seen_t *seen)
 {
     if (method == PPROF_METHOD_POST && ep->kind == PPROF_EP_SYMBOL) {
         /* The limit must be known before anything is read or forwarded. */
         if (body_len < 0 || body_len > PPROF_SYMBOL_BODY_MAX) {
-            return PPROF_BAD_PARAMETER;
+            return refuse(seen, "a symbol body must have a Content-Length "
+                          "of at most %d bytes", PPROF_SYMBOL_BODY_MAX);
         }
         return PPROF_OK;
     }
 
-    return body_len == 0 ? PPROF_OK : PPROF_BAD_PARAMETER;
+    return body_len == 0 ? PPROF_OK
+                         : refuse(seen, "this request takes no body");
 }
 
 
@@ -336,14 +372,16 @@ pprof_policy_params(const pprof_endpoint_t *ep, pprof_str_t args,
     pprof_method_t method, long long body_len, unsigned max_seconds,
     pprof_params_t *params)
 {
-    seen_t          seen = { -1, -1, -1 };
+    seen_t          seen = { -1, -1, -1, params->detail };
     pprof_reason_t  rc;
+
+    params->detail[0] = '\0';
 
     if (max_seconds < 1 || max_seconds > PPROF_MAX_SECONDS_LIMIT) {
         return PPROF_INTERNAL_ERROR;
     }
 
-    rc = check_body(ep, method, body_len);
+    rc = check_body(ep, method, body_len, &seen);
     if (rc != PPROF_OK) {
         return rc;
     }
@@ -355,7 +393,7 @@ pprof_policy_params(const pprof_endpoint_t *ep, pprof_str_t args,
 
     /* Go refuses seconds with debug; a delta text profile does not exist. */
     if (seen.seconds_us > 0 && seen.debug > 0) {
-        return PPROF_BAD_PARAMETER;
+        return refuse(&seen, "seconds cannot be combined with debug=1 or 2");
     }
 
     if (seen.seconds_us < 0) {

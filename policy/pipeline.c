@@ -20,6 +20,8 @@ static pprof_reason_t pipeline_authorize(const pprof_pipeline_conf_t *conf,
 static pprof_reason_t pipeline_admit(const pprof_pipeline_conf_t *conf,
     const pprof_request_t *req, const pprof_store_ops_t *ops, void *store,
     pprof_decision_t *d);
+static void pipeline_detail(pprof_decision_t *d, pprof_reason_t rc,
+    const char *detail);
 static void pipeline_denied(pprof_decision_t *d, pprof_reason_t rc,
     uint64_t retry_after);
 static void pipeline_give_back(const pprof_store_ops_t *ops, void *store,
@@ -101,6 +103,8 @@ pprof_pipeline_check(const pprof_pipeline_conf_t *conf,
     d->authenticated = (who.reason == PPROF_OK);
     d->identity = who.identity;
 
+    pipeline_detail(d, who.reason, who.told);
+
     if (pprof_policy_stop(&d->reason, who.reason, enforce)) {
         return 0;
     }
@@ -121,6 +125,8 @@ pprof_pipeline_check(const pprof_pipeline_conf_t *conf,
         rc = pprof_policy_params(&d->endpoint, req->args, req->method,
                                  req->body_len, conf->max_seconds,
                                  &d->params);
+
+        pipeline_detail(d, rc, d->params.detail);
     }
 
     if (rc == PPROF_OK) {
@@ -322,12 +328,38 @@ done:
 }
 
 
-/* The first 429 names when to come back: never sooner than a second. */
+/*
+ * The client's detail explains the reason that decides, the first failure;
+ * a dry run goes on judging, and a later stage's words are not the
+ * answer's.
+ */
+static void
+pipeline_detail(pprof_decision_t *d, pprof_reason_t rc, const char *detail)
+{
+    if (d->reason == PPROF_OK && rc != PPROF_OK && detail && detail[0]) {
+        snprintf(d->detail, sizeof(d->detail), "%s", detail);
+    }
+}
+
+
+/*
+ * The first 429 names when to come back: never sooner than a second.  Its
+ * body says it too, as the same number: go tool pprof prints the body and
+ * not Retry-After.
+ */
 static void
 pipeline_denied(pprof_decision_t *d, pprof_reason_t rc, uint64_t retry_after)
 {
-    if (pprof_reason_status(rc) == 429) {
-        d->retry_after = retry_after ? retry_after : 1;
+    if (pprof_reason_status(rc) != 429) {
+        return;
+    }
+
+    d->retry_after = retry_after ? retry_after : 1;
+
+    if (d->reason == PPROF_OK) {
+        snprintf(d->detail, sizeof(d->detail), "retry after %llu second%s",
+                 (unsigned long long) d->retry_after,
+                 d->retry_after == 1 ? "" : "s");
     }
 }
 
@@ -349,8 +381,16 @@ pprof_pipeline_audited(const pprof_pipeline_conf_t *conf,
     const pprof_store_ops_t *ops, void *store, pprof_decision_t *d,
     int written, int required)
 {
-    d->reason = pprof_policy_audited(d->reason, conf->enforce, written,
-                                     required);
+    pprof_reason_t  reason;
+
+    reason = pprof_policy_audited(d->reason, conf->enforce, written,
+                                  required);
+
+    /* A detail explained the reason that no longer stands. */
+    if (reason != d->reason) {
+        d->reason = reason;
+        d->detail[0] = '\0';
+    }
 
     if (pprof_policy_forwards(d->reason, conf->enforce)) {
         return 1;

@@ -245,18 +245,23 @@ pprof_reason_t pprof_policy_authorize(const pprof_role_t *roles,
 #define PPROF_SYMBOL_BODY_MAX    65536
 #define PPROF_CANONICAL_MAX      64
 
+#define PPROF_PARAMS_DETAIL_MAX  80
+
 typedef struct {
     int       debug;               /* -1 when absent */
     int       gc;                  /* -1 when absent */
     uint64_t  seconds_us;          /* 0 when absent */
     char      canonical[PPROF_CANONICAL_MAX];
     size_t    canonical_len;
+    char      detail[PPROF_PARAMS_DETAIL_MAX];
 } pprof_params_t;
 
 /*
  * Validates the query string (percent-decoded as Go decodes it) against the
  * endpoint's table row and writes the canonical form.  body_len is the
- * request body's declared length, -1 when unknown.
+ * request body's declared length, -1 when unknown.  A PPROF_BAD_PARAMETER
+ * says in params->detail which parameter and what it may be, from fixed
+ * text and max_seconds only ("seconds must be 1..60"); "" otherwise.
  */
 pprof_reason_t pprof_policy_params(const pprof_endpoint_t *ep,
     pprof_str_t args, pprof_method_t method, long long body_len,
@@ -408,6 +413,9 @@ typedef struct {
     pprof_str_t          source;      /* its source's name, for source= */
     const pprof_str_t   *roles;       /* granted by the credential itself */
     size_t               nroles;
+    const char          *told;        /* a refusal's explanation for the
+                                         client, fixed text naming nothing
+                                         it sent; NULL: none */
 } pprof_who_t;
 
 /*

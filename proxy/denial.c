@@ -93,3 +93,27 @@ pprof_denial_render_detail(char *buf, size_t cap, pprof_reason_t reason,
 
     return (n > 0 && (size_t) n < cap) ? (size_t) n : 0;
 }
+
+
+/*
+ * token_error is one of auth's fixed sentences; it is still cleaned, so
+ * that the header's quoted-string can hold nothing but printable ASCII.
+ */
+size_t
+pprof_denial_challenge(char *buf, size_t cap, const char *challenge,
+    pprof_reason_t reason, const char *token_error)
+{
+    char  clean[2 * PPROF_DENIAL_DETAIL_MAX + 1];
+    int   n;
+
+    if (reason == PPROF_INVALID_CREDENTIAL && token_error && token_error[0]) {
+        clean_detail(token_error, 1, clean);
+        n = snprintf(buf, cap, "%s, error=\"invalid_token\", "
+                     "error_description=\"%s\"", challenge, clean);
+
+    } else {
+        n = snprintf(buf, cap, "%s", challenge);
+    }
+
+    return (n > 0 && (size_t) n < cap) ? (size_t) n : 0;
+}

@@ -177,7 +177,9 @@ my %bad = (
 for my $name (sort keys %bad) {
     my $r = get('/debug/pprof/cmdline', bearer => $bad{$name});
     denied($r, 401, 'invalid_credential', "jwt $name");
-    is($r->{headers}{'www-authenticate'}, 'Bearer realm="pprof"', "jwt $name: challenge");
+    like($r->{headers}{'www-authenticate'},
+        qr/^Bearer realm="pprof", error="invalid_token", error_description="[^"]+"$/,
+        "jwt $name: challenge, RFC 6750's error");
 }
 $r = get('/debug/pprof/cmdline', bearer => 'a' x 9000 . '.b.c');
 ok($r->{status} == 401 || $r->{status} == 400, 'oversized token refused');

@@ -132,8 +132,8 @@ is_deeply($got, [401, 'unauthenticated', '', ''], 'no header: unauthenticated');
 is_deeply($got, [401, 'unauthenticated', '', ''],
     'untrusted peer: the header is ignored, as if absent');
 like($t->error_log,
-    qr/\[info\] .*pprof: X-Forwarded-Client-Cert from 127\.0\.0\.1 ignored: not in pprof_trusted_proxies/,
-    'and the gateway says so at info');
+    qr/\[error\] .*pprof: X-Forwarded-Client-Cert from 127\.0\.0\.1 ignored: not in pprof_trusted_proxies/,
+    'and the gateway says so at pprof_log_level (error)');
 
 ($got) = ask('untrusted', '/debug/pprof/heap', 'URI="broken');
 is_deeply($got, [401, 'unauthenticated', '', ''],

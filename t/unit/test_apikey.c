@@ -441,6 +441,42 @@ basic_auth(void **state)
 }
 
 
+/*
+ * The client hears one sentence for a wrong key and for a real key under
+ * another name: telling them apart would say which keys are real.
+ */
+static void
+told(void **state)
+{
+    const pprof_apikeys_t  *keys;
+    pprof_auth_result_t     r;
+
+    (void) state;
+
+    keys = three_keys();
+
+    identify_(keys, S("Bearer SECRETMARK"), &r);
+    assert_int_equal(r.reason, PPROF_INVALID_CREDENTIAL);
+    assert_string_equal(r.token_error, "the API key is not recognised");
+
+    identify_(keys, S(basic("bob:alice-key-0123456789")), &r);
+    assert_int_equal(r.reason, PPROF_INVALID_CREDENTIAL);
+    assert_string_equal(r.token_error, "the API key is not recognised");
+
+    identify_(keys, S(basic("alice:SECRETMARK")), &r);
+    assert_string_equal(r.token_error, "the API key is not recognised");
+
+    identify_(keys, S("Token SECRETMARK"), &r);
+    assert_int_equal(r.reason, PPROF_INVALID_CREDENTIAL);
+    assert_string_equal(r.token_error,
+                        "this kind of credential is not accepted here");
+
+    identify_(keys, S("Bearer alice-key-0123456789"), &r);
+    assert_int_equal(r.reason, PPROF_OK);
+    assert_null(r.token_error);
+}
+
+
 static void
 keys_load(void **state)
 {
@@ -490,6 +526,7 @@ main(void)
         T(bearer),
         T(key_length),
         T(basic_auth),
+        T(told),
         T(keys_load),
     };
 #undef T

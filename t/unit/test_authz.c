@@ -550,12 +550,13 @@ test_params(void **state)
                      PPROF_BAD_PARAMETER);
     assert_string_equal(d, "this endpoint takes no query");
 
-    /* Out of range: stage 6's own verdict, nothing better to say. */
+    /* Out of range: stage 6's own verdict and its explanation. */
     assert_int_equal(params("/debug/pprof/heap", "debug=3", 30, &p, d),
                      PPROF_BAD_PARAMETER);
-    assert_string_equal(d, "");
+    assert_string_equal(d, "debug must be 0, 1 or 2");
     assert_int_equal(params("/debug/pprof/profile", "seconds=31", 30, &p, d),
                      PPROF_BAD_PARAMETER);
+    assert_string_equal(d, "seconds must be 1..30");
 
     /* No seconds: Go's own 30 s (trace 1 s), over the limit or not. */
     assert_int_equal(params("/debug/pprof/profile", "", 30, &p, d), PPROF_OK);

@@ -200,6 +200,39 @@ ok_(const pprof_jwt_conf_t *conf, pprof_str_t token, const char *identity,
     }
 }
 
+/* What a client may be told of a refused token: these and nothing else. */
+static const char  *told_texts[] = {
+    "the token is malformed",
+    "the token's algorithm is not accepted",
+    "the token's signature does not verify with a configured key",
+    "the token's exp or nbf claim is missing or not a number",
+    "the token has expired",
+    "the token is not valid yet",
+    "the token's issuer is not accepted",
+    "the token's audience does not include this gateway",
+    "the token's identity or roles claim is not usable",
+};
+
+static void
+told_is_fixed_(const pprof_auth_result_t *r, const char *why, int line)
+{
+    size_t  i;
+
+    if (r->token_error == NULL) {
+        fail_msg("line %d (%s): refused without a text for the client",
+                 line, why);
+    }
+
+    for (i = 0; i < sizeof(told_texts) / sizeof(told_texts[0]); i++) {
+        if (strcmp(r->token_error, told_texts[i]) == 0) {
+            return;
+        }
+    }
+
+    fail_msg("line %d (%s): the client would be told \"%s\"", line, why,
+             r->token_error);
+}
+
 static void
 bad_(const pprof_jwt_conf_t *conf, pprof_str_t token, long long now,
     const char *why, int line)
@@ -208,6 +241,7 @@ bad_(const pprof_jwt_conf_t *conf, pprof_str_t token, long long now,
 
     verify(conf, token, now, &r);
     assert_refused_(&r, token.data, token.len, why, line);
+    told_is_fixed_(&r, why, line);
 }
 
 /* Accepted as identity; r is filled for further checks. */
@@ -1042,6 +1076,78 @@ issuer_audience(void **state)
     BAD(&conf, honest("EdDSA", 1, claims_with(",\"iss\":\"https://issuer"
                                               ".example\"")),
         "iss but no aud");
+}
+
+
+/* Each failure has its own fixed sentence for the client (RFC 6750). */
+static void
+told(void **state)
+{
+    pprof_jwt_conf_t     conf;
+    pprof_auth_result_t  r;
+
+    (void) state;
+
+    all_conf(&conf);
+
+    verify(&conf, S(honest("HS256", 1, fmt("{\"sub\":\"alice\",\"exp\":%lld}",
+                                          NOW - 3600))), NOW, &r);
+    assert_string_equal(r.token_error, "the token has expired");
+
+    verify(&conf, S(honest("HS256", 1, fmt("{\"sub\":\"alice\",\"exp\":%lld,"
+                                          "\"nbf\":%lld}", NOW + 9000,
+                                          NOW + 3600))), NOW, &r);
+    assert_string_equal(r.token_error, "the token is not valid yet");
+
+    verify(&conf, S(honest("HS256", 1, "{\"sub\":\"alice\"}")), NOW, &r);
+    assert_string_equal(r.token_error,
+                        "the token's exp or nbf claim is missing or not a "
+                        "number");
+
+    verify(&conf, S("abc.def"), NOW, &r);
+    assert_string_equal(r.token_error, "the token is malformed");
+
+    verify(&conf, S("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.AAAA"), NOW, &r);
+    assert_string_equal(r.token_error,
+                        "the token's algorithm is not accepted");
+
+    {
+        char  *t = honest("ES256", 1, claims());
+        char  *sig = strrchr(t, '.') + 1;
+
+        sig[0] = (sig[0] == 'A') ? 'B' : 'A';
+        verify(&conf, S(t), NOW, &r);
+        assert_string_equal(r.token_error, "the token's signature does not "
+                            "verify with a configured key");
+    }
+
+    verify(&conf, S(honest("HS256", 1, "{\"exp\":9999999999}")), NOW, &r);
+    assert_string_equal(r.token_error,
+                        "the token's identity or roles claim is not usable");
+
+    verify(&conf, S(honest("HS256", 1, fmt("{\"sub\":\"a\\u0001b\","
+                                          "\"exp\":%lld}", NOW + 600))),
+           NOW, &r);
+    assert_string_equal(r.token_error,
+                        "the token's identity or roles claim is not usable");
+
+    conf.audience = S("pprof");
+    verify(&conf, S(honest("HS256", 1,
+                           claims_with(",\"aud\":\"SECRETMARK\""))), NOW, &r);
+    assert_string_equal(r.token_error,
+                        "the token's audience does not include this gateway");
+
+    conf.audience = S("");
+    conf.issuer = S("https://issuer.example");
+    verify(&conf, S(honest("HS256", 1,
+                           claims_with(",\"iss\":\"SECRETMARK\""))), NOW, &r);
+    assert_string_equal(r.token_error, "the token's issuer is not accepted");
+
+    /* Passing now: a success leaves nothing to tell. */
+    conf.issuer = S("");
+    verify(&conf, S(honest("HS256", 1, claims())), NOW, &r);
+    assert_int_equal(r.reason, PPROF_OK);
+    assert_null(r.token_error);
 }
 
 
@@ -2260,6 +2366,7 @@ main(void)
         T(bad_signature),
         T(time_claims),
         T(issuer_audience),
+        T(told),
         T(base64url_canonical),
         T(trailing_garbage),
         T(token_size),

@@ -186,6 +186,76 @@ too_many_pairs(void **state)
                           &ep);
     assert_int_equal(pprof_policy_params(&ep, S(args), PPROF_METHOD_GET, 0,
                                          30, &params), PPROF_BAD_PARAMETER);
+    assert_string_equal(params.detail, "at most 64 query parameters");
+}
+
+
+/*
+ * A refusal names the parameter and what it may be, with the location's
+ * own maximum; nothing the client sent comes back in it.
+ */
+typedef struct {
+    const char  *endpoint;
+    const char  *args;
+    long long    body_len;
+    unsigned     max;
+    const char  *detail;
+} detail_case_t;
+
+
+static void
+details(void **state)
+{
+    static const detail_case_t  cases[] = {
+        { "profile", "seconds=61", 0, 60, "seconds must be 1..60" },
+        { "profile", "seconds=0", 0, 45, "seconds must be 1..45" },
+        { "profile", "seconds=SECRETMARK", 0, 60, "seconds must be 1..60" },
+        { "profile", "seconds=5&seconds=6", 0, 60,
+          "seconds is given twice with different values" },
+        { "heap", "seconds=1.5", 0, 20, "seconds must be 1..20" },
+        { "trace", "seconds=9.5", 0, 9, "seconds must be 0.000001..9" },
+        { "trace", "seconds=SECRETMARK", 0, 9, "seconds must be 0.000001..9" },
+        { "heap", "debug=3", 0, 30, "debug must be 0, 1 or 2" },
+        { "goroutine", "debug=SECRETMARK", 0, 30, "debug must be 0, 1 or 2" },
+        { "heap", "debug=1&debug=2", 0, 30,
+          "debug is given twice with different values" },
+        { "heap", "gc=2", 0, 30, "gc must be 0 or 1" },
+        { "heap", "gc=1&gc=0", 0, 30,
+          "gc is given twice with different values" },
+        { "heap", "seconds=10&debug=1", 0, 30,
+          "seconds cannot be combined with debug=1 or 2" },
+        { "heap", "SECRETMARK=%zz", 0, 30,
+          "the query has a malformed %-escape" },
+        { "heap", "", 5, 30, "this request takes no body" },
+        { "profile", "seconds=5", 0, 60, "" },
+    };
+
+    size_t            i;
+    char              uri[128];
+    pprof_params_t    params;
+    pprof_endpoint_t  ep;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(uri, sizeof(uri), "/p/%s", cases[i].endpoint);
+        pprof_policy_classify(S("/p/"), S(uri), PPROF_METHOD_GET,
+                              S(cases[i].args), &ep);
+
+        memset(params.detail, 'x', sizeof(params.detail));
+        (void) pprof_policy_params(&ep, S(cases[i].args), PPROF_METHOD_GET,
+                                   cases[i].body_len, cases[i].max, &params);
+
+        assert_string_equal(params.detail, cases[i].detail);
+        assert_null(strstr(params.detail, "SECRETMARK"));
+    }
+
+    pprof_policy_classify(S("/p/"), S("/p/symbol"), PPROF_METHOD_POST, S(""),
+                          &ep);
+    assert_int_equal(pprof_policy_params(&ep, S(""), PPROF_METHOD_POST, -1,
+                                         30, &params), PPROF_BAD_PARAMETER);
+    assert_string_equal(params.detail, "a symbol body must have a "
+                        "Content-Length of at most 65536 bytes");
 }
 
 
@@ -197,6 +267,7 @@ main(void)
         cmocka_unit_test(default_follows_max),
         cmocka_unit_test(bodies),
         cmocka_unit_test(too_many_pairs),
+        cmocka_unit_test(details),
     };
 
     return cmocka_run_group_tests_name("params", tests, NULL, NULL);

@@ -757,6 +757,99 @@ retry_after(void **state)
 }
 
 
+/*
+ * What the client is told beyond its reason: the number of Retry-After, a
+ * parameter and its limit, why a token failed.  Only the deciding reason
+ * speaks, and a reason that stage 10 replaces takes its words with it.
+ */
+static void
+details(void **state)
+{
+    char                   want[64];
+    fixture_t              f;
+    pprof_request_t        req;
+    pprof_decision_t       d;
+    pprof_pipeline_conf_t  conf;
+
+    (void) state;
+
+    /* Each 429 says the seconds of its own Retry-After. */
+    setup_conf(&conf);
+    setup_request(&req, &f, "/debug/pprof/profile", "seconds=5");
+    spoil(SPOIL_SLOT, &conf, &req, &f);
+    pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
+    assert_int_equal(d.reason, PPROF_CAPTURE_BUSY);
+    snprintf(want, sizeof(want), "retry after %llu seconds",
+             (unsigned long long) d.retry_after);
+    assert_string_equal(d.detail, want);
+    assert_string_equal(d.detail, "retry after 8 seconds");
+
+    setup_conf(&conf);
+    setup_request(&req, &f, "/debug/pprof/profile", "seconds=5");
+    spoil(SPOIL_RATE, &conf, &req, &f);
+    pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
+    assert_int_equal(d.reason, PPROF_RATE_LIMITED);
+    assert_string_equal(d.detail, "retry after 1 second");
+    assert_int_equal(d.retry_after, 1);
+
+    setup_conf(&conf);
+    setup_request(&req, &f, "/debug/pprof/profile", "seconds=5");
+    spoil(SPOIL_BUDGET, &conf, &req, &f);
+    pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
+    assert_int_equal(d.reason, PPROF_BUDGET_EXHAUSTED);
+    snprintf(want, sizeof(want), "retry after %llu second%s",
+             (unsigned long long) d.retry_after,
+             d.retry_after == 1 ? "" : "s");
+    assert_string_equal(d.detail, want);
+
+    /* The parameter and the location's own maximum. */
+    setup_conf(&conf);
+    conf.max_seconds = 45;
+    setup_request(&req, &f, "/debug/pprof/profile", "seconds=SECRETMARK");
+    pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
+    assert_int_equal(d.reason, PPROF_BAD_PARAMETER);
+    assert_string_equal(d.detail, "seconds must be 1..45");
+
+    /* The credential's fixed sentence. */
+    setup_conf(&conf);
+    setup_request(&req, &f, "/debug/pprof/profile", "seconds=5");
+    f.who.reason = PPROF_INVALID_CREDENTIAL;
+    f.who.told = "the token has expired";
+    pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
+    assert_int_equal(d.reason, PPROF_INVALID_CREDENTIAL);
+    assert_string_equal(d.detail, "the token has expired");
+
+    /* A dry run judges on; later stages do not speak for the first. */
+    setup_conf(&conf);
+    conf.enforce = 0;
+    setup_request(&req, &f, "/debug/pprof/profile", "seconds=99");
+    spoil(SPOIL_ROLE, &conf, &req, &f);
+    spoil(SPOIL_SLOT, &conf, &req, &f);
+    pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
+    assert_int_equal(d.reason, PPROF_FORBIDDEN);
+    assert_string_equal(d.detail, "");
+
+    /* Its would-be denial, no longer forwarded without a record. */
+    setup_conf(&conf);
+    conf.enforce = 0;
+    setup_request(&req, &f, "/debug/pprof/profile", "seconds=99");
+    pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
+    assert_int_equal(d.reason, PPROF_BAD_PARAMETER);
+    assert_string_equal(d.detail, "seconds must be 1..60");
+    assert_false(pprof_pipeline_audited(&conf, &store_ops, &f.store, &d, 0,
+                                        1));
+    assert_int_equal(d.reason, PPROF_AUDIT_UNAVAILABLE);
+    assert_string_equal(d.detail, "");
+
+    /* Allowed: nothing to tell. */
+    setup_conf(&conf);
+    setup_request(&req, &f, "/debug/pprof/profile", "seconds=5");
+    pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
+    assert_int_equal(d.reason, PPROF_OK);
+    assert_string_equal(d.detail, "");
+}
+
+
 /* pprof_tls redirect: a 308 in proxy mode, a plain 403 behind a proxy. */
 static void
 redirect(void **state)
@@ -835,6 +928,7 @@ main(void)
         cmocka_unit_test(halves),
         cmocka_unit_test(slot_given_back),
         cmocka_unit_test(retry_after),
+        cmocka_unit_test(details),
         cmocka_unit_test(redirect),
         cmocka_unit_test(authz_addresses),
     };

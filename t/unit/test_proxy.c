@@ -595,6 +595,44 @@ proxy_pass_names_prefix(void **state)
 }
 
 
+/* RFC 6750's error for a refused token; every other 401 keeps the plain one. */
+static void
+challenge(void **state)
+{
+    char    buf[PPROF_CHALLENGE_MAX];
+    size_t  n;
+
+    (void) state;
+
+    n = pprof_denial_challenge(buf, sizeof(buf), "Bearer realm=\"pprof\"",
+                               PPROF_INVALID_CREDENTIAL,
+                               "the token has expired");
+    assert_int_equal(n, strlen(buf));
+    assert_string_equal(buf, "Bearer realm=\"pprof\", error=\"invalid_token\", "
+                        "error_description=\"the token has expired\"");
+
+    n = pprof_denial_challenge(buf, sizeof(buf), "Bearer realm=\"pprof\"",
+                               PPROF_INVALID_CREDENTIAL, NULL);
+    assert_int_equal(n, strlen(buf));
+    assert_string_equal(buf, "Bearer realm=\"pprof\"");
+
+    /* No credential offered: RFC 6750 sends no error code. */
+    pprof_denial_challenge(buf, sizeof(buf), "Bearer realm=\"pprof\"",
+                           PPROF_UNAUTHENTICATED, "the token has expired");
+    assert_string_equal(buf, "Bearer realm=\"pprof\"");
+
+    /* Whatever the text, the quoted-string stays one line, quotes escaped. */
+    pprof_denial_challenge(buf, sizeof(buf), "Bearer realm=\"pprof\"",
+                           PPROF_INVALID_CREDENTIAL, "a\"b\r\nX: y");
+    assert_string_equal(buf, "Bearer realm=\"pprof\", error=\"invalid_token\", "
+                        "error_description=\"a\\\"b??X: y\"");
+
+    assert_int_equal(pprof_denial_challenge(buf, 30, "Bearer realm=\"pprof\"",
+                         PPROF_INVALID_CREDENTIAL, "the token has expired"),
+                     0);
+}
+
+
 int
 main(void)
 {
@@ -608,6 +646,7 @@ main(void)
         cmocka_unit_test(render_short_buffer),
         cmocka_unit_test(render_out_of_range),
         cmocka_unit_test(render_detail),
+        cmocka_unit_test(challenge),
         cmocka_unit_test(credential_headers),
         cmocka_unit_test(proxy_pass_allowed),
         cmocka_unit_test(proxy_pass_refused),
