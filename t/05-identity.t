@@ -14,26 +14,13 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 use Test::More;
 use PprofTest;
-use PprofGateway qw(roles_conf make_identities tls_server);
-
-my $jwt_tool = $ENV{PPROF_JWT} || PprofTest->new(module => 0)->root . '/build/pprof-jwt';
--x $jwt_tool or die "pprof-jwt is missing ($jwt_tool): run make build/pprof-jwt\n";
+use PprofGateway qw(roles_conf make_identities tls_server jwt_tool);
 
 my $t = PprofTest->new;
 make_identities($t);
 $t->start_target;
 
-sub tool {
-    my @args = @_;
-    my $dir = $t->testdir;
-    open my $fh, '-|', 'sh', '-c', 'cd "$0" && exec "$@"', $dir, $jwt_tool, @args
-        or die "pprof-jwt: $!";
-    local $/;
-    my $out = <$fh>;
-    close $fh or die "pprof-jwt @args failed\n";
-    $out =~ s/\n\z//;
-    return $out;
-}
+sub tool { return jwt_tool($t, @_) }
 
 for my $alg (qw(RS256 ES256 EdDSA HS256 PS256 ES384)) {
     tool('keygen', $alg, lc $alg);

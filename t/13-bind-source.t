@@ -12,10 +12,7 @@ use warnings;
 use Digest::SHA qw(sha256_hex);
 use Test::More;
 use PprofTest;
-use PprofGateway qw(tls_server);
-
-my $jwt_tool = $ENV{PPROF_JWT} || PprofTest->new(module => 0)->root . '/build/pprof-jwt';
--x $jwt_tool or die "pprof-jwt is missing ($jwt_tool): run make build/pprof-jwt\n";
+use PprofGateway qw(tls_server jwt_tool);
 
 my $t = PprofTest->new;
 $t->start_target;
@@ -29,16 +26,7 @@ $t->client_cert('cn-spiffe',
     subject => '/CN=spiffe:\/\/prod.example\/ns\/sre\/eve');
 $t->client_cert('dns', subject => '/CN=x', san => 'DNS:svc.prod.example');
 
-sub tool {
-    my @args = @_;
-    open my $fh, '-|', 'sh', '-c', 'cd "$0" && exec "$@"', $t->testdir,
-        $jwt_tool, @args or die "pprof-jwt: $!";
-    local $/;
-    my $out = <$fh>;
-    close $fh or die "pprof-jwt @args failed\n";
-    $out =~ s/\n\z//;
-    return $out;
-}
+sub tool { return jwt_tool($t, @_) }
 
 tool('keygen', 'ES256', 'es256');
 $t->write_file('jwks.json',

@@ -1,14 +1,14 @@
 package PprofGateway;
 
 # Configuration pieces shared by the integration tests: the roles of SPEC
-# §12, the certificates that exercise each identity rule, and a TLS server
-# block around a location body.
+# §12, the certificates that exercise each identity rule, a TLS server
+# block around a location body, and the test token tool.
 
 use strict;
 use warnings;
 
 use Exporter 'import';
-our @EXPORT_OK = qw(roles_conf make_identities tls_server);
+our @EXPORT_OK = qw(roles_conf make_identities tls_server jwt_tool);
 
 # viewer: the cheap endpoints; oncall: everything; heaponly: one name.
 sub roles_conf {
@@ -62,6 +62,21 @@ server {
 $body
 }
 CONF
+}
+
+# jwt_tool($t, @args): build/pprof-jwt's output, run in the test's
+# directory (where it keeps its keys), without the final newline.
+sub jwt_tool {
+    my ($t, @args) = @_;
+    my $tool = $ENV{PPROF_JWT} || $t->root . '/build/pprof-jwt';
+    -x $tool or die "pprof-jwt is missing ($tool): run make build/pprof-jwt\n";
+    open my $fh, '-|', 'sh', '-c', 'cd "$0" && exec "$@"', $t->testdir,
+        $tool, @args or die "pprof-jwt: $!";
+    local $/;
+    my $out = <$fh>;
+    close $fh or die "pprof-jwt @args failed\n";
+    $out =~ s/\n\z//;
+    return $out;
 }
 
 1;
