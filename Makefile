@@ -4,7 +4,7 @@
 SHELL   := /bin/bash
 ROOT    := $(CURDIR)
 BUILD   := $(ROOT)/build
-NGX_SRC ?= /usr/share/nginx/src
+NGX_SRC ?= $(or $(NGINX_SRC),/usr/share/nginx/src)
 NGINX   ?= /usr/sbin/nginx
 MODULE  := $(BUILD)/ngx_http_pprof_module.so
 TARGET  := $(BUILD)/pprof-target
@@ -44,7 +44,7 @@ UNIT_PLAIN := $(addprefix $(BUILD)/unit/plain/,$(UNIT_TESTS))
 UNIT_SAN   := $(addprefix $(BUILD)/unit/san/,$(UNIT_TESTS))
 
 .PHONY: all deps module target tools unit integration integration-san \
-    test run bench bench-cpu clean fuzz-build fuzz-replay fuzz
+    compat test run bench bench-cpu clean fuzz-build fuzz-replay fuzz
 
 all: module
 
@@ -77,7 +77,8 @@ $(BUILD)/nginx/objs/Makefile: config
 # here (dlopen with RTLD_NOW resolves every symbol) before it is used.
 LOAD_CHECK := $(BUILD)/load-check
 
-$(MODULE): $(BUILD)/nginx/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) $(GLUE)
+$(BUILD)/ngx_http_pprof_module.so: $(BUILD)/nginx/objs/Makefile $(CORE_SRCS) \
+	    $(CORE_HDRS) $(GLUE)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
 	@mkdir -p $(LOAD_CHECK)
 	@printf 'load_module %s;\nevents {}\n' \
@@ -86,6 +87,66 @@ $(MODULE): $(BUILD)/nginx/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) $(GLUE)
 	    || { echo "the module does not load: is a file missing from" \
 	         "config?"; exit 1; }
 	cp $(BUILD)/nginx/objs/ngx_http_pprof_module.so $@
+
+# Debian's set of modules: every test's configuration loads in an nginx
+# built with them, and a module built for them has SSL's client
+# certificates.  Paths are left relative, since every test runs nginx with
+# its own -p.
+NGX_COMPAT_FLAGS := --with-compat --with-pcre-jit --with-threads \
+    --with-http_ssl_module --with-http_stub_status_module \
+    --with-http_realip_module --with-http_auth_request_module \
+    --with-http_v2_module --with-http_dav_module --with-http_slice_module \
+    --error-log-path=stderr
+
+# $(call ngx_configure,SOURCE,TREE,FLAGS): an nginx.org source tree or
+# tarball, SOURCE, copied to TREE and configured with $(FLAGS) (a variable's
+# name: options hold commas) and this module; configure.log is beside TREE.
+# A tarball has ./configure, a repository snapshot auto/configure.
+define ngx_configure
+	rm -rf $(2)
+	mkdir -p $(2)
+	if [ -d $(1) ]; then cp -r $(1)/. $(2) && rm -rf $(2)/objs $(2)/Makefile; \
+	else tar -xzf $(1) -C $(2) --strip-components=1; fi
+	cd $(2) && conf=./configure; [ -x $$conf ] || conf=auto/configure; \
+	    $$conf $($(3)) --add-dynamic-module=$(ROOT) \
+	    > $(dir $(2))configure.log \
+	    || { tail -30 $(dir $(2))configure.log; exit 1; }
+endef
+
+# Any other nginx, from 1.22 on: NGX_SRC (or NGINX_SRC) names an nginx.org
+# source tree or tarball, told from Debian's nginx-dev tree by its lack of
+# conf_flags (the default tree is Debian's even before `make deps` installs
+# it).  It is configured --with-compat with nginx's own compiler flags,
+# -Werror included, in build/ngx-VERSION/; `make module` builds the module
+# there, `make integration` that nginx too, and runs the suite in it.
+NGX_DEBIAN := $(wildcard $(NGX_SRC)/conf_flags) \
+    $(filter /usr/share/nginx/src,$(NGX_SRC))
+ifeq ($(strip $(NGX_DEBIAN)),)
+NGX_VER := $(shell { cat $(NGX_SRC)/src/core/nginx.h \
+    || tar -xzOf $(NGX_SRC) --wildcards '*/src/core/nginx.h'; } 2>/dev/null \
+    | sed -n 's/.*NGINX_VERSION *"\([0-9.]*\)".*/\1/p')
+ifeq ($(NGX_VER),)
+$(error NGX_SRC=$(NGX_SRC) is no nginx source tree or .tar.gz (it has no \
+    src/core/nginx.h); the vendor tarballs are found in NGX_VENDOR=DIR)
+endif
+NGX_OWN     := $(BUILD)/ngx-$(NGX_VER)
+NGX_OWN_BIN := $(NGX_OWN)/nginx/objs/nginx
+MODULE      := $(NGX_OWN)/ngx_http_pprof_module.so
+NGINX       := $(NGX_OWN_BIN)
+
+$(NGX_OWN)/nginx/objs/Makefile: $(NGX_SRC) config
+	$(call ngx_configure,$(NGX_SRC),$(NGX_OWN)/nginx,NGX_COMPAT_FLAGS)
+
+$(MODULE): $(NGX_OWN)/nginx/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) $(GLUE)
+	$(MAKE) -C $(NGX_OWN)/nginx -f objs/Makefile modules
+	cp $(NGX_OWN)/nginx/objs/ngx_http_pprof_module.so $@
+	@echo "the module for nginx $(NGX_VER) is $@"
+
+$(NGX_OWN_BIN): $(NGX_OWN)/nginx/objs/Makefile
+	$(MAKE) -C $(NGX_OWN)/nginx -f objs/Makefile -j2 binary \
+	    > $(NGX_OWN)/make.log 2>&1 \
+	    || { tail -40 $(NGX_OWN)/make.log; exit 1; }
+endif
 
 module: deps $(MODULE)
 
@@ -140,7 +201,7 @@ unit: deps $(UNIT_PLAIN) $(UNIT_SAN)
 	    echo "== $$t"; $$t; \
 	done
 
-integration: module target tools $(BUILD)/pprof-jwt
+integration: module target tools $(BUILD)/pprof-jwt $(NGX_OWN_BIN)
 	PPROF_MODULE=$(MODULE) PPROF_TARGET=$(TARGET) PPROF_NGINX=$(NGINX) \
 	    PPROF_JWT=$(BUILD)/pprof-jwt PPROF_AUDIT=$(BUILD)/pprof-audit \
 	    prove -I t/lib t/
@@ -158,14 +219,6 @@ SAN_NGX     := $(BUILD)/san/nginx-$(SAN_NGX_VER)
 SAN_NGINX   := $(SAN_NGX)/objs/nginx
 SAN_MODULE  := $(SAN_NGX)/objs/ngx_http_pprof_module.so
 
-# A source tarball has ./configure, a repository snapshot auto/configure.
-# Debian's set of modules, so every test's configuration loads; paths are
-# left relative, since every test runs nginx with its own -p.
-SAN_NGX_FLAGS := --with-compat --with-debug --with-pcre-jit --with-threads \
-    --with-http_ssl_module --with-http_stub_status_module \
-    --with-http_realip_module --with-http_auth_request_module \
-    --with-http_v2_module --with-http_dav_module --with-http_slice_module \
-    --error-log-path=stderr
 # Two habits of nginx's own code that UBSan reports, switched off so that a
 # report means something: its parser reads words through unaligned
 # uint32_t loads on x86 (NGX_HAVE_NONALIGNED=0 makes it compare bytes, so
@@ -176,6 +229,8 @@ SAN_NGX_CC := -g -O1 -fno-omit-frame-pointer -fPIC -DNGX_HAVE_NONALIGNED=0 \
     -fsanitize=address,undefined -fno-sanitize=nonnull-attribute \
     -fno-sanitize-recover=all
 SAN_NGX_LD := -fsanitize=address,undefined
+SAN_NGX_FLAGS := $(NGX_COMPAT_FLAGS) --with-debug \
+    --with-cc-opt='$(SAN_NGX_CC)' --with-ld-opt='$(SAN_NGX_LD)'
 
 # A worker's memory is freed by exit(), not by nginx: leak reports would be
 # noise.  Every dynamic module defines ngx_module_names as nginx does (its
@@ -194,14 +249,7 @@ $(SAN_NGX_TGZ):
 	    "nginx-$(SAN_NGX_VER).tar.gz" >&2; exit 1
 
 $(SAN_NGX)/objs/Makefile: $(SAN_NGX_TGZ) config
-	rm -rf $(SAN_NGX)
-	mkdir -p $(BUILD)/san
-	tar -xzf $(SAN_NGX_TGZ) -C $(BUILD)/san
-	cd $(SAN_NGX) && conf=./configure; [ -x $$conf ] || conf=auto/configure; \
-	    $$conf $(SAN_NGX_FLAGS) \
-	    --with-cc-opt='$(SAN_NGX_CC)' --with-ld-opt='$(SAN_NGX_LD)' \
-	    --add-dynamic-module=$(ROOT) > $(BUILD)/san/configure.log \
-	    || { tail -30 $(BUILD)/san/configure.log; exit 1; }
+	$(call ngx_configure,$(SAN_NGX_TGZ),$(SAN_NGX),SAN_NGX_FLAGS)
 
 $(SAN_NGINX) $(SAN_MODULE) &: $(SAN_NGX)/objs/Makefile $(CORE_SRCS) \
 	    $(CORE_HDRS) $(GLUE)
@@ -213,6 +261,25 @@ integration-san: target tools $(BUILD)/pprof-jwt $(SAN_NGINX) $(SAN_MODULE)
 	$(SAN_ENV) PPROF_MODULE=$(SAN_MODULE) PPROF_TARGET=$(TARGET) \
 	    PPROF_NGINX=$(SAN_NGINX) PPROF_JWT=$(BUILD)/pprof-jwt \
 	    PPROF_AUDIT=$(BUILD)/pprof-audit prove -I t/lib t/
+
+# The module, built as `make module NGX_SRC=` does, against each vendor
+# nginx with its own flags (-Werror): with gcc and with clang, whose
+# warnings differ, and once without SSL, as a minimal nginx has it.  Each
+# build is VERSION/CC[/no-ssl], in build/compat/ with its log.
+NGX_VENDOR_VERS ?= 1.30.4 1.31.4
+COMPAT_BUILDS := $(foreach v,$(NGX_VENDOR_VERS),$(v)/gcc $(v)/clang) \
+    $(SAN_NGX_VER)/gcc/no-ssl
+
+compat: deps
+	@set -e; mkdir -p $(BUILD)/compat; for b in $(COMPAT_BUILDS); do \
+	    IFS=/ read -r v cc ssl <<< "$$b"; \
+	    log=$(BUILD)/compat/$${b//\//-}.log; echo "== nginx $$b"; \
+	    $(MAKE) --no-print-directory module CC=$$cc \
+	        BUILD=$(BUILD)/compat/$$b NGX_SRC=$(NGX_VENDOR)/nginx-$$v.tar.gz \
+	        $${ssl:+NGX_COMPAT_FLAGS=--with-compat} > $$log 2>&1 \
+	        || { grep -E -A6 '(error|warning):' $$log; \
+	             echo "log: $$log"; exit 1; }; \
+	done
 
 
 # libFuzzer harnesses of the core (t/fuzz/): clang, with ASan and UBSan.
@@ -261,7 +328,7 @@ fuzz: fuzz-build
 	    $(FUZZ_ONLY)
 
 
-test: unit fuzz-replay integration integration-san package-test
+test: unit fuzz-replay compat integration integration-san package-test
 
 # The build's output goes to a log and is shown only if the build fails,
 # so that the demo's instructions are the last thing on the screen.

@@ -185,13 +185,35 @@ verify_hmac(const alg_t *alg, const pprof_jwk_t *key,
 }
 
 
+/* 1 when md is ready to verify alg's signatures with key. */
+static int
+verify_init(EVP_MD_CTX *md, const alg_t *alg, const pprof_jwk_t *key)
+{
+    EVP_PKEY_CTX  *pctx;
+
+    if (EVP_DigestVerifyInit_ex(md, &pctx, alg->md, NULL, NULL, key->pkey,
+                                NULL) != 1)
+    {
+        return 0;
+    }
+
+    if (alg->kind != SIG_RSA_PSS) {
+        return 1;
+    }
+
+    return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1
+           && EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST)
+              == 1
+           && EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, alg->md, NULL) == 1;
+}
+
+
 /* 1 when the signature holds, 0 otherwise (errors included). */
 static int
 verify(const alg_t *alg, const pprof_jwk_t *key, const unsigned char *data,
     size_t len, const unsigned char *sig, size_t siglen)
 {
     EVP_MD_CTX     *md;
-    EVP_PKEY_CTX   *pctx;
     unsigned char  *der;
     int             derlen, ok;
 
@@ -209,18 +231,8 @@ verify(const alg_t *alg, const pprof_jwk_t *key, const unsigned char *data,
     }
 
     md = EVP_MD_CTX_new();
-    ok = md != NULL
-         && EVP_DigestVerifyInit_ex(md, &pctx, alg->md, NULL, NULL,
-                                    key->pkey, NULL) == 1;
-
-    if (ok && alg->kind == SIG_RSA_PSS) {
-        ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1
-             && EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST)
-                == 1
-             && EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, alg->md, NULL) == 1;
-    }
-
-    ok = ok && EVP_DigestVerify(md, sig, siglen, data, len) == 1;
+    ok = md != NULL && verify_init(md, alg, key)
+         && EVP_DigestVerify(md, sig, siglen, data, len) == 1;
 
     EVP_MD_CTX_free(md);
     OPENSSL_free(der);

@@ -213,37 +213,35 @@ ngx_http_pprof_annotate_feed(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
     ngx_buf_t *b, u_char *data, off_t off, size_t len, ngx_chain_t ***ll,
     ngx_buf_t **part)
 {
-    u_char      *held;
     size_t       held_len, nheld, pass;
     ngx_buf_t   *copy, *p;
     ngx_chain_t *cl;
 
-    copy = NULL;
-    held = NULL;
-    cl = NULL;
-
     held_len = pprof_annotator_held(ctx->annotator);
 
-    if (held_len > 0) {
+    if (held_len == 0) {
+        /* Nothing is held back, so no earlier byte can be released. */
+        pprof_annotator_feed(ctx->annotator, data, len, NULL, &nheld, &pass);
+
+    } else {
         copy = ngx_http_pprof_annotate_copy(r, ctx, held_len, &cl);
         if (copy == NULL) {
             return NGX_ERROR;
         }
 
-        held = copy->pos;
-    }
+        pprof_annotator_feed(ctx->annotator, data, len, copy->pos, &nheld,
+                             &pass);
 
-    pprof_annotator_feed(ctx->annotator, data, len, held, &nheld, &pass);
+        /* An empty buffer that is not special would stop the output. */
+        if (nheld > 0) {
+            copy->last = copy->pos + nheld;
+            **ll = cl;
+            *ll = &cl->next;
 
-    /* An empty buffer that is not special would stop the output. */
-    if (nheld > 0) {
-        copy->last = copy->pos + nheld;
-        **ll = cl;
-        *ll = &cl->next;
-
-    } else if (copy) {
-        cl->next = ctx->free;
-        ctx->free = cl;
+        } else {
+            cl->next = ctx->free;
+            ctx->free = cl;
+        }
     }
 
     if (pass == 0) {

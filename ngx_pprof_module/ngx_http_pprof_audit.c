@@ -9,6 +9,7 @@
 
 #include "ngx_http_pprof_module.h"
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 
 #if (NGX_HTTP_SSL)

@@ -411,10 +411,12 @@ pprof_authz_request(pprof_authz_mode_t mode, pprof_str_t prefix,
     case PPROF_AUTHZ_FORWARD:
         rc = one(check->forwarded_method, "X-Forwarded-Method is missing",
                  "X-Forwarded-Method is repeated", &method, detail);
-        if (rc == PPROF_OK) {
-            rc = one(check->forwarded_uri, "X-Forwarded-Uri is missing",
-                     "X-Forwarded-Uri is repeated", &target, detail);
+        if (rc != PPROF_OK) {
+            return rc;
         }
+
+        rc = one(check->forwarded_uri, "X-Forwarded-Uri is missing",
+                 "X-Forwarded-Uri is repeated", &target, detail);
         if (rc != PPROF_OK) {
             return rc;
         }
@@ -437,26 +439,26 @@ pprof_authz_request(pprof_authz_mode_t mode, pprof_str_t prefix,
             return PPROF_BAD_PARAMETER;
         }
 
-        if (check->original_url.n) {
-            rc = url_origin(check->original_url.v[0], &target, detail);
-            if (rc != PPROF_OK) {
-                return rc;
-            }
+        if (check->original_url.n == 0) {
+            target = check->original_uri.v[0];
+            break;
         }
 
+        rc = url_origin(check->original_url.v[0], &target, detail);
+        if (rc != PPROF_OK) {
+            return rc;
+        }
+
+        /* Both sent: they must name one request, or neither counts. */
         if (check->original_uri.n) {
             uri = check->original_uri.v[0];
 
-            /* Both sent: they must name one request, or neither counts. */
-            if (check->original_url.n
-                && (uri.len != target.len
-                    || memcmp(uri.data, target.data, uri.len) != 0))
+            if (uri.len != target.len
+                || memcmp(uri.data, target.data, uri.len) != 0)
             {
                 *detail = "X-Original-URL and X-Original-URI disagree";
                 return PPROF_BAD_PARAMETER;
             }
-
-            target = uri;
         }
         break;
 

@@ -49,7 +49,10 @@ is($rc, 0, 'curl fetched a 1-second CPU profile') or diag($out);
 ($rc, $out) = pprof_tool('-top', '-symbolize=none', 'cpu.pb.gz');
 is($rc, 0, 'go tool pprof opens the CPU profile') or diag($out);
 like($out, qr/Type: cpu/, 'CPU profile type');
-like($out, qr/Duration: 1(?:\.\d+)?s,/, 'a 1-second capture');
+# Go times the profile from when its writer goroutine starts, which a
+# loaded machine delays: a 1-second capture may read 999ms.
+like($out, qr/Duration: (?:1(?:\.\d+)?s|9\d\d(?:\.\d+)?ms),/,
+    'a 1-second capture');
 
 ($rc, $out) = $t->curl({ cert => 'viewer' }, '-w', '\n%{http_code}',
     $t->url('tls', '/debug/pprof/heap'));
