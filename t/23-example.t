@@ -101,7 +101,7 @@ for my $page (@pages) {
     my $name = $page =~ s/^\Q$root\E\///r;
     my $text = $t->read_file($page);
     my @bad;
-    push @bad, "line $.: $1" while $text =~ /^(.*(?:SPEC\.md|\.\.\/shared|verify-profile` does not exist).*)$/mg;
+    push @bad, $1 while $text =~ /^(.*(?:SPEC\.md|\.\.\/shared|verify-profile` does not exist).*)$/mg;
     # A section sign is for RFCs only ("RFC 7515 §2", "RFC 7518 §6.2.1.2").
     while ($text =~ /^(.*)$/mg) {
         my $line = $1;
