@@ -369,7 +369,8 @@ $(BUILD)/pprof-audit: CORE_CFLAGS += -fstack-protector-strong \
 
 install: module tools
 	install -d $(DESTDIR)$(MOD_DIR) $(DESTDIR)$(MOD_CONFDIR) \
-	    $(DESTDIR)$(BIN_DIR) $(DESTDIR)$(MAN1_DIR) $(DESTDIR)$(DOC_DIR)/docs
+	    $(DESTDIR)$(BIN_DIR) $(DESTDIR)$(MAN1_DIR) \
+	    $(DESTDIR)$(DOC_DIR)/docs/examples
 	install -m 0644 $(MODULE) $(DESTDIR)$(MOD_DIR)/
 	sed 's|@MODDIR@|$(MOD_DIR)|' packaging/mod-http-pprof.conf.in \
 	    > $(DESTDIR)$(MOD_CONFDIR)/mod-http-pprof.conf
@@ -378,7 +379,10 @@ install: module tools
 	gzip -9n < tools/pprof-audit.1 > $(DESTDIR)$(MAN1_DIR)/pprof-audit.1.gz
 	chmod 0644 $(DESTDIR)$(MAN1_DIR)/pprof-audit.1.gz
 	install -m 0644 README.md $(DESTDIR)$(DOC_DIR)/
-	install -m 0644 $(wildcard docs/*) $(DESTDIR)$(DOC_DIR)/docs/
+	install -m 0644 $(filter-out docs/examples,$(wildcard docs/*)) \
+	    $(DESTDIR)$(DOC_DIR)/docs/
+	install -m 0644 $(wildcard docs/examples/*) \
+	    $(DESTDIR)$(DOC_DIR)/docs/examples/
 
 deb: module tools
 	rm -rf $(BUILD)/deb

@@ -30,10 +30,14 @@ my %want = (
     'usr/share/man/man1/pprof-audit.1.gz'                 => 0644,
     "$doc/README.md"                                      => 0644,
 );
-opendir(my $dh, "$root/docs") or die "docs: $!";
-$want{"$doc/docs/$_"} = 0644 for grep { -f "$root/docs/$_" } readdir $dh;
-closedir $dh;
+for my $dir ('docs', 'docs/examples') {
+    opendir(my $dh, "$root/$dir") or die "$dir: $!";
+    $want{"$doc/$dir/$_"} = 0644 for grep { -f "$root/$dir/$_" } readdir $dh;
+    closedir $dh;
+}
 ok(exists $want{"$doc/docs/install.md"}, 'the install guide is among the docs');
+ok(exists $want{"$doc/docs/examples/nginx.conf"},
+    'the complete example is among the docs');
 
 my %got;
 find({ no_chdir => 1, wanted => sub {
