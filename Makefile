@@ -97,6 +97,7 @@ NGX_COMPAT_FLAGS := --with-compat --with-pcre-jit --with-threads \
     --with-http_realip_module --with-http_auth_request_module \
     --with-http_v2_module --with-http_dav_module --with-http_slice_module \
     --error-log-path=stderr
+NGX_TEST_FLAGS := $(NGX_COMPAT_FLAGS) --with-debug
 
 # $(call ngx_configure,SOURCE,TREE,FLAGS): an nginx.org source tree or
 # tarball, SOURCE, copied to TREE and configured with $(FLAGS) (a variable's
@@ -130,9 +131,7 @@ $(error NGX_SRC=$(NGX_SRC) is no nginx source tree or .tar.gz (it has no \
     src/core/nginx.h); the vendor tarballs are found in NGX_VENDOR=DIR)
 endif
 NGX_OWN     := $(BUILD)/ngx-$(NGX_VER)
-NGX_OWN_BIN := $(NGX_OWN)/nginx/objs/nginx
 MODULE      := $(NGX_OWN)/ngx_http_pprof_module.so
-NGINX       := $(NGX_OWN_BIN)
 
 $(NGX_OWN)/nginx/objs/Makefile: $(NGX_SRC) config
 	$(call ngx_configure,$(NGX_SRC),$(NGX_OWN)/nginx,NGX_COMPAT_FLAGS)
@@ -142,10 +141,25 @@ $(MODULE): $(NGX_OWN)/nginx/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) $(GLUE)
 	cp $(NGX_OWN)/nginx/objs/ngx_http_pprof_module.so $@
 	@echo "the module for nginx $(NGX_VER) is $@"
 
-$(NGX_OWN_BIN): $(NGX_OWN)/nginx/objs/Makefile
-	$(MAKE) -C $(NGX_OWN)/nginx -f objs/Makefile -j2 binary \
-	    > $(NGX_OWN)/make.log 2>&1 \
-	    || { tail -40 $(NGX_OWN)/make.log; exit 1; }
+# The suite runs in a second tree of the same source, configured
+# --with-debug as the sanitized one is (t/24 reads the timers nginx arms
+# from its debug log); the module to install stays without it, as
+# nginx.org builds its own modules.
+NGX_TEST     := $(NGX_OWN)/test/nginx
+INTEG_NGINX  := $(NGX_TEST)/objs/nginx
+INTEG_MODULE := $(NGX_TEST)/objs/ngx_http_pprof_module.so
+
+$(NGX_TEST)/objs/Makefile: $(NGX_SRC) config
+	$(call ngx_configure,$(NGX_SRC),$(NGX_TEST),NGX_TEST_FLAGS)
+
+$(INTEG_NGINX) $(INTEG_MODULE) &: $(NGX_TEST)/objs/Makefile $(CORE_SRCS) \
+	    $(CORE_HDRS) $(GLUE)
+	$(MAKE) -C $(NGX_TEST) -f objs/Makefile -j2 binary modules \
+	    > $(NGX_OWN)/test/make.log 2>&1 \
+	    || { tail -40 $(NGX_OWN)/test/make.log; exit 1; }
+else
+INTEG_NGINX  := $(NGINX)
+INTEG_MODULE := $(MODULE)
 endif
 
 module: deps $(MODULE)
@@ -201,8 +215,8 @@ unit: deps $(UNIT_PLAIN) $(UNIT_SAN)
 	    echo "== $$t"; $$t; \
 	done
 
-integration: module target tools $(BUILD)/pprof-jwt $(NGX_OWN_BIN)
-	PPROF_MODULE=$(MODULE) PPROF_TARGET=$(TARGET) PPROF_NGINX=$(NGINX) \
+integration: deps target tools $(BUILD)/pprof-jwt $(INTEG_NGINX) $(INTEG_MODULE)
+	PPROF_MODULE=$(INTEG_MODULE) PPROF_TARGET=$(TARGET) PPROF_NGINX=$(INTEG_NGINX) \
 	    PPROF_JWT=$(BUILD)/pprof-jwt PPROF_AUDIT=$(BUILD)/pprof-audit \
 	    prove -I t/lib t/
 
@@ -229,7 +243,7 @@ SAN_NGX_CC := -g -O1 -fno-omit-frame-pointer -fPIC -DNGX_HAVE_NONALIGNED=0 \
     -fsanitize=address,undefined -fno-sanitize=nonnull-attribute \
     -fno-sanitize-recover=all
 SAN_NGX_LD := -fsanitize=address,undefined
-SAN_NGX_FLAGS := $(NGX_COMPAT_FLAGS) --with-debug \
+SAN_NGX_FLAGS := $(NGX_TEST_FLAGS) \
     --with-cc-opt='$(SAN_NGX_CC)' --with-ld-opt='$(SAN_NGX_LD)'
 
 # A worker's memory is freed by exit(), not by nginx: leak reports would be
