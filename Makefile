@@ -10,12 +10,19 @@ MODULE  := $(BUILD)/ngx_http_pprof_module.so
 TARGET  := $(BUILD)/pprof-target
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Everything a fresh Debian machine lacks for building, testing and the demo.
-DEB_PACKAGES := gcc make pkg-config perl openssl ca-certificates curl \
-    nginx nginx-dev libssl-dev libpcre2-dev zlib1g-dev \
-    libprotobuf-c-dev protobuf-c-compiler golang-go \
-    libcmocka-dev libio-socket-ssl-perl libjansson-dev \
-    clang libclang-rt-14-dev caddy dpkg-dev lintian man-db
+# What a fresh Debian machine lacks.  Building the module and pprof-audit
+# (make module, tools, install, deb) needs only the first set, so that a
+# gateway can build its own package without the test rig's tools (caddy
+# would start a web server); Debian's nginx and its sources are left out
+# for an nginx.org tree (NGX_SRC), which could not coexist with them.
+# Testing and the demo need all of them.
+BUILD_PACKAGES = gcc make libssl-dev libpcre2-dev zlib1g-dev \
+    libjansson-dev libprotobuf-c-dev protobuf-c-compiler \
+    $(if $(NGX_DEBIAN),nginx nginx-dev)
+TEST_PACKAGES  := perl openssl ca-certificates curl golang-go \
+    libcmocka-dev libio-socket-ssl-perl clang libclang-rt-14-dev caddy \
+    lintian man-db
+DEB_PACKAGES    = $(BUILD_PACKAGES) dpkg-dev $(TEST_PACKAGES)
 
 # Debian builds its nginx with these; the module is built the same way.
 NGX_CC_OPT := -g -O2 -fstack-protector-strong -Wformat \
@@ -43,14 +50,16 @@ UNIT_TESTS := $(patsubst t/unit/%.c,%,$(wildcard t/unit/test_*.c))
 UNIT_PLAIN := $(addprefix $(BUILD)/unit/plain/,$(UNIT_TESTS))
 UNIT_SAN   := $(addprefix $(BUILD)/unit/san/,$(UNIT_TESTS))
 
-.PHONY: all deps module target tools unit integration integration-san \
-    compat test run bench bench-cpu clean fuzz-build fuzz-replay fuzz
+.PHONY: all deps build-deps deb-deps module target tools unit integration \
+    integration-san compat test run bench bench-cpu clean fuzz-build \
+    fuzz-replay fuzz
 
 all: module
 
-deps:
+# $(call apt_install,PACKAGES): those of PACKAGES not yet installed.
+define apt_install
 	@missing=""; \
-	for p in $(DEB_PACKAGES); do \
+	for p in $(1); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 	        | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
@@ -60,6 +69,16 @@ deps:
 	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	        --no-install-recommends $$missing >/dev/null; \
 	fi
+endef
+
+deps:
+	$(call apt_install,$(DEB_PACKAGES))
+
+build-deps:
+	$(call apt_install,$(BUILD_PACKAGES))
+
+deb-deps:
+	$(call apt_install,$(BUILD_PACKAGES) dpkg-dev)
 
 # nginx-dev ships headers and configure, not a tree to build in: copy it.
 $(BUILD)/nginx/objs/Makefile: config
@@ -120,9 +139,9 @@ endef
 # it).  It is configured --with-compat with nginx's own compiler flags,
 # -Werror included, in build/ngx-VERSION/; `make module` builds the module
 # there, `make integration` that nginx too, and runs the suite in it.
-NGX_DEBIAN := $(wildcard $(NGX_SRC)/conf_flags) \
-    $(filter /usr/share/nginx/src,$(NGX_SRC))
-ifeq ($(strip $(NGX_DEBIAN)),)
+NGX_DEBIAN := $(strip $(wildcard $(NGX_SRC)/conf_flags) \
+    $(filter /usr/share/nginx/src,$(NGX_SRC)))
+ifeq ($(NGX_DEBIAN),)
 NGX_VER := $(shell { cat $(NGX_SRC)/src/core/nginx.h \
     || tar -xzOf $(NGX_SRC) --wildcards '*/src/core/nginx.h'; } 2>/dev/null \
     | sed -n 's/.*NGINX_VERSION *"\([0-9.]*\)".*/\1/p')
@@ -162,7 +181,7 @@ INTEG_NGINX  := $(NGINX)
 INTEG_MODULE := $(MODULE)
 endif
 
-module: deps $(MODULE)
+module: build-deps $(MODULE)
 
 $(TARGET): $(wildcard t/target/*.go) t/target/go.mod
 	mkdir -p $(BUILD)/go-cache
@@ -201,7 +220,7 @@ $(BUILD)/pprof-audit: $(AUDIT_SRCS) $(CORE_HDRS) $(PROTO_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -o $@ $(AUDIT_SRCS) $(CORE_LIBS)
 
-tools: deps $(BUILD)/pprof-audit
+tools: build-deps $(BUILD)/pprof-audit
 
 # Signs test tokens and prints JWKs for the integration tests.
 $(BUILD)/pprof-jwt: t/tools/pprof_jwt.c $(TOOL_SRCS) $(TOOL_HDRS)
@@ -398,7 +417,7 @@ install: module tools
 	install -m 0644 $(wildcard docs/examples/*) \
 	    $(DESTDIR)$(DOC_DIR)/docs/examples/
 
-deb: module tools
+deb: deb-deps module tools
 	rm -rf $(BUILD)/deb
 	$(MAKE) --no-print-directory install DESTDIR=$(DEB_STAGE) PREFIX=/usr
 	bash packaging/deb/mkdeb.sh $(DEB_STAGE) $(BUILD) $(NGINX)
@@ -406,7 +425,7 @@ deb: module tools
 # make install's layout, then the .deb installed into this machine's
 # nginx and purged again: as root (CI) or through sudo.  Not in prove t/:
 # it is about Debian's nginx, not the nginx under test.
-package-test: deb
+package-test: deps deb
 	prove t/package/install.t
 	$(SUDO) prove t/package/deb.t
 

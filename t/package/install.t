@@ -75,6 +75,24 @@ like($page, qr/^PPROF-AUDIT\(1\)/m, 'section 1 page of pprof-audit');
 like($page, qr/verify-profile FILE --pubkey PEM/, 'with both commands');
 like($page, qr/EXIT STATUS/, 'and their exit status');
 
+# Building installs only the build set: no test rig on a gateway (Caddy's
+# package starts a web server), and no Debian nginx beside an nginx.org
+# tree.  make -n prints the apt_install loop with its package list.
+sub build_packages {
+    my $out = `make -C $root -n --no-print-directory build-deps @_ 2>&1`;
+    return $out =~ /for p in ([^;]*);/ ? [split ' ', $1] : $out;
+}
+my $tgz = ($ENV{NGX_VENDOR} || "$root/../shared/vendor") . '/nginx-1.31.4.tar.gz';
+-f $tgz or BAIL_OUT("$tgz not found: set NGX_VENDOR");
+my $debian = build_packages();
+my $plain = build_packages("NGX_SRC=$tgz");
+is_deeply([grep { /^(caddy|golang-go|clang|curl|lintian)$/ } @$debian], [],
+    'building for Debian installs no test tool');
+ok((grep { $_ eq 'nginx-dev' } @$debian), "Debian's build needs nginx-dev");
+is_deeply([grep { /^nginx/ } @$plain], [],
+    "an nginx.org tree's build installs no Debian nginx");
+ok((grep { $_ eq 'libjansson-dev' } @$plain), 'but the libraries it links');
+
 done_testing();
 
 sub slurp {
