@@ -175,13 +175,21 @@ is($r->{status}, 429, 'budget used up: 429');
 my ($said) = $r->{body} =~ /^pprof-gateway: budget_exhausted: .*; retry after (\d+) seconds \(audit id/;
 is($said, $r->{headers}{'retry-after'}, 'budget_exhausted: the body says Retry-After');
 
-# capture_busy: a 3 s capture runs in a child while another asks.
+# capture_busy: a 3 s capture runs in a child while another asks, once
+# the child's capture has reached Go (the target logs a request before
+# serving it): under load, a fixed sleep could ask first.
+my $captures = sub {
+    scalar grep { $_->{path} eq '/debug/pprof/profile' } $t->upstream_requests;
+};
+my $before = $captures->();
 my $pid = fork // die "fork: $!";
 if ($pid == 0) {
     eval { fetch('/debug/pprof/profile?seconds=3', cert => 'oncall') };
     POSIX::_exit(0);
 }
-sleep 1;
+my $deadline = time + 30;
+sleep 0.05 while $captures->() == $before && time < $deadline;
+ok($captures->() > $before, "the child's capture reached Go");
 $r = fetch('/debug/pprof/profile?seconds=2', cert => 'oncall');
 waitpid($pid, 0);
 is($r->{status}, 429, 'capture_busy: 429');
