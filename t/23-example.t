@@ -13,7 +13,11 @@
 # - make run's demo (t/demo/run.sh), on free ports in the test's
 #   directory: its banner is the last thing it prints, Ctrl-C ends it
 #   with "stopped", a second run reuses its keys (and the audit chain
-#   goes on), a process that dies is named.
+#   goes on), a process that dies is named; its scraper's location has
+#   the capture rate the docs give for continuous profilers.
+# - make run itself, in a copy of the tree's layout whose nginx source is
+#   a stand-in: a build that works is not shown, one that fails is, with
+#   what to read, and the demo does not start.
 
 use strict;
 use warnings;
@@ -195,6 +199,12 @@ like($banner, qr/\A\n  pprof gateway: https:\/\/localhost:$demo_port\//,
 like($banner, qr/its keys and certificates: new; kept in \Q$demo\E/,
     'demo: the banner says the keys are new and kept');
 is(demo_curl('operator', '/debug/pprof/heap'), '200', 'demo: the operator gets heap');
+my ($demo_loc) = $t->read_file("$demo/nginx.conf")
+    =~ /^( *location \/debug\/pprof\/ \{\n.*?^ *\})$/ms;
+like($demo_loc // '', qr/^ *pprof_identity cert apikey;$/m,
+    "demo: the scraper's API key is read in its location");
+like($demo_loc // '', qr/^ *pprof_rate capture 7r\/m burst=2;$/m,
+    '... which has the rate for Parca and Alloy: capture 7r/m burst=2');
 my ($apikey) = $banner =~ m{https://scraper:(\w+)\@localhost};
 my $ca = $t->read_file("$demo/ca.crt");
 
@@ -231,5 +241,79 @@ isnt($t->read_file("$demo/ca.crt"), $ca, '... a new CA');
 kill 'INT', -$pid;
 ($rest, $code) = demo_end($pid, $rd);
 is($rest, "\nstopped\n", '... stopped again');
+
+
+###############################################################################
+# make run's build: quiet when it works, shown when it fails
+#
+# The Makefile runs in a directory of its own (its build/ is there, not in
+# the tree), with links to the sources, and an nginx source whose
+# configure writes an objs/Makefile that only talks, then fails or copies
+# the module under test.  pprof-target and pprof-audit are made up to date
+# there, so nothing is compiled; t/demo/run.sh is a stand-in too.
+
+my $mr = "$d/makerun";
+my $fake_src = "$d/makerun-nginx-src";
+mkdir $_ or die "mkdir $_: $!" for $mr, $fake_src, "$mr/t", "$mr/t/demo";
+for my $f (qw(Makefile config policy auth proxy ngx_pprof_module tools t/target)) {
+    symlink("$root/$f", "$mr/$f") or die "symlink $f: $!";
+}
+$t->write_file("$mr/t/demo/run.sh", "echo 'the demo starts'\n");
+$t->write_file("$fake_src/conf_flags", "NGX_CONF_FLAGS=()\n");
+$t->write_file("$fake_src/configure", <<"SH");
+#!/bin/sh
+echo 'checking for OS'
+mkdir -p objs
+cat > objs/Makefile <<'MK'
+modules:
+\t\@echo 'cc -c objs/addon/ngx_pprof_module/ngx_http_pprof_module.o'
+\t\@echo 'COMPILER CHATTER'
+\t\@if [ -n "\$\$PPROF_BREAK_BUILD" ]; then \\
+\t    echo 'ngx_http_pprof_module.c:1:1: error: BROKEN ON PURPOSE'; exit 1; fi
+\tcp '$module' objs/ngx_http_pprof_module.so
+MK
+SH
+chmod 0755, "$fake_src/configure" or die "chmod: $!";
+mkdir "$mr/build" or die "mkdir: $!";
+system('mkdir', '-p', "$mr/build/gen/proxy") == 0 or die "mkdir -p";
+system('touch', map { "$mr/build/$_" }
+    qw(pprof-target pprof-audit gen/proxy/profile.pb-c.c gen/proxy/profile.pb-c.h)) == 0
+    or die "touch";
+
+sub make_run_log {
+    my $log = "$mr/build/make-run.log";
+    return -e $log ? $t->read_file($log) : '';
+}
+
+# make run as a user types it, with no make of ours around it.
+sub make_run {
+    my (%env) = @_;
+    my $nginx_bin = $ENV{PPROF_NGINX} || '/usr/sbin/nginx';
+    local %ENV = %ENV;
+    delete @ENV{qw(MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES NGX_SRC NGINX_SRC)};
+    @ENV{keys %env} = values %env;
+    my $out = `cd '$mr' && make run NGX_SRC='$fake_src' NGINX='$nginx_bin' 2>&1`;
+    return ($out, $? >> 8);
+}
+
+my ($mk_out, $mk_code) = make_run(PPROF_BREAK_BUILD => 1);
+isnt($mk_code, 0, 'make run, a failed build: make fails');
+like($mk_out, qr/\Abuilding the module, the demo service and pprof-audit \(output in build\/make-run\.log\)\n/,
+    '... having said where the build output goes');
+like($mk_out, qr/^ngx_http_pprof_module\.c:1:1: error: BROKEN ON PURPOSE$/m,
+    "... shows the compiler's error");
+like($mk_out, qr/^COMPILER CHATTER\n(?s:.*)^make run: the build failed; its output is above and in build\/make-run\.log$/m,
+    '... then says the build failed, after the output');
+like(make_run_log(), qr/BROKEN ON PURPOSE/,
+    '... which is in build/make-run.log');
+unlike($mk_out, qr/the demo starts/, '... and the demo does not start');
+
+($mk_out, $mk_code) = make_run();
+is($mk_code, 0, 'make run, a build that works: 0');
+is($mk_out, "building the module, the demo service and pprof-audit (output in build/make-run.log)\n"
+    . "the demo starts\n", '... prints one line before the demo, no build output');
+like(make_run_log(), qr/^COMPILER CHATTER$/m,
+    '... which went to build/make-run.log');
+ok(-f "$mr/build/ngx_http_pprof_module.so", '... the module was built there');
 
 done_testing;

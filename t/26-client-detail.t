@@ -44,6 +44,14 @@ sub token {
         JSON::PP->new->canonical->encode(\%claims));
 }
 
+# A token of the given header whose signature is never checked.
+sub unsigned_token {
+    my ($header) = @_;
+    my $b64 = sub { encode_base64($_[0], '') =~ tr{+/=}{-_}dr };
+    return $b64->(JSON::PP->new->canonical->encode($header)) . '.'
+        . $b64->('{"sub":"jwt-user"}') . '.AAAA';
+}
+
 my $key = 'scraper-key-0123456789';
 $t->write_file('api.keys', sha256_hex($key) . " scraper oncall\n");
 
@@ -107,10 +115,13 @@ sub fetch {
     $h{Authorization} = "Bearer $opt{bearer}" if defined $opt{bearer};
     $h{Authorization} = 'Basic ' . encode_base64($opt{basic}, '') if defined $opt{basic};
     $h{Accept} = 'application/json' if $opt{json};
-    my $req = "GET $path HTTP/1.1\r\n"
-        . join('', map { "$_: $h{$_}\r\n" } sort keys %h) . "\r\n";
+    $h{'Content-Length'} = length $opt{body} if defined $opt{body};
+    my $method = $opt{method} // 'GET';
+    my $req = "$method $path HTTP/1.1\r\n"
+        . join('', map { "$_: $h{$_}\r\n" } sort keys %h) . "\r\n"
+        . ($opt{body} // '');
     my $raw = $t->raw('tls', $req, $opt{cert} ? (cert => $opt{cert}) : ());
-    my ($r) = $t->parse_responses($raw, ['GET']);
+    my ($r) = $t->parse_responses($raw, [$method]);
     $r->{raw} = $raw;
     return $r;
 }
@@ -175,13 +186,21 @@ is($r->{status}, 429, 'budget used up: 429');
 my ($said) = $r->{body} =~ /^pprof-gateway: budget_exhausted: .*; retry after (\d+) seconds \(audit id/;
 is($said, $r->{headers}{'retry-after'}, 'budget_exhausted: the body says Retry-After');
 
-# capture_busy: a 3 s capture runs in a child while another asks.
+# capture_busy: a 3 s capture runs in a child while another asks, once
+# the child's capture has reached Go (the target logs a request before
+# serving it): under load, a fixed sleep could ask first.
+my $captures = sub {
+    scalar grep { $_->{path} eq '/debug/pprof/profile' } $t->upstream_requests;
+};
+my $before = $captures->();
 my $pid = fork // die "fork: $!";
 if ($pid == 0) {
     eval { fetch('/debug/pprof/profile?seconds=3', cert => 'oncall') };
     POSIX::_exit(0);
 }
-sleep 1;
+my $deadline = time + 30;
+sleep 0.05 while $captures->() == $before && time < $deadline;
+ok($captures->() > $before, "the child's capture reached Go");
 $r = fetch('/debug/pprof/profile?seconds=2', cert => 'oncall');
 waitpid($pid, 0);
 is($r->{status}, 429, 'capture_busy: 429');
@@ -198,17 +217,38 @@ my @params = (
     ['/debug/pprof/heap?gc=5', 'gc must be 0 or 1'],
     ['/debug/pprof/heap?seconds=5&debug=1', 'seconds cannot be combined with debug=1 or 2'],
     ["/debug/pprof/heap?debug=$MARK", 'debug must be 0, 1 or 2'],
+    ['/debug/pprof/cmdline?' . join('&', map { "$MARK$_=1" } 1 .. 65),
+        'at most 64 query parameters'],
+    ["/debug/pprof/heap?debug=1&$MARK=%zz", 'the query has a malformed %-escape'],
+    ["/debug/pprof/heap?$MARK%4=1", 'the query has a malformed %-escape'],
+    ["/debug/pprof/heap?debug=1&$MARK&debug=2", 'debug is given twice with different values'],
+    ['/debug/pprof/heap?gc=1&gc=0', 'gc is given twice with different values'],
+    ['/debug/pprof/profile?seconds=1&seconds=2', 'seconds is given twice with different values'],
+    ['/debug/pprof/cmdline', 'this request takes no body', body => $MARK],
+    ['/debug/pprof/symbol', 'a symbol body must have a Content-Length of at most 65536 bytes',
+        method => 'POST', body => "0x$MARK+" x (65537 / 15) . '+' x (65537 % 15)],
 );
 for my $p (@params) {
-    my ($path, $want) = @$p;
-    $r = fetch($path, cert => 'oncall');
-    is($r->{status}, 400, "$path: 400");
+    my ($path, $want, %opt) = @$p;
+    my $name = ($opt{method} // 'GET') . ' ' . (length $path > 60 ? substr($path, 0, 60) . '...' : $path)
+        . (defined $opt{body} ? ' with a body of ' . length($opt{body}) : '');
+    $r = fetch($path, %opt, cert => 'oncall');
+    is($r->{status}, 400, "$name: 400");
     like($r->{body}, qr/^pprof-gateway: bad_parameter: a parameter is outside what this endpoint accepts; \Q$want\E \(audit id \w+\)\n\z/,
-        "$path: $want");
-    $r = fetch($path, cert => 'oncall', json => 1);
+        "$name: $want");
+    unlike($r->{raw}, qr/\Q$MARK\E/i, "$name: nothing of the request comes back");
+    $r = fetch($path, %opt, cert => 'oncall', json => 1);
     is(decode_json($r->{body})->{message},
-        "a parameter is outside what this endpoint accepts; $want", "$path: JSON message");
+        "a parameter is outside what this endpoint accepts; $want", "$name: JSON message");
+    unlike($r->{raw}, qr/\Q$MARK\E/i, "$name: nothing of it comes back in JSON");
 }
+
+# The limits themselves pass: 64 parameters, a symbol body of 65536 bytes.
+$r = fetch('/debug/pprof/cmdline?' . join('&', map { "x$_=1" } 1 .. 64), cert => 'oncall');
+is($r->{status}, 200, '64 query parameters: 200');
+$r = fetch('/debug/pprof/symbol', cert => 'oncall', method => 'POST',
+    body => '0x1+' x 16384);
+is($r->{status}, 200, 'a symbol body of 65536 bytes: 200');
 
 # --- 401: RFC 6750 for a refused token ----------------------------------------
 
@@ -229,15 +269,30 @@ my @tokens = (
     ['bad signature', $bad_sig, "the token's signature does not verify with a configured key"],
     ['another key', token(key => 'other'), "the token's signature does not verify with a configured key"],
     ['unknown API key', 'not-a-real-key', 'the API key is not recognised'],
+    ['alg none', unsigned_token({ alg => 'none', typ => 'JWT', kid => $MARK }),
+        "the token's algorithm is not accepted"],
+    ['alg HS512', unsigned_token({ alg => 'HS512', typ => 'JWT', kid => 'es1' }),
+        "the token's algorithm is not accepted"],
+    ['alg es256 (names are case-sensitive)', unsigned_token({ alg => 'es256', kid => 'es1' }),
+        "the token's algorithm is not accepted"],
+    ['alg unknown', unsigned_token({ alg => $MARK }), "the token's algorithm is not accepted"],
+    ['garbage token', "$MARK.$MARK.$MARK", 'the token is malformed'],
+    ['no alg', unsigned_token({ typ => 'JWT', kid => $MARK }), 'the token is malformed'],
+    ['signature not base64url', unsigned_token({ alg => 'ES256' }) . "!$MARK",
+        'the token is malformed'],
+    ['other scheme', { Authorization => "Token $MARK" },
+        'this kind of credential is not accepted here'],
 );
 for my $c (@tokens) {
     my ($name, $tok, $want) = @$c;
-    $r = fetch('/debug/pprof/cmdline', bearer => $tok);
+    $r = fetch('/debug/pprof/cmdline',
+        ref $tok ? (headers => $tok) : (bearer => $tok));
     is($r->{status}, 401, "$name: 401");
     is($r->{headers}{'www-authenticate'},
         qq{$plain, error="invalid_token", error_description="$want"}, "$name: WWW-Authenticate");
-    like($r->{body}, qr/^pprof-gateway: invalid_credential: the credential offered was rejected; \Q$want\E \(audit id/,
+    like($r->{body}, qr/^pprof-gateway: invalid_credential: the credential offered was rejected; \Q$want\E \(audit id \w+\)\n\z/,
         "$name: the body says so");
+    unlike($r->{raw}, qr/\Q$MARK\E/i, "$name: nothing of it comes back");
 }
 
 # --- no credential is ever echoed ---------------------------------------------
