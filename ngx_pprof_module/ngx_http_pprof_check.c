@@ -286,14 +286,16 @@ ngx_http_pprof_check_timeout(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
 
 
 /*
- * Where roles are defined, a location without "pprof on" whose proxy_pass
- * names the pprof prefix itself serves the profiles unchecked.
+ * Where roles are defined, a location without "pprof on" that proxies
+ * the profiles serves them unchecked: its proxy_pass names the pprof
+ * prefix itself, or the location's own path lies under it.  Another
+ * server's "pprof on" does not guard this one.
  */
 static void
 ngx_http_pprof_check_unguarded_pass(ngx_conf_t *cf,
     ngx_http_pprof_loc_conf_t *conf)
 {
-    pprof_str_t                  url, prefix;
+    pprof_str_t                  url, location, prefix;
     ngx_http_core_loc_conf_t    *clcf;
     ngx_http_pprof_main_conf_t  *pmcf;
 
@@ -311,16 +313,34 @@ ngx_http_pprof_check_unguarded_pass(ngx_conf_t *cf,
     prefix.data = conf->prefix.data;
     prefix.len = conf->prefix.len;
 
-    if (!pprof_proxy_pass_names_prefix(url, prefix)) {
+    if (pprof_proxy_pass_names_prefix(url, prefix)) {
+        ngx_http_pprof_conf_log(NGX_LOG_WARN, cf, &conf->proxy_pass_at,
+                      "location \"%V\" has no \"pprof on\" but its "
+                      "proxy_pass \"%V\" sends requests to pprof_prefix "
+                      "\"%V\": the roles (first in %s:%ui) do not guard "
+                      "it; add \"pprof on\" to it",
+                      &clcf->name, &conf->proxy_pass, &conf->prefix,
+                      pmcf->policy_at.file, pmcf->policy_at.line);
+        return;
+    }
+
+    location.data = clcf->name.data;
+    location.len = clcf->name.len;
+
+    if (clcf->named
+#if (NGX_PCRE)
+        || clcf->regex
+#endif
+        || !pprof_location_under_prefix(location, clcf->exact_match, prefix))
+    {
         return;
     }
 
     ngx_http_pprof_conf_log(NGX_LOG_WARN, cf, &conf->proxy_pass_at,
-                  "location \"%V\" has no \"pprof on\" but its proxy_pass "
-                  "\"%V\" sends requests to pprof_prefix \"%V\": the roles "
-                  "(first in %s:%ui) do not guard it; add \"pprof on\" to "
-                  "it",
-                  &clcf->name, &conf->proxy_pass, &conf->prefix,
+                  "location \"%V\" is under pprof_prefix \"%V\" and has "
+                  "a proxy_pass but no \"pprof on\": the roles (first in "
+                  "%s:%ui) do not guard it; add \"pprof on\" to it",
+                  &clcf->name, &conf->prefix,
                   pmcf->policy_at.file, pmcf->policy_at.line);
 }
 

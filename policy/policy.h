@@ -108,6 +108,15 @@ pprof_reason_t pprof_policy_classify(pprof_str_t prefix, pprof_str_t uri,
 int pprof_location_reaches(pprof_str_t location, int exact,
     pprof_str_t prefix);
 
+/*
+ * Whether a prefix or exact location's own path lies under prefix (the
+ * prefix without its last "/" included): a location without the module
+ * there that proxies serves the profiles unchecked.  A path above the
+ * prefix, "/" among them, is the catch-all of most servers and is not.
+ */
+int pprof_location_under_prefix(pprof_str_t location, int exact,
+    pprof_str_t prefix);
+
 /* The i-th of Go's endpoint names, "" (the index) first; NULL past them. */
 const char *pprof_endpoint_example(size_t i);
 

@@ -241,6 +241,26 @@ silent($roles . server("location /debug/pprof/ { pprof on; $pass } "
     . "location /y/ { proxy_pass http://127.0.0.1:1/debug/pprofiler/; }"),
     'proxy_pass to a variable or another path');
 
+my $under = qr/\[warn\].*location "([^"]+)" is under pprof_prefix "\/debug\/pprof\/" and has a proxy_pass but no "pprof on": the roles \(first in (\S+):(\d+)\) do not guard it; add "pprof on" to it in (\S+):(\d+)\n/;
+{
+    # A second server proxies the prefix itself, beside a guarded one.
+    my $body = $roles . server("location /debug/pprof/ { pprof on; $pass }")
+        . server("server_name other; location /debug/pprof/ { $pass }");
+    my $out = warns($body, $under, 'plain proxy_pass under the prefix in another server');
+    my ($loc, $rfile, $rline, $file, $line) = $out =~ $under;
+    my @lines = split /\n/, $t->read_file('nginx.conf');
+    my @pass = grep { $lines[$_ - 1] =~ /^proxy_pass/ } 1 .. @lines;
+    is("$loc $rfile:$rline $file:$line", "/debug/pprof/ $conf:" . line_of(qr/^pprof_role/) . " $conf:$pass[1]",
+        'plain proxy_pass under the prefix: location, role line, its proxy_pass line');
+    warns($roles . server("location = /debug/pprof/heap { $pass } location /debug/pprof/cmdline { pprof on; $pass }"),
+        qr/location "\/debug\/pprof\/heap" is under pprof_prefix/, 'exact location under the prefix');
+    warns($roles . server("location /debug/pprof/ { pprof on; $pass location /debug/pprof/trace { pprof off; $pass } }"),
+        qr/location "\/debug\/pprof\/trace" is under pprof_prefix/, 'pprof off below pprof on, proxying');
+}
+silent($roles . server("location /debug/pprof/ { pprof on; $pass } location / { $pass } location /debug/ { $pass }"),
+    'proxy_pass above the prefix: the catch-all stays silent');
+silent(server("location /debug/pprof/ { $pass }"), 'proxy_pass under the prefix without roles');
+
 # --- the raised read timeout, as nginx arms it ---------------------------------
 #
 # Where no proxy_read_timeout was written, pprof_max_seconds 55 needs 65 s,
