@@ -241,6 +241,25 @@ refused(server("location /debug/pprof/ {\n    pprof on; $anon $pass\n"
     "pprof_audit_log: \"$nodir\" cannot be opened for appending (2: No such "
     . 'file or directory)', qr/no-such-dir/, 'an audit log in no directory');
 
+refused(server("location /debug/pprof/ {\n    pprof on; $anon $pass\n"
+        . "    pprof_audit_log \"\";\n}"),
+    '"pprof_audit_log" directive has an empty path: write a file path, '
+    . '"syslog:server=..." or "off"', qr/pprof_audit_log ""/,
+    'an empty audit log path');
+
+# "nginx -s" only signals the running master: like nginx's own logs, the
+# audit log is neither created nor opened by it.
+{
+    my $signalled = $t->path('signaller.jsonl');
+    $t->write_config("pprof_audit_log $signalled;\n"
+        . bare_server("location /debug/pprof/ {\n    pprof on; $anon $pass\n}"));
+    my ($rc, $out) = $t->_capture({}, $ENV{PPROF_NGINX} || '/usr/sbin/nginx',
+        '-s', 'reopen', '-p', $t->path(''), '-c', $conf_path);
+    like($out, qr/signal process started/, 'nginx -s: the signaller ran')
+        or diag($out);
+    ok(!-e $signalled, 'nginx -s creates no audit log');
+}
+
 refused('pprof_jwt_keys %%TESTDIR%%/missing.json;', 'pprof_jwt_keys: "'
     . $t->path('missing.json') . '": cannot open: No such file or directory',
     qr/pprof_jwt_keys/, 'missing JWT keys');
