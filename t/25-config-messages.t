@@ -306,6 +306,14 @@ server {
         pprof_bind ~^ANONYMOUS\$ viewer;
         proxy_pass http://%%TARGET%%/debug/pprof/;
     }
+    location /d/debug/pprof/ {
+        pprof on;
+        pprof_prefix /d/debug/pprof/;
+        pprof_identity anonymous;
+        pprof_role heaper heap;
+        pprof_bind anonymous heaper;
+        proxy_pass http://%%TARGET%%/debug/pprof/;
+    }
 }
 CONF
     . tls_server('off', 'off', $loc) . <<'CONF' . tls_server('s', 'optional', $loc));
@@ -358,6 +366,12 @@ is($t->get('p', '/ci/debug/pprof/cmdline', tls => 0)->{status}, 200,
     '"~*^ANONYMOUS$" binds "anonymous"');
 is($t->get('p', '/cs/debug/pprof/cmdline', tls => 0)->{status}, 403,
     '"~^ANONYMOUS$" does not');
+
+# The log line says what the client is told, not only the reason.
+($r, $log) = logged(sub { $t->get('p', '/d/debug/pprof/heap?debug=9', tls => 0) });
+is($r->{status}, 400, 'a bad parameter: 400');
+like($log, qr/\] \d+#\d+: \*\d+ pprof: bad_parameter: debug must be 0, 1 or 2, audit id/,
+    '... its log line names the parameter and its limit');
 
 $t->done_testing_checks(allow => qr/torn\.jsonl/);
 done_testing;
