@@ -86,6 +86,10 @@ no_pass("location /debug/pprof/ { pprof on; $pass location /debug/pprof/heap { }
     '/debug/pprof/heap', 'nested location: proxy_pass is not inherited');
 no_pass("location /debug/pprof/ { pprof on; $pass location /debug/pprof/heap { pprof_status; } }",
     '/debug/pprof/heap', 'nested pprof_status inherits pprof on');
+# Fail closed: nginx -t cannot tell a location that denies everything.
+no_pass("location /debug/pprof/ { pprof on; $pass location /debug/pprof/cmdline { $_ } }",
+    '/debug/pprof/cmdline', "nested location with only $_")
+    for 'return 403;', 'deny all;';
 no_pass('location @pprof { pprof on; }', '@pprof', 'named location');
 
 # proxy_pass first, another content directive after it: nginx keeps the last.
