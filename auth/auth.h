@@ -136,9 +136,12 @@ typedef struct {
     pprof_reason_t       reason;   /* OK, UNAUTHENTICATED, INVALID_CREDENTIAL */
     pprof_auth_method_t  method;   /* the source that decided */
     const char          *detail;   /* why a credential failed; no secrets */
-    const char          *token_error;  /* a refused JWT or API key: RFC
-                                          6750's error_description, fixed
-                                          text naming nothing sent; NULL */
+    const char          *told;     /* a refused JWT or API key, for the
+                                      client's body: fixed text naming
+                                      nothing sent; NULL */
+    const char          *token_error;  /* told, as RFC 6750's
+                                          error_description: only for a
+                                          Bearer credential; NULL */
     size_t               identity_len;
     size_t               refused_len;
     unsigned char        identity[PPROF_IDENTITY_MAX];

@@ -305,6 +305,7 @@ pprof_auth_identify(const pprof_auth_source_t *list, size_t n,
     result->reason = PPROF_UNAUTHENTICATED;
     result->method = PPROF_AUTH_NONE;
     result->detail = NULL;
+    result->told = NULL;
     result->token_error = NULL;
     result->identity_len = 0;
     result->refused_len = 0;
@@ -377,7 +378,7 @@ pprof_auth_identify(const pprof_auth_source_t *list, size_t n,
                 result->identity_len = 0;
                 result->nroles = 0;
             }
-            return;
+            goto told;
         }
     }
 
@@ -394,5 +395,17 @@ pprof_auth_identify(const pprof_auth_source_t *list, size_t n,
 
     } else if (certs && input->cert == NULL) {
         result->detail = input->no_cert;
+    }
+
+told:
+
+    /*
+     * RFC 6750's error="invalid_token" answers a Bearer token: a refused
+     * Basic credential or another scheme is told in the body alone.
+     */
+    result->told = result->token_error;
+
+    if (kind != CREDENTIAL_JWT && kind != CREDENTIAL_BEARER) {
+        result->token_error = NULL;
     }
 }

@@ -244,7 +244,7 @@ ngx_http_pprof_who(void *data, pprof_who_t *who)
 
     who->roles = ctx->auth.roles;
     who->nroles = ctx->auth.nroles;
-    who->told = ctx->auth.token_error;
+    who->told = ctx->auth.told;
 }
 
 
