@@ -350,6 +350,11 @@ ngx_http_pprof_check_tls(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf,
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
+    /* An "if" or limit_except block would repeat its location's warning. */
+    if (clcf->noname) {
+        return;
+    }
+
     if (cert && verify == 0) {
         ngx_http_pprof_conf_log(NGX_LOG_WARN, cf,
                                 conf->identity

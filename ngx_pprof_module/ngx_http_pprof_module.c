@@ -499,7 +499,8 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_pprof_loc_conf_t *prev = parent;
     ngx_http_pprof_loc_conf_t *conf = child;
 
-    ngx_flag_t  active;
+    ngx_flag_t                 active;
+    ngx_http_core_loc_conf_t  *clcf;
 
     if (conf->enable == NGX_CONF_UNSET) {
         conf->enable_at = prev->enable_at;
@@ -560,7 +561,10 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     /* Where requests are judged: proxied, or a proxy's checks. */
     active = conf->enable || conf->authz != NGX_CONF_UNSET_UINT;
 
-    if (active && conf->audit_log == NULL) {
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /* An "if" or limit_except block would repeat its location's warning. */
+    if (active && conf->audit_log == NULL && !clcf->noname) {
         ngx_http_pprof_conf_log(NGX_LOG_WARN, cf,
                                 ngx_http_pprof_active_at(conf),
                                 "a location with \"%s\" has no "

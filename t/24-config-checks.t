@@ -212,6 +212,18 @@ silent($roles . server("location /gw/debug/pprof/ { pprof on; pprof_prefix /gw/d
 silent($roles . server("location \@p { pprof on; $pass } location /debug/pprof/ { pprof on; $pass }"),
     'named locations are not judged');
 
+# --- one warning per location, not one per "if" or limit_except block ----------
+
+{
+    my $out = $t->config_is("pprof_role viewer index;\nserver {\nlisten 127.0.0.1:%%PORT_X%%;\n"
+        . "location /debug/pprof/ {\npprof on;\n$pass\nif (\$arg_x) {\nset \$y 1;\n}\n"
+        . "limit_except GET {\ndeny all;\n}\n}\n}\n", undef, 'if and limit_except blocks');
+    my @audit = $out =~ /(has no pprof_audit_log)/g;
+    is(scalar @audit, 1, 'if and limit_except blocks: the audit log warning once') or diag($out);
+    my @cert = $out =~ /(never sees a certificate)/g;
+    is(scalar @cert, 1, 'if and limit_except blocks: the certificate warning once') or diag($out);
+}
+
 # --- roles that guard nothing ---------------------------------------------------
 
 my $unguarded = qr/\[warn\].*pprof_role or pprof_bind is set but no location has "pprof on" or "pprof_authz": they guard nothing, and a plain proxy_pass leaves the profiles open; add "pprof on" to the location that proxies them in (\S+):(\d+)\n/;
