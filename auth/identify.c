@@ -97,6 +97,35 @@ pprof_auth_challenge(const pprof_auth_source_t *list, size_t n)
     return NULL;
 }
 
+pprof_tls_conflict_t
+pprof_auth_tls_conflict(const pprof_auth_source_t *list, size_t n, int tls,
+    pprof_tls_verify_t verify)
+{
+    size_t  i;
+    int     cert, key;
+
+    cert = 0;
+    key = 0;
+
+    for (i = 0; i < n; i++) {
+        cert |= (list[i].method == PPROF_AUTH_CERT);
+        key |= (list[i].method == PPROF_AUTH_JWT
+                || list[i].method == PPROF_AUTH_APIKEY);
+    }
+
+    if (cert && verify == PPROF_TLS_VERIFY_OFF) {
+        return PPROF_TLS_CONFLICT_CERT_UNASKED;
+    }
+
+    /* Without certificates the server has no handshake to refuse in. */
+    if (key && tls && verify == PPROF_TLS_VERIFY_ON) {
+        return PPROF_TLS_CONFLICT_KEY_REFUSED;
+    }
+
+    return PPROF_TLS_CONFLICT_NONE;
+}
+
+
 /*
  * Identities end up in logs, headers and JSON: control characters, C0 and
  * C1 (U+0080-U+009F, 0xc2 0x80-0x9f in UTF-8), are refused rather than

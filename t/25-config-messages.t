@@ -130,6 +130,13 @@ $w = accepted("$audit\n" . tls_server('s', 'optional', "$keys\n"
     'jwt and apikey listed, ssl_verify_client optional');
 is($w, '', '... without a warning');
 
+# A plain HTTP server has no handshake in which to refuse anyone, whatever
+# ssl_verify_client it inherits.
+$w = accepted("$audit\nssl_verify_client on;\n" . bare_server("$keys\n"
+    . "location /debug/pprof/ { pprof on; pprof_identity jwt apikey; $pass }"),
+    'jwt and apikey, ssl_verify_client on from http, no TLS');
+is($w, '', '... without a warning');
+
 ###############################################################################
 # Checks made after the last line name the directive's own line
 
