@@ -130,6 +130,7 @@ ngx_http_pprof_check_reach(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
 #if (NGX_PCRE)
     u_char                    *p;
     ngx_str_t                  path;
+    ngx_int_t                  rc;
     ngx_uint_t                 i;
     const char                *name;
 #endif
@@ -154,7 +155,10 @@ ngx_http_pprof_check_reach(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
         for (i = 0; (name = pprof_endpoint_example(i)) != NULL; i++) {
             path.len = ngx_cpymem(p, name, ngx_strlen(name)) - path.data;
 
-            if (ngx_regex_exec(clcf->regex->regex, &path, NULL, 0) >= 0) {
+            rc = ngx_regex_exec(clcf->regex->regex, &path, NULL, 0);
+
+            /* PCRE's error (a match limit) leaves the question open. */
+            if (rc != NGX_REGEX_NO_MATCHED) {
                 return;
             }
         }

@@ -207,6 +207,10 @@ silent($roles . server("location = /debug/pprof/ { pprof on; $pass }"), 'exact i
 silent($roles . server("location = /debug/pprof/my_profile { pprof on; $pass }"), 'exact custom profile');
 silent($roles . server("location ~ ^/debug/pprof/(heap|goroutine)\$ { pprof on; $pass }"), 'regex of endpoints');
 silent($roles . server("location ~* /PROFILE\$ { pprof on; $pass }"), 'caseless regex');
+# Backtracking past PCRE's match limit on the longer endpoint names: an
+# error is no answer, so nothing is said.
+silent($roles . server('location ~ ^(/?[a-z]*)*[0-9]$ { pprof on; ' . $pass . ' }'),
+    'a regex PCRE gives up on');
 silent($roles . server("location /gw/debug/pprof/ { pprof on; pprof_prefix /gw/debug/pprof/; "
     . "proxy_pass http://127.0.0.1:1/debug/pprof/; }"), 'prefix set to the location');
 silent($roles . server("location \@p { pprof on; $pass } location /debug/pprof/ { pprof on; $pass }"),
