@@ -177,6 +177,12 @@ refused("limit_req_zone \$binary_remote_addr zone=pprof:1m rate=1r/s;\n"
     . 'declared for a different use: the module\'s zone is always named '
     . '"pprof", so rename the other zone', qr/pprof on;/,
     'another module took the zone\'s name');
+refused("limit_req_zone \$binary_remote_addr zone=pprof:1m rate=1r/s;\n"
+    . "$audit\n" . bare_server("location / {\n    $pass\n}"),
+    'the shared memory zone "pprof" that pprof_audit_log needs is already '
+    . 'declared for a different use: the module\'s zone is always named '
+    . '"pprof", so rename the other zone', qr/pprof_audit_log/,
+    'another module took the zone\'s name, only an audit log needs it');
 
 refused(server("location /a/ {\n    pprof_trusted_proxies 127.0.0.1; $anon\n"
         . "    pprof on;\n    pprof_authz envoy;\n}"),
