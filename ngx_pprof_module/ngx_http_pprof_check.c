@@ -10,13 +10,6 @@
 #include "ngx_http_pprof_module.h"
 
 
-/*
- * Go sends nothing until a capture is over, then builds the profile: the
- * read timeout must cover the longest capture and this much more.
- */
-#define NGX_HTTP_PPROF_CAPTURE_MARGIN  10
-
-
 static char *ngx_http_pprof_check_content(ngx_conf_t *cf,
     ngx_http_pprof_loc_conf_t *conf);
 static void ngx_http_pprof_check_reach(ngx_conf_t *cf,
@@ -261,19 +254,24 @@ ngx_http_pprof_check_timeout(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
         ((char *) ((ngx_http_conf_ctx_t *) cf->ctx)->loc_conf[m->ctx_index]
          + c->offset);
 
-    need = (ngx_msec_t) (conf->max_seconds + NGX_HTTP_PPROF_CAPTURE_MARGIN)
-           * 1000;
+    need = (ngx_msec_t)
+               pprof_capture_read_timeout((unsigned) conf->max_seconds);
 
     if (*timeout >= need) {
         return NGX_CONF_OK;
     }
 
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
     if (conf->read_timeout_at.file == NULL) {
+        ngx_http_pprof_conf_log(NGX_LOG_NOTICE, cf, &conf->enable_at,
+                      "proxy_read_timeout of location \"%V\" raised from "
+                      "%Mms to %Mms to cover its pprof_max_seconds %ui",
+                      &clcf->name, *timeout, need, conf->max_seconds);
+
         *timeout = need;
         return NGX_CONF_OK;
     }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     ngx_http_pprof_conf_log(NGX_LOG_EMERG, cf, &conf->read_timeout_at,
                   "proxy_read_timeout %Mms of location \"%V\" is shorter "
@@ -282,8 +280,8 @@ ngx_http_pprof_check_timeout(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
                   "set proxy_read_timeout to %uis or more, or lower "
                   "pprof_max_seconds", *timeout, &clcf->name,
                   conf->max_seconds,
-                  (ngx_uint_t) NGX_HTTP_PPROF_CAPTURE_MARGIN,
-                  conf->max_seconds + NGX_HTTP_PPROF_CAPTURE_MARGIN);
+                  (ngx_uint_t) PPROF_CAPTURE_READ_MARGIN,
+                  (ngx_uint_t) (need / 1000));
 
     return NGX_CONF_ERROR;
 }

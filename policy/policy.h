@@ -370,6 +370,16 @@ int pprof_slots_release(pprof_lease_t *slots, size_t n, uint64_t id);
 size_t pprof_slots_live(const pprof_lease_t *slots, size_t n);
 
 
+/*
+ * The read timeout, in ms, that a location's longest capture needs: Go
+ * sends nothing until a capture is over, then builds the profile, which
+ * takes up to PPROF_CAPTURE_READ_MARGIN seconds more.
+ */
+#define PPROF_CAPTURE_READ_MARGIN  10
+
+uint64_t pprof_capture_read_timeout(unsigned max_seconds);
+
+
 /* Capture time granted per location over a sliding window of buckets. */
 #define PPROF_BUDGET_BUCKETS  60
 

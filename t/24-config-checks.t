@@ -281,6 +281,18 @@ silent($roles . server("location /debug/pprof/ { pprof on; $pass } location / { 
     'proxy_pass above the prefix: the catch-all stays silent');
 silent(server("location /debug/pprof/ { $pass }"), 'proxy_pass under the prefix without roles');
 
+# nginx -t says where it raised a read timeout, as a notice.
+{
+    my $out = $t->config_is($audit . server("location /debug/pprof/ { pprof on; pprof_max_seconds 55; $pass }"),
+        undef, 'a raised read timeout');
+    like($out, qr/\[notice\].*proxy_read_timeout of location "\/debug\/pprof\/" raised from 60000ms to 65000ms to cover its pprof_max_seconds 55 in \Q$conf\E:(\d+)\n/,
+        'a raised read timeout: a notice naming the location and the value') or diag($out);
+    unlike($out, qr/\[warn\]/, 'a raised read timeout: no warning');
+    $out = $t->config_is($audit . server("location /debug/pprof/ { pprof on; pprof_max_seconds 50; $pass }"),
+        undef, 'a read timeout that covers the captures');
+    unlike($out, qr/raised/, 'a read timeout that covers the captures: not raised');
+}
+
 # --- the raised read timeout, as nginx arms it ---------------------------------
 #
 # Where no proxy_read_timeout was written, pprof_max_seconds 55 needs 65 s,
