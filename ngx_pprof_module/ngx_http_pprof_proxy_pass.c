@@ -96,7 +96,7 @@ ngx_http_pprof_proxy_pass_preconfiguration(ngx_conf_t *cf)
 {
     ngx_uint_t      i;
     ngx_module_t   *m;
-    ngx_command_t  *c, *own;
+    ngx_command_t  *c, *own, *next;
 
     for (i = 0; cf->cycle->modules[i]; i++) {
 
@@ -116,11 +116,23 @@ ngx_http_pprof_proxy_pass_preconfiguration(ngx_conf_t *cf)
         }
     }
 
-    for (own = ngx_http_pprof_proxy_pass_commands; own->name.len; own++) {
+    own = ngx_http_pprof_proxy_pass_commands;
+
+    while (own->name.len) {
         c = ngx_http_pprof_owner_command(cf->cycle,
                                          (char *) own->name.data, &m);
         if (c != NULL) {
             own->type = c->type;
+            own++;
+            continue;
+        }
+
+        /*
+         * An nginx built without the directive's module: dropped, nginx
+         * says "unknown directive" as it would without this module.
+         */
+        for (next = own; next->name.len; next++) {
+            next[0] = next[1];
         }
     }
 
@@ -130,7 +142,8 @@ ngx_http_pprof_proxy_pass_preconfiguration(ngx_conf_t *cf)
 
 /*
  * The directive of that name that nginx would have used without this
- * module: the next module's that has it.
+ * module: the next HTTP module's that has it (the stream proxy module
+ * has a proxy_pass too).
  */
 ngx_command_t *
 ngx_http_pprof_owner_command(ngx_cycle_t *cycle, char *name,
@@ -143,7 +156,9 @@ ngx_http_pprof_owner_command(ngx_cycle_t *cycle, char *name,
     for (i = 0; cycle->modules[i]; i++) {
         m = cycle->modules[i];
 
-        if (m == &ngx_http_pprof_proxy_pass_module || m->commands == NULL) {
+        if (m == &ngx_http_pprof_proxy_pass_module || m->commands == NULL
+            || m->type != NGX_HTTP_MODULE)
+        {
             continue;
         }
 
