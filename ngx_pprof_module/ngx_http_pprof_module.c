@@ -772,47 +772,6 @@ ngx_http_pprof_check_binds(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
 }
 
 
-void
-ngx_http_pprof_where(ngx_conf_t *cf, ngx_http_pprof_where_t *at)
-{
-    at->file = cf->conf_file->file.name.data;
-    at->line = cf->conf_file->line;
-}
-
-
-/*
- * After the last line is read, ngx_conf_log_error() would name that line:
- * name the directive's instead.
- */
-void ngx_cdecl
-ngx_http_pprof_conf_log(ngx_uint_t level, ngx_conf_t *cf,
-    ngx_http_pprof_where_t *at, const char *fmt, ...)
-{
-    u_char   errstr[NGX_MAX_CONF_ERRSTR], *p;
-    va_list  args;
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(errstr, errstr + NGX_MAX_CONF_ERRSTR, fmt, args);
-    va_end(args);
-
-    if (at == NULL || at->file == NULL) {
-        ngx_conf_log_error(level, cf, 0, "%*s", p - errstr, errstr);
-        return;
-    }
-
-    ngx_log_error(level, cf->log, 0, "%*s in %s:%ui", p - errstr, errstr,
-                  at->file, at->line);
-}
-
-
-/* The directive that makes a location judge requests. */
-ngx_http_pprof_where_t *
-ngx_http_pprof_active_at(ngx_http_pprof_loc_conf_t *conf)
-{
-    return conf->enable == 1 ? &conf->enable_at : &conf->authz_at;
-}
-
-
 static char *
 ngx_http_pprof_enable(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
