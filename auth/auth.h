@@ -92,6 +92,29 @@ int pprof_auth_source_parse(pprof_str_t word, pprof_auth_source_t *source,
 const char *pprof_auth_challenge(const pprof_auth_source_t *sources,
     size_t n);
 
+/* A server's ssl_verify_client. */
+typedef enum {
+    PPROF_TLS_VERIFY_OFF = 0,
+    PPROF_TLS_VERIFY_ON,
+    PPROF_TLS_VERIFY_OPTIONAL           /* optional and optional_no_ca */
+} pprof_tls_verify_t;
+
+typedef enum {
+    PPROF_TLS_CONFLICT_NONE = 0,
+    PPROF_TLS_CONFLICT_CERT_UNASKED,    /* a cert source, verify off */
+    PPROF_TLS_CONFLICT_KEY_REFUSED      /* jwt or apikey, verify on */
+} pprof_tls_conflict_t;
+
+/*
+ * How a server's TLS settings defeat a location's sources, for nginx -t:
+ * off, no certificate is asked for; on, nginx answers a client without
+ * one 400 before the module runs, key users included, but only where
+ * there is a handshake: tls says whether the server has certificates.
+ */
+pprof_tls_conflict_t pprof_auth_tls_conflict(
+    const pprof_auth_source_t *sources, size_t n, int tls,
+    pprof_tls_verify_t verify);
+
 
 /*
  * What the request offers; the caller fills what its sources need.
@@ -136,9 +159,12 @@ typedef struct {
     pprof_reason_t       reason;   /* OK, UNAUTHENTICATED, INVALID_CREDENTIAL */
     pprof_auth_method_t  method;   /* the source that decided */
     const char          *detail;   /* why a credential failed; no secrets */
-    const char          *token_error;  /* a refused JWT or API key: RFC
-                                          6750's error_description, fixed
-                                          text naming nothing sent; NULL */
+    const char          *told;     /* a refused JWT or API key, for the
+                                      client's body: fixed text naming
+                                      nothing sent; NULL */
+    const char          *token_error;  /* told, as RFC 6750's
+                                          error_description: only for a
+                                          Bearer credential; NULL */
     size_t               identity_len;
     size_t               refused_len;
     unsigned char        identity[PPROF_IDENTITY_MAX];

@@ -97,6 +97,35 @@ pprof_auth_challenge(const pprof_auth_source_t *list, size_t n)
     return NULL;
 }
 
+pprof_tls_conflict_t
+pprof_auth_tls_conflict(const pprof_auth_source_t *list, size_t n, int tls,
+    pprof_tls_verify_t verify)
+{
+    size_t  i;
+    int     cert, key;
+
+    cert = 0;
+    key = 0;
+
+    for (i = 0; i < n; i++) {
+        cert |= (list[i].method == PPROF_AUTH_CERT);
+        key |= (list[i].method == PPROF_AUTH_JWT
+                || list[i].method == PPROF_AUTH_APIKEY);
+    }
+
+    if (cert && verify == PPROF_TLS_VERIFY_OFF) {
+        return PPROF_TLS_CONFLICT_CERT_UNASKED;
+    }
+
+    /* Without certificates the server has no handshake to refuse in. */
+    if (key && tls && verify == PPROF_TLS_VERIFY_ON) {
+        return PPROF_TLS_CONFLICT_KEY_REFUSED;
+    }
+
+    return PPROF_TLS_CONFLICT_NONE;
+}
+
+
 /*
  * Identities end up in logs, headers and JSON: control characters, C0 and
  * C1 (U+0080-U+009F, 0xc2 0x80-0x9f in UTF-8), are refused rather than
@@ -305,6 +334,7 @@ pprof_auth_identify(const pprof_auth_source_t *list, size_t n,
     result->reason = PPROF_UNAUTHENTICATED;
     result->method = PPROF_AUTH_NONE;
     result->detail = NULL;
+    result->told = NULL;
     result->token_error = NULL;
     result->identity_len = 0;
     result->refused_len = 0;
@@ -377,7 +407,7 @@ pprof_auth_identify(const pprof_auth_source_t *list, size_t n,
                 result->identity_len = 0;
                 result->nroles = 0;
             }
-            return;
+            goto told;
         }
     }
 
@@ -394,5 +424,17 @@ pprof_auth_identify(const pprof_auth_source_t *list, size_t n,
 
     } else if (certs && input->cert == NULL) {
         result->detail = input->no_cert;
+    }
+
+told:
+
+    /*
+     * RFC 6750's error="invalid_token" answers a Bearer token: a refused
+     * Basic credential or another scheme is told in the body alone.
+     */
+    result->told = result->token_error;
+
+    if (kind != CREDENTIAL_JWT && kind != CREDENTIAL_BEARER) {
+        result->token_error = NULL;
     }
 }

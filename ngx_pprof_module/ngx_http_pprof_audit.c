@@ -115,6 +115,11 @@ ngx_http_pprof_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
+    if (value[1].len == 0) {
+        return "has an empty path: write a file path, \"syslog:server=...\" "
+               "or \"off\"";
+    }
+
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pprof_module);
 
     /* One log named twice is one chain. */
@@ -252,7 +257,13 @@ ngx_http_pprof_audit_file_open(ngx_conf_t *cf, ngx_http_pprof_audit_log_t *log)
     /*
      * nginx opens it once the configuration is read, and its message
      * would name no directive: try now, as nginx will, to name this one.
+     * "nginx -s" reads the configuration only to find the master's pid
+     * file, and opens no file of its own.
      */
+    if (ngx_process == NGX_PROCESS_SIGNALLER) {
+        return NGX_CONF_OK;
+    }
+
     fd = ngx_open_file(log->file->name.data, NGX_FILE_APPEND,
                        NGX_FILE_CREATE_OR_OPEN, NGX_FILE_DEFAULT_ACCESS);
     if (fd == NGX_INVALID_FILE) {

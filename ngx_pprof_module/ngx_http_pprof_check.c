@@ -10,13 +10,6 @@
 #include "ngx_http_pprof_module.h"
 
 
-/*
- * Go sends nothing until a capture is over, then builds the profile: the
- * read timeout must cover the longest capture and this much more.
- */
-#define NGX_HTTP_PPROF_CAPTURE_MARGIN  10
-
-
 static char *ngx_http_pprof_check_content(ngx_conf_t *cf,
     ngx_http_pprof_loc_conf_t *conf);
 static void ngx_http_pprof_check_reach(ngx_conf_t *cf,
@@ -27,6 +20,47 @@ static char *ngx_http_pprof_check_timeout(ngx_conf_t *cf,
     ngx_http_pprof_loc_conf_t *conf);
 static void ngx_http_pprof_check_unguarded_pass(ngx_conf_t *cf,
     ngx_http_pprof_loc_conf_t *conf);
+
+
+void
+ngx_http_pprof_where(ngx_conf_t *cf, ngx_http_pprof_where_t *at)
+{
+    at->file = cf->conf_file->file.name.data;
+    at->line = cf->conf_file->line;
+}
+
+
+/*
+ * After the last line is read, ngx_conf_log_error() would name that line:
+ * name the directive's instead.
+ */
+void ngx_cdecl
+ngx_http_pprof_conf_log(ngx_uint_t level, ngx_conf_t *cf,
+    ngx_http_pprof_where_t *at, const char *fmt, ...)
+{
+    u_char   errstr[NGX_MAX_CONF_ERRSTR], *p;
+    va_list  args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(errstr, errstr + NGX_MAX_CONF_ERRSTR, fmt, args);
+    va_end(args);
+
+    if (at == NULL || at->file == NULL) {
+        ngx_conf_log_error(level, cf, 0, "%*s", p - errstr, errstr);
+        return;
+    }
+
+    ngx_log_error(level, cf->log, 0, "%*s in %s:%ui", p - errstr, errstr,
+                  at->file, at->line);
+}
+
+
+/* The directive that makes a location judge requests. */
+ngx_http_pprof_where_t *
+ngx_http_pprof_active_at(ngx_http_pprof_loc_conf_t *conf)
+{
+    return conf->enable == 1 ? &conf->enable_at : &conf->authz_at;
+}
 
 
 /* pprof_role and pprof_bind: the first one is named if nothing uses them. */
@@ -130,6 +164,7 @@ ngx_http_pprof_check_reach(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
 #if (NGX_PCRE)
     u_char                    *p;
     ngx_str_t                  path;
+    ngx_int_t                  rc;
     ngx_uint_t                 i;
     const char                *name;
 #endif
@@ -154,7 +189,10 @@ ngx_http_pprof_check_reach(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
         for (i = 0; (name = pprof_endpoint_example(i)) != NULL; i++) {
             path.len = ngx_cpymem(p, name, ngx_strlen(name)) - path.data;
 
-            if (ngx_regex_exec(clcf->regex->regex, &path, NULL, 0) >= 0) {
+            rc = ngx_regex_exec(clcf->regex->regex, &path, NULL, 0);
+
+            /* PCRE's error (a match limit) leaves the question open. */
+            if (rc != NGX_REGEX_NO_MATCHED) {
                 return;
             }
         }
@@ -257,19 +295,24 @@ ngx_http_pprof_check_timeout(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
         ((char *) ((ngx_http_conf_ctx_t *) cf->ctx)->loc_conf[m->ctx_index]
          + c->offset);
 
-    need = (ngx_msec_t) (conf->max_seconds + NGX_HTTP_PPROF_CAPTURE_MARGIN)
-           * 1000;
+    need = (ngx_msec_t)
+               pprof_capture_read_timeout((unsigned) conf->max_seconds);
 
     if (*timeout >= need) {
         return NGX_CONF_OK;
     }
 
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
     if (conf->read_timeout_at.file == NULL) {
+        ngx_http_pprof_conf_log(NGX_LOG_NOTICE, cf, &conf->enable_at,
+                      "proxy_read_timeout of location \"%V\" raised from "
+                      "%Mms to %Mms to cover its pprof_max_seconds %ui",
+                      &clcf->name, *timeout, need, conf->max_seconds);
+
         *timeout = need;
         return NGX_CONF_OK;
     }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     ngx_http_pprof_conf_log(NGX_LOG_EMERG, cf, &conf->read_timeout_at,
                   "proxy_read_timeout %Mms of location \"%V\" is shorter "
@@ -278,22 +321,24 @@ ngx_http_pprof_check_timeout(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
                   "set proxy_read_timeout to %uis or more, or lower "
                   "pprof_max_seconds", *timeout, &clcf->name,
                   conf->max_seconds,
-                  (ngx_uint_t) NGX_HTTP_PPROF_CAPTURE_MARGIN,
-                  conf->max_seconds + NGX_HTTP_PPROF_CAPTURE_MARGIN);
+                  (ngx_uint_t) PPROF_CAPTURE_READ_MARGIN,
+                  (ngx_uint_t) (need / 1000));
 
     return NGX_CONF_ERROR;
 }
 
 
 /*
- * Where roles are defined, a location without "pprof on" whose proxy_pass
- * names the pprof prefix itself serves the profiles unchecked.
+ * Where roles are defined, a location without "pprof on" that proxies
+ * the profiles serves them unchecked: its proxy_pass names the pprof
+ * prefix itself, or the location's own path lies under it.  Another
+ * server's "pprof on" does not guard this one.
  */
 static void
 ngx_http_pprof_check_unguarded_pass(ngx_conf_t *cf,
     ngx_http_pprof_loc_conf_t *conf)
 {
-    pprof_str_t                  url, prefix;
+    pprof_str_t                  url, location, prefix;
     ngx_http_core_loc_conf_t    *clcf;
     ngx_http_pprof_main_conf_t  *pmcf;
 
@@ -311,16 +356,34 @@ ngx_http_pprof_check_unguarded_pass(ngx_conf_t *cf,
     prefix.data = conf->prefix.data;
     prefix.len = conf->prefix.len;
 
-    if (!pprof_proxy_pass_names_prefix(url, prefix)) {
+    if (pprof_proxy_pass_names_prefix(url, prefix)) {
+        ngx_http_pprof_conf_log(NGX_LOG_WARN, cf, &conf->proxy_pass_at,
+                      "location \"%V\" has no \"pprof on\" but its "
+                      "proxy_pass \"%V\" sends requests to pprof_prefix "
+                      "\"%V\": the roles (first in %s:%ui) do not guard "
+                      "it; add \"pprof on\" to it",
+                      &clcf->name, &conf->proxy_pass, &conf->prefix,
+                      pmcf->policy_at.file, pmcf->policy_at.line);
+        return;
+    }
+
+    location.data = clcf->name.data;
+    location.len = clcf->name.len;
+
+    if (clcf->named
+#if (NGX_PCRE)
+        || clcf->regex
+#endif
+        || !pprof_location_under_prefix(location, clcf->exact_match, prefix))
+    {
         return;
     }
 
     ngx_http_pprof_conf_log(NGX_LOG_WARN, cf, &conf->proxy_pass_at,
-                  "location \"%V\" has no \"pprof on\" but its proxy_pass "
-                  "\"%V\" sends requests to pprof_prefix \"%V\": the roles "
-                  "(first in %s:%ui) do not guard it; add \"pprof on\" to "
-                  "it",
-                  &clcf->name, &conf->proxy_pass, &conf->prefix,
+                  "location \"%V\" is under pprof_prefix \"%V\" and has "
+                  "a proxy_pass but no \"pprof on\": the roles (first in "
+                  "%s:%ui) do not guard it; add \"pprof on\" to it",
+                  &clcf->name, &conf->prefix,
                   pmcf->policy_at.file, pmcf->policy_at.line);
 }
 

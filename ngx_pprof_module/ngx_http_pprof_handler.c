@@ -141,7 +141,7 @@ ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
 static void
 ngx_http_pprof_log_decision(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
 {
-    const char        *detail;
+    const char                 *detail;
     ngx_uint_t                  level;
     pprof_decision_t           *d;
     ngx_http_pprof_loc_conf_t  *plcf;
@@ -158,8 +158,16 @@ ngx_http_pprof_log_decision(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
                       "pprof: internal_error: %s", d->error);
     }
 
-    /* The credential's detail explains only an authentication failure. */
+    /*
+     * The credential's detail explains only an authentication failure;
+     * otherwise what the client is told, built from fixed text and the
+     * canonical query, never from a credential.
+     */
     detail = (d->reason == ctx->auth.reason) ? ctx->auth.detail : NULL;
+
+    if (detail == NULL && d->detail[0]) {
+        detail = d->detail;
+    }
 
     level = (d->reason == PPROF_INTERNAL_ERROR) ? NGX_LOG_ERR
                                                 : plcf->log_level;
@@ -236,7 +244,7 @@ ngx_http_pprof_who(void *data, pprof_who_t *who)
 
     who->roles = ctx->auth.roles;
     who->nroles = ctx->auth.nroles;
-    who->told = ctx->auth.token_error;
+    who->told = ctx->auth.told;
 }
 
 

@@ -25,7 +25,7 @@ static void ngx_http_pprof_api_keys_cleanup(void *data);
 static pprof_reason_t ngx_http_pprof_xfcc(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, pprof_auth_input_t *input);
 static void ngx_http_pprof_check_tls(ngx_conf_t *cf,
-    ngx_http_pprof_loc_conf_t *conf, ngx_uint_t cert, ngx_str_t *header);
+    ngx_http_pprof_loc_conf_t *conf, ngx_str_t *header);
 static const char *ngx_http_pprof_no_cert(ngx_http_request_t *r);
 
 
@@ -217,7 +217,7 @@ char *
 ngx_http_pprof_bind_sources(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
 {
     ngx_str_t             *word, *header, name, cert = ngx_string("cert");
-    ngx_uint_t             i, n, certs;
+    ngx_uint_t             i, n;
     ngx_int_t             *index;
     const char            *err;
     pprof_str_t            w;
@@ -243,7 +243,6 @@ ngx_http_pprof_bind_sources(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
     conf->jwt.roles_claim.data = conf->jwt_roles_claim.data;
     conf->jwt.roles_claim.len = conf->jwt_roles_claim.len;
 
-    certs = 0;
     header = NULL;
 
     for (i = 0; i < n; i++) {
@@ -260,10 +259,6 @@ ngx_http_pprof_bind_sources(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
         }
 
         switch (src->method) {
-
-        case PPROF_AUTH_CERT:
-            certs = 1;
-            break;
 
         case PPROF_AUTH_JWT:
             if (conf->jwt_keys == NULL) {
@@ -320,37 +315,51 @@ ngx_http_pprof_bind_sources(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
     conf->challenge = pprof_auth_challenge(conf->sources->elts,
                                            conf->sources->nelts);
 
-    ngx_http_pprof_check_tls(cf, conf, certs, header);
+    ngx_http_pprof_check_tls(cf, conf, header);
 
     return NGX_CONF_OK;
 }
 
 
 /*
- * The server's ssl_verify_client can defeat a location's sources without
- * a word: off, no certificate is ever asked for; on, nginx answers every
- * client without one 400 before this module runs, key users included.
  * With several servers on one address, the handshake follows the name the
- * client sends (SNI); each server is checked for its own setting.
+ * client sends (SNI): each server is checked for its own ssl_verify_client,
+ * which the SSL module, merged before this one, has already merged.
  */
 static void
 ngx_http_pprof_check_tls(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf,
-    ngx_uint_t cert, ngx_str_t *header)
+    ngx_str_t *header)
 {
-    ngx_uint_t                 verify;
+    ngx_uint_t                 tls;
+    pprof_tls_verify_t         verify;
     ngx_http_core_loc_conf_t  *clcf;
 #if (NGX_HTTP_SSL)
     ngx_http_ssl_srv_conf_t   *sscf;
-
-    sscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_ssl_module);
-    verify = (sscf->verify == NGX_CONF_UNSET_UINT) ? 0 : sscf->verify;
-#else
-    verify = 0;
 #endif
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    if (cert && verify == 0) {
+    /* An "if" or limit_except block would repeat its location's warning. */
+    if (clcf->noname) {
+        return;
+    }
+
+#if (NGX_HTTP_SSL)
+    sscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_ssl_module);
+
+    tls = (sscf->certificates != NULL);
+    verify = (sscf->verify == 0) ? PPROF_TLS_VERIFY_OFF
+             : (sscf->verify == 1) ? PPROF_TLS_VERIFY_ON
+             : PPROF_TLS_VERIFY_OPTIONAL;
+#else
+    tls = 0;
+    verify = PPROF_TLS_VERIFY_OFF;
+#endif
+
+    switch (pprof_auth_tls_conflict(conf->sources->elts, conf->sources->nelts,
+                                    tls, verify))
+    {
+    case PPROF_TLS_CONFLICT_CERT_UNASKED:
         ngx_http_pprof_conf_log(NGX_LOG_WARN, cf,
                                 conf->identity
                                 ? &conf->identity_at
@@ -363,9 +372,9 @@ ngx_http_pprof_check_tls(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf,
                                 ? "pprof_identity cert"
                                 : "pprof_identity (default: cert)",
                                 &clcf->name);
-    }
+        break;
 
-    if (header && verify == 1) {
+    case PPROF_TLS_CONFLICT_KEY_REFUSED:
         ngx_http_pprof_conf_log(NGX_LOG_WARN, cf, &conf->identity_at,
                                 "pprof_identity %V in location \"%V\" is "
                                 "never reached without a client certificate: "
@@ -373,6 +382,10 @@ ngx_http_pprof_check_tls(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf,
                                 "answers such clients 400 first; use "
                                 "\"ssl_verify_client optional\"",
                                 header, &clcf->name);
+        break;
+
+    default:
+        break;
     }
 }
 

@@ -499,7 +499,8 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_pprof_loc_conf_t *prev = parent;
     ngx_http_pprof_loc_conf_t *conf = child;
 
-    ngx_flag_t  active;
+    ngx_flag_t                 active;
+    ngx_http_core_loc_conf_t  *clcf;
 
     if (conf->enable == NGX_CONF_UNSET) {
         conf->enable_at = prev->enable_at;
@@ -560,7 +561,10 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     /* Where requests are judged: proxied, or a proxy's checks. */
     active = conf->enable || conf->authz != NGX_CONF_UNSET_UINT;
 
-    if (active && conf->audit_log == NULL) {
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /* An "if" or limit_except block would repeat its location's warning. */
+    if (active && conf->audit_log == NULL && !clcf->noname) {
         ngx_http_pprof_conf_log(NGX_LOG_WARN, cf,
                                 ngx_http_pprof_active_at(conf),
                                 "a location with \"%s\" has no "
@@ -765,47 +769,6 @@ ngx_http_pprof_check_binds(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
     conf->max_held = max_held;
 
     return NGX_CONF_OK;
-}
-
-
-void
-ngx_http_pprof_where(ngx_conf_t *cf, ngx_http_pprof_where_t *at)
-{
-    at->file = cf->conf_file->file.name.data;
-    at->line = cf->conf_file->line;
-}
-
-
-/*
- * After the last line is read, ngx_conf_log_error() would name that line:
- * name the directive's instead.
- */
-void ngx_cdecl
-ngx_http_pprof_conf_log(ngx_uint_t level, ngx_conf_t *cf,
-    ngx_http_pprof_where_t *at, const char *fmt, ...)
-{
-    u_char   errstr[NGX_MAX_CONF_ERRSTR], *p;
-    va_list  args;
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(errstr, errstr + NGX_MAX_CONF_ERRSTR, fmt, args);
-    va_end(args);
-
-    if (at == NULL || at->file == NULL) {
-        ngx_conf_log_error(level, cf, 0, "%*s", p - errstr, errstr);
-        return;
-    }
-
-    ngx_log_error(level, cf->log, 0, "%*s in %s:%ui", p - errstr, errstr,
-                  at->file, at->line);
-}
-
-
-/* The directive that makes a location judge requests. */
-ngx_http_pprof_where_t *
-ngx_http_pprof_active_at(ngx_http_pprof_loc_conf_t *conf)
-{
-    return conf->enable == 1 ? &conf->enable_at : &conf->authz_at;
 }
 
 

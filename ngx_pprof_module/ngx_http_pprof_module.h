@@ -212,12 +212,6 @@ typedef struct {
 
 ngx_int_t ngx_http_pprof_handler(ngx_http_request_t *r);
 
-void ngx_http_pprof_where(ngx_conf_t *cf, ngx_http_pprof_where_t *at);
-void ngx_cdecl ngx_http_pprof_conf_log(ngx_uint_t level, ngx_conf_t *cf,
-    ngx_http_pprof_where_t *at, const char *fmt, ...);
-ngx_http_pprof_where_t *ngx_http_pprof_active_at(
-    ngx_http_pprof_loc_conf_t *conf);
-
 char *ngx_http_pprof_identity(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_pprof_jwt_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_pprof_api_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -296,6 +290,12 @@ pprof_reason_t ngx_http_pprof_proxy_pass_host(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf);
 ngx_command_t *ngx_http_pprof_owner_command(ngx_cycle_t *cycle, char *name,
     ngx_module_t **module);
+
+void ngx_http_pprof_where(ngx_conf_t *cf, ngx_http_pprof_where_t *at);
+void ngx_cdecl ngx_http_pprof_conf_log(ngx_uint_t level, ngx_conf_t *cf,
+    ngx_http_pprof_where_t *at, const char *fmt, ...);
+ngx_http_pprof_where_t *ngx_http_pprof_active_at(
+    ngx_http_pprof_loc_conf_t *conf);
 
 void ngx_http_pprof_note_policy(ngx_conf_t *cf);
 char *ngx_http_pprof_check_merge(ngx_conf_t *cf,

@@ -21,7 +21,7 @@ static char *ngx_http_pprof_proxy_read_timeout(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_pprof_rewrite(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_pprof_proxy_hand_on(ngx_conf_t *cf, ngx_command_t *cmd);
+static char *ngx_http_pprof_hand_on(ngx_conf_t *cf, ngx_command_t *cmd);
 
 
 static ngx_command_t  ngx_http_pprof_proxy_pass_commands[] = {
@@ -96,7 +96,7 @@ ngx_http_pprof_proxy_pass_preconfiguration(ngx_conf_t *cf)
 {
     ngx_uint_t      i;
     ngx_module_t   *m;
-    ngx_command_t  *c, *own;
+    ngx_command_t  *c, *own, *next;
 
     for (i = 0; cf->cycle->modules[i]; i++) {
 
@@ -116,11 +116,23 @@ ngx_http_pprof_proxy_pass_preconfiguration(ngx_conf_t *cf)
         }
     }
 
-    for (own = ngx_http_pprof_proxy_pass_commands; own->name.len; own++) {
+    own = ngx_http_pprof_proxy_pass_commands;
+
+    while (own->name.len) {
         c = ngx_http_pprof_owner_command(cf->cycle,
                                          (char *) own->name.data, &m);
         if (c != NULL) {
             own->type = c->type;
+            own++;
+            continue;
+        }
+
+        /*
+         * An nginx built without the directive's module: dropped, nginx
+         * says "unknown directive" as it would without this module.
+         */
+        for (next = own; next->name.len; next++) {
+            next[0] = next[1];
         }
     }
 
@@ -130,7 +142,8 @@ ngx_http_pprof_proxy_pass_preconfiguration(ngx_conf_t *cf)
 
 /*
  * The directive of that name that nginx would have used without this
- * module: the next module's that has it.
+ * module: the next HTTP module's that has it (the stream proxy module
+ * has a proxy_pass too).
  */
 ngx_command_t *
 ngx_http_pprof_owner_command(ngx_cycle_t *cycle, char *name,
@@ -143,7 +156,9 @@ ngx_http_pprof_owner_command(ngx_cycle_t *cycle, char *name,
     for (i = 0; cycle->modules[i]; i++) {
         m = cycle->modules[i];
 
-        if (m == &ngx_http_pprof_proxy_pass_module || m->commands == NULL) {
+        if (m == &ngx_http_pprof_proxy_pass_module || m->commands == NULL
+            || m->type != NGX_HTTP_MODULE)
+        {
             continue;
         }
 
@@ -199,7 +214,7 @@ ngx_http_pprof_proxy_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     plcf->proxy_pass_location = clcf->name;
     ngx_http_pprof_where(cf, &plcf->proxy_pass_at);
 
-    rv = ngx_http_pprof_proxy_hand_on(cf, cmd);
+    rv = ngx_http_pprof_hand_on(cf, cmd);
 
     /* "pprof on" needs this content handler, and no other. */
     if (rv == NGX_CONF_OK) {
@@ -217,16 +232,25 @@ ngx_http_pprof_proxy_read_timeout(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_pprof_loc_conf_t  *plcf;
 
-    /* at http and server level too, that level's */
+    /*
+     * Written at http or server level, it applies to every location
+     * below: it is recorded in that level's configuration and inherited
+     * at merge, so that a location sees whether any level wrote one.
+     */
     plcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_pprof_module);
 
     ngx_http_pprof_where(cf, &plcf->read_timeout_at);
 
-    return ngx_http_pprof_proxy_hand_on(cf, cmd);
+    return ngx_http_pprof_hand_on(cf, cmd);
 }
 
 
-/* In a server, "if" or location block: that level's. */
+/*
+ * Recorded at the level it was written, and not inherited: a location's
+ * own, or one in its "if" blocks, may bring any path under the prefix
+ * after the location was chosen.  One in a server runs before, so the
+ * location chosen sees the rewritten path as its own: it is not read.
+ */
 static char *
 ngx_http_pprof_rewrite(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -235,13 +259,16 @@ ngx_http_pprof_rewrite(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     plcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_pprof_module);
     plcf->rewrites = 1;
 
-    return ngx_http_pprof_proxy_hand_on(cf, cmd);
+    return ngx_http_pprof_hand_on(cf, cmd);
 }
 
 
-/* The directive as ngx_conf_handler() would have given the proxy module. */
+/*
+ * The directive as ngx_conf_handler() would have given its owner, the
+ * proxy or the rewrite module.
+ */
 static char *
-ngx_http_pprof_proxy_hand_on(ngx_conf_t *cf, ngx_command_t *cmd)
+ngx_http_pprof_hand_on(ngx_conf_t *cf, ngx_command_t *cmd)
 {
     void           **confp;
     ngx_module_t    *m;

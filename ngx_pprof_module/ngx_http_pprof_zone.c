@@ -166,14 +166,17 @@ ngx_http_pprof_zone_default(ngx_conf_t *cf)
 
 /*
  * Added after the last line is read, the default zone would be refused by
- * nginx at that line: name the location that needs it instead.
+ * nginx at that line: name the location that needs it instead, or where
+ * no location has pprof on, the audit log whose chain head it keeps.
  */
 static ngx_uint_t
 ngx_http_pprof_zone_taken(ngx_conf_t *cf, ngx_http_pprof_main_conf_t *pmcf)
 {
-    ngx_uint_t        i;
-    ngx_shm_zone_t   *zone;
-    ngx_list_part_t  *part;
+    ngx_uint_t                   i;
+    ngx_shm_zone_t              *zone;
+    ngx_list_part_t             *part;
+    ngx_http_pprof_where_t      *at;
+    ngx_http_pprof_audit_log_t  *log;
 
     part = &cf->cycle->shared_memory.part;
     zone = part->elts;
@@ -197,12 +200,17 @@ ngx_http_pprof_zone_taken(ngx_conf_t *cf, ngx_http_pprof_main_conf_t *pmcf)
                            ngx_http_pprof_zone_name.len)
                == 0)
         {
-            ngx_http_pprof_conf_log(NGX_LOG_EMERG, cf, &pmcf->used_at,
+            log = pmcf->audit_logs.elts;
+            at = pmcf->used_at.file ? &pmcf->used_at : &log[0].at;
+
+            ngx_http_pprof_conf_log(NGX_LOG_EMERG, cf, at,
                                     "the shared memory zone \"pprof\" that "
-                                    "this location needs is already declared "
-                                    "for a different use: the module's zone "
-                                    "is always named \"pprof\", so rename "
-                                    "the other zone");
+                                    "%s needs is already declared for a "
+                                    "different use: the module's zone is "
+                                    "always named \"pprof\", so rename the "
+                                    "other zone",
+                                    pmcf->used_at.file ? "this location"
+                                                       : "pprof_audit_log");
             return 1;
         }
     }

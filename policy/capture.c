@@ -356,3 +356,10 @@ pprof_budget_take(pprof_budget_state_t *state, const pprof_budget_t *budget,
     *retry_after = ceil_seconds((epoch + PPROF_BUDGET_BUCKETS) * width - now);
     return PPROF_BUDGET_EXHAUSTED;
 }
+
+
+uint64_t
+pprof_capture_read_timeout(unsigned max_seconds)
+{
+    return ((uint64_t) max_seconds + PPROF_CAPTURE_READ_MARGIN) * MILLI;
+}

@@ -180,6 +180,15 @@ pprof_location_reaches(pprof_str_t location, int exact, pprof_str_t prefix)
 }
 
 
+int
+pprof_location_under_prefix(pprof_str_t location, int exact,
+    pprof_str_t prefix)
+{
+    return prefix.len > 0 && location.len >= prefix.len - 1
+           && pprof_location_reaches(location, exact, prefix);
+}
+
+
 const char *
 pprof_endpoint_example(size_t i)
 {

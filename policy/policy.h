@@ -108,6 +108,15 @@ pprof_reason_t pprof_policy_classify(pprof_str_t prefix, pprof_str_t uri,
 int pprof_location_reaches(pprof_str_t location, int exact,
     pprof_str_t prefix);
 
+/*
+ * Whether a prefix or exact location's own path lies under prefix (the
+ * prefix without its last "/" included): a location without the module
+ * there that proxies serves the profiles unchecked.  A path above the
+ * prefix, "/" among them, is the catch-all of most servers and is not.
+ */
+int pprof_location_under_prefix(pprof_str_t location, int exact,
+    pprof_str_t prefix);
+
 /* The i-th of Go's endpoint names, "" (the index) first; NULL past them. */
 const char *pprof_endpoint_example(size_t i);
 
@@ -359,6 +368,16 @@ pprof_reason_t pprof_slots_lease(pprof_lease_t *slots, size_t n,
 int pprof_slots_release(pprof_lease_t *slots, size_t n, uint64_t id);
 
 size_t pprof_slots_live(const pprof_lease_t *slots, size_t n);
+
+
+/*
+ * The read timeout, in ms, that a location's longest capture needs: Go
+ * sends nothing until a capture is over, then builds the profile, which
+ * takes up to PPROF_CAPTURE_READ_MARGIN seconds more.
+ */
+#define PPROF_CAPTURE_READ_MARGIN  10
+
+uint64_t pprof_capture_read_timeout(unsigned max_seconds);
 
 
 /* Capture time granted per location over a sliding window of buckets. */

@@ -77,15 +77,15 @@ size_t pprof_denial_render_detail(char *buf, size_t cap,
     pprof_reason_t reason, const char *audit_id, int json,
     const char *detail);
 
+#define PPROF_CHALLENGE_MAX  256
+
 /*
  * The WWW-Authenticate value of a 401: challenge (pprof_auth_challenge's)
  * alone, or, when reason is invalid_credential and token_error (auth's
- * fixed text for a refused JWT or API key) is set, with RFC 6750's
+ * fixed text for a refused Bearer token) is set, with RFC 6750's
  * error="invalid_token" and token_error as its error_description.  The
  * length written (< cap), 0 if cap is short.
  */
-#define PPROF_CHALLENGE_MAX  256
-
 size_t pprof_denial_challenge(char *buf, size_t cap, const char *challenge,
     pprof_reason_t reason, const char *token_error);
 

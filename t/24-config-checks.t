@@ -86,6 +86,10 @@ no_pass("location /debug/pprof/ { pprof on; $pass location /debug/pprof/heap { }
     '/debug/pprof/heap', 'nested location: proxy_pass is not inherited');
 no_pass("location /debug/pprof/ { pprof on; $pass location /debug/pprof/heap { pprof_status; } }",
     '/debug/pprof/heap', 'nested pprof_status inherits pprof on');
+# Fail closed: nginx -t cannot tell a location that denies everything.
+no_pass("location /debug/pprof/ { pprof on; $pass location /debug/pprof/cmdline { $_ } }",
+    '/debug/pprof/cmdline', "nested location with only $_")
+    for 'return 403;', 'deny all;';
 no_pass('location @pprof { pprof on; }', '@pprof', 'named location');
 
 # proxy_pass first, another content directive after it: nginx keeps the last.
@@ -203,10 +207,26 @@ silent($roles . server("location = /debug/pprof/ { pprof on; $pass }"), 'exact i
 silent($roles . server("location = /debug/pprof/my_profile { pprof on; $pass }"), 'exact custom profile');
 silent($roles . server("location ~ ^/debug/pprof/(heap|goroutine)\$ { pprof on; $pass }"), 'regex of endpoints');
 silent($roles . server("location ~* /PROFILE\$ { pprof on; $pass }"), 'caseless regex');
+# Backtracking past PCRE's match limit on the longer endpoint names: an
+# error is no answer, so nothing is said.
+silent($roles . server('location ~ ^(/?[a-z]*)*[0-9]$ { pprof on; ' . $pass . ' }'),
+    'a regex PCRE gives up on');
 silent($roles . server("location /gw/debug/pprof/ { pprof on; pprof_prefix /gw/debug/pprof/; "
     . "proxy_pass http://127.0.0.1:1/debug/pprof/; }"), 'prefix set to the location');
 silent($roles . server("location \@p { pprof on; $pass } location /debug/pprof/ { pprof on; $pass }"),
     'named locations are not judged');
+
+# --- one warning per location, not one per "if" or limit_except block ----------
+
+{
+    my $out = $t->config_is("pprof_role viewer index;\nserver {\nlisten 127.0.0.1:%%PORT_X%%;\n"
+        . "location /debug/pprof/ {\npprof on;\n$pass\nif (\$arg_x) {\nset \$y 1;\n}\n"
+        . "limit_except GET {\ndeny all;\n}\n}\n}\n", undef, 'if and limit_except blocks');
+    my @audit = $out =~ /(has no pprof_audit_log)/g;
+    is(scalar @audit, 1, 'if and limit_except blocks: the audit log warning once') or diag($out);
+    my @cert = $out =~ /(never sees a certificate)/g;
+    is(scalar @cert, 1, 'if and limit_except blocks: the certificate warning once') or diag($out);
+}
 
 # --- roles that guard nothing ---------------------------------------------------
 
@@ -240,6 +260,38 @@ silent($roles . server("location /debug/pprof/ { pprof on; $pass } "
     . "location /x/ { proxy_pass http://127.0.0.1:1\$request_uri; } "
     . "location /y/ { proxy_pass http://127.0.0.1:1/debug/pprofiler/; }"),
     'proxy_pass to a variable or another path');
+
+my $under = qr/\[warn\].*location "([^"]+)" is under pprof_prefix "\/debug\/pprof\/" and has a proxy_pass but no "pprof on": the roles \(first in (\S+):(\d+)\) do not guard it; add "pprof on" to it in (\S+):(\d+)\n/;
+{
+    # A second server proxies the prefix itself, beside a guarded one.
+    my $body = $roles . server("location /debug/pprof/ { pprof on; $pass }")
+        . server("server_name other; location /debug/pprof/ { $pass }");
+    my $out = warns($body, $under, 'plain proxy_pass under the prefix in another server');
+    my ($loc, $rfile, $rline, $file, $line) = $out =~ $under;
+    my @lines = split /\n/, $t->read_file('nginx.conf');
+    my @pass = grep { $lines[$_ - 1] =~ /^proxy_pass/ } 1 .. @lines;
+    is("$loc $rfile:$rline $file:$line", "/debug/pprof/ $conf:" . line_of(qr/^pprof_role/) . " $conf:$pass[1]",
+        'plain proxy_pass under the prefix: location, role line, its proxy_pass line');
+    warns($roles . server("location = /debug/pprof/heap { $pass } location /debug/pprof/cmdline { pprof on; $pass }"),
+        qr/location "\/debug\/pprof\/heap" is under pprof_prefix/, 'exact location under the prefix');
+    warns($roles . server("location /debug/pprof/ { pprof on; $pass location /debug/pprof/trace { pprof off; $pass } }"),
+        qr/location "\/debug\/pprof\/trace" is under pprof_prefix/, 'pprof off below pprof on, proxying');
+}
+silent($roles . server("location /debug/pprof/ { pprof on; $pass } location / { $pass } location /debug/ { $pass }"),
+    'proxy_pass above the prefix: the catch-all stays silent');
+silent(server("location /debug/pprof/ { $pass }"), 'proxy_pass under the prefix without roles');
+
+# nginx -t says where it raised a read timeout, as a notice.
+{
+    my $out = $t->config_is($audit . server("location /debug/pprof/ { pprof on; pprof_max_seconds 55; $pass }"),
+        undef, 'a raised read timeout');
+    like($out, qr/\[notice\].*proxy_read_timeout of location "\/debug\/pprof\/" raised from 60000ms to 65000ms to cover its pprof_max_seconds 55 in \Q$conf\E:(\d+)\n/,
+        'a raised read timeout: a notice naming the location and the value') or diag($out);
+    unlike($out, qr/\[warn\]/, 'a raised read timeout: no warning');
+    $out = $t->config_is($audit . server("location /debug/pprof/ { pprof on; pprof_max_seconds 50; $pass }"),
+        undef, 'a read timeout that covers the captures');
+    unlike($out, qr/raised/, 'a read timeout that covers the captures: not raised');
+}
 
 # --- the raised read timeout, as nginx arms it ---------------------------------
 #

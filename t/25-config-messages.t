@@ -130,6 +130,13 @@ $w = accepted("$audit\n" . tls_server('s', 'optional', "$keys\n"
     'jwt and apikey listed, ssl_verify_client optional');
 is($w, '', '... without a warning');
 
+# A plain HTTP server has no handshake in which to refuse anyone, whatever
+# ssl_verify_client it inherits.
+$w = accepted("$audit\nssl_verify_client on;\n" . bare_server("$keys\n"
+    . "location /debug/pprof/ { pprof on; pprof_identity jwt apikey; $pass }"),
+    'jwt and apikey, ssl_verify_client on from http, no TLS');
+is($w, '', '... without a warning');
+
 ###############################################################################
 # Checks made after the last line name the directive's own line
 
@@ -170,6 +177,12 @@ refused("limit_req_zone \$binary_remote_addr zone=pprof:1m rate=1r/s;\n"
     . 'declared for a different use: the module\'s zone is always named '
     . '"pprof", so rename the other zone', qr/pprof on;/,
     'another module took the zone\'s name');
+refused("limit_req_zone \$binary_remote_addr zone=pprof:1m rate=1r/s;\n"
+    . "$audit\n" . bare_server("location / {\n    $pass\n}"),
+    'the shared memory zone "pprof" that pprof_audit_log needs is already '
+    . 'declared for a different use: the module\'s zone is always named '
+    . '"pprof", so rename the other zone', qr/pprof_audit_log/,
+    'another module took the zone\'s name, only an audit log needs it');
 
 refused(server("location /a/ {\n    pprof_trusted_proxies 127.0.0.1; $anon\n"
         . "    pprof on;\n    pprof_authz envoy;\n}"),
@@ -241,6 +254,25 @@ refused(server("location /debug/pprof/ {\n    pprof on; $anon $pass\n"
     "pprof_audit_log: \"$nodir\" cannot be opened for appending (2: No such "
     . 'file or directory)', qr/no-such-dir/, 'an audit log in no directory');
 
+refused(server("location /debug/pprof/ {\n    pprof on; $anon $pass\n"
+        . "    pprof_audit_log \"\";\n}"),
+    '"pprof_audit_log" directive has an empty path: write a file path, '
+    . '"syslog:server=..." or "off"', qr/pprof_audit_log ""/,
+    'an empty audit log path');
+
+# "nginx -s" only signals the running master: like nginx's own logs, the
+# audit log is neither created nor opened by it.
+{
+    my $signalled = $t->path('signaller.jsonl');
+    $t->write_config("pprof_audit_log $signalled;\n"
+        . bare_server("location /debug/pprof/ {\n    pprof on; $anon $pass\n}"));
+    my ($rc, $out) = $t->_capture({}, $ENV{PPROF_NGINX} || '/usr/sbin/nginx',
+        '-s', 'reopen', '-p', $t->path(''), '-c', $conf_path);
+    like($out, qr/signal process started/, 'nginx -s: the signaller ran')
+        or diag($out);
+    ok(!-e $signalled, 'nginx -s creates no audit log');
+}
+
 refused('pprof_jwt_keys %%TESTDIR%%/missing.json;', 'pprof_jwt_keys: "'
     . $t->path('missing.json') . '": cannot open: No such file or directory',
     qr/pprof_jwt_keys/, 'missing JWT keys');
@@ -285,6 +317,14 @@ server {
         pprof_prefix /cs/debug/pprof/;
         pprof_identity anonymous;
         pprof_bind ~^ANONYMOUS\$ viewer;
+        proxy_pass http://%%TARGET%%/debug/pprof/;
+    }
+    location /d/debug/pprof/ {
+        pprof on;
+        pprof_prefix /d/debug/pprof/;
+        pprof_identity anonymous;
+        pprof_role heaper heap;
+        pprof_bind anonymous heaper;
         proxy_pass http://%%TARGET%%/debug/pprof/;
     }
 }
@@ -339,6 +379,12 @@ is($t->get('p', '/ci/debug/pprof/cmdline', tls => 0)->{status}, 200,
     '"~*^ANONYMOUS$" binds "anonymous"');
 is($t->get('p', '/cs/debug/pprof/cmdline', tls => 0)->{status}, 403,
     '"~^ANONYMOUS$" does not');
+
+# The log line says what the client is told, not only the reason.
+($r, $log) = logged(sub { $t->get('p', '/d/debug/pprof/heap?debug=9', tls => 0) });
+is($r->{status}, 400, 'a bad parameter: 400');
+like($log, qr/\] \d+#\d+: \*\d+ pprof: bad_parameter: debug must be 0, 1 or 2, audit id/,
+    '... its log line names the parameter and its limit');
 
 $t->done_testing_checks(allow => qr/torn\.jsonl/);
 done_testing;

@@ -457,22 +457,27 @@ told(void **state)
 
     identify_(keys, S("Bearer SECRETMARK"), &r);
     assert_int_equal(r.reason, PPROF_INVALID_CREDENTIAL);
+    assert_string_equal(r.told, "the API key is not recognised");
     assert_string_equal(r.token_error, "the API key is not recognised");
 
+    /* RFC 6750's error="invalid_token" is for Bearer tokens alone. */
     identify_(keys, S(basic("bob:alice-key-0123456789")), &r);
     assert_int_equal(r.reason, PPROF_INVALID_CREDENTIAL);
-    assert_string_equal(r.token_error, "the API key is not recognised");
+    assert_string_equal(r.told, "the API key is not recognised");
+    assert_null(r.token_error);
 
     identify_(keys, S(basic("alice:SECRETMARK")), &r);
-    assert_string_equal(r.token_error, "the API key is not recognised");
+    assert_string_equal(r.told, "the API key is not recognised");
+    assert_null(r.token_error);
 
     identify_(keys, S("Token SECRETMARK"), &r);
     assert_int_equal(r.reason, PPROF_INVALID_CREDENTIAL);
-    assert_string_equal(r.token_error,
-                        "this kind of credential is not accepted here");
+    assert_string_equal(r.told, "this kind of credential is not accepted here");
+    assert_null(r.token_error);
 
     identify_(keys, S("Bearer alice-key-0123456789"), &r);
     assert_int_equal(r.reason, PPROF_OK);
+    assert_null(r.told);
     assert_null(r.token_error);
 }
 

@@ -1,5 +1,6 @@
 /* Stages 7-9: rate, slot and budget arithmetic, and the metrics page. */
 
+#include <limits.h>
 #include <stdio.h>
 
 #include "unit.h"
@@ -265,6 +266,23 @@ metrics(void **state)
 }
 
 
+/* What nginx -t gives a location's proxy_read_timeout. */
+static void
+read_timeout(void **state)
+{
+    (void) state;
+
+    assert_int_equal(pprof_capture_read_timeout(60), 70000);
+    assert_int_equal(pprof_capture_read_timeout(1), 11000);
+    assert_int_equal(pprof_capture_read_timeout(0),
+                     PPROF_CAPTURE_READ_MARGIN * 1000);
+
+    /* no wrap at the largest count a directive could hold */
+    assert_true(pprof_capture_read_timeout(UINT_MAX)
+                == ((uint64_t) UINT_MAX + PPROF_CAPTURE_READ_MARGIN) * 1000);
+}
+
+
 int
 main(void)
 {
@@ -275,6 +293,7 @@ main(void)
         cmocka_unit_test(leases),
         cmocka_unit_test(budget),
         cmocka_unit_test(metrics),
+        cmocka_unit_test(read_timeout),
     };
 
     return cmocka_run_group_tests_name("capture", tests, NULL, NULL);

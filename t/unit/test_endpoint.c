@@ -293,6 +293,42 @@ location_reaches(void **state)
 }
 
 
+static int
+under(const char *location, int exact, const char *prefix)
+{
+    return pprof_location_under_prefix(S(location), exact, S(prefix));
+}
+
+
+/* nginx -t's question for a location without the module that proxies. */
+static void
+location_under_prefix(void **state)
+{
+    (void) state;
+
+    assert_true(under("/debug/pprof/", 0, "/debug/pprof/"));
+    assert_true(under("/debug/pprof", 0, "/debug/pprof/"));
+    assert_true(under("/debug/pprof/heap", 0, "/debug/pprof/"));
+    assert_true(under("/debug/pprof/heap", 1, "/debug/pprof/"));
+    assert_true(under("/debug/pprof/", 1, "/debug/pprof/"));
+    assert_true(under("/gw/debug/pprof/", 0, "/gw/debug/pprof/"));
+
+    /* the catch-all and other paths above the prefix stay silent */
+    assert_false(under("/", 0, "/debug/pprof/"));
+    assert_false(under("/debug/", 0, "/debug/pprof/"));
+    assert_false(under("/debug/pp", 0, "/debug/pprof/"));
+    assert_false(under("/", 1, "/debug/pprof/"));
+
+    /* beside or below anything the module would answer */
+    assert_false(under("/debug/pprof-old/", 0, "/debug/pprof/"));
+    assert_false(under("/debug/pprofiler", 0, "/debug/pprof/"));
+    assert_false(under("/debug/pprof/heap/", 0, "/debug/pprof/"));
+    assert_false(under("/debug/pprof", 1, "/debug/pprof/"));
+    assert_false(under("/debug/pprof/", 0, "/gw/debug/pprof/"));
+    assert_false(under("/debug/pprof/", 0, ""));
+}
+
+
 static void
 endpoint_examples(void **state)
 {
@@ -326,6 +362,7 @@ main(void)
         cmocka_unit_test(permission_words),
         cmocka_unit_test(reasons),
         cmocka_unit_test(location_reaches),
+        cmocka_unit_test(location_under_prefix),
         cmocka_unit_test(endpoint_examples),
     };
 

@@ -401,6 +401,56 @@ challenge(void **state)
 }
 
 
+static pprof_tls_conflict_t
+conflict(const pprof_auth_source_t *list, size_t n, int tls,
+    pprof_tls_verify_t verify)
+{
+    return pprof_auth_tls_conflict(list, n, tls, verify);
+}
+
+
+/* nginx -t's question: does the server's ssl_verify_client defeat them? */
+static void
+tls_conflict(void **state)
+{
+    (void) state;
+
+    /* verify off: a certificate source never sees one, TLS or not */
+    assert_int_equal(conflict(LIST(CERT), 1, PPROF_TLS_VERIFY_OFF),
+                     PPROF_TLS_CONFLICT_CERT_UNASKED);
+    assert_int_equal(conflict(LIST(CERT), 0, PPROF_TLS_VERIFY_OFF),
+                     PPROF_TLS_CONFLICT_CERT_UNASKED);
+    assert_int_equal(conflict(LIST(JWT, CERT), 1, PPROF_TLS_VERIFY_OFF),
+                     PPROF_TLS_CONFLICT_CERT_UNASKED);
+    assert_int_equal(conflict(LIST(CERT), 1, PPROF_TLS_VERIFY_ON),
+                     PPROF_TLS_CONFLICT_NONE);
+    assert_int_equal(conflict(LIST(CERT), 1, PPROF_TLS_VERIFY_OPTIONAL),
+                     PPROF_TLS_CONFLICT_NONE);
+
+    /* verify on: key users are answered 400 first, where there is TLS */
+    assert_int_equal(conflict(LIST(JWT), 1, PPROF_TLS_VERIFY_ON),
+                     PPROF_TLS_CONFLICT_KEY_REFUSED);
+    assert_int_equal(conflict(LIST(CERT, KEY), 1, PPROF_TLS_VERIFY_ON),
+                     PPROF_TLS_CONFLICT_KEY_REFUSED);
+    assert_int_equal(conflict(LIST(JWT), 0, PPROF_TLS_VERIFY_ON),
+                     PPROF_TLS_CONFLICT_NONE);
+    assert_int_equal(conflict(LIST(KEY), 0, PPROF_TLS_VERIFY_ON),
+                     PPROF_TLS_CONFLICT_NONE);
+    assert_int_equal(conflict(LIST(JWT), 1, PPROF_TLS_VERIFY_OPTIONAL),
+                     PPROF_TLS_CONFLICT_NONE);
+    assert_int_equal(conflict(LIST(KEY), 1, PPROF_TLS_VERIFY_OFF),
+                     PPROF_TLS_CONFLICT_NONE);
+
+    /* sources that TLS does not concern */
+    assert_int_equal(conflict(LIST(ANON, var(0)), 1, PPROF_TLS_VERIFY_ON),
+                     PPROF_TLS_CONFLICT_NONE);
+    assert_int_equal(conflict(LIST(ANON, var(0)), 0, PPROF_TLS_VERIFY_OFF),
+                     PPROF_TLS_CONFLICT_NONE);
+    assert_int_equal(conflict(NULL, 0, 1, PPROF_TLS_VERIFY_OFF),
+                     PPROF_TLS_CONFLICT_NONE);
+}
+
+
 static void
 nothing_offered(void **state)
 {
@@ -858,6 +908,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         T(source_words),
         T(challenge),
+        T(tls_conflict),
         T(nothing_offered),
         T(first_identity_wins),
         T(invalid_ends_search),
