@@ -94,15 +94,18 @@ $(BUILD)/nginx/objs/Makefile: config
 # A .so links with symbols left undefined, so a core file missing from
 # config builds and fails only when nginx loads the module: nginx loads it
 # here (dlopen with RTLD_NOW resolves every symbol) before it is used.
+# make puts a command-line NGINX=... into the environment, where nginx
+# would read it as sockets inherited from an old binary: it is removed.
+# nginx.org's nginx -t checks its pid file's directory: it is the check's.
 LOAD_CHECK := $(BUILD)/load-check
 
 $(BUILD)/ngx_http_pprof_module.so: $(BUILD)/nginx/objs/Makefile $(CORE_SRCS) \
 	    $(CORE_HDRS) $(GLUE)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
 	@mkdir -p $(LOAD_CHECK)
-	@printf 'load_module %s;\nevents {}\n' \
+	@printf 'load_module %s;\npid nginx.pid;\nevents {}\n' \
 	    $(BUILD)/nginx/objs/ngx_http_pprof_module.so > $(LOAD_CHECK)/nginx.conf
-	$(NGINX) -t -q -e stderr -p $(LOAD_CHECK)/ -c nginx.conf \
+	env -u NGINX $(NGINX) -t -q -e stderr -p $(LOAD_CHECK)/ -c nginx.conf \
 	    || { echo "the module does not load: is a file missing from" \
 	         "config?"; exit 1; }
 	cp $(BUILD)/nginx/objs/ngx_http_pprof_module.so $@
