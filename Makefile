@@ -136,6 +136,13 @@ define ngx_configure
 	    || { tail -30 $(dir $(2))configure.log; exit 1; }
 endef
 
+# $(call ngx_build,TREE,LOG): a configured TREE's nginx and module, the
+# compiler's output kept in LOG and shown when it fails.
+define ngx_build
+	$(MAKE) -C $(1) -f objs/Makefile -j2 binary modules > $(2) 2>&1 \
+	    || { tail -40 $(2); exit 1; }
+endef
+
 # Any other nginx, from 1.22 on: NGX_SRC (or NGINX_SRC) names an nginx.org
 # source tree or tarball, told from Debian's nginx-dev tree by its lack of
 # conf_flags (the default tree is Debian's even before `make deps` installs
@@ -176,9 +183,7 @@ $(NGX_TEST)/objs/Makefile: $(NGX_SRC) config
 
 $(INTEG_NGINX) $(INTEG_MODULE) &: $(NGX_TEST)/objs/Makefile $(CORE_SRCS) \
 	    $(CORE_HDRS) $(GLUE)
-	$(MAKE) -C $(NGX_TEST) -f objs/Makefile -j2 binary modules \
-	    > $(NGX_OWN)/test/make.log 2>&1 \
-	    || { tail -40 $(NGX_OWN)/test/make.log; exit 1; }
+	$(call ngx_build,$(NGX_TEST),$(NGX_OWN)/test/make.log)
 else
 INTEG_NGINX  := $(NGINX)
 INTEG_MODULE := $(MODULE)
@@ -289,9 +294,7 @@ $(SAN_NGX)/objs/Makefile: $(SAN_NGX_TGZ) config
 
 $(SAN_NGINX) $(SAN_MODULE) &: $(SAN_NGX)/objs/Makefile $(CORE_SRCS) \
 	    $(CORE_HDRS) $(GLUE)
-	$(MAKE) -C $(SAN_NGX) -f objs/Makefile -j2 binary modules \
-	    > $(BUILD)/san/make.log 2>&1 \
-	    || { tail -40 $(BUILD)/san/make.log; exit 1; }
+	$(call ngx_build,$(SAN_NGX),$(BUILD)/san/make.log)
 
 integration-san: target tools $(BUILD)/pprof-jwt $(SAN_NGINX) $(SAN_MODULE)
 	$(SAN_ENV) PPROF_MODULE=$(SAN_MODULE) PPROF_TARGET=$(TARGET) \
