@@ -74,6 +74,10 @@ typedef struct {
 
 
 
+/* pprof_shared_state: the Redis link of each worker (its own file). */
+typedef struct ngx_http_pprof_shared_s  ngx_http_pprof_shared_t;
+
+
 typedef struct {
     ngx_shm_zone_t       *shm_zone;
     ngx_flag_t            used;             /* a location has pprof on */
@@ -82,6 +86,9 @@ typedef struct {
     EVP_PKEY             *audit_key;        /* checkpoint signing key */
     ngx_uint_t            audit_checkpoint; /* records between them */
     ngx_int_t             request_uri;      /* its variable index */
+    ngx_str_t             gateway_id;       /* audit's "gateway" */
+    ngx_http_pprof_shared_t  *shared;       /* NULL: no pprof_shared_state */
+    ngx_uint_t            shared_failure;   /* pprof_shared_failure open */
 
     /* For nginx -t's checks after the merge. */
     ngx_http_handler_pt   proxy_handler;    /* what proxy_pass sets */
@@ -133,6 +140,8 @@ typedef struct {
     pprof_budget_t        budget;
     ngx_flag_t            budget_set;
     ngx_str_t             zone_key;         /* server and location names */
+    ngx_http_complex_value_t  *target;      /* pprof_target, NULL: the
+                                               location (zone_key) */
 
     /* What forwarded bodies become (SPEC §9, §10). */
     ngx_flag_t            annotate;
@@ -162,6 +171,11 @@ typedef struct {
 
 typedef struct ngx_http_pprof_hold_s  ngx_http_pprof_hold_t;
 
+/* Whether a capture was admitted on Redis, for the audit's "shared". */
+#define NGX_HTTP_PPROF_SHARED_NONE         0   /* not asked: field left out */
+#define NGX_HTTP_PPROF_SHARED_OK           1
+#define NGX_HTTP_PPROF_SHARED_UNAVAILABLE  2
+
 typedef struct {
     pprof_decision_t      decision;         /* the pipeline's */
     unsigned              authz:1;          /* a proxy's check */
@@ -176,6 +190,9 @@ typedef struct {
     pprof_auth_result_t   auth;
 
     ngx_http_pprof_hold_t  *hold;           /* a capture's slot, or NULL */
+    ngx_str_t             target;           /* pprof_target's value, or the
+                                               location's zone key */
+    ngx_uint_t            shared;           /* NGX_HTTP_PPROF_SHARED_* */
 
     unsigned              forwarded:1;
     EVP_MD_CTX           *body_sha;         /* of the body sent */

@@ -33,6 +33,7 @@ typedef enum {
     PPROF_RATE_LIMITED,
     PPROF_CAPTURE_BUSY,
     PPROF_BUDGET_EXHAUSTED,
+    PPROF_SHARED_STATE_UNAVAILABLE,
     PPROF_AUDIT_UNAVAILABLE,
     PPROF_INTERNAL_ERROR,
     PPROF_REASON_COUNT
@@ -399,6 +400,16 @@ pprof_reason_t pprof_budget_take(pprof_budget_state_t *state,
 
 
 /*
+ * A capture's target (pprof_target): its slots and budget window belong to
+ * it.  An empty value, or one longer than PPROF_TARGET_MAX, names no
+ * process: PPROF_FORBIDDEN.
+ */
+#define PPROF_TARGET_MAX  255
+
+pprof_reason_t pprof_policy_target(pprof_str_t target);
+
+
+/*
  * Records one stage's result in *first (the first failure decides) and says
  * whether to stop: at a failure when enforcing, and at an internal error
  * always; a dry run goes on judging the later stages.
@@ -569,6 +580,112 @@ void pprof_pipeline_admit(const pprof_pipeline_conf_t *conf,
 int pprof_pipeline_audited(const pprof_pipeline_conf_t *conf,
     const pprof_store_ops_t *ops, void *store, pprof_decision_t *d,
     int written, int required);
+
+
+/*
+ * Stages 7-9 of a capture kept in Redis (pprof_shared_state), so that every
+ * gateway of a fleet enforces one limit.  One Lua script does the capture's
+ * rate, slot and budget atomically on Redis's clock; the gateway runs it
+ * with EVALSHA (EVAL after a NOSCRIPT) and replays its answer through the
+ * pipeline.  Every key of a target holds the target between braces, so
+ * that Redis Cluster keeps a target's keys in one hash slot.
+ */
+
+/* A Redis command as hiredis's redisAsyncCommandArgv takes it. */
+#define PPROF_SHARED_ARGV_MAX  24
+#define PPROF_SHARED_BUF_MAX   2048
+
+typedef struct {
+    int          argc;
+    const char  *argv[PPROF_SHARED_ARGV_MAX];
+    size_t       argvlen[PPROF_SHARED_ARGV_MAX];
+    char         buf[PPROF_SHARED_BUF_MAX];      /* where argv points */
+} pprof_shared_cmd_t;
+
+/* The script's text, and its SHA-1 in hex as EVALSHA names it. */
+extern const char  pprof_shared_script[];
+#define PPROF_SHARED_SHA1_HEX  40
+
+int pprof_shared_script_sha1(char sha1[PPROF_SHARED_SHA1_HEX + 1]);
+
+/* Whose keys: the prefix of every key, the target, the lease's owner. */
+typedef struct {
+    pprof_str_t  prefix;                 /* e.g. "pprof:" */
+    pprof_str_t  target;                 /* pprof_target's value */
+    pprof_str_t  token;                  /* the gateway id and audit id */
+} pprof_shared_key_t;
+
+/*
+ * The admission of one capture that passed stages 1-6 (d after
+ * pprof_pipeline_check), as EVALSHA sha1 or, with sha1 NULL, as EVAL of
+ * the script's text.  0, or -1 when it does not fit.
+ */
+int pprof_shared_admit_cmd(const pprof_pipeline_conf_t *conf,
+    const pprof_decision_t *d, const pprof_shared_key_t *key,
+    const char *sha1, pprof_shared_cmd_t *cmd);
+
+/*
+ * The lease's release, by its owner only.  It also leaves a tombstone for
+ * the lease's length, so that an admission still on its way (one that
+ * timed out here, or whose connection dropped) cannot take the slot after.
+ */
+int pprof_shared_release_cmd(pprof_str_t endpoint, uint64_t capture_ms,
+    const pprof_shared_key_t *key, const char *sha1, pprof_shared_cmd_t *cmd);
+
+/* The script's answer: each stage's verdict, OK where it was not asked. */
+typedef struct {
+    pprof_reason_t  rate;
+    pprof_reason_t  slot;
+    pprof_reason_t  budget;
+    uint64_t        rate_retry;          /* whole seconds, >= 1 on denial */
+    uint64_t        slot_retry;
+    uint64_t        budget_retry;
+    int             leased;              /* a lease is held for the token */
+} pprof_shared_answer_t;
+
+/*
+ * The script's reply, an array of n integers as the caller read them.  0,
+ * or -1 with a static *err for a reply that is not what the script
+ * returns (another program wrote our keys, or it is not our script).
+ */
+int pprof_shared_answer(const long long *v, size_t n,
+    pprof_shared_answer_t *a, const char **err);
+
+/*
+ * The pipeline's store for a shared capture.  The local store's slot is
+ * taken first (pprof_pipeline_reserve), so a gateway serialises its own
+ * captures and Redis sees one call per admission; then Redis's verdicts.
+ * With answer NULL (Redis did not answer, pprof_shared_failure open), the
+ * local store's rate and budget decide.
+ */
+typedef struct {
+    const pprof_store_ops_t      *local;
+    void                         *local_store;
+    const pprof_shared_answer_t  *answer;
+    pprof_reason_t                reserved;   /* the local slot's verdict */
+    uint64_t                      reserved_retry;
+    uint64_t                      lease;      /* the local slot, 0: none */
+} pprof_shared_store_t;
+
+extern const pprof_store_ops_t  pprof_shared_store_ops;
+
+/*
+ * Before asking Redis: the local slot, into ss.  Returns whether Redis is
+ * to be asked (not when enforcing and the gateway's own slot is busy: the
+ * decision is then made, capture_busy).
+ */
+int pprof_pipeline_reserve(const pprof_pipeline_conf_t *conf,
+    const pprof_request_t *req, pprof_shared_store_t *ss,
+    pprof_decision_t *d);
+
+/*
+ * Redis did not answer in time: closed, PPROF_SHARED_STATE_UNAVAILABLE
+ * with a Retry-After, the local slot given back; open, stages 7-9 on the
+ * local store (ss->answer NULL).
+ */
+void pprof_pipeline_unshared(const pprof_pipeline_conf_t *conf,
+    const pprof_request_t *req, pprof_shared_store_t *ss, int open,
+    pprof_decision_t *d);
 
 
 /*
