@@ -10,6 +10,7 @@
 #   each see every capture their target was granted.
 # - A target that is empty, too long, or a client's odd bytes: 403, or its
 #   own state, never another target's and never a crash.
+# - A proxy's checks (pprof_authz) count in the same per-target slots.
 # - A reload while a target's slot is held keeps it held.
 
 use strict;
@@ -88,6 +89,12 @@ $common
         pprof_prefix /hdr/debug/pprof/;
         pprof_target \$http_x_target;
         proxy_pass http://127.0.0.1:%%PORT_SVCA%%/debug/pprof/;
+    }
+    # A proxy's checks: the target as the proxy routes, here a header.
+    location = /check {
+        pprof_authz original;
+        pprof_trusted_proxies 127.0.0.1;
+        pprof_target \$http_x_target;
     }
     location /dry/debug/pprof/ {
         pprof on;
@@ -253,6 +260,23 @@ ok(finished_ok($held), 'the plain name\'s capture completed');
 is(answer(get_as('/dry/debug/pprof/cmdline')), '200 -', 'dry run: an empty target is forwarded');
 like($t->error_log, qr/pprof: dry run, would deny: forbidden: this location's pprof_target is empty/,
     'with what enforcing would do');
+
+###############################################################################
+# Checks from a proxy: the same targets, their slots held as leases
+
+sub check {
+    my ($target, $path) = @_;
+    my $r = get_as('/check', 'X-Original-Method' => 'GET', 'X-Original-URI' => $path,
+                   defined $target ? ('X-Target' => $target) : ());
+    return "$r->{status} " . ($r->{headers}{'x-pprof-reason'} // '-');
+}
+
+is(check('svc-c', '/debug/pprof/profile?seconds=1'), '200 -', 'check: a capture of C may pass');
+is(check('svc-c', '/debug/pprof/profile?seconds=1'), '403 capture_busy',
+    'check: a second of C is busy (its lease held)');
+is(check('svc-d', '/debug/pprof/profile?seconds=1'), '200 -', 'check: D has its own slot');
+is(check(undef, '/debug/pprof/cmdline'), '403 forbidden', 'check: an empty target is forbidden');
+is(check('z' x 256, '/debug/pprof/cmdline'), '403 forbidden', 'check: a 256-byte target too');
 
 ###############################################################################
 # A reload while a target's slot is held
