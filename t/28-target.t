@@ -6,6 +6,7 @@
 #   captures of A and B run side by side, two of A make one capture_busy.
 # - Two locations, in two servers, naming one target share its slot; a
 #   location without pprof_target keeps its own.
+# - Rates stay per location, whatever the target.
 # - The budget is per target; locations with windows of different lengths
 #   each see every capture their target was granted.
 # - A target that is empty, too long, or a client's odd bytes: 403, or its
@@ -80,6 +81,22 @@ $common
     location /own/debug/pprof/ {
         pprof on;
         pprof_prefix /own/debug/pprof/;
+        proxy_pass http://127.0.0.1:%%PORT_SVCA%%/debug/pprof/;
+    }
+
+    # One target, two rates.
+    location /ra/debug/pprof/ {
+        pprof on;
+        pprof_prefix /ra/debug/pprof/;
+        pprof_target rate-x;
+        pprof_rate snapshot 1r/m;
+        proxy_pass http://127.0.0.1:%%PORT_SVCA%%/debug/pprof/;
+    }
+    location /rb/debug/pprof/ {
+        pprof on;
+        pprof_prefix /rb/debug/pprof/;
+        pprof_target rate-x;
+        pprof_rate snapshot 1r/m;
         proxy_pass http://127.0.0.1:%%PORT_SVCA%%/debug/pprof/;
     }
 
@@ -192,6 +209,14 @@ is(answer(get_as('/hdr/debug/pprof/heap?seconds=1', 'X-Target' => 'localhost /ow
 ok(finished_ok($held), 'the shared capture completed');
 is(answer(get_as('/two/debug/pprof/heap?seconds=1', port => 'other')), '200 -',
     'then the shared slot is free');
+
+###############################################################################
+# Rates stay per location
+
+is(answer(get_as('/ra/debug/pprof/goroutine')), '200 -', 'a snapshot through one location');
+is(answer(get_as('/ra/debug/pprof/goroutine')), '429 rate_limited', 'its rate is spent there');
+is(answer(get_as('/rb/debug/pprof/goroutine')), '200 -',
+    'another location of the same target has its own rate');
 
 ###############################################################################
 # The budget is the target's
