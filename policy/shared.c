@@ -305,6 +305,14 @@ shared_number(shared_writer_t *w, uint64_t n)
  * byte outside printable ASCII become %XX, so that two different values
  * never write the same key.
  */
+static int
+shared_plain(unsigned char c, int colon)
+{
+    return c > 0x20 && c < 0x7f && c != '%' && c != '{' && c != '}'
+           && (colon || c != ':');
+}
+
+
 static void
 shared_escape(shared_writer_t *w, pprof_str_t s, int colon)
 {
@@ -317,9 +325,7 @@ shared_escape(shared_writer_t *w, pprof_str_t s, int colon)
     for (i = 0; i < s.len; i++) {
         c = s.data[i];
 
-        if (c > 0x20 && c < 0x7f && c != '%' && c != '{' && c != '}'
-            && (colon || c != ':'))
-        {
+        if (shared_plain(c, colon)) {
             shared_bytes(w, &c, 1);
             continue;
         }
@@ -339,19 +345,19 @@ shared_part(shared_writer_t *w, pprof_str_t s, size_t max)
     static const char  hex[] = "0123456789abcdef";
 
     char           out[2 + 2 * EVP_MAX_MD_SIZE];
-    size_t         i, at, len;
+    size_t         i, len;
     unsigned int   n;
     unsigned char  md[EVP_MAX_MD_SIZE];
 
-    at = w->len;
-    shared_escape(w, s, 0);
-    len = w->len - at;
-
-    if (len <= max && !w->failed) {
-        return;
+    len = 0;
+    for (i = 0; i < s.len && len <= max; i++) {
+        len += shared_plain(s.data[i], 0) ? 1 : 3;
     }
 
-    w->len = at;
+    if (len <= max) {
+        shared_escape(w, s, 0);
+        return;
+    }
 
     if (EVP_Digest(s.data, s.len, md, &n, EVP_sha256(), NULL) != 1) {
         w->failed = 1;
@@ -449,6 +455,14 @@ pprof_shared_answer(const long long *v, size_t n, pprof_shared_answer_t *a,
 
     if (v[7] == 1 && a->slot != PPROF_OK) {
         *err = "the reply holds a lease for a capture it denied";
+        return -1;
+    }
+
+    /* Whether enforcing or not, a capture granted at every stage runs. */
+    if (v[7] == 0 && a->rate == PPROF_OK && a->slot == PPROF_OK
+        && a->budget == PPROF_OK)
+    {
+        *err = "the reply grants a capture without its lease";
         return -1;
     }
 

@@ -140,6 +140,7 @@ pprof_pipeline_reserve(const pprof_pipeline_conf_t *conf,
     pprof_reason_t  rc, first;
 
     ss->endpoint = d->endpoint.name;
+    ss->answer = NULL;
     ss->lease = 0;
     ss->reserved = PPROF_OK;
     ss->reserved_retry = 0;
