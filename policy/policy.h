@@ -663,9 +663,14 @@ int pprof_shared_answer(const long long *v, size_t n,
 /*
  * The pipeline's store for a shared capture.  The local store's slot is
  * taken first (pprof_pipeline_reserve), so a gateway serialises its own
- * captures and Redis sees one call per admission; then Redis's verdicts.
- * With answer NULL (Redis did not answer, pprof_shared_failure open), the
- * local store's rate and budget decide.
+ * captures and Redis sees one call per admission; then Redis's verdicts,
+ * replayed by pprof_pipeline_admit(conf, req, &pprof_shared_store_ops, ss,
+ * d) once ss->answer is set.  With answer NULL (Redis did not answer,
+ * pprof_shared_failure open), the local store's rate and budget decide.
+ * lock and unlock are the local store's; a local slot that the replay did
+ * not hand to d->lease is given back before unlock.  Redis's own lease
+ * (answer->leased) is the caller's to release, with the release command,
+ * when the response ends or at once if the request does not go ahead.
  */
 typedef struct {
     const pprof_store_ops_t      *local;
@@ -683,7 +688,9 @@ extern const pprof_store_ops_t  pprof_shared_store_ops;
 /*
  * Before asking Redis: the local slot, into ss.  Returns whether Redis is
  * to be asked (not when enforcing and the gateway's own slot is busy: the
- * decision is then made, capture_busy).
+ * decision is then made, capture_busy; nor when the local store failed,
+ * internal_error).  A request that is not a capture is not shared: it is
+ * decided here on the local store, and 0 returned.
  */
 int pprof_pipeline_reserve(const pprof_pipeline_conf_t *conf,
     const pprof_request_t *req, pprof_shared_store_t *ss,
@@ -691,8 +698,9 @@ int pprof_pipeline_reserve(const pprof_pipeline_conf_t *conf,
 
 /*
  * Redis did not answer in time: closed, PPROF_SHARED_STATE_UNAVAILABLE
- * with a Retry-After, the local slot given back; open, stages 7-9 on the
- * local store (ss->answer NULL).
+ * with a Retry-After of 1 s, the local slot given back (a dry run forwards
+ * it, as any denial, without the slot); open, stages 7-9 on the local
+ * store (ss->answer NULL).
  */
 void pprof_pipeline_unshared(const pprof_pipeline_conf_t *conf,
     const pprof_request_t *req, pprof_shared_store_t *ss, int open,
