@@ -618,16 +618,20 @@ typedef struct {
 /*
  * The admission of one capture that passed stages 1-6 (d after
  * pprof_pipeline_check), as EVALSHA sha1 or, with sha1 NULL, as EVAL of
- * the script's text.  0, or -1 when it does not fit.
+ * the script's text.  0, or -1 when it does not fit (or has no target, or
+ * a concurrency of 0).  argv points into cmd->buf and at the script's
+ * text: hand cmd to hiredis before it is copied or reused.
  */
 int pprof_shared_admit_cmd(const pprof_pipeline_conf_t *conf,
     const pprof_decision_t *d, const pprof_shared_key_t *key,
     const char *sha1, pprof_shared_cmd_t *cmd);
 
 /*
- * The lease's release, by its owner only.  It also leaves a tombstone for
+ * The lease's release, by its owner only.  Its reply is an integer: 1, the
+ * lease was freed; 0, the owner held none, and a tombstone now lasts for
  * the lease's length, so that an admission still on its way (one that
  * timed out here, or whose connection dropped) cannot take the slot after.
+ * Send it for every admission given up on, as well as at a response's end.
  */
 int pprof_shared_release_cmd(pprof_str_t endpoint, uint64_t capture_ms,
     const pprof_shared_key_t *key, const char *sha1, pprof_shared_cmd_t *cmd);
