@@ -115,6 +115,16 @@ ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     } else {
         req->now = store.now;
 
+        /* Before stages 7-9, whichever store keeps them. */
+        if (ngx_http_pprof_target(r, plcf, ctx) != PPROF_OK
+            && req->target == PPROF_OK)
+        {
+            req->target = PPROF_INTERNAL_ERROR;
+        }
+
+        req->target_name.data = ctx->target.data;
+        req->target_name.len = ctx->target.len;
+
         pprof_pipeline_decide(&plcf->pipeline, req, &ngx_http_pprof_zone_ops,
                               &store, &ctx->decision);
     }
