@@ -12,7 +12,7 @@
 #   too long, control characters, not UTF-8), without echoing it, and the
 #   directive outside http.
 # - The fleet examples of docs/fleet.md pass nginx -t as printed, with
-#   only their paths replaced.
+#   only their paths and ports replaced.
 
 use strict;
 use warnings;
@@ -230,5 +230,50 @@ $t->config_is($in_server, qr/"pprof_gateway_id" directive is not allowed here/,
     'in a server');
 
 $t->done_testing_checks;
+
+###############################################################################
+# The fleet examples of docs/fleet.md: nginx -t passes as printed, with
+# only the paths and ports their headers list replaced.
+
+my $fleet = $t->read_file("$root/docs/fleet.md");
+my $module = $ENV{PPROF_MODULE} || "$root/build/ngx_http_pprof_module.so";
+$t->pki;
+
+for my $name (qw(fleet-sidecar fleet-central fleet-multi)) {
+    like($fleet, qr/\(examples\/\Q$name\E\.conf\)/, "fleet.md links $name.conf");
+
+    my $conf = $t->read_file("$root/docs/examples/$name.conf");
+    my $dir = "$d/$name";
+    mkdir $dir or die "mkdir $dir: $!";
+    for my $f (qw(server.crt server.key)) {
+        $t->write_file("$dir/$f", $t->read_file($t->path($f)));
+    }
+    $t->write_file("$dir/clients-ca.crt", $t->read_file($t->path('ca.crt')));
+    $t->write_file("$dir/audit.key", $t->read_file("$d/audit.key"));
+    $t->write_file("$dir/api_keys", ('0' x 64) . " parca scraper\n");
+    $t->write_file("$dir/redis.pass", "pprof example-password\n");
+
+    my ($listen) = $conf =~ /^\s*(listen \d+)/m;
+    my @subst = (
+        '/usr/lib/nginx/modules/ngx_http_pprof_module.so' => $module,
+        '/etc/nginx/pprof/' => "$dir/",
+        '/var/log/nginx/'   => "$dir/",
+        '/run/'             => "$dir/",
+        $listen             => 'listen 127.0.0.1:' . $t->port("example_$name"),
+    );
+    my ($header) = $conf =~ /\A((?:#.*\n)+)/;
+    while (my ($from, $to) = splice @subst, 0, 2) {
+        like($header, qr/\Q$from\E/, "$name: the header announces $from");
+        ok($conf =~ s/\Q$from\E/$to/g, "$name: it occurs: $from");
+    }
+
+    $t->write_whole_config($conf);
+    ($rc, $out) = $t->nginx_t;
+    is($rc, 0, "$name: nginx -t passes") or diag($out);
+    # Only root can switch to www-data; elsewhere nginx says it ignores `user`.
+    my @warnings = grep { $> == 0 || !/"user" directive makes sense only/ }
+        $out =~ /^(.*\[(?:warn|emerg|alert)\].*)$/mg;
+    is_deeply(\@warnings, [], "$name: without a warning");
+}
 
 done_testing;
