@@ -1,6 +1,9 @@
 package PprofRedis;
 
-# The Redis of the fleet tests (pprof_shared_state): Debian's redis-server
+# The rig of the fleet tests (pprof_shared_state): a Redis, several
+# gateways, and requests that overlap.
+#
+# The Redis is Debian's redis-server
 # on a loopback port of the test, persistence off, in a directory of the
 # test's own, stopped when the test ends. It dies loudly when redis-server
 # is missing or does not start: a fleet test never skips.
@@ -21,6 +24,10 @@ package PprofRedis;
 # It writes password_file(): the line pprof_shared_state's password_file
 # takes for these credentials (PW, or NAME PW), or none without any.
 #
+# fleet_gateway($t, $name, $conf, workers => N) starts another nginx of
+# the test (a PprofTest within $t) with an audit key of its own, and
+# spawn_get()/collect() run requests in the background, timed.
+#
 # Environment:
 #   PPROF_REDIS_SERVER  redis-server binary (default: /usr/bin/redis-server)
 #   PPROF_REDIS_CLI     redis-cli binary    (default: /usr/bin/redis-cli)
@@ -31,11 +38,13 @@ use warnings;
 use Exporter 'import';
 use IO::Select;
 use IO::Socket::INET;
+use JSON::PP;
 use POSIX qw(WNOHANG);
 use Scalar::Util qw(weaken);
 use Time::HiRes qw(sleep time);
+use PprofTest;
 
-our @EXPORT_OK = qw(start_redis);
+our @EXPORT_OK = qw(start_redis fleet_gateway spawn_get collect);
 
 my $SERVER = $ENV{PPROF_REDIS_SERVER} || '/usr/bin/redis-server';
 my $CLI    = $ENV{PPROF_REDIS_CLI}    || '/usr/bin/redis-cli';
@@ -227,6 +236,59 @@ sub cli_status {
 sub keys {
     my ($self, $pattern) = @_;
     return sort grep { length } split /\n/, $self->cli('KEYS', $pattern // '*');
+}
+
+###############################################################################
+# Gateways and requests
+
+# fleet_gateway($t, $name, $conf, workers => N): a gateway in $t's
+# subdirectory $name, naming $t's ports (so %%PORT_REDIS%%, %%TARGET%% and
+# every gateway's listener), with audit.key and audit.pub (Ed25519) of its
+# own there; $conf is write_config's http body. Returns it running.
+sub fleet_gateway {
+    my ($t, $name, $conf, %opts) = @_;
+    my $gw = PprofTest->new(within => $t, name => $name, %opts);
+    my $d = $gw->testdir;
+    system("openssl genpkey -algorithm ed25519 -out '$d/audit.key' 2>/dev/null"
+        . " && openssl pkey -in '$d/audit.key' -pubout -out '$d/audit.pub'") == 0
+        or die "fleet_gateway(): no Ed25519 key\n";
+    $gw->write_config($conf);
+    $gw->run;
+    return $gw;
+}
+
+my $SPAWNED = 0;
+
+# spawn_get($gw, $port_name, $path, %headers): GET $path from $gw in a
+# child process, so that requests overlap; collect() waits for it.
+sub spawn_get {
+    my ($gw, $port, $path, %headers) = @_;
+    my $file = $gw->path('spawned.' . ++$SPAWNED);
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my $t0 = time;
+        my $r = eval { $gw->get($port, $path, tls => 0, timeout => 30,
+            headers => \%headers) };
+        my %out = (elapsed => time - $t0);
+        if ($r) {
+            %out = (%out, status => $r->{status}, retry_after => $r->{headers}{'retry-after'},
+                audit_id => $r->{headers}{'x-pprof-audit-id'},
+                reason => $r->{body} =~ /^pprof-gateway: (\w+)/ ? $1 : '-');
+        } else {
+            %out = (%out, status => 0, reason => "error: $@");
+        }
+        $gw->write_file($file, encode_json(\%out));
+        POSIX::_exit(0);        # no END blocks: the parent owns the servers
+    }
+    return { pid => $pid, gw => $gw, file => $file };
+}
+
+# collect($handle): the spawned request's answer: { status, reason (the
+# denial's, or '-'), retry_after, audit_id, elapsed (seconds) }.
+sub collect {
+    my ($h) = @_;
+    waitpid($h->{pid}, 0);
+    return decode_json($h->{gw}->read_file($h->{file}));
 }
 
 sub DESTROY {
