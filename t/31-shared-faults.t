@@ -24,7 +24,7 @@ use Sys::Hostname qw(hostname);
 use Time::HiRes qw(sleep time);
 use Test::More;
 use PprofTest;
-use PprofRedis qw(start_redis fleet_gateway spawn_get collect);
+use PprofRedis qw(start_redis fleet_gateway spawn_get collect poll_until);
 
 my $PASSWORD = 'faults-pw-51c2e8';
 
@@ -101,14 +101,7 @@ sub status_value {
 # time it came, or undef and the last answer.
 sub until_answer {
     my ($gw, $path, $want, $within, $user) = @_;
-    my $deadline = time + $within;
-    my $last;
-    while (1) {
-        $last = ask($gw, $path, $user);
-        return (time, $last) if $last eq $want;
-        return (undef, $last) if time > $deadline;
-        sleep 0.2;
-    }
+    return poll_until($want, $within, sub { ask($gw, $path, $user) });
 }
 
 sub sleep_until {
@@ -240,8 +233,9 @@ is(ask($gc, '/debug/pprof/profile?seconds=1', 'uother'), '429 capture_busy',
 $a = collect($held);
 is($a->{status}, 200, 'the held capture completes across the reload');
 ok($a->{elapsed} >= 3, sprintf('... all of it (%.1f s)', $a->{elapsed}));
-is(ask($gc, '/debug/pprof/profile?seconds=1', 'uother'), '200 -',
-    'and its end gives the slot back to the fleet at once');
+($back, $last) = until_answer($gc, '/debug/pprof/profile?seconds=1', '200 -', 1, 'uother');
+ok($back, 'and its end gives the slot back to the fleet at once')
+    or diag("last answer: $last");
 
 # --- the end -----------------------------------------------------------------------------------
 

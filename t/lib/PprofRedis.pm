@@ -25,8 +25,10 @@ package PprofRedis;
 # takes for these credentials (PW, or NAME PW), or none without any.
 #
 # fleet_gateway($t, $name, $conf, workers => N) starts another nginx of
-# the test (a PprofTest within $t) with an audit key of its own, and
-# spawn_get()/collect() run requests in the background, timed.
+# the test (a PprofTest within $t) with an audit key of its own,
+# spawn_get()/collect() run requests in the background, timed, and
+# poll_until() asks until the answer comes, for the state that Redis
+# changes a moment after a response.
 #
 # Environment:
 #   PPROF_REDIS_SERVER  redis-server binary (default: /usr/bin/redis-server)
@@ -44,7 +46,7 @@ use Scalar::Util qw(weaken);
 use Time::HiRes qw(sleep time);
 use PprofTest;
 
-our @EXPORT_OK = qw(start_redis fleet_gateway spawn_get collect);
+our @EXPORT_OK = qw(start_redis fleet_gateway spawn_get collect poll_until);
 
 my $SERVER = $ENV{PPROF_REDIS_SERVER} || '/usr/bin/redis-server';
 my $CLI    = $ENV{PPROF_REDIS_CLI}    || '/usr/bin/redis-cli';
@@ -289,6 +291,20 @@ sub collect {
     my ($h) = @_;
     waitpid($h->{pid}, 0);
     return decode_json($h->{gw}->read_file($h->{file}));
+}
+
+# poll_until($want, $within, $ask): calls $ask every 0.2 s until it returns
+# $want, for at most $within seconds. Returns the time it did (undef if it
+# never did) and its last answer.
+sub poll_until {
+    my ($want, $within, $ask) = @_;
+    my $deadline = time + $within;
+    while (1) {
+        my $got = $ask->();
+        return (time, $got) if $got eq $want;
+        return (undef, $got) if time > $deadline;
+        sleep 0.2;
+    }
 }
 
 sub DESTROY {
