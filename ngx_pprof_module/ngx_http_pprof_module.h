@@ -83,8 +83,9 @@ typedef struct ngx_http_pprof_shared_s  ngx_http_pprof_shared_t;
 /*
  * A command on the link, in memory of its owner's that outlives any
  * request: done runs once, with NGX_OK and the reply's integers, NGX_ERROR
- * and the kind of failure (pprof_shared_kind_t), or NGX_DECLINED for a
- * NOSCRIPT (the owner may send it again as EVAL).
+ * and the kind of failure (pprof_shared_kind_t), NGX_ABORT when it failed
+ * before it could reach Redis, or NGX_DECLINED for a NOSCRIPT (the owner
+ * may send it again as EVAL).
  */
 typedef struct ngx_http_pprof_redis_call_s  ngx_http_pprof_redis_call_t;
 

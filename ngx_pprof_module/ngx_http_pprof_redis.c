@@ -660,7 +660,10 @@ ngx_http_pprof_redis_reply(redisAsyncContext *ac, void *r, void *data)
                                                    : PPROF_SHARED_CONNECT;
         }
 
-        call->done(call, NGX_ERROR, kind, NULL, 0);
+        /* Not connected, nothing was written. */
+        call->done(call, (ac->c.flags & REDIS_CONNECTED) ? NGX_ERROR
+                                                         : NGX_ABORT,
+                   kind, NULL, 0);
         return;
     }
 
@@ -1099,7 +1102,7 @@ ngx_http_pprof_redis_tick(ngx_event_t *ev)
 static void
 ngx_http_pprof_redis_fail(ngx_http_pprof_redis_call_t *call, ngx_uint_t kind)
 {
-    call->done(call, NGX_ERROR, kind, NULL, 0);
+    call->done(call, NGX_ABORT, kind, NULL, 0);
 }
 
 

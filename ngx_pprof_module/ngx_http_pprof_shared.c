@@ -289,7 +289,8 @@ ngx_http_pprof_shared_answered(ngx_http_pprof_redis_call_t *call,
             return;
         }
 
-        rc = NGX_ERROR;
+        /* The script did not run. */
+        rc = NGX_ABORT;
         kind = PPROF_SHARED_PROTOCOL;
     }
 
@@ -301,37 +302,35 @@ ngx_http_pprof_shared_answered(ngx_http_pprof_redis_call_t *call,
         kind = PPROF_SHARED_PROTOCOL;
     }
 
-    if (w == NULL) {
-        /* An answer nobody waits for, or a lost one, may hold a lease. */
-        if (rc != NGX_OK || answer.leased) {
-            ngx_http_pprof_shared_give_back(x);
+    if (w) {
+        w->x = NULL;
+        w->kind = (rc == NGX_OK) ? -1 : (ngx_int_t) kind;
 
-        } else {
-            ngx_free(x);
+        if (rc == NGX_OK) {
+            w->answer = answer;
         }
-
-        return;
     }
 
-    w->x = NULL;
+    /*
+     * An answer nobody waits for may hold a lease; so may a lost reply, or
+     * a script that failed half-way.  Without the password, or never sent,
+     * the script did not run.
+     */
+    if (rc == NGX_OK && answer.leased && w) {
+        w->lease = x;
+        x->wait = NULL;
 
-    if (rc == NGX_OK) {
-        w->answer = answer;
-        w->kind = -1;
-
-        if (answer.leased) {
-            w->lease = x;
-            x->wait = NULL;
-
-        } else {
-            ngx_free(x);
-        }
+    } else if ((rc == NGX_OK && answer.leased)
+               || (rc == NGX_ERROR && kind != PPROF_SHARED_AUTH))
+    {
+        ngx_http_pprof_shared_give_back(x);
 
     } else {
-        w->kind = (ngx_int_t) kind;
+        ngx_free(x);
+    }
 
-        /* A script that failed half-way, or a lost reply: no lease stays. */
-        ngx_http_pprof_shared_give_back(x);
+    if (w == NULL) {
+        return;
     }
 
     if (w->wake.timer_set) {
@@ -426,8 +425,9 @@ ngx_http_pprof_shared_released(ngx_http_pprof_redis_call_t *call,
         return;
     }
 
-    if (rc == NGX_ERROR
-        && (kind == PPROF_SHARED_CONNECT || kind == PPROF_SHARED_TIMEOUT)
+    if ((rc == NGX_ABORT
+         || (rc == NGX_ERROR
+             && (kind == PPROF_SHARED_CONNECT || kind == PPROF_SHARED_TIMEOUT)))
         && (ngx_msec_int_t) (x->call.expires - ngx_current_msec) > 0
         && ngx_http_pprof_redis_send(x->sh, &x->call, 1) == NGX_OK)
     {
