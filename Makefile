@@ -17,7 +17,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # for an nginx.org tree (NGX_SRC), which could not coexist with them.
 # Testing and the demo need all of them.
 BUILD_PACKAGES = gcc make libssl-dev libpcre2-dev zlib1g-dev \
-    libjansson-dev libprotobuf-c-dev protobuf-c-compiler \
+    libjansson-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev \
     $(if $(NGX_DEBIAN),nginx nginx-dev)
 TEST_PACKAGES  := perl openssl ca-certificates curl golang-go \
     libcmocka-dev libio-socket-ssl-perl clang libclang-rt-14-dev caddy \
@@ -206,19 +206,23 @@ $(PROTO_SRCS) $(PROTO_HDRS) &: proxy/profile.proto
 	@mkdir -p $(PROTO_GEN)
 	protoc-c --proto_path=$(ROOT) --c_out=$(PROTO_GEN) $(ROOT)/$<
 
+# The shared admission's script runs against a real redis-server.
+$(BUILD)/unit/plain/test_shared_redis $(BUILD)/unit/san/test_shared_redis: \
+    UNIT_LIBS := -lhiredis
+
 $(BUILD)/unit/plain/%: t/unit/%.c t/unit/unit.h t/unit/unit_strings.h $(CORE_SRCS) $(CORE_HDRS) \
 	    $(PROTO_SRCS) $(PROTO_HDRS) $(TOOL_SRCS) $(TOOL_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "cc $@"
 	@$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_SRCS) $(PROTO_SRCS) $(TOOL_SRCS) \
-	    -lcmocka $(CORE_LIBS)
+	    -lcmocka $(CORE_LIBS) $(UNIT_LIBS)
 
 $(BUILD)/unit/san/%: t/unit/%.c t/unit/unit.h t/unit/unit_strings.h $(CORE_SRCS) $(CORE_HDRS) \
 	    $(PROTO_SRCS) $(PROTO_HDRS) $(TOOL_SRCS) $(TOOL_HDRS)
 	@mkdir -p $(dir $@)
 	@echo "cc (asan, ubsan) $@"
 	@$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) -o $@ $< $(CORE_SRCS) $(PROTO_SRCS) \
-	    $(TOOL_SRCS) -lcmocka $(CORE_LIBS)
+	    $(TOOL_SRCS) -lcmocka $(CORE_LIBS) $(UNIT_LIBS)
 
 # pprof-audit verify LOG, verify-profile FILE: the verifiers.
 AUDIT_SRCS := tools/pprof_audit.c $(wildcard proxy/*.c policy/*.c) \

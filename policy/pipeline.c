@@ -345,12 +345,14 @@ pipeline_detail(pprof_decision_t *d, pprof_reason_t rc, const char *detail)
 /*
  * The first 429 names when to come back: never sooner than a second.  Its
  * body says it too, as the same number: go tool pprof prints the body and
- * not Retry-After.
+ * not Retry-After.  So does the 503 of a fleet's state that did not answer.
  */
 static void
 pipeline_denied(pprof_decision_t *d, pprof_reason_t rc, uint64_t retry_after)
 {
-    if (pprof_reason_status(rc) != 429) {
+    if (pprof_reason_status(rc) != 429
+        && rc != PPROF_SHARED_STATE_UNAVAILABLE)
+    {
         return;
     }
 

@@ -644,6 +644,15 @@ typedef struct {
 } pprof_shared_answer_t;
 
 /*
+ * The script's reply: PPROF_SHARED_REPLY_LEN integers, the first
+ * PPROF_SHARED_MAGIC, then each stage's verdict (0 granted or not asked, 1
+ * denied) and its retry in seconds, then whether a lease is held.
+ */
+#define PPROF_SHARED_MAGIC      1347441201   /* "PPR1" */
+#define PPROF_SHARED_REPLY_LEN  8
+#define PPROF_SHARED_RETRY_MAX  4294967295ULL
+
+/*
  * The script's reply, an array of n integers as the caller read them.  0,
  * or -1 with a static *err for a reply that is not what the script
  * returns (another program wrote our keys, or it is not our script).
@@ -665,6 +674,8 @@ typedef struct {
     pprof_reason_t                reserved;   /* the local slot's verdict */
     uint64_t                      reserved_retry;
     uint64_t                      lease;      /* the local slot, 0: none */
+    pprof_str_t                   endpoint;   /* the local slot's, set by
+                                                 pprof_pipeline_reserve */
 } pprof_shared_store_t;
 
 extern const pprof_store_ops_t  pprof_shared_store_ops;
