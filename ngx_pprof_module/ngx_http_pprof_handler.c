@@ -164,6 +164,16 @@ ngx_http_pprof_decide_start(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
 {
     ngx_http_pprof_zone_store(r, ctx, store);
 
+    /* Whose slots and budget, for every store that keeps stages 7-9. */
+    if (ngx_http_pprof_target(r, plcf, ctx) != PPROF_OK
+        && req->target == PPROF_OK)
+    {
+        req->target = PPROF_INTERNAL_ERROR;
+    }
+
+    req->target_name.data = ctx->target.data;
+    req->target_name.len = ctx->target.len;
+
     if (pprof_audit_id_generate(ctx->audit_id) != 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "pprof: internal_error: no random bytes for an audit "

@@ -256,6 +256,13 @@ static ngx_command_t  ngx_http_pprof_commands[] = {
       0,
       NULL },
 
+    { ngx_string("pprof_target"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pprof_loc_conf_t, target),
+      NULL },
+
     { ngx_string("pprof_audit_log"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_pprof_audit_log,
@@ -429,6 +436,12 @@ ngx_http_pprof_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    if (ngx_array_init(&pmcf->budget_windows, cf->pool, 2, sizeof(uint64_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     pmcf->audit_checkpoint = NGX_CONF_UNSET_UINT;
     pmcf->shared_failure = NGX_CONF_UNSET_UINT;
 
@@ -491,6 +504,7 @@ ngx_http_pprof_create_loc_conf(ngx_conf_t *cf)
      *     conf->rates_set = 0;
      *     conf->budget = { 0 };
      *     conf->zone_key = { 0, NULL };
+     *     conf->target = NULL;
      *     conf->roles = NULL;
      *     conf->binds = NULL;
      *     conf->max_held = 0;
@@ -605,7 +619,8 @@ ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (active
         && (ngx_http_pprof_bind_sources(cf, conf) != NGX_CONF_OK
-            || ngx_http_pprof_zone_key(cf, conf) != NGX_CONF_OK))
+            || ngx_http_pprof_zone_key(cf, conf) != NGX_CONF_OK
+            || ngx_http_pprof_budget_window(cf, conf) != NGX_CONF_OK))
     {
         return NGX_CONF_ERROR;
     }
@@ -657,6 +672,7 @@ ngx_http_pprof_pipeline_conf(ngx_http_pprof_loc_conf_t *conf)
     ngx_memcpy(pc->rates, conf->rates, sizeof(pc->rates));
     pc->concurrency = conf->concurrency;
     pc->budget = conf->budget;
+    pc->named_target = (conf->target != NULL);
 }
 
 
@@ -684,6 +700,10 @@ ngx_http_pprof_merge_capture(ngx_http_pprof_loc_conf_t *conf,
     if (conf->budget_set == NGX_CONF_UNSET) {
         conf->budget = prev->budget;
         conf->budget_set = prev->budget_set;
+    }
+
+    if (conf->target == NULL) {
+        conf->target = prev->target;
     }
 }
 

@@ -111,6 +111,9 @@ typedef struct {
     ngx_flag_t            used;             /* a location has pprof on */
     ngx_http_pprof_where_t  used_at;        /* the first such location's */
     ngx_array_t           audit_logs;       /* ngx_http_pprof_audit_log_t */
+    ngx_array_t           budget_windows;   /* uint64_t ms: the lengths of
+                                               pprof_capture_budget windows,
+                                               each once */
     EVP_PKEY             *audit_key;        /* checkpoint signing key */
     ngx_uint_t            audit_checkpoint; /* records between them */
     ngx_int_t             request_uri;      /* its variable index */
@@ -161,7 +164,10 @@ typedef struct {
     ngx_array_t          *binds;            /* pprof_bind_t, inherited too */
     ngx_uint_t            max_held;         /* roles one identity can hold */
 
-    /* Stages 7-9, kept in the zone under this location's key. */
+    /*
+     * Stages 7-9, kept in the zone: rates under this location's key,
+     * slots and budget under its target's.
+     */
     pprof_rate_t          rates[PPROF_CLASS_COUNT];
     ngx_uint_t            rates_set;        /* bit per class set here */
     ngx_uint_t            concurrency;
@@ -274,6 +280,10 @@ ngx_int_t ngx_http_pprof_filter_init(ngx_conf_t *cf);
 char *ngx_http_pprof_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_pprof_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_pprof_budget(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_pprof_budget_window(ngx_conf_t *cf,
+    ngx_http_pprof_loc_conf_t *conf);
+pprof_reason_t ngx_http_pprof_target(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 char *ngx_http_pprof_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_pprof_zone_default(ngx_conf_t *cf);
 ngx_http_pprof_ctx_t *ngx_http_pprof_ctx_create(ngx_http_request_t *r,

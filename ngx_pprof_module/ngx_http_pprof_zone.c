@@ -5,27 +5,34 @@
  * old zone reused when the configuration is reloaded.
  *
  * Three kinds of node: a rate state per location, class and identity; the
- * capture slots per location and endpoint; the budget per location.  Rate
- * nodes and slot nodes without a live lease may be evicted when the slab
- * is full; budget nodes and slot nodes that hold a lease never are, so a
- * flood of identities cannot reset a budget or free a running capture.
- * Only when nothing else is left to evict does a request fail for want of
- * room, and that is logged.
+ * capture slots per target and endpoint; a budget window per target and
+ * window length.  Rate nodes, slot nodes without a live lease and windows
+ * that hold no capture may be evicted when the slab is full; a slot that
+ * holds a lease and a window still counting a capture never are, so a
+ * flood of identities or targets cannot reset a budget or free a running
+ * capture.  Only when nothing else is left to evict does a request fail
+ * for want of room, and that is logged.
+ *
+ * A target's keys say whether pprof_target named it or it is a location's
+ * own, then its length, so that no bytes in a name (a variable's value may
+ * hold any, a client's header among them) can reach a location's own state
+ * or make two targets' keys one.  Their kinds are letters that slots and
+ * budgets keyed by location never used.
  */
 
 #include "ngx_http_pprof_module.h"
 
 
 #define NGX_HTTP_PPROF_NODE_RATE    'r'
-#define NGX_HTTP_PPROF_NODE_SLOTS   's'
-#define NGX_HTTP_PPROF_NODE_BUDGET  'b'
+#define NGX_HTTP_PPROF_NODE_SLOTS   't'
+#define NGX_HTTP_PPROF_NODE_BUDGET  'w'
 
 
 typedef struct {
     u_char                      color;
     u_char                      kind;
     u_short                     len;          /* of the key */
-    ngx_queue_t                 queue;        /* LRU; not for budgets */
+    ngx_queue_t                 queue;        /* LRU */
     ngx_uint_t                  payload;      /* bytes of state */
     u_char                      data[1];      /* aligned state, then key */
 } ngx_http_pprof_node_t;
@@ -35,6 +42,12 @@ typedef struct {
     pprof_rate_t                rate;         /* to tell when it is idle */
     pprof_rate_state_t          state;
 } ngx_http_pprof_rate_node_t;
+
+
+typedef struct {
+    uint64_t                    window;       /* ms, to tell when it is idle */
+    pprof_budget_state_t        state;
+} ngx_http_pprof_budget_node_t;
 
 
 /*
@@ -75,6 +88,10 @@ static void *ngx_http_pprof_payload(ngx_http_pprof_node_t *pn);
 static u_char *ngx_http_pprof_node_key(ngx_http_pprof_node_t *pn);
 static ngx_int_t ngx_http_pprof_key(ngx_http_request_t *r, ngx_str_t *key,
     u_char kind, ngx_str_t *zone_key, ngx_str_t *a, ngx_str_t *b);
+static ngx_int_t ngx_http_pprof_target_key(ngx_http_pprof_store_t *store,
+    ngx_str_t *key, u_char kind, u_char *part, size_t len);
+static ngx_http_pprof_budget_node_t *ngx_http_pprof_window(
+    ngx_http_pprof_store_t *store, uint64_t window, uint64_t now);
 static void ngx_http_pprof_release(void *data);
 static void ngx_http_pprof_slots_free(ngx_http_pprof_hold_t *hold,
     uint64_t lease);
@@ -432,7 +449,6 @@ ngx_http_pprof_zone_acquire(void *data, pprof_str_t endpoint,
     ngx_http_pprof_store_t *store = data;
 
     size_t                  nslots;
-    ngx_str_t               name;
     pprof_reason_t          rc;
     pprof_lease_t          *slots;
     ngx_pool_cleanup_t     *cln;
@@ -450,11 +466,9 @@ ngx_http_pprof_zone_acquire(void *data, pprof_str_t endpoint,
     ngx_memzero(hold, sizeof(ngx_http_pprof_hold_t));
     hold->zone = store->zone;
 
-    name.data = (u_char *) endpoint.data;
-    name.len = endpoint.len;
-
-    if (ngx_http_pprof_key(store->r, &hold->key, NGX_HTTP_PPROF_NODE_SLOTS,
-                           &store->plcf->zone_key, &name, NULL)
+    if (ngx_http_pprof_target_key(store, &hold->key,
+                                  NGX_HTTP_PPROF_NODE_SLOTS,
+                                  (u_char *) endpoint.data, endpoint.len)
         != NGX_OK)
     {
         return PPROF_INTERNAL_ERROR;
@@ -516,32 +530,82 @@ ngx_http_pprof_zone_give_back(void *data, pprof_str_t endpoint,
 }
 
 
-/* Stage 9: the location's budget of capture time. */
+/*
+ * Stage 9: the target's capture time in the location's window, judged by
+ * the location's limit.  Locations of one target may count over windows of
+ * different lengths: a capture granted through one is counted in the
+ * target's window of every length the configuration has, so each location
+ * sees every capture of its target within its own window.
+ */
 static pprof_reason_t
 ngx_http_pprof_zone_budget(void *data, const pprof_budget_t *budget,
     uint64_t now, uint64_t amount, uint64_t *retry_after)
 {
     ngx_http_pprof_store_t *store = data;
 
-    ngx_str_t               key;
-    ngx_http_pprof_node_t  *pn;
+    uint64_t                       *window;
+    ngx_uint_t                      i;
+    pprof_reason_t                  rc;
+    ngx_http_pprof_budget_node_t   *bn;
+    ngx_http_pprof_main_conf_t     *pmcf;
 
-    if (ngx_http_pprof_key(store->r, &key, NGX_HTTP_PPROF_NODE_BUDGET,
-                           &store->plcf->zone_key, NULL, NULL)
+    bn = ngx_http_pprof_window(store, budget->window, now);
+    if (bn == NULL) {
+        return PPROF_INTERNAL_ERROR;
+    }
+
+    rc = pprof_budget_take(&bn->state, budget, now, amount, retry_after);
+    if (rc != PPROF_OK) {
+        return rc;
+    }
+
+    /* Charged, the windows already found hold a capture: none is evicted. */
+    pmcf = ngx_http_get_module_main_conf(store->r, ngx_http_pprof_module);
+    window = pmcf->budget_windows.elts;
+
+    for (i = 0; i < pmcf->budget_windows.nelts; i++) {
+        if (window[i] == budget->window) {
+            continue;
+        }
+
+        bn = ngx_http_pprof_window(store, window[i], now);
+        if (bn == NULL) {
+            return PPROF_INTERNAL_ERROR;
+        }
+
+        pprof_budget_charge(&bn->state, window[i], now, amount);
+    }
+
+    return PPROF_OK;
+}
+
+
+static ngx_http_pprof_budget_node_t *
+ngx_http_pprof_window(ngx_http_pprof_store_t *store, uint64_t window,
+    uint64_t now)
+{
+    ngx_str_t                      key;
+    ngx_http_pprof_node_t         *pn;
+    ngx_http_pprof_budget_node_t  *bn;
+
+    if (ngx_http_pprof_target_key(store, &key, NGX_HTTP_PPROF_NODE_BUDGET,
+                                  (u_char *) &window, sizeof(uint64_t))
         != NGX_OK)
     {
-        return PPROF_INTERNAL_ERROR;
+        return NULL;
     }
 
     pn = ngx_http_pprof_node(store->r, store->zone, &key,
                              NGX_HTTP_PPROF_NODE_BUDGET,
-                             sizeof(pprof_budget_state_t), now);
+                             sizeof(ngx_http_pprof_budget_node_t), now);
     if (pn == NULL) {
-        return PPROF_INTERNAL_ERROR;
+        return NULL;
     }
 
-    return pprof_budget_take(ngx_http_pprof_payload(pn), budget, now, amount,
-                             retry_after);
+    bn = ngx_http_pprof_payload(pn);
+    bn->window = window;
+
+    return bn;
 }
 
 
@@ -679,10 +743,8 @@ ngx_http_pprof_node(ngx_http_request_t *r, ngx_http_pprof_zone_ctx_t *zone,
     pn = ngx_http_pprof_lookup(zone, key, hash);
 
     if (pn) {
-        if (kind != NGX_HTTP_PPROF_NODE_BUDGET) {
-            ngx_queue_remove(&pn->queue);
-            ngx_queue_insert_head(&zone->sh->lru, &pn->queue);
-        }
+        ngx_queue_remove(&pn->queue);
+        ngx_queue_insert_head(&zone->sh->lru, &pn->queue);
         return pn;
     }
 
@@ -707,10 +769,7 @@ ngx_http_pprof_node(ngx_http_request_t *r, ngx_http_pprof_zone_ctx_t *zone,
     ngx_memcpy(ngx_http_pprof_node_key(pn), key->data, key->len);
 
     ngx_rbtree_insert(&zone->sh->rbtree, node);
-
-    if (kind != NGX_HTTP_PPROF_NODE_BUDGET) {
-        ngx_queue_insert_head(&zone->sh->lru, &pn->queue);
-    }
+    ngx_queue_insert_head(&zone->sh->lru, &pn->queue);
 
     return pn;
 }
@@ -722,7 +781,7 @@ ngx_http_pprof_node(ngx_http_request_t *r, ngx_http_pprof_zone_ctx_t *zone,
  * or a few (as limit_req does) leaves a node of another size, such as a
  * longer identity's, no room.  So evict from the LRU tail one node at a
  * time, trying again after each, until the node fits or all that is left
- * is live capture slots and budgets.
+ * is live capture slots and budgets still counting captures.
  */
 static ngx_rbtree_node_t *
 ngx_http_pprof_alloc(ngx_http_request_t *r, ngx_http_pprof_zone_ctx_t *zone,
@@ -755,8 +814,9 @@ ngx_http_pprof_alloc(ngx_http_request_t *r, ngx_http_pprof_zone_ctx_t *zone,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "pprof_zone is full: no room for %uz bytes of %s "
                       "state after evicting %ui idle nodes; what is left "
-                      "is live capture slots and budgets, which are never "
-                      "evicted: make pprof_zone larger", size,
+                      "is live capture slots and budgets still counting "
+                      "captures, which are never evicted: make pprof_zone "
+                      "larger", size,
                       kind == NGX_HTTP_PPROF_NODE_RATE ? "rate"
                       : kind == NGX_HTTP_PPROF_NODE_SLOTS ? "capture slot"
                       : "budget", evicted);
@@ -810,13 +870,20 @@ static ngx_int_t
 ngx_http_pprof_evictable(ngx_http_pprof_zone_ctx_t *zone,
     ngx_http_pprof_node_t *pn, uint64_t now, ngx_uint_t force)
 {
-    size_t                       n;
-    pprof_lease_t               *slots;
-    ngx_http_pprof_rate_node_t  *rn;
+    size_t                         n;
+    pprof_lease_t                 *slots;
+    ngx_http_pprof_rate_node_t    *rn;
+    ngx_http_pprof_budget_node_t  *bn;
 
     if (pn->kind == NGX_HTTP_PPROF_NODE_RATE) {
         rn = ngx_http_pprof_payload(pn);
         return force || pprof_rate_idle(&rn->state, &rn->rate, now);
+    }
+
+    /* A budget: once its window holds nothing, forgetting it loses none. */
+    if (pn->kind == NGX_HTTP_PPROF_NODE_BUDGET) {
+        bn = ngx_http_pprof_payload(pn);
+        return pprof_budget_idle(&bn->state, bn->window, now);
     }
 
     /* Slots: only once no capture holds one. */
@@ -880,6 +947,48 @@ ngx_http_pprof_key(ngx_http_request_t *r, ngx_str_t *key, u_char kind,
         *p++ = '\0';
         ngx_memcpy(p, b->data, b->len);
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * kind, '=' for a named target or '@' for a location's own, the target's
+ * length in two bytes and the target, then part.
+ */
+static ngx_int_t
+ngx_http_pprof_target_key(ngx_http_pprof_store_t *store, ngx_str_t *key,
+    u_char kind, u_char *part, size_t len)
+{
+    u_char     *p;
+    ngx_str_t  *target;
+
+    target = &store->ctx->target;
+
+    /* The pipeline refused longer names; a location's own key is not one. */
+    if (target->len > 65535 - 4 - len) {
+        ngx_log_error(NGX_LOG_ERR, store->r->connection->log, 0,
+                      "pprof_zone: a target of %uz bytes is too long for "
+                      "a state key", target->len);
+        return NGX_ERROR;
+    }
+
+    key->len = 4 + target->len + len;
+
+    key->data = ngx_pnalloc(store->r->pool, key->len);
+    if (key->data == NULL) {
+        ngx_log_error(NGX_LOG_ERR, store->r->connection->log, 0,
+                      "pprof_zone: no memory for a state key");
+        return NGX_ERROR;
+    }
+
+    p = key->data;
+    *p++ = kind;
+    *p++ = store->plcf->target ? '=' : '@';
+    *p++ = (u_char) (target->len >> 8);
+    *p++ = (u_char) (target->len & 0xff);
+    p = ngx_cpymem(p, target->data, target->len);
+    ngx_memcpy(p, part, len);
 
     return NGX_OK;
 }
@@ -1112,4 +1221,61 @@ ngx_http_pprof_budget(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     plcf->budget.window = (uint64_t) window;
 
     return NGX_CONF_OK;
+}
+
+
+/* Every window length a location judges by, each once (stage 9). */
+char *
+ngx_http_pprof_budget_window(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
+{
+    uint64_t                    *window;
+    ngx_uint_t                   i;
+    ngx_http_pprof_main_conf_t  *pmcf;
+
+    if (conf->budget.limit == 0) {
+        return NGX_CONF_OK;
+    }
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pprof_module);
+    window = pmcf->budget_windows.elts;
+
+    for (i = 0; i < pmcf->budget_windows.nelts; i++) {
+        if (window[i] == conf->budget.window) {
+            return NGX_CONF_OK;
+        }
+    }
+
+    window = ngx_array_push(&pmcf->budget_windows);
+    if (window == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *window = conf->budget.window;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Whose slots and budget the request counts in: pprof_target's value, or
+ * the location itself.  The pipeline judges the value.
+ */
+pprof_reason_t
+ngx_http_pprof_target(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
+    ngx_http_pprof_ctx_t *ctx)
+{
+    if (plcf->target == NULL) {
+        ctx->target = plcf->zone_key;
+        return PPROF_OK;
+    }
+
+    if (ngx_http_complex_value(r, plcf->target, &ctx->target) != NGX_OK) {
+        ngx_str_null(&ctx->target);
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "pprof: internal_error: pprof_target could not be "
+                      "evaluated");
+        return PPROF_INTERNAL_ERROR;
+    }
+
+    return PPROF_OK;
 }

@@ -294,42 +294,74 @@ pprof_slots_live(const pprof_lease_t *slots, size_t n)
 }
 
 
-pprof_reason_t
-pprof_budget_take(pprof_budget_state_t *state, const pprof_budget_t *budget,
-    uint64_t now, uint64_t amount, uint64_t *retry_after)
+/* A window's slices: 1/PPROF_BUDGET_BUCKETS of it each, at least 1 ms. */
+static uint64_t
+budget_width(uint64_t window)
 {
-    uint64_t  width, current, oldest, used, freed, epoch;
-    size_t    i, b;
+    uint64_t  width = window / PPROF_BUDGET_BUCKETS;
 
-    if (budget->limit == 0) {
-        return PPROF_OK;
-    }
+    return width ? width : 1;
+}
 
-    width = budget->window / PPROF_BUDGET_BUCKETS;
-    if (width == 0) {
-        width = 1;
-    }
 
-    current = now / width;
-    oldest = current >= PPROF_BUDGET_BUCKETS - 1
-             ? current - (PPROF_BUDGET_BUCKETS - 1) : 0;
+static uint64_t
+budget_oldest(uint64_t current)
+{
+    return current >= PPROF_BUDGET_BUCKETS - 1
+           ? current - (PPROF_BUDGET_BUCKETS - 1) : 0;
+}
 
-    used = 0;
+
+/* Capture time granted in the slices from oldest to current. */
+static uint64_t
+budget_used(const pprof_budget_state_t *state, uint64_t oldest,
+    uint64_t current)
+{
+    size_t    i;
+    uint64_t  used = 0;
+
     for (i = 0; i < PPROF_BUDGET_BUCKETS; i++) {
         if (state->epoch[i] >= oldest && state->epoch[i] <= current) {
             used += state->used[i];
         }
     }
 
+    return used;
+}
+
+
+static void
+budget_add(pprof_budget_state_t *state, uint64_t current, uint64_t amount)
+{
+    size_t  b = current % PPROF_BUDGET_BUCKETS;
+
+    if (state->epoch[b] != current) {
+        state->epoch[b] = current;
+        state->used[b] = 0;
+    }
+
+    state->used[b] += amount;
+}
+
+
+pprof_reason_t
+pprof_budget_take(pprof_budget_state_t *state, const pprof_budget_t *budget,
+    uint64_t now, uint64_t amount, uint64_t *retry_after)
+{
+    uint64_t  width, current, oldest, used, freed, epoch;
+    size_t    b;
+
+    if (budget->limit == 0) {
+        return PPROF_OK;
+    }
+
+    width = budget_width(budget->window);
+    current = now / width;
+    oldest = budget_oldest(current);
+    used = budget_used(state, oldest, current);
+
     if (amount <= budget->limit && used + amount <= budget->limit) {
-        b = current % PPROF_BUDGET_BUCKETS;
-
-        if (state->epoch[b] != current) {
-            state->epoch[b] = current;
-            state->used[b] = 0;
-        }
-
-        state->used[b] += amount;
+        budget_add(state, current, amount);
         return PPROF_OK;
     }
 
@@ -355,6 +387,42 @@ pprof_budget_take(pprof_budget_state_t *state, const pprof_budget_t *budget,
 
     *retry_after = ceil_seconds((epoch + PPROF_BUDGET_BUCKETS) * width - now);
     return PPROF_BUDGET_EXHAUSTED;
+}
+
+
+void
+pprof_budget_charge(pprof_budget_state_t *state, uint64_t window,
+    uint64_t now, uint64_t amount)
+{
+    budget_add(state, now / budget_width(window), amount);
+}
+
+
+int
+pprof_budget_idle(const pprof_budget_state_t *state, uint64_t window,
+    uint64_t now)
+{
+    uint64_t  current;
+
+    current = now / budget_width(window);
+
+    return budget_used(state, budget_oldest(current), current) == 0;
+}
+
+
+/*
+ * Slots and budget are found by the target's name: one that is empty names
+ * no process, and one past the cap is no name an operator wrote (a client
+ * header, most likely) and would make every state key that long.
+ */
+pprof_reason_t
+pprof_policy_target(pprof_str_t target)
+{
+    if (target.len == 0 || target.len > PPROF_TARGET_MAX) {
+        return PPROF_FORBIDDEN;
+    }
+
+    return PPROF_OK;
 }
 
 

@@ -17,6 +17,8 @@ static pprof_reason_t pipeline_transport(const pprof_pipeline_conf_t *conf,
     const pprof_request_t *req, pprof_decision_t *d);
 static pprof_reason_t pipeline_authorize(const pprof_pipeline_conf_t *conf,
     const pprof_request_t *req, const pprof_who_t *who, pprof_decision_t *d);
+static pprof_reason_t pipeline_target(const pprof_pipeline_conf_t *conf,
+    const pprof_request_t *req, pprof_decision_t *d);
 static pprof_reason_t pipeline_admit(const pprof_pipeline_conf_t *conf,
     const pprof_request_t *req, const pprof_store_ops_t *ops, void *store,
     pprof_decision_t *d);
@@ -45,7 +47,7 @@ pprof_pipeline_check(const pprof_pipeline_conf_t *conf,
 {
     int             enforce;
     pprof_who_t     who;
-    pprof_reason_t  rc;
+    pprof_reason_t  rc, target;
 
     /* The text buffers at its end are written only with their length. */
     memset(d, 0, offsetof(pprof_decision_t, location));
@@ -115,6 +117,12 @@ pprof_pipeline_check(const pprof_pipeline_conf_t *conf,
         return 0;
     }
 
+    target = pipeline_target(conf, req, d);
+
+    if (pprof_policy_stop(&d->reason, target, enforce)) {
+        return 0;
+    }
+
     /* Behind a proxy the query reaches the target as sent: canonical only. */
     if (conf->authz) {
         rc = pprof_authz_params(&d->endpoint, req->args, req->method,
@@ -141,8 +149,11 @@ pprof_pipeline_check(const pprof_pipeline_conf_t *conf,
         return 0;
     }
 
-    /* Rate, concurrency and budget need an identity and a capture length. */
-    return d->canonical && d->authenticated;
+    /*
+     * Rate, concurrency and budget need an identity, a capture length and
+     * whose state to count it in.
+     */
+    return d->canonical && d->authenticated && target == PPROF_OK;
 }
 
 
@@ -251,6 +262,39 @@ pipeline_authorize(const pprof_pipeline_conf_t *conf,
 
     return pprof_policy_authorize(conf->roles, conf->nroles, d->held,
                                   d->nheld, &d->endpoint);
+}
+
+
+/*
+ * Stage 5 again: a location whose pprof_target names no process has no
+ * slots or budget to count a request in, and serves none.  A location
+ * without one is its own target, which needs no judging.
+ */
+static pprof_reason_t
+pipeline_target(const pprof_pipeline_conf_t *conf,
+    const pprof_request_t *req, pprof_decision_t *d)
+{
+    pprof_reason_t  rc;
+
+    if (!conf->named_target) {
+        return PPROF_OK;
+    }
+
+    rc = pprof_policy_target(req->target_name);
+
+    if (rc != PPROF_OK && d->reason == PPROF_OK) {
+        if (req->target_name.len == 0) {
+            snprintf(d->detail, sizeof(d->detail),
+                     "this location's pprof_target is empty");
+
+        } else {
+            snprintf(d->detail, sizeof(d->detail), "this location's "
+                     "pprof_target is longer than %d bytes",
+                     PPROF_TARGET_MAX);
+        }
+    }
+
+    return rc;
 }
 
 

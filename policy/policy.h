@@ -398,6 +398,17 @@ pprof_reason_t pprof_budget_take(pprof_budget_state_t *state,
     const pprof_budget_t *budget, uint64_t now, uint64_t amount,
     uint64_t *retry_after);
 
+/*
+ * A target's window of another length than the asking location's: the
+ * capture granted there is counted in it too, unchecked.
+ */
+void pprof_budget_charge(pprof_budget_state_t *state, uint64_t window,
+    uint64_t now, uint64_t amount);
+
+/* Whether nothing was granted within the window: forgetting it loses none. */
+int pprof_budget_idle(const pprof_budget_state_t *state, uint64_t window,
+    uint64_t now);
+
 
 /*
  * A capture's target (pprof_target): its slots and budget window belong to
@@ -490,6 +501,9 @@ typedef struct {
     pprof_rate_t          rates[PPROF_CLASS_COUNT];
     size_t                concurrency;
     pprof_budget_t        budget;
+    int                   named_target;  /* pprof_target is set: the
+                                            request's target_name is
+                                            judged at stage 5 */
 } pprof_pipeline_conf_t;
 
 /* An address; family PPROF_ADDR_ANY for a peer that is not IP (unix). */
@@ -506,6 +520,8 @@ typedef struct {
     const char           *read_detail;   /* and what was wrong, or NULL */
     pprof_reason_t        target;        /* OK, or why the upstream could
                                             not be resolved */
+    pprof_str_t           target_name;   /* whose slots and budget:
+                                            pprof_target's value */
     pprof_method_t        method;
     pprof_str_t           uri;           /* decoded and normalised */
     pprof_str_t           args;          /* the raw query */

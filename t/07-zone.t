@@ -4,8 +4,8 @@
 # identities than it can hold: no crash, no alert, every request still
 # decided (eviction makes room, for nodes of every size), and a running
 # capture's slot is never evicted.  Then the zone is filled with what is
-# never evicted (budgets): only then is a request refused for want of
-# room, and error.log says why.
+# never evicted (budgets still counting a capture): only then is a request
+# refused for want of room, and error.log says why.
 
 use strict;
 use warnings;
@@ -18,8 +18,8 @@ use PprofGateway qw(make_identities tls_server);
 
 my $ZONE = 32 * 1024;
 
-# Locations whose budget (shorter than any capture asked for) refuses every
-# capture, but only after its budget state is stored in the zone.
+# Locations, each its own target, whose budget grants one capture and then
+# counts it for an hour.  A stand-in target answers at once.
 my @BUDGETS = map { sprintf 'b%02d', $_ } 0 .. 39;
 my $budget_locations = join '', map { <<"LOC" } @BUDGETS;
     location /$_/debug/pprof/ {
@@ -27,13 +27,17 @@ my $budget_locations = join '', map { <<"LOC" } @BUDGETS;
         pprof_prefix /$_/debug/pprof/;
         pprof_identity \$http_x_user;
         pprof_capture_budget 1s per 1h;
-        proxy_pass http://%%TARGET%%/debug/pprof/;
+        pprof_annotate off;
+        proxy_pass http://127.0.0.1:%%PORT_STUB%%/debug/pprof/;
     }
 LOC
 
 my $t = PprofTest->new;
 make_identities($t);
 $t->start_target;
+$t->start_stub('stub', sub {
+    return "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+});
 
 # cmdline's bucket drains for a minute: no rate state turns idle during the
 # test, so only eviction can make room, however slowly the flood runs.
@@ -48,13 +52,21 @@ CONF
         pprof_rate cmdline 1r/m burst=5;
         proxy_pass http://%%TARGET%%;
     }
+    location /hdr/debug/pprof/ {
+        pprof on;
+        pprof_prefix /hdr/debug/pprof/;
+        pprof_identity $http_x_user;
+        pprof_target $http_x_target;
+        pprof_capture_budget 1s per 1h;
+        proxy_pass http://%%TARGET%%/debug/pprof/;
+    }
     location = /status { pprof_status; }
 LOC
 $t->run;
 
 sub get_as {
-    my ($user, $path) = @_;
-    return $t->get('tls', $path, headers => { 'X-User' => $user });
+    my ($user, $path, %more) = @_;
+    return $t->get('tls', $path, headers => { 'X-User' => $user, %more });
 }
 
 sub zone_used {
@@ -133,20 +145,38 @@ is($?, 0, 'the long capture completed');
 is(get_as('uother', '/debug/pprof/profile?seconds=1')->{status}, 200,
     'its slot is free once it ended');
 
-# Budgets are never evicted: location after location stores one until no
+# Targets named by a client, each a budget that counts nothing (the capture
+# asked for is longer than it): many times more than the zone holds, and
+# all are forgotten as room is needed.
+my %refused;
+for my $i (1 .. 100) {
+    my $r = get_as("uflood$i", "/hdr/debug/pprof/profile?seconds=2",
+                   'X-Target' => sprintf('t%03d-%s', $i, 'x' x 40));
+    $refused{"$r->{status} " . ($r->{body} =~ /^pprof-gateway: (\w+)/ ? $1 : '-')}++;
+}
+is_deeply(\%refused, { '429 budget_exhausted' => 100 },
+    '100 targets\' budgets, each deciding') or diag(explain \%refused);
+unlike($t->error_log, $FULL, 'budgets that count nothing are evicted');
+
+# A budget that counted nothing is forgotten when room is needed; one
+# counting a capture is not: location after location stores one until no
 # room is left but theirs.
 my @answers;
 for my $loc (@BUDGETS) {
     my $r = get_as('ubudget', "/$loc/debug/pprof/profile?seconds=2");
-    push @answers, "$r->{status} " . ($r->{body} =~ /^pprof-gateway: (\w+)/ ? $1 : '?');
-    last if $r->{status} != 429;
+    my $answer = "$r->{status} " . ($r->{body} =~ /^pprof-gateway: (\w+)/ ? $1 : '-');
+    $r = get_as('ubudget', "/$loc/debug/pprof/profile?seconds=1");
+    $answer .= ", $r->{status} " . ($r->{body} =~ /^pprof-gateway: (\w+)/ ? $1 : '-');
+    push @answers, $answer;
+    last if $r->{status} != 200;
 }
 my $last = pop @answers;
-ok(@answers >= 2 && !grep({ $_ ne '429 budget_exhausted' } @answers),
-    scalar(@answers) . ' budgets stored, each refusing its capture')
-    or diag(explain \@answers);
-is($last, '500 internal_error', 'then a budget finds no room: denied, fail closed');
-like($t->error_log, qr/\[error\].*pprof_zone is full: no room for \d+ bytes of budget state after evicting \d+ idle nodes/,
+ok(@answers >= 2 && !grep({ $_ ne '429 budget_exhausted, 200 -' } @answers),
+    scalar(@answers) . ' budgets refused a capture longer than themselves, then '
+    . 'granted one and stored it') or diag(explain \@answers);
+like($last, qr/, 500 internal_error$/, 'then a budget finds no room: denied, fail closed')
+    or diag($last);
+like($t->error_log, qr/\[error\].*pprof_zone is full: no room for \d+ bytes of (?:budget|capture slot) state after evicting \d+ idle nodes/,
     'and error.log says the zone is full of what is never evicted');
 
 $t->done_testing_checks;

@@ -320,6 +320,87 @@ shared_metrics(void **state)
         "pprof_shared_state_latency_seconds_bucket{le=\"+Inf\"} 3\n"
         "pprof_shared_state_latency_seconds_sum 2.030800\n"
         "pprof_shared_state_latency_seconds_count 3\n"));
+/*
+ * One target's windows of two lengths: a capture granted through one is
+ * counted in the other, and each forgets it once it has left.
+ */
+static void
+budget_windows(void **state)
+{
+    uint64_t              t, retry;
+    pprof_budget_t        hour = { 60000, 3600000 };      /* 60 s per 1h */
+    pprof_budget_t        ten = { 30000, 600000 };        /* 30 s per 10m */
+    pprof_budget_state_t  h, m;
+
+    (void) state;
+
+    memset(&h, 0, sizeof(h));
+    memset(&m, 0, sizeof(m));
+    t = 1000000000;
+
+    assert_true(pprof_budget_idle(&h, hour.window, t));
+    assert_true(pprof_budget_idle(&m, ten.window, t));
+
+    /* 25 s granted by the hour's location, counted in the 10 minutes. */
+    assert_int_equal(pprof_budget_take(&h, &hour, t, 25000, &retry),
+                     PPROF_OK);
+    pprof_budget_charge(&m, ten.window, t, 25000);
+    assert_false(pprof_budget_idle(&h, hour.window, t));
+    assert_false(pprof_budget_idle(&m, ten.window, t));
+
+    /* So the 10 minutes' location has 5 s left, not 30. */
+    retry = 0;
+    assert_int_equal(pprof_budget_take(&m, &ten, t + 1000, 10000, &retry),
+                     PPROF_BUDGET_EXHAUSTED);
+    assert_true(retry >= 590 && retry <= 600);
+    assert_int_equal(pprof_budget_take(&m, &ten, t + 1000, 5000, &retry),
+                     PPROF_OK);
+
+    /* Charging never refuses, even past any limit. */
+    pprof_budget_charge(&h, hour.window, t + 1000, 5000000);
+    assert_int_equal(pprof_budget_take(&h, &hour, t + 2000, 1000, &retry),
+                     PPROF_BUDGET_EXHAUSTED);
+
+    /* Out of the short window, still in the long one. */
+    assert_true(pprof_budget_idle(&m, ten.window, t + 602000));
+    assert_false(pprof_budget_idle(&h, hour.window, t + 602000));
+    assert_true(pprof_budget_idle(&h, hour.window, t + 3602000));
+}
+
+
+/* A target's name: present, and no longer than an operator would write. */
+static void
+target(void **state)
+{
+    static unsigned char  name[PPROF_TARGET_MAX + 2];
+    pprof_str_t           s;
+
+    (void) state;
+
+    memset(name, 'a', sizeof(name));
+    s.data = name;
+
+    s.len = 0;
+    assert_int_equal(pprof_policy_target(s), PPROF_FORBIDDEN);
+    s.data = NULL;
+    assert_int_equal(pprof_policy_target(s), PPROF_FORBIDDEN);
+    s.data = name;
+
+    s.len = 1;
+    assert_int_equal(pprof_policy_target(s), PPROF_OK);
+    s.len = PPROF_TARGET_MAX;
+    assert_int_equal(pprof_policy_target(s), PPROF_OK);
+    s.len = PPROF_TARGET_MAX + 1;
+    assert_int_equal(pprof_policy_target(s), PPROF_FORBIDDEN);
+    s.len = (size_t) -1;
+    assert_int_equal(pprof_policy_target(s), PPROF_FORBIDDEN);
+
+    /* Any bytes: the name is a key, never parsed. */
+    assert_int_equal(pprof_policy_target(S("{svc}%00\x01 \"a\"")),
+                     PPROF_OK);
+    s.data = (const unsigned char *) "a\0b";
+    s.len = 3;
+    assert_int_equal(pprof_policy_target(s), PPROF_OK);
 }
 
 
@@ -349,6 +430,8 @@ main(void)
         cmocka_unit_test(slots),
         cmocka_unit_test(leases),
         cmocka_unit_test(budget),
+        cmocka_unit_test(budget_windows),
+        cmocka_unit_test(target),
         cmocka_unit_test(metrics),
         cmocka_unit_test(shared_metrics),
         cmocka_unit_test(read_timeout),

@@ -306,6 +306,7 @@ typedef enum {
     SPOIL_CREDENTIAL,
     SPOIL_ROLE,
     SPOIL_ALLOC,
+    SPOIL_NO_TARGET,
     SPOIL_PARAMS,
     SPOIL_RATE,
     SPOIL_SLOT,
@@ -340,6 +341,7 @@ static const stage_case_t  stage_cases[] = {
     { "role", CAPTURE, PPROF_FORBIDDEN, 1, 6, SPOIL_ROLE },
     { "no memory for roles", CAPTURE, PPROF_INTERNAL_ERROR, 1, 6,
       SPOIL_ALLOC },
+    { "empty target", CAPTURE, PPROF_FORBIDDEN, 1, 6, SPOIL_NO_TARGET },
     { "params", CAPTURE, PPROF_BAD_PARAMETER, 1, 7, SPOIL_PARAMS },
     { "rate", CAPTURE, PPROF_RATE_LIMITED, 1, 8, SPOIL_RATE },
     { "slot", CAPTURE, PPROF_CAPTURE_BUSY, 1, 9, SPOIL_SLOT },
@@ -396,6 +398,11 @@ spoil(spoil_t what, pprof_pipeline_conf_t *conf, pprof_request_t *req,
 
     case SPOIL_ALLOC:
         f->fail_alloc = 1;
+        break;
+
+    case SPOIL_NO_TARGET:
+        conf->named_target = 1;
+        req->target_name = S("");
         break;
 
     case SPOIL_PARAMS:
@@ -680,6 +687,69 @@ halves(void **state)
 }
 
 
+/*
+ * pprof_target's value, judged at stage 5: present and at most 255 bytes,
+ * whatever the bytes; a location without one is its own target.  A dry
+ * run forwards, but counts nothing for a target that names no process.
+ */
+static void
+named_target(void **state)
+{
+    int                    enforce;
+    fixture_t              f;
+    pprof_request_t        req;
+    pprof_decision_t       d;
+    pprof_pipeline_conf_t  conf;
+    static unsigned char   name[PPROF_TARGET_MAX + 1];
+
+    (void) state;
+
+    memset(name, '{', sizeof(name));
+
+    setup_conf(&conf);
+    setup_request(&req, &f, "/debug/pprof/profile", "seconds=5");
+    pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
+    assert_int_equal(d.reason, PPROF_OK);
+
+    conf.named_target = 1;
+    setup_request(&req, &f, "/debug/pprof/profile", "seconds=5");
+    req.target_name.data = name;
+    req.target_name.len = PPROF_TARGET_MAX;
+    pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
+    assert_int_equal(d.reason, PPROF_OK);
+    assert_int_not_equal(d.lease, 0);
+
+    for (enforce = 0; enforce <= 1; enforce++) {
+        conf.enforce = enforce;
+
+        setup_request(&req, &f, "/debug/pprof/profile", "seconds=5");
+        req.target_name.data = name;
+        req.target_name.len = PPROF_TARGET_MAX + 1;
+        pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
+        assert_int_equal(d.reason, PPROF_FORBIDDEN);
+        assert_string_equal(d.detail, "this location's pprof_target is "
+                            "longer than 255 bytes");
+        assert_int_equal(f.store.calls, 0);
+        assert_int_equal(d.lease, 0);
+        assert_int_equal(pprof_policy_forwards(d.reason, enforce), !enforce);
+
+        /* A cmdline request is refused too: every request of it. */
+        setup_request(&req, &f, "/debug/pprof/cmdline", "");
+        pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
+        assert_int_equal(d.reason, PPROF_FORBIDDEN);
+        assert_string_equal(d.detail,
+                            "this location's pprof_target is empty");
+
+        /* An earlier failure keeps its own words. */
+        setup_request(&req, &f, "/debug/pprof/profile", "seconds=5");
+        f.who.identity = S("bob");
+        pprof_pipeline_decide(&conf, &req, &store_ops, &f.store, &d);
+        assert_int_equal(d.reason, PPROF_FORBIDDEN);
+        assert_string_equal(d.detail, "");
+    }
+}
+
+
 /* A slot is taken, then the budget refuses: the slot is free again. */
 static void
 slot_given_back(void **state)
@@ -922,6 +992,7 @@ main(void)
         cmocka_unit_test(pairs),
         cmocka_unit_test(all_pairs),
         cmocka_unit_test(halves),
+        cmocka_unit_test(named_target),
         cmocka_unit_test(slot_given_back),
         cmocka_unit_test(retry_after),
         cmocka_unit_test(details),
