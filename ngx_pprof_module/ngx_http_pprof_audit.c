@@ -231,6 +231,43 @@ ngx_http_pprof_audit_key_cleanup(void *data)
 }
 
 
+/*
+ * pprof_gateway_id NAME: checked by the core's rule, so that it goes whole
+ * into every record and lease.  The name is not echoed: it is what is
+ * wrong.
+ */
+char *
+ngx_http_pprof_gateway_id(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pprof_main_conf_t *pmcf = conf;
+
+    ngx_str_t    *value;
+    pprof_str_t   name;
+    const char   *why;
+
+    if (pmcf->gateway_id.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name.data = value[1].data;
+    name.len = value[1].len;
+
+    why = pprof_audit_gateway_check(name);
+    if (why != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pprof_gateway_id: the name %s (a gateway id is "
+                           "1 to %d bytes of printable UTF-8)", why,
+                           PPROF_AUDIT_GATEWAY_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    pmcf->gateway_id = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
 static char *
 ngx_http_pprof_audit_syslog_open(ngx_conf_t *cf,
     ngx_http_pprof_audit_log_t *log)
@@ -684,6 +721,17 @@ ngx_http_pprof_audit_fill(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
 
     rec->enforced = ctx->enforced;
 
+    switch (ctx->shared) {
+    case NGX_HTTP_PPROF_SHARED_OK:
+        ngx_str_set(&rec->shared, "ok");
+        break;
+    case NGX_HTTP_PPROF_SHARED_UNAVAILABLE:
+        ngx_str_set(&rec->shared, "unavailable");
+        break;
+    default:                            /* Redis was not asked */
+        break;
+    }
+
     /* A proxy's check: the original request, as the proxy told it. */
     if (ctx->authz) {
         rec->client.data = ctx->client.data;
@@ -741,6 +789,8 @@ ngx_http_pprof_audit_writer(ngx_http_pprof_audit_out_t *out,
     w->write = ngx_http_pprof_audit_put;
     w->unencodable = ngx_http_pprof_audit_unencodable;
     w->data = out;
+    w->gateway.data = pmcf->gateway_id.data;
+    w->gateway.len = pmcf->gateway_id.len;
 }
 
 

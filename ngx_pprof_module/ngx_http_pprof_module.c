@@ -291,6 +291,13 @@ static ngx_command_t  ngx_http_pprof_commands[] = {
       offsetof(ngx_http_pprof_main_conf_t, audit_checkpoint),
       &ngx_http_pprof_checkpoint_bounds },
 
+    { ngx_string("pprof_gateway_id"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_pprof_gateway_id,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("pprof_annotate"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -424,6 +431,7 @@ ngx_http_pprof_create_main_conf(ngx_conf_t *cf)
      *     pmcf->used = 0;
      *     pmcf->used_at = { NULL, 0 };
      *     pmcf->audit_key = NULL;
+     *     pmcf->gateway_id = { 0, NULL };
      *     pmcf->proxy_handler = NULL;
      *     pmcf->policy_at = { NULL, 0 };
      *     pmcf->guarded = 0;
@@ -456,6 +464,11 @@ ngx_http_pprof_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_uint_value(pmcf->audit_checkpoint, 1000);
     ngx_conf_init_uint_value(pmcf->shared_failure, 0);
+
+    /* $hostname: a sidecar's is its pod's name. */
+    if (pmcf->gateway_id.data == NULL) {
+        pmcf->gateway_id = cf->cycle->hostname;
+    }
 
     return NGX_CONF_OK;
 }

@@ -333,6 +333,8 @@ char *ngx_http_pprof_audit_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_pprof_audit_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_pprof_gateway_id(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_pprof_audit_heads(ngx_http_pprof_zone_ctx_t *zone,
     ngx_log_t *log);
 ngx_int_t ngx_http_pprof_audit_decision(ngx_http_request_t *r,

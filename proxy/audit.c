@@ -59,6 +59,10 @@
 #define CAP_SHA256       80
 #define CAP_UPSTREAM     512
 #define CAP_ANNOTATION   256
+#define CAP_SHARED       32
+
+/* A gateway id that pprof_audit_gateway_check() took is never cut. */
+#define CAP_GATEWAY      (2 + 2 * PPROF_AUDIT_GATEWAY_MAX)
 
 /* "…" and its length in UTF-8. */
 #define ELLIPSIS         "\xe2\x80\xa6"
@@ -512,6 +516,46 @@ pprof_rfc3339(char ts[PPROF_RFC3339_LEN], uint64_t time_us)
 }
 
 
+/*
+ * A gateway id names the gateway in every record of a fleet, and its
+ * leases in Redis: it must be whole and unambiguous there.  So it is
+ * UTF-8 without control characters (C0, DEL, C1), of a bounded length,
+ * which takes at most two line bytes per byte (a quote or a backslash)
+ * and is never cut.
+ */
+const char *
+pprof_audit_gateway_check(pprof_str_t name)
+{
+    size_t  i, n;
+
+    if (name.len == 0) {
+        return "is empty";
+    }
+
+    if (name.len > PPROF_AUDIT_GATEWAY_MAX) {
+        return "is longer than 255 bytes";
+    }
+
+    for (i = 0; i < name.len; i += n) {
+        if (name.data[i] < 0x20 || name.data[i] == 0x7f) {
+            return "holds a control character";
+        }
+
+        n = utf8_len(name.data + i, name.len - i);
+        if (n == 0) {
+            return "is not UTF-8";
+        }
+
+        /* C1 (U+0080-U+009F): NEL breaks lines for some readers. */
+        if (n == 2 && name.data[i] == 0xc2 && name.data[i + 1] < 0xa0) {
+            return "holds a control character";
+        }
+    }
+
+    return NULL;
+}
+
+
 /* prev is copied into the line as is: only lowercase hex may be. */
 static int
 is_hash(const char hex[PPROF_AUDIT_HASH_HEX])
@@ -580,6 +624,11 @@ pprof_audit_encode(char *buf, size_t cap, const pprof_audit_record_t *rec,
     put_lit(&o, stage);
     put_lit(&o, "\"");
 
+    /* Which gateway of a fleet wrote the line, checkpoints included. */
+    if (rec->gateway.len) {
+        put_field(&o, "gateway", rec->gateway, CAP_GATEWAY, &cut);
+    }
+
     if (rec->stage == PPROF_AUDIT_CHECKPOINT) {
         put_uint_field(&o, "records", rec->records, &cut);
 
@@ -618,6 +667,10 @@ pprof_audit_encode(char *buf, size_t cap, const pprof_audit_record_t *rec,
         put_field(&o, "reason", rec->reason, CAP_REASON, &cut);
         put_lit(&o, rec->enforced ? ",\"enforced\":true"
                                   : ",\"enforced\":false");
+
+        if (rec->shared.len) {
+            put_field(&o, "shared", rec->shared, CAP_SHARED, &cut);
+        }
 
         /* A proxy's check: who asked, beside the client it asked for. */
         if (rec->proxy.len) {

@@ -269,14 +269,19 @@ chain_put(pprof_audit_chain_t *c, const pprof_audit_writer_t *w, size_t len)
 }
 
 
+/* Every line of a chain names its writer's gateway, whatever rec said. */
 int
 pprof_audit_chain_append(pprof_audit_chain_t *c,
     const pprof_audit_writer_t *w, const pprof_audit_record_t *rec)
 {
-    size_t  len;
+    size_t                len;
+    pprof_audit_record_t  stamped;
 
-    len = pprof_audit_encode(w->line, PPROF_AUDIT_LINE_MAX, rec, c->seq + 1,
-                             c->prev, NULL);
+    stamped = *rec;
+    stamped.gateway = w->gateway;
+
+    len = pprof_audit_encode(w->line, PPROF_AUDIT_LINE_MAX, &stamped,
+                             c->seq + 1, c->prev, NULL);
 
     if (chain_put(c, w, len) != 0) {
         return -1;
@@ -305,6 +310,7 @@ pprof_audit_chain_checkpoint(pprof_audit_chain_t *c,
     cp.stage = PPROF_AUDIT_CHECKPOINT;
     cp.time_us = time_us;
     cp.records = c->since_checkpoint;
+    cp.gateway = w->gateway;
 
     len = pprof_audit_checkpoint(w->line, PPROF_AUDIT_LINE_MAX, &cp,
                                  c->seq + 1, c->prev, w->key);

@@ -173,6 +173,10 @@ typedef struct {
     int                  enforced;
     pprof_str_t          proxy;         /* authz: the proxy's address;
                                            empty: a proxied request */
+    pprof_str_t          shared;        /* "ok" or "unavailable" when Redis
+                                           was asked; empty: left out */
+    pprof_str_t          gateway;       /* who wrote it; empty: left out.
+                                           The chain's writer sets it */
     /* response records */
     unsigned             status;
     uint64_t             bytes;
@@ -184,6 +188,14 @@ typedef struct {
     /* checkpoint records */
     uint64_t             records;       /* records since the last one */
 } pprof_audit_record_t;
+
+/*
+ * A pprof_gateway_id: NULL, or why it cannot be one (empty, too long, a
+ * control byte, not UTF-8).  One that passes is never cut in a record.
+ */
+#define PPROF_AUDIT_GATEWAY_MAX  255
+
+const char *pprof_audit_gateway_check(pprof_str_t name);
 
 /*
  * The record as one line (no newline): v, seq, ts, audit_id, stage, ...
@@ -237,10 +249,11 @@ typedef struct {
 void pprof_audit_chain_init(pprof_audit_chain_t *c);
 
 /*
- * Where a chain's lines go.  write is given a line without its newline
- * (it may use line[len], the NUL) and returns 0 once the whole line is
- * out, -1 otherwise; unencodable is told the seq of a line that could not
- * be encoded.  Both report and count their failures themselves.
+ * Where a chain's lines go, and which gateway writes them (every line's
+ * "gateway", left out when empty).  write is given a line without its
+ * newline (it may use line[len], the NUL) and returns 0 once the whole
+ * line is out, -1 otherwise; unencodable is told the seq of a line that
+ * could not be encoded.  Both report and count their failures themselves.
  */
 typedef struct {
     char        *line;               /* PPROF_AUDIT_LINE_MAX bytes */
@@ -250,6 +263,7 @@ typedef struct {
     int        (*write)(void *data, char *line, size_t len);
     void       (*unencodable)(void *data, uint64_t seq);
     void        *data;
+    pprof_str_t  gateway;            /* every line's "gateway" */
 } pprof_audit_writer_t;
 
 /*

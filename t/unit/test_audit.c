@@ -1896,6 +1896,154 @@ member(json_t *json, const char *key)
 }
 
 
+/*
+ * A fleet's fields: "gateway" right after the stage in every record,
+ * checkpoints included (their signature covers it), and "shared" after
+ * "enforced" in the decision and response records when Redis was asked.
+ * Either is left out when empty, so that a record of one gateway without
+ * Redis reads as before.
+ */
+static void
+encode_fleet_fields(void **state)
+{
+    pprof_audit_record_t  rec;
+    char                 *line;
+    json_t               *json;
+
+    (void) state;
+
+    decision(&rec);
+    rec.gateway = S("gw-eu-1");
+    rec.shared = S("ok");
+    assert_string_equal(encode(&rec, 1, ZEROS, NULL),
+        "{\"v\":1,\"seq\":1,\"ts\":\"2026-11-22T03:45:01.123456Z\","
+        "\"audit_id\":\"0123456789abcdef0123456789abcdef\","
+        "\"stage\":\"decision\",\"gateway\":\"gw-eu-1\","
+        "\"client\":\"192.0.2.7\",\"tls\":\"TLSv1.3\","
+        "\"identity\":\"alice\",\"auth\":\"cert\","
+        "\"roles\":[\"operator\",\"viewer\"],\"method\":\"GET\","
+        "\"path\":\"/debug/pprof/profile\","
+        "\"endpoint\":\"profile\",\"class\":\"capture\","
+        "\"params\":\"seconds=30\",\"decision\":\"allow\",\"reason\":\"ok\","
+        "\"enforced\":true,\"shared\":\"ok\",\"prev\":\"" ZEROS "\"}");
+
+    /* An open decision without Redis, in an authorization check. */
+    rec.shared = S("unavailable");
+    rec.proxy = S("127.0.0.1");
+    assert_non_null(strstr(encode(&rec, 1, ZEROS, NULL),
+                           ",\"enforced\":true,\"shared\":\"unavailable\","
+                           "\"mode\":\"authz\",\"proxy\":\"127.0.0.1\","
+                           "\"prev\":"));
+
+    /* Not asked: no "shared" at all, not null. */
+    rec.shared = S("");
+    line = encode(&rec, 1, ZEROS, NULL);
+    assert_null(strstr(line, "shared"));
+    assert_non_null(strstr(line, ",\"stage\":\"decision\","
+                                 "\"gateway\":\"gw-eu-1\",\"client\":"));
+
+    /* The response repeats it, before its own fields. */
+    response(&rec);
+    rec.gateway = S("gw-eu-1");
+    rec.shared = S("unavailable");
+    assert_non_null(strstr(encode(&rec, 2, ZEROS, NULL),
+                           ",\"stage\":\"response\",\"gateway\":\"gw-eu-1\","
+                           "\"client\":"));
+    assert_non_null(strstr(encode(&rec, 2, ZEROS, NULL),
+                           ",\"enforced\":true,\"shared\":\"unavailable\","
+                           "\"status\":200,"));
+
+    /* A checkpoint has the gateway but no request fields. */
+    checkpoint(&rec, 6);
+    rec.gateway = S("gw-eu-1");
+    rec.shared = S("ok");
+    assert_string_equal(encode(&rec, 7, ZEROS, ""),
+        "{\"v\":1,\"seq\":7,\"ts\":\"2026-11-22T03:46:01.123456Z\","
+        "\"audit_id\":\"\",\"stage\":\"checkpoint\",\"gateway\":\"gw-eu-1\","
+        "\"records\":6,\"signature\":\"\",\"prev\":\"" ZEROS "\"}");
+
+    /* No gateway: the record of version 1 as it always was. */
+    decision(&rec);
+    assert_null(strstr(encode(&rec, 1, ZEROS, NULL), "gateway"));
+
+    /* A hostile name is escaped like any string, and comes back whole. */
+    rec.gateway = S("gw \"eu\\1\" caf\xc3\xa9 \xff\x01");
+    line = encode(&rec, 1, ZEROS, NULL);
+    assert_non_null(strstr(line, ",\"gateway\":\"gw \\\"eu\\\\1\\\" "
+                                 "caf\xc3\xa9 \\u00ff\\u0001\","));
+    json = parsed(line);
+    assert_string_equal(member(json, "gateway"),
+                        "gw \"eu\\1\" caf\xc3\xa9 \xc3\xbf\x01");
+    assert_null(json_object_get(json, "truncated"));
+    json_decref(json);
+}
+
+
+/* What pprof_gateway_id takes: never cut, never ambiguous. */
+static void
+gateway_names(void **state)
+{
+    static const struct {
+        const char  *name;
+        size_t       len;
+        const char  *why;
+    } cases[] = {
+#define C(name, why)  { name, sizeof(name) - 1, why }
+        C("gw-1", NULL),
+        C("pod-7f9c.ns.svc.cluster.local", NULL),
+        C("a \"quoted\" \\ name", NULL),
+        C("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", NULL),
+        C("", "is empty"),
+        C("gw\n{\"v\":1}", "holds a control character"),
+        C("gw\r", "holds a control character"),
+        C("\tgw", "holds a control character"),
+        C("gw\0x", "holds a control character"),
+        C("gw\x1b[31m", "holds a control character"),
+        C("gw\x7f", "holds a control character"),
+        C("gw\xff", "is not UTF-8"),
+        C("gw\xc3", "is not UTF-8"),
+        C("gw\xc0\xaf", "is not UTF-8"),
+        C("gw\xed\xa0\x80", "is not UTF-8"),
+        C("gw\xc2\x85", "holds a control character"),       /* C1: NEL */
+        C("gw\xc2\xa0", NULL),                  /* past C1 */
+#undef C
+    };
+
+    pprof_audit_record_t  rec;
+    pprof_str_t           name;
+    const char           *why;
+    char                  big[PPROF_AUDIT_GATEWAY_MAX + 1], *line;
+    size_t                i;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        why = pprof_audit_gateway_check(SN(cases[i].name, cases[i].len));
+
+        if (cases[i].why == NULL ? why != NULL
+            : why == NULL || strcmp(why, cases[i].why) != 0)
+        {
+            fail_msg("case %zu: %s", i, why ? why : "taken");
+        }
+    }
+
+    memset(big, 'g', sizeof(big));
+    assert_null(pprof_audit_gateway_check(SN(big, 255)));
+    assert_string_equal(pprof_audit_gateway_check(SN(big, 256)),
+                        "is longer than 255 bytes");
+
+    /* The longest name of quotes, the most a taken one can take, is whole. */
+    memset(big, '"', 255);
+    name = SN(big, 255);
+    assert_null(pprof_audit_gateway_check(name));
+    decision(&rec);
+    rec.gateway = name;
+    line = encode(&rec, 1, ZEROS, NULL);
+    assert_int_equal(width_of(line, "gateway"), 2 + 2 * 255);
+    assert_null(strstr(line, "truncated"));
+}
+
+
 static void
 encode_cut_at_caps(void **state)
 {
@@ -2170,6 +2318,8 @@ encode_worst_record(void **state)
             rec.reason = s;
             rec.enforced = 1;
             rec.proxy = s;
+            rec.shared = s;
+            rec.gateway = s;
             rec.status = UINT32_MAX;
             rec.bytes = UINT64_MAX;
             rec.sha256 = s;
@@ -2358,6 +2508,8 @@ main(void)
         T(encode_decision),
         T(encode_response),
         T(encode_checkpoint),
+        T(encode_fleet_fields),
+        T(gateway_names),
         T(encode_escaping),
         T(encode_always_json),
         T(encode_timestamps),

@@ -73,7 +73,7 @@ static pprof_audit_writer_t
 writer(sink_t *s, EVP_PKEY *key, uint64_t every)
 {
     pprof_audit_writer_t  w = { buf, key, every, sink_write,
-                                sink_unencodable, s };
+                                sink_unencodable, s, { NULL, 0 } };
 
     memset(s, 0, sizeof(*s));
     return w;
@@ -279,6 +279,42 @@ chain_links(void **state)
     assert_int_equal(pprof_audit_chain_checkpoint(&c, &w, TIME_US), 0);
     assert_int_equal(s.writes, 3);
     assert_verifies(&s, NULL);
+}
+
+
+/*
+ * The writer's gateway is on every line, a checkpoint's too (where the
+ * signature covers it), whatever the record said; the chain verifies.
+ */
+static void
+chain_stamps_gateway(void **state)
+{
+    sink_t                s;
+    pprof_audit_chain_t   c;
+    pprof_audit_writer_t  w = writer(&s, ed, 2);
+    pprof_audit_record_t  dec = record(PPROF_AUDIT_DECISION);
+    pprof_audit_record_t  resp = record(PPROF_AUDIT_RESPONSE);
+    json_t               *json;
+    size_t                i;
+
+    (void) state;
+
+    w.gateway = S("gw-b");
+    dec.gateway = S("forged");
+    pprof_audit_chain_init(&c);
+
+    assert_int_equal(pprof_audit_chain_append(&c, &w, &dec), 0);
+    assert_int_equal(pprof_audit_chain_append(&c, &w, &resp), 0);
+    assert_int_equal(pprof_audit_chain_checkpoint(&c, &w, TIME_US), 0);
+    assert_chain(&s, 1, ZEROS, "drcc");
+
+    for (i = 0; i < s.n; i++) {
+        json = parse(s.line[i]);
+        assert_string_equal(str_of(json, "gateway"), "gw-b");
+        json_decref(json);
+    }
+
+    assert_verifies(&s, ed);
 }
 
 
@@ -543,6 +579,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(chain_starts_at_zero),
         cmocka_unit_test(chain_links),
+        cmocka_unit_test(chain_stamps_gateway),
         cmocka_unit_test(chain_resumes),
         cmocka_unit_test(checkpoint_cadence),
         cmocka_unit_test(checkpoint_on_demand_only),
