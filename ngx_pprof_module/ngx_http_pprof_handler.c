@@ -142,7 +142,7 @@ ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
 {
     ngx_http_pprof_store_t  store;
 
-    if (ngx_http_pprof_decide_start(r, ctx, &store, req) == NGX_OK) {
+    if (ngx_http_pprof_decide_start(r, plcf, ctx, &store, req) == NGX_OK) {
         store.leases = leases ? 1 : 0;
 
         pprof_pipeline_decide(&plcf->pipeline, req, &ngx_http_pprof_zone_ops,
@@ -159,7 +159,8 @@ ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
  * when there is none: the decision is internal_error already.
  */
 ngx_int_t
-ngx_http_pprof_decide_start(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
+ngx_http_pprof_decide_start(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
     ngx_http_pprof_store_t *store, pprof_request_t *req)
 {
     ngx_http_pprof_zone_store(r, ctx, store);

@@ -293,8 +293,8 @@ ngx_uint_t ngx_http_pprof_decide(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
     pprof_request_t *req, ngx_uint_t leases);
 ngx_int_t ngx_http_pprof_decide_start(ngx_http_request_t *r,
-    ngx_http_pprof_ctx_t *ctx, ngx_http_pprof_store_t *store,
-    pprof_request_t *req);
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
+    ngx_http_pprof_store_t *store, pprof_request_t *req);
 ngx_uint_t ngx_http_pprof_decided(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
     const pprof_store_ops_t *ops, void *store);

@@ -81,7 +81,7 @@ ngx_http_pprof_shared_decide(ngx_http_request_t *r,
     w = ngx_pcalloc(r->pool, sizeof(ngx_http_pprof_wait_t));
 
     if (w == NULL) {
-        if (ngx_http_pprof_decide_start(r, ctx, &store, req) == NGX_OK) {
+        if (ngx_http_pprof_decide_start(r, plcf, ctx, &store, req) == NGX_OK) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "pprof: internal_error: no memory to ask Redis, "
                           "audit id %s", ctx->audit_id);
@@ -92,7 +92,7 @@ ngx_http_pprof_shared_decide(ngx_http_request_t *r,
                                       &store);
     }
 
-    if (ngx_http_pprof_decide_start(r, ctx, &w->store, req) != NGX_OK
+    if (ngx_http_pprof_decide_start(r, plcf, ctx, &w->store, req) != NGX_OK
         || !pprof_pipeline_check(&plcf->pipeline, req, &ctx->decision))
     {
         return ngx_http_pprof_decided(r, plcf, ctx, &ngx_http_pprof_zone_ops,
