@@ -294,14 +294,15 @@ sub collect {
 }
 
 # poll_until($want, $within, $ask): calls $ask every 0.2 s until it returns
-# $want, for at most $within seconds. Returns the time it did (undef if it
-# never did) and its last answer.
+# $want, for at most $within seconds. Returns when the call that did began
+# (undef if none did), and the last answer.
 sub poll_until {
     my ($want, $within, $ask) = @_;
     my $deadline = time + $within;
     while (1) {
+        my $asked = time;
         my $got = $ask->();
-        return (time, $got) if $got eq $want;
+        return ($asked, $got) if $got eq $want;
         return (undef, $got) if time > $deadline;
         sleep 0.2;
     }
