@@ -256,8 +256,10 @@ sub refused {
 }
 
 # A fake Redis on port($name): mode silent reads forever, drop closes once
-# a command arrived, garbage answers what no Redis sends, extra answers
-# twice.
+# a command arrived, garbage answers what no Redis sends, extra answers as
+# the script would (a rate denial) and then once more, unasked.
+my $EXTRA = "*8\r\n:1347441201\r\n:1\r\n:5\r\n:0\r\n:0\r\n:0\r\n:0\r\n:0\r\n:1\r\n";
+
 sub fake_redis {
     my ($name, $mode) = @_;
     my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
@@ -273,7 +275,7 @@ sub fake_redis {
             my $buf = '';
             sysread($c, $buf, 65536);
             syswrite($c, $mode eq 'garbage' ? "%garbage\r\n"
-                : $mode eq 'extra' ? ":1\r\n:1\r\n" : '');
+                : $mode eq 'extra' ? $EXTRA : '');
             close $c if $mode eq 'drop';
         }
         POSIX::_exit(0);
@@ -299,11 +301,13 @@ run_gateway('pprof_shared_state redis://127.0.0.1:%%PORT_SILENT%% timeout=300ms;
     is($c->{status}, 200, 'Redis silent: cmdline is served meanwhile');
     ok($took < 0.2, sprintf('Redis silent: cmdline answered in %.3fs', $took));
     my ($answer, $secs) = $bg->() =~ /^(.*) (\S+)$/;
+    # Within the backoff (100 ms), no new connection: refused at once.
+    refused('Redis silent, backing off', 'connect', 0.1);
     is($answer, '503 shared_state_unavailable', 'Redis silent: 503');
     ok($secs >= 0.25 && $secs < 1.0, "Redis silent: answered after the timeout ($secs s)");
     cmp_ok(metric($t, 'pprof_shared_state_errors_total{kind="timeout"}'), '>=', 1,
         'Redis silent: counted as timeout');
-    sleep 0.3;   # the backoff
+    sleep 0.3;
     refused('Redis silent, again', 'timeout', 1.0);
 }
 
