@@ -220,12 +220,36 @@ like(get_as($t, '/debug/pprof/cmdline')->{status}, qr/^200$/, 'cmdline is served
     is(answer($r), '200 -', 'the timed-out admission holds no lease');
 }
 
+# A reload while a capture holds a lease: the old worker gives it back
+# when the capture ends, then exits with its link closed.
+{
+    my $bg = capture_in_background($t, '/debug/pprof/profile?seconds=2');
+    sleep 0.5;
+    $t->reload;
+    like($bg->(), qr/^200 - /, 'reload: the running capture completed');
+    sleep 0.3;
+    $r = $other->get('http2', '/debug/pprof/profile?seconds=1', tls => 0,
+        headers => { 'X-User' => 'u2' });
+    is(answer($r), '200 -', 'reload: the old worker gave its lease back');
+    my $deadline = time + 5;
+    sleep 0.1 while $t->error_log !~ /exit$/m && time < $deadline;
+    unlike($t->error_log, qr/open socket .* left in connection/,
+        'reload: the old worker left no socket open');
+}
+
 # Redis forgot the script (a restart): EVAL once, then EVALSHA again.
 $t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', 'SCRIPT', 'FLUSH');
 is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
     'after SCRIPT FLUSH: admitted');
 is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
     'and again');
+
+{
+    my (undef, $dump) = $t->_capture({}, $ENV{PPROF_NGINX} || '/usr/sbin/nginx',
+        '-T', '-p', $t->testdir . '/', '-c', $t->path('nginx.conf'));
+    like($dump, qr/password_file=redis.pass/, 'nginx -T shows the password file\'s name');
+    unlike($dump, qr/\Q$SECRET\E/, 'nginx -T does not show the password');
+}
 
 $other->stop;
 $t->stop;
