@@ -75,15 +75,21 @@ sub metric {
 
 # The capture's answer and how long it took, from a child, while the
 # parent does something else.
+# With more paths, each is asked as soon as the one before is answered, and
+# the answers are lines.
 sub capture_in_background {
-    my ($gw, $path) = @_;
+    my ($gw, @paths) = @_;
     my $out = $t->path('bg.' . int(rand(1e9)));
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
-        my $start = time;
-        my $r = eval { get_as($gw, $path) };
+        my @lines;
+        for my $path (@paths) {
+            my $start = time;
+            my $r = eval { get_as($gw, $path) };
+            push @lines, ($r ? answer($r) : 'died') . sprintf(" %.3f", time - $start);
+        }
         open my $fh, '>', $out or POSIX::_exit(1);
-        print $fh ($r ? answer($r) : 'died') . sprintf(" %.3f", time - $start);
+        print $fh join "\n", @lines;
         close $fh;
         POSIX::_exit(0);
     }
@@ -317,20 +323,27 @@ like($t->error_log, qr/refused the password of password_file: WRONGPASS/,
 fake_redis('silent', 'silent');
 run_gateway('pprof_shared_state redis://127.0.0.1:%%PORT_SILENT%% timeout=300ms;');
 {
-    my $bg = capture_in_background($t, '/debug/pprof/profile?seconds=1');
+    # The second capture comes within the backoff (100 ms) of the first's
+    # timeout: no new connection, refused at once.
+    my $bg = capture_in_background($t, '/debug/pprof/profile?seconds=1',
+        '/debug/pprof/profile?seconds=1');
     sleep 0.05;
     my $start = time;
     my $c = get_as($t, '/debug/pprof/cmdline');
     my $took = time - $start;
     is($c->{status}, 200, 'Redis silent: cmdline is served meanwhile');
     ok($took < 0.2, sprintf('Redis silent: cmdline answered in %.3fs', $took));
-    my ($answer, $secs) = $bg->() =~ /^(.*) (\S+)$/;
-    # Within the backoff (100 ms), no new connection: refused at once.
-    refused('Redis silent, backing off', 'connect', 0.1);
+    my ($first, $second) = split /\n/, $bg->();
+    my ($answer, $secs) = $first =~ /^(.*) (\S+)$/;
     is($answer, '503 shared_state_unavailable', 'Redis silent: 503');
     ok($secs >= 0.25 && $secs < 1.0, "Redis silent: answered after the timeout ($secs s)");
-    cmp_ok(metric($t, 'pprof_shared_state_errors_total{kind="timeout"}'), '>=', 1,
+    ($answer, $secs) = $second =~ /^(.*) (\S+)$/;
+    is($answer, '503 shared_state_unavailable', 'Redis silent, backing off: 503');
+    ok($secs < 0.05, "Redis silent, backing off: answered at once ($secs s)");
+    is(metric($t, 'pprof_shared_state_errors_total{kind="timeout"}'), 1,
         'Redis silent: counted as timeout');
+    is(metric($t, 'pprof_shared_state_errors_total{kind="connect"}'), 1,
+        'Redis silent, backing off: counted as connect');
     sleep 0.3;
     refused('Redis silent, again', 'timeout', 1.0);
 }
