@@ -94,6 +94,9 @@ static void ngx_http_pprof_redis_event(ngx_http_pprof_shared_t *sh,
     ngx_event_t *ev, ngx_uint_t event, ngx_uint_t add);
 static void ngx_http_pprof_redis_cleanup(void *data);
 static void ngx_http_pprof_redis_flush(ngx_http_pprof_shared_t *sh);
+static void ngx_http_pprof_redis_arm(ngx_http_pprof_shared_t *sh,
+    ngx_msec_t msec, ngx_uint_t cancelable);
+static void ngx_http_pprof_redis_retry(ngx_http_pprof_shared_t *sh);
 static void ngx_http_pprof_redis_tick(ngx_event_t *ev);
 static void ngx_http_pprof_redis_fail(ngx_http_pprof_redis_call_t *call,
     ngx_uint_t kind);
@@ -475,8 +478,7 @@ ngx_http_pprof_redis_send(ngx_http_pprof_shared_t *sh,
     sh->nqueued++;
 
     if (sh->state == NGX_HTTP_PPROF_REDIS_DOWN && !sh->timer.timer_set) {
-        sh->timer.cancelable = 1;
-        ngx_add_timer(&sh->timer, sh->retry_at - ngx_current_msec);
+        ngx_http_pprof_redis_retry(sh);
     }
 
     return NGX_OK;
@@ -514,6 +516,11 @@ ngx_http_pprof_redis_connect(ngx_http_pprof_shared_t *sh)
     c->write->handler = ngx_http_pprof_redis_write;
     c->read->log = sh->log;
     c->write->log = sh->log;
+
+    /* The timer now watches for answers, not for the backoff's end. */
+    if (sh->timer.timer_set) {
+        ngx_del_timer(&sh->timer);
+    }
 
     sh->ac = ac;
     sh->c = c;
@@ -623,8 +630,7 @@ ngx_http_pprof_redis_issue(ngx_http_pprof_shared_t *sh,
 
     /* The link answers in time, or is dropped: a silent Redis wedges none. */
     if (sh->outstanding++ == 0) {
-        sh->timer.cancelable = 0;
-        ngx_add_timer(&sh->timer, sh->timeout);
+        ngx_http_pprof_redis_arm(sh, sh->timeout, 0);
     }
 
     return NGX_OK;
@@ -669,18 +675,21 @@ ngx_http_pprof_redis_reply(redisAsyncContext *ac, void *r, void *data)
 
     /*
      * Bytes after the last reply asked for: nothing a Redis sends, and
-     * hiredis would take them for a reply nobody waits for and abort.
+     * hiredis would take them for a reply nobody waits for and abort.  A
+     * server that does is believed in nothing.
      */
     if (ac->replies.head == NULL && ac->c.reader->pos < ac->c.reader->len) {
         ngx_log_error(NGX_LOG_ERR, sh->log, 0,
                       "pprof_shared_state: %V sent more than was asked",
                       &sh->url);
         ngx_http_pprof_redis_drop(sh, PPROF_SHARED_PROTOCOL);
+        call->done(call, NGX_ERROR, PPROF_SHARED_PROTOCOL, NULL, 0);
+        return;
     }
 
     if (sh->state == NGX_HTTP_PPROF_REDIS_UP) {
         if (sh->outstanding) {
-            ngx_add_timer(&sh->timer, sh->timeout);
+            ngx_http_pprof_redis_arm(sh, sh->timeout, 0);
 
         } else if (sh->timer.timer_set) {
             ngx_del_timer(&sh->timer);
@@ -1016,8 +1025,7 @@ ngx_http_pprof_redis_cleanup(void *data)
     }
 
     if (sh->nqueued && !sh->exiting) {
-        sh->timer.cancelable = 1;
-        ngx_add_timer(&sh->timer, sh->retry_at - ngx_current_msec);
+        ngx_http_pprof_redis_retry(sh);
     }
 }
 
@@ -1042,6 +1050,37 @@ ngx_http_pprof_redis_flush(ngx_http_pprof_shared_t *sh)
             ngx_http_pprof_redis_fail(call, PPROF_SHARED_CONNECT);
         }
     }
+}
+
+
+/*
+ * Exactly msec from now: ngx_add_timer keeps a timer that is due less
+ * than 300 ms off, which would not push a watchdog of 200 ms forward.
+ * While answers are awaited the timer holds up a worker's graceful exit;
+ * waiting to connect again does not.
+ */
+static void
+ngx_http_pprof_redis_arm(ngx_http_pprof_shared_t *sh, ngx_msec_t msec,
+    ngx_uint_t cancelable)
+{
+    if (sh->timer.timer_set) {
+        ngx_del_timer(&sh->timer);
+    }
+
+    sh->timer.cancelable = cancelable;
+    ngx_add_timer(&sh->timer, msec);
+}
+
+
+/* Calls wait for a link: try again when the backoff ends. */
+static void
+ngx_http_pprof_redis_retry(ngx_http_pprof_shared_t *sh)
+{
+    ngx_msec_int_t  wait;
+
+    wait = (ngx_msec_int_t) (sh->retry_at - ngx_current_msec);
+
+    ngx_http_pprof_redis_arm(sh, wait > 0 ? (ngx_msec_t) wait : 0, 1);
 }
 
 
@@ -1093,8 +1132,7 @@ ngx_http_pprof_redis_tick(ngx_event_t *ev)
     }
 
     if (ngx_http_pprof_redis_connect(sh) != NGX_OK && !sh->exiting) {
-        sh->timer.cancelable = 1;
-        ngx_add_timer(&sh->timer, sh->retry_at - ngx_current_msec);
+        ngx_http_pprof_redis_retry(sh);
     }
 }
 

@@ -634,16 +634,20 @@ typedef struct {
 /*
  * The admission of one capture that passed stages 1-6 (d after
  * pprof_pipeline_check), as EVALSHA sha1 or, with sha1 NULL, as EVAL of
- * the script's text.  0, or -1 when it does not fit.
+ * the script's text.  0, or -1 when it does not fit (or has no target, or
+ * a concurrency of 0).  argv points into cmd->buf and at the script's
+ * text: hand cmd to hiredis before it is copied or reused.
  */
 int pprof_shared_admit_cmd(const pprof_pipeline_conf_t *conf,
     const pprof_decision_t *d, const pprof_shared_key_t *key,
     const char *sha1, pprof_shared_cmd_t *cmd);
 
 /*
- * The lease's release, by its owner only.  It also leaves a tombstone for
+ * The lease's release, by its owner only.  Its reply is an integer: 1, the
+ * lease was freed; 0, the owner held none, and a tombstone now lasts for
  * the lease's length, so that an admission still on its way (one that
  * timed out here, or whose connection dropped) cannot take the slot after.
+ * Send it for every admission given up on, as well as at a response's end.
  */
 int pprof_shared_release_cmd(pprof_str_t endpoint, uint64_t capture_ms,
     const pprof_shared_key_t *key, const char *sha1, pprof_shared_cmd_t *cmd);
@@ -679,9 +683,14 @@ int pprof_shared_answer(const long long *v, size_t n,
 /*
  * The pipeline's store for a shared capture.  The local store's slot is
  * taken first (pprof_pipeline_reserve), so a gateway serialises its own
- * captures and Redis sees one call per admission; then Redis's verdicts.
- * With answer NULL (Redis did not answer, pprof_shared_failure open), the
- * local store's rate and budget decide.
+ * captures and Redis sees one call per admission; then Redis's verdicts,
+ * replayed by pprof_pipeline_admit(conf, req, &pprof_shared_store_ops, ss,
+ * d) once ss->answer is set.  With answer NULL (Redis did not answer,
+ * pprof_shared_failure open), the local store's rate and budget decide.
+ * lock and unlock are the local store's; a local slot that the replay did
+ * not hand to d->lease is given back before unlock.  Redis's own lease
+ * (answer->leased) is the caller's to release, with the release command,
+ * when the response ends or at once if the request does not go ahead.
  */
 typedef struct {
     const pprof_store_ops_t      *local;
@@ -699,7 +708,9 @@ extern const pprof_store_ops_t  pprof_shared_store_ops;
 /*
  * Before asking Redis: the local slot, into ss.  Returns whether Redis is
  * to be asked (not when enforcing and the gateway's own slot is busy: the
- * decision is then made, capture_busy).
+ * decision is then made, capture_busy; nor when the local store failed,
+ * internal_error).  A request that is not a capture is not shared: it is
+ * decided here on the local store, and 0 returned.
  */
 int pprof_pipeline_reserve(const pprof_pipeline_conf_t *conf,
     const pprof_request_t *req, pprof_shared_store_t *ss,
@@ -707,8 +718,9 @@ int pprof_pipeline_reserve(const pprof_pipeline_conf_t *conf,
 
 /*
  * Redis did not answer in time: closed, PPROF_SHARED_STATE_UNAVAILABLE
- * with a Retry-After, the local slot given back; open, stages 7-9 on the
- * local store (ss->answer NULL).
+ * with a Retry-After of 1 s, the local slot given back (a dry run forwards
+ * it, as any denial, without the slot); open, stages 7-9 on the local
+ * store (ss->answer NULL).
  */
 void pprof_pipeline_unshared(const pprof_pipeline_conf_t *conf,
     const pprof_request_t *req, pprof_shared_store_t *ss, int open,

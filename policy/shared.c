@@ -47,6 +47,7 @@ static void shared_arg(shared_writer_t *w, const char *s);
 static void shared_static(shared_writer_t *w, const char *s, size_t len);
 static void shared_bytes(shared_writer_t *w, const void *data, size_t len);
 static void shared_number(shared_writer_t *w, uint64_t n);
+static void shared_number_arg(shared_writer_t *w, uint64_t n);
 static void shared_escape(shared_writer_t *w, pprof_str_t s, int colon);
 static void shared_part(shared_writer_t *w, pprof_str_t s, size_t max);
 static void shared_key(shared_writer_t *w, const pprof_shared_key_t *key,
@@ -129,40 +130,18 @@ pprof_shared_admit_cmd(const pprof_pipeline_conf_t *conf,
     shared_part(&w, key->token, SHARED_OWNER_MAX);
     shared_end(&w);
 
-    shared_begin(&w);
-    shared_number(&w, rate->rate);
-    shared_end(&w);
-
-    shared_begin(&w);
-    shared_number(&w, rate->burst);
-    shared_end(&w);
-
-    shared_begin(&w);
-    shared_number(&w, conf->concurrency);
-    shared_end(&w);
-
-    shared_begin(&w);
-    shared_number(&w, capture_ms);
-    shared_end(&w);
+    shared_number_arg(&w, rate->rate);
+    shared_number_arg(&w, rate->burst);
+    shared_number_arg(&w, conf->concurrency);
+    shared_number_arg(&w, capture_ms);
 
     /* Answering a proxy's check, nothing gives the lease back. */
     shared_static(&w, conf->authz ? "1" : "0", 1);
 
-    shared_begin(&w);
-    shared_number(&w, conf->budget.limit);
-    shared_end(&w);
-
-    shared_begin(&w);
-    shared_number(&w, conf->budget.window);
-    shared_end(&w);
-
-    shared_begin(&w);
-    shared_number(&w, PPROF_BUDGET_BUCKETS);
-    shared_end(&w);
-
-    shared_begin(&w);
-    shared_number(&w, PPROF_LEASE_MARGIN);
-    shared_end(&w);
+    shared_number_arg(&w, conf->budget.limit);
+    shared_number_arg(&w, conf->budget.window);
+    shared_number_arg(&w, PPROF_BUDGET_BUCKETS);
+    shared_number_arg(&w, PPROF_LEASE_MARGIN);
 
     if (conf->concurrency == 0 || key->target.len == 0) {
         w.failed = 1;
@@ -197,9 +176,7 @@ pprof_shared_release_cmd(pprof_str_t endpoint, uint64_t capture_ms,
     shared_end(&w);
 
     /* As long as the lease an admission in flight could still take. */
-    shared_begin(&w);
-    shared_number(&w, capture_ms + PPROF_LEASE_MARGIN);
-    shared_end(&w);
+    shared_number_arg(&w, capture_ms + PPROF_LEASE_MARGIN);
 
     if (key->target.len == 0 || capture_ms >= SHARED_NUMBER_MAX) {
         w.failed = 1;
@@ -228,9 +205,7 @@ shared_head(shared_writer_t *w, pprof_shared_cmd_t *cmd, const char *sha1,
         shared_static(w, pprof_shared_script, strlen(pprof_shared_script));
     }
 
-    shared_begin(w);
-    shared_number(w, (uint64_t) nkeys);
-    shared_end(w);
+    shared_number_arg(w, (uint64_t) nkeys);
 }
 
 
@@ -297,6 +272,15 @@ shared_number(shared_writer_t *w, uint64_t n)
 
     shared_bytes(w, num, (size_t) snprintf(num, sizeof(num), "%llu",
                                            (unsigned long long) n));
+}
+
+
+static void
+shared_number_arg(shared_writer_t *w, uint64_t n)
+{
+    shared_begin(w);
+    shared_number(w, n);
+    shared_end(w);
 }
 
 

@@ -75,15 +75,21 @@ sub metric {
 
 # The capture's answer and how long it took, from a child, while the
 # parent does something else.
+# With more paths, each is asked as soon as the one before is answered, and
+# the answers are lines.
 sub capture_in_background {
-    my ($gw, $path) = @_;
+    my ($gw, @paths) = @_;
     my $out = $t->path('bg.' . int(rand(1e9)));
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
-        my $start = time;
-        my $r = eval { get_as($gw, $path) };
+        my @lines;
+        for my $path (@paths) {
+            my $start = time;
+            my $r = eval { get_as($gw, $path) };
+            push @lines, ($r ? answer($r) : 'died') . sprintf(" %.3f", time - $start);
+        }
         open my $fh, '>', $out or POSIX::_exit(1);
-        print $fh ($r ? answer($r) : 'died') . sprintf(" %.3f", time - $start);
+        print $fh join "\n", @lines;
         close $fh;
         POSIX::_exit(0);
     }
@@ -220,12 +226,36 @@ like(get_as($t, '/debug/pprof/cmdline')->{status}, qr/^200$/, 'cmdline is served
     is(answer($r), '200 -', 'the timed-out admission holds no lease');
 }
 
+# A reload while a capture holds a lease: the old worker gives it back
+# when the capture ends, then exits with its link closed.
+{
+    my $bg = capture_in_background($t, '/debug/pprof/profile?seconds=2');
+    sleep 0.5;
+    $t->reload;
+    like($bg->(), qr/^200 - /, 'reload: the running capture completed');
+    sleep 0.3;
+    $r = $other->get('http2', '/debug/pprof/profile?seconds=1', tls => 0,
+        headers => { 'X-User' => 'u2' });
+    is(answer($r), '200 -', 'reload: the old worker gave its lease back');
+    my $deadline = time + 5;
+    sleep 0.1 while $t->error_log !~ /exit$/m && time < $deadline;
+    unlike($t->error_log, qr/open socket .* left in connection/,
+        'reload: the old worker left no socket open');
+}
+
 # Redis forgot the script (a restart): EVAL once, then EVALSHA again.
 $t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', 'SCRIPT', 'FLUSH');
 is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
     'after SCRIPT FLUSH: admitted');
 is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
     'and again');
+
+{
+    my (undef, $dump) = $t->_capture({}, $ENV{PPROF_NGINX} || '/usr/sbin/nginx',
+        '-T', '-p', $t->testdir . '/', '-c', $t->path('nginx.conf'));
+    like($dump, qr/password_file=redis.pass/, 'nginx -T shows the password file\'s name');
+    unlike($dump, qr/\Q$SECRET\E/, 'nginx -T does not show the password');
+}
 
 $other->stop;
 $t->stop;
@@ -256,8 +286,10 @@ sub refused {
 }
 
 # A fake Redis on port($name): mode silent reads forever, drop closes once
-# a command arrived, garbage answers what no Redis sends, extra answers
-# twice.
+# a command arrived, garbage answers what no Redis sends, extra answers as
+# the script would (a rate denial) and then once more, unasked.
+my $EXTRA = "*8\r\n:1347441201\r\n:1\r\n:5\r\n:0\r\n:0\r\n:0\r\n:0\r\n:0\r\n:1\r\n";
+
 sub fake_redis {
     my ($name, $mode) = @_;
     my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
@@ -273,7 +305,7 @@ sub fake_redis {
             my $buf = '';
             sysread($c, $buf, 65536);
             syswrite($c, $mode eq 'garbage' ? "%garbage\r\n"
-                : $mode eq 'extra' ? ":1\r\n:1\r\n" : '');
+                : $mode eq 'extra' ? $EXTRA : '');
             close $c if $mode eq 'drop';
         }
         POSIX::_exit(0);
@@ -291,19 +323,28 @@ like($t->error_log, qr/refused the password of password_file: WRONGPASS/,
 fake_redis('silent', 'silent');
 run_gateway('pprof_shared_state redis://127.0.0.1:%%PORT_SILENT%% timeout=300ms;');
 {
-    my $bg = capture_in_background($t, '/debug/pprof/profile?seconds=1');
+    # The second capture comes within the backoff (100 ms) of the first's
+    # timeout: no new connection, refused at once.
+    my $bg = capture_in_background($t, '/debug/pprof/profile?seconds=1',
+        '/debug/pprof/profile?seconds=1');
     sleep 0.05;
     my $start = time;
     my $c = get_as($t, '/debug/pprof/cmdline');
     my $took = time - $start;
     is($c->{status}, 200, 'Redis silent: cmdline is served meanwhile');
     ok($took < 0.2, sprintf('Redis silent: cmdline answered in %.3fs', $took));
-    my ($answer, $secs) = $bg->() =~ /^(.*) (\S+)$/;
+    my ($first, $second) = split /\n/, $bg->();
+    my ($answer, $secs) = $first =~ /^(.*) (\S+)$/;
     is($answer, '503 shared_state_unavailable', 'Redis silent: 503');
     ok($secs >= 0.25 && $secs < 1.0, "Redis silent: answered after the timeout ($secs s)");
-    cmp_ok(metric($t, 'pprof_shared_state_errors_total{kind="timeout"}'), '>=', 1,
+    ($answer, $secs) = $second =~ /^(.*) (\S+)$/;
+    is($answer, '503 shared_state_unavailable', 'Redis silent, backing off: 503');
+    ok($secs < 0.05, "Redis silent, backing off: answered at once ($secs s)");
+    is(metric($t, 'pprof_shared_state_errors_total{kind="timeout"}'), 1,
         'Redis silent: counted as timeout');
-    sleep 0.3;   # the backoff
+    is(metric($t, 'pprof_shared_state_errors_total{kind="connect"}'), 1,
+        'Redis silent, backing off: counted as connect');
+    sleep 0.3;
     refused('Redis silent, again', 'timeout', 1.0);
 }
 

@@ -438,6 +438,28 @@ my @az = (
 seed('authz', $_->[0], $_->[1]) for @az;
 
 
+# shared: prefix field, A and B repeated, endpoint field, then a reply of
+# eight little-endian 64-bit integers (a first 0 reads as the magic).
+my $magic = 1347441201;
+sub reply { return pack('q<8', @_); }
+my @sh = (
+    [ same        => 'pprof:', rep('svc-a'), rep('svc-a'), 'profile',
+                     reply($magic, 0, 0, 0, 0, 0, 0, 1) ],
+    [ escaped     => 'pprof:', rep('a:b'), rep('a%3Ab'), 'trace',
+                     reply($magic, 1, 7, 0, 0, 0, 0, 0) ],
+    [ braces      => 't{en}:', rep('x}:slots:y{'), rep('x'), 'profile',
+                     reply($magic, 0, 0, 1, 30, 0, 0, 0) ],
+    [ hashed      => 'p:', rep('x', 200), rep('x', 201), 'profile',
+                     reply(0, 0, 0, 0, 0, 0, 0, 0) ],
+    [ lookalike   => 'p:', rep("\0\xff\n"), rep('%#'), "\xff:{}",
+                     reply($magic, 0, 0, 1, 4294967296, 0, 0, 0) ],
+    [ longest     => "\x01" x 64, rep('}', 255), rep('}', 254), ':' x 128,
+                     reply($magic, 1, 3, 1, 12, 1, 50, 1) ],
+);
+seed('shared', $_->[0], field($_->[1]) . $_->[2] . $_->[3] . field($_->[4])
+                        . $_->[5]) for @sh;
+
+
 remove_tree($out);
 for my $h (sort keys %seeds) {
     make_path("$out/$h");
