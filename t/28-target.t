@@ -196,7 +196,7 @@ is(profiles('svcb'), 1, 'B received one capture');
 ###############################################################################
 # One target, two locations in two servers
 
-my $held = in_background('/one/debug/pprof/heap?seconds=3');
+my $held = in_background('/one/debug/pprof/heap?seconds=4');
 sleep 0.5;
 is(answer(get_as('/two/debug/pprof/heap?seconds=1', port => 'other')), '429 capture_busy',
     'another server\'s location naming the same target shares its slot');
@@ -260,8 +260,8 @@ for my $len (256, 4000) {
 # and no other name, however alike, is.
 my @odd = ('{svc-a}', 'svc-a%00', 'svc-a}{', '%7Bsvc-a%7D', 'svc\\a', "svc-\xc3\xa9\xff",
     'svc-a"; x', 'svc,a', 'svc-a' . ('{' x 250));
-my @pids = map { in_background('/hdr/debug/pprof/heap?seconds=3', 'X-Target' => $_) } @odd;
-sleep 0.7;
+my @pids = map { in_background('/hdr/debug/pprof/heap?seconds=4', 'X-Target' => $_) } @odd;
+sleep 1;
 my @second = map { answer(get_as('/hdr/debug/pprof/heap?seconds=1', 'X-Target' => $_)) } @odd;
 is_deeply(\@second, [('429 capture_busy') x @odd], 'each odd name holds its own slot')
     or diag(explain \@second);
@@ -306,7 +306,7 @@ is(check('z' x 256, '/debug/pprof/cmdline'), '403 forbidden', 'check: a 256-byte
 ###############################################################################
 # A reload while a target's slot is held
 
-$a1 = in_background('/debug/pprof/profile?seconds=3', 'X-Service' => 'a');
+$a1 = in_background('/debug/pprof/profile?seconds=5', 'X-Service' => 'a');
 sleep 0.5;
 $t->reload;
 is(answer(get_as('/debug/pprof/profile?seconds=1', 'X-Service' => 'a')), '429 capture_busy',
