@@ -124,6 +124,12 @@ is($rec->{gateway}, lc hostname(), 'without pprof_gateway_id, the gateway is the
 
 # --- Redis stopped ---------------------------------------------------------------
 
+sub workers_started {
+    my ($gw) = @_;
+    return scalar(() = $gw->error_log =~ /start worker process/g);
+}
+my %started = map { ("$_" => workers_started($_)) } $gc, $go;
+
 $redis->stop;
 $t->clear_upstream;
 for my $try (1, 2) {
@@ -158,6 +164,8 @@ diag(sprintf 'back %.2f s after the restart', $back - $restarted) if $back;
 ok($back, 'and on the open gateway') or diag("last answer: $last");
 $a = ask_full($go, '/debug/pprof/heap?seconds=1');
 is(decision($go, $a->{audit_id})->{shared}, 'ok', 'which decides on Redis again');
+is_deeply([map { workers_started($_) } $gc, $go], [map { $started{$_} } $gc, $go],
+    'through it all, the same workers: none restarted');
 
 # --- Redis asleep ----------------------------------------------------------------------
 
