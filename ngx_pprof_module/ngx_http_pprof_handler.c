@@ -7,6 +7,9 @@
 #include "ngx_http_pprof_module.h"
 
 
+static ngx_int_t ngx_http_pprof_proceed(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
+    ngx_uint_t ahead);
 static void ngx_http_pprof_log_decision(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx);
 static void ngx_http_pprof_who(void *data, pprof_who_t *who);
@@ -22,17 +25,36 @@ static ngx_str_t  ngx_http_pprof_text_type = ngx_string("text/plain");
 static ngx_str_t  ngx_http_pprof_json_type = ngx_string("application/json");
 
 
+/*
+ * A capture admitted through Redis waits for its answer with NGX_AGAIN, as
+ * limit_req's delay does, and nginx runs this phase again once it came.
+ */
 ngx_int_t
 ngx_http_pprof_handler(ngx_http_request_t *r)
 {
-    pprof_request_t             req;
-    ngx_http_pprof_ctx_t       *ctx;
-    ngx_http_pprof_loc_conf_t  *plcf;
+    ngx_int_t                    rc;
+    pprof_request_t              req;
+    ngx_http_pprof_ctx_t        *ctx;
+    ngx_http_pprof_loc_conf_t   *plcf;
+    ngx_http_pprof_main_conf_t  *pmcf;
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
 
-    if (!plcf->enable || ngx_http_get_module_ctx(r, ngx_http_pprof_module)) {
+    if (!plcf->enable) {
         return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_pprof_module);
+
+    if (ctx) {
+        if (ctx->wait == NULL) {
+            return NGX_DECLINED;
+        }
+
+        rc = ngx_http_pprof_shared_finish(r, plcf, ctx);
+
+        return (rc == NGX_AGAIN) ? NGX_AGAIN
+                                 : ngx_http_pprof_proceed(r, plcf, ctx, rc);
     }
 
     ctx = ngx_http_pprof_ctx_create(r, plcf);
@@ -45,7 +67,28 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
 
     ngx_http_pprof_facts(r, &req);
 
-    if (!ngx_http_pprof_decide(r, plcf, ctx, &req, 0)) {
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
+
+    if (pmcf->shared) {
+        rc = ngx_http_pprof_shared_decide(r, plcf, ctx, &req);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+    } else {
+        rc = ngx_http_pprof_decide(r, plcf, ctx, &req, 0);
+    }
+
+    return ngx_http_pprof_proceed(r, plcf, ctx, rc);
+}
+
+
+static ngx_int_t
+ngx_http_pprof_proceed(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
+    ngx_http_pprof_ctx_t *ctx, ngx_uint_t ahead)
+{
+    if (!ahead) {
         return ngx_http_pprof_deny(r, plcf, ctx);
     }
 
@@ -97,12 +140,30 @@ ngx_uint_t
 ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     ngx_http_pprof_ctx_t *ctx, pprof_request_t *req, ngx_uint_t leases)
 {
-    ngx_int_t               written;
-    ngx_uint_t              ahead;
     ngx_http_pprof_store_t  store;
 
-    ngx_http_pprof_zone_store(r, ctx, &store);
-    store.leases = leases ? 1 : 0;
+    if (ngx_http_pprof_decide_start(r, plcf, ctx, &store, req) == NGX_OK) {
+        store.leases = leases ? 1 : 0;
+
+        pprof_pipeline_decide(&plcf->pipeline, req, &ngx_http_pprof_zone_ops,
+                              &store, &ctx->decision);
+    }
+
+    return ngx_http_pprof_decided(r, plcf, ctx, &ngx_http_pprof_zone_ops,
+                                  &store);
+}
+
+
+/*
+ * The first half: the zone as the store, and the audit id.  NGX_ERROR
+ * when there is none: the decision is internal_error already.
+ */
+ngx_int_t
+ngx_http_pprof_decide_start(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
+    ngx_http_pprof_store_t *store, pprof_request_t *req)
+{
+    ngx_http_pprof_zone_store(r, ctx, store);
 
     /* Whose slots and budget, for every store that keeps stages 7-9. */
     if (ngx_http_pprof_target(r, plcf, ctx) != PPROF_OK
@@ -121,21 +182,33 @@ ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
         ngx_cpystrn((u_char *) ctx->audit_id, (u_char *) "unavailable",
                     sizeof(ctx->audit_id));
         ctx->decision.reason = PPROF_INTERNAL_ERROR;
-
-    } else {
-        req->now = store.now;
-
-        pprof_pipeline_decide(&plcf->pipeline, req, &ngx_http_pprof_zone_ops,
-                              &store, &ctx->decision);
+        return NGX_ERROR;
     }
+
+    req->now = store->now;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The second half, once stages 1-9 decided on ops and store: the
+ * decision's log line, stage 10 and the counters.
+ */
+ngx_uint_t
+ngx_http_pprof_decided(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
+    ngx_http_pprof_ctx_t *ctx, const pprof_store_ops_t *ops, void *store)
+{
+    ngx_int_t   written;
+    ngx_uint_t  ahead;
 
     ngx_http_pprof_log_decision(r, ctx);
 
     /* Stage 10: the decision record, before anything is forwarded. */
     written = ngx_http_pprof_audit_decision(r, plcf, ctx);
 
-    ahead = pprof_pipeline_audited(&plcf->pipeline, &ngx_http_pprof_zone_ops,
-                                   &store, &ctx->decision, written == NGX_OK,
+    ahead = pprof_pipeline_audited(&plcf->pipeline, ops, store,
+                                   &ctx->decision, written == NGX_OK,
                                    plcf->audit_required);
 
     ngx_http_pprof_zone_count(r, ctx, ahead);
@@ -471,7 +544,9 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
         goto failed;
     }
 
-    if (status == NGX_HTTP_TOO_MANY_REQUESTS) {
+    if (status == NGX_HTTP_TOO_MANY_REQUESTS
+        || ctx->decision.reason == PPROF_SHARED_STATE_UNAVAILABLE)
+    {
         value.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
         if (value.data == NULL) {
             goto failed;

@@ -10,6 +10,7 @@ static ngx_int_t ngx_http_pprof_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_pprof_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_pprof_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_pprof_init_main_conf(ngx_conf_t *cf, void *conf);
+static void ngx_http_pprof_exit_process(ngx_cycle_t *cycle);
 static void ngx_http_pprof_exit_master(ngx_cycle_t *cycle);
 static void *ngx_http_pprof_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_pprof_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -49,6 +50,13 @@ static ngx_conf_enum_t  ngx_http_pprof_authz_modes[] = {
     { ngx_string("envoy"), PPROF_AUTHZ_ENVOY },
     { ngx_string("forward"), PPROF_AUTHZ_FORWARD },
     { ngx_string("original"), PPROF_AUTHZ_ORIGINAL },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_pprof_shared_failures[] = {
+    { ngx_string("closed"), 0 },
+    { ngx_string("open"), 1 },
     { ngx_null_string, 0 }
 };
 
@@ -213,6 +221,20 @@ static ngx_command_t  ngx_http_pprof_commands[] = {
       0,
       NULL },
 
+    { ngx_string("pprof_shared_state"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_pprof_shared_state,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pprof_shared_failure"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_pprof_main_conf_t, shared_failure),
+      &ngx_http_pprof_shared_failures },
+
     { ngx_string("pprof_rate"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
       ngx_http_pprof_rate,
@@ -347,7 +369,7 @@ ngx_module_t  ngx_http_pprof_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_pprof_exit_process,           /* exit process */
     ngx_http_pprof_exit_master,            /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -429,6 +451,7 @@ ngx_http_pprof_create_main_conf(ngx_conf_t *cf)
     }
 
     pmcf->audit_checkpoint = NGX_CONF_UNSET_UINT;
+    pmcf->shared_failure = NGX_CONF_UNSET_UINT;
 
     return pmcf;
 }
@@ -440,6 +463,7 @@ ngx_http_pprof_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_pprof_main_conf_t *pmcf = conf;
 
     ngx_conf_init_uint_value(pmcf->audit_checkpoint, 1000);
+    ngx_conf_init_uint_value(pmcf->shared_failure, 0);
 
     /* $hostname: a sidecar's is its pod's name. */
     if (pmcf->gateway_id.data == NULL) {
@@ -447,6 +471,13 @@ ngx_http_pprof_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_pprof_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_pprof_redis_exit(cycle);
 }
 
 

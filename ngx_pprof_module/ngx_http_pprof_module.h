@@ -62,6 +62,9 @@ typedef struct {
     ngx_uint_t                  in_flight;    /* under the zone's lock */
     ngx_atomic_t                audit_records;
     ngx_atomic_t                audit_errors;
+    ngx_atomic_t                shared_errors[PPROF_SHARED_KINDS];
+    ngx_atomic_t                shared_latency[PPROF_SHARED_BUCKETS];
+    ngx_atomic_t                shared_latency_us;
     ngx_http_pprof_audit_head_t audit[NGX_HTTP_PPROF_AUDIT_LOGS];
 } ngx_http_pprof_shctx_t;
 
@@ -76,6 +79,31 @@ typedef struct {
 
 /* pprof_shared_state: the Redis link of each worker (its own file). */
 typedef struct ngx_http_pprof_shared_s  ngx_http_pprof_shared_t;
+
+/*
+ * A command on the link, in memory of its owner's that outlives any
+ * request: done runs once, with NGX_OK and the reply's integers, NGX_ERROR
+ * and the kind of failure (pprof_shared_kind_t), NGX_ABORT when it failed
+ * before it could reach Redis, or NGX_DECLINED for a NOSCRIPT (the owner
+ * may send it again as EVAL).
+ */
+typedef struct ngx_http_pprof_redis_call_s  ngx_http_pprof_redis_call_t;
+
+#define NGX_HTTP_PPROF_REDIS_INTS  16
+
+typedef void (*ngx_http_pprof_redis_done_pt)(ngx_http_pprof_redis_call_t *call,
+    ngx_int_t rc, ngx_uint_t kind, const long long *v, size_t n);
+
+struct ngx_http_pprof_redis_call_s {
+    pprof_shared_cmd_t            cmd;
+    ngx_http_pprof_redis_done_pt  done;
+    void                         *data;     /* done's */
+    ngx_queue_t                   queue;    /* waiting for a link */
+    ngx_msec_t                    expires;  /* given up there after */
+};
+
+/* The request's wait for Redis's answer (ngx_http_pprof_shared.c). */
+typedef struct ngx_http_pprof_wait_s  ngx_http_pprof_wait_t;
 
 
 typedef struct {
@@ -199,6 +227,7 @@ typedef struct {
     ngx_str_t             target;           /* pprof_target's value, or the
                                                location's zone key */
     ngx_uint_t            shared;           /* NGX_HTTP_PPROF_SHARED_* */
+    ngx_http_pprof_wait_t  *wait;           /* asking Redis, or NULL */
 
     unsigned              forwarded:1;
     EVP_MD_CTX           *body_sha;         /* of the body sent */
@@ -263,6 +292,12 @@ void ngx_http_pprof_facts(ngx_http_request_t *r, pprof_request_t *req);
 ngx_uint_t ngx_http_pprof_decide(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
     pprof_request_t *req, ngx_uint_t leases);
+ngx_int_t ngx_http_pprof_decide_start(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
+    ngx_http_pprof_store_t *store, pprof_request_t *req);
+ngx_uint_t ngx_http_pprof_decided(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
+    const pprof_store_ops_t *ops, void *store);
 ngx_int_t ngx_http_pprof_deny(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 ngx_int_t ngx_http_pprof_add_header(ngx_http_request_t *r, const char *key,
@@ -274,6 +309,25 @@ void ngx_http_pprof_zone_count(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx, ngx_uint_t ahead);
 ngx_int_t ngx_http_pprof_zone_metrics(ngx_http_request_t *r,
     pprof_metrics_t *m);
+void ngx_http_pprof_zone_shared_count(ngx_http_request_t *r, ngx_int_t kind,
+    int64_t latency_us);
+ngx_int_t ngx_http_pprof_zone_share(ngx_http_pprof_hold_t *hold, void *lease);
+
+char *ngx_http_pprof_shared_state(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_msec_t ngx_http_pprof_redis_timeout(ngx_http_pprof_shared_t *sh);
+pprof_str_t ngx_http_pprof_redis_prefix(ngx_http_pprof_shared_t *sh);
+ngx_int_t ngx_http_pprof_redis_send(ngx_http_pprof_shared_t *sh,
+    ngx_http_pprof_redis_call_t *call, ngx_uint_t queue);
+void ngx_http_pprof_redis_drop(ngx_http_pprof_shared_t *sh, ngx_uint_t kind);
+void ngx_http_pprof_redis_exit(ngx_cycle_t *cycle);
+
+ngx_int_t ngx_http_pprof_shared_decide(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
+    pprof_request_t *req);
+ngx_int_t ngx_http_pprof_shared_finish(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
+void ngx_http_pprof_shared_release(void *lease);
 
 char *ngx_http_pprof_audit_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

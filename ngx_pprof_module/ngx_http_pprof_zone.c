@@ -59,6 +59,8 @@ struct ngx_http_pprof_hold_s {
     ngx_str_t                   key;
     uint32_t                    hash;
     uint64_t                    lease;
+    void                       *shared;       /* the fleet's lease in Redis,
+                                                 given back with this one */
 };
 
 
@@ -622,13 +624,37 @@ ngx_http_pprof_release(void *data)
 {
     ngx_http_pprof_hold_t *hold = data;
 
-    if (hold->lease == 0) {
-        return;
+    void  *shared;
+
+    if (hold->lease) {
+        ngx_shmtx_lock(&hold->zone->shpool->mutex);
+        ngx_http_pprof_slots_free(hold, hold->lease);
+        ngx_shmtx_unlock(&hold->zone->shpool->mutex);
     }
 
-    ngx_shmtx_lock(&hold->zone->shpool->mutex);
-    ngx_http_pprof_slots_free(hold, hold->lease);
-    ngx_shmtx_unlock(&hold->zone->shpool->mutex);
+    /* Once, outside the zone's lock: the command only waits to be sent. */
+    if (hold->shared) {
+        shared = hold->shared;
+        hold->shared = NULL;
+        ngx_http_pprof_shared_release(shared);
+    }
+}
+
+
+/*
+ * The fleet's lease of a capture admitted through Redis ends when the
+ * gateway's own slot does.  NGX_DECLINED when that slot is no longer held.
+ */
+ngx_int_t
+ngx_http_pprof_zone_share(ngx_http_pprof_hold_t *hold, void *lease)
+{
+    if (hold == NULL || hold->lease == 0 || hold->shared) {
+        return NGX_DECLINED;
+    }
+
+    hold->shared = lease;
+
+    return NGX_OK;
 }
 
 
@@ -996,6 +1022,35 @@ ngx_http_pprof_zone_count(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
 }
 
 
+/*
+ * An admission through Redis: its kind of failure (-1: answered), and how
+ * long it waited in microseconds (-1: it was never sent).
+ */
+void
+ngx_http_pprof_zone_shared_count(ngx_http_request_t *r, ngx_int_t kind,
+    int64_t latency_us)
+{
+    ngx_http_pprof_zone_ctx_t   *zone;
+    ngx_http_pprof_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
+    zone = pmcf->shm_zone->data;
+
+    if (kind >= 0 && kind < PPROF_SHARED_KINDS) {
+        (void) ngx_atomic_fetch_add(&zone->sh->shared_errors[kind], 1);
+    }
+
+    if (latency_us >= 0) {
+        (void) ngx_atomic_fetch_add(
+                  &zone->sh->shared_latency[
+                                 pprof_metrics_bucket((uint64_t) latency_us)],
+                  1);
+        (void) ngx_atomic_fetch_add(&zone->sh->shared_latency_us,
+                                    (ngx_atomic_int_t) latency_us);
+    }
+}
+
+
 ngx_int_t
 ngx_http_pprof_zone_metrics(ngx_http_request_t *r, pprof_metrics_t *m)
 {
@@ -1024,6 +1079,18 @@ ngx_http_pprof_zone_metrics(ngx_http_request_t *r, pprof_metrics_t *m)
     m->capture_ms_total = zone->sh->capture_ms;
     m->audit_records_total = zone->sh->audit_records;
     m->audit_write_errors_total = zone->sh->audit_errors;
+
+    m->shared = (pmcf->shared != NULL);
+
+    for (k = 0; k < PPROF_SHARED_KINDS; k++) {
+        m->shared_errors[k] = zone->sh->shared_errors[k];
+    }
+
+    for (k = 0; k < PPROF_SHARED_BUCKETS; k++) {
+        m->shared_latency[k] = zone->sh->shared_latency[k];
+    }
+
+    m->shared_latency_us = zone->sh->shared_latency_us;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 

@@ -57,6 +57,72 @@ single(out_t *o, const char *name, const char *type, const char *help,
 }
 
 
+static const char *const  shared_kinds[PPROF_SHARED_KINDS] = {
+    "timeout", "connect", "protocol", "auth"
+};
+
+/* Upper bounds of the latency buckets but the last (+Inf), in us. */
+static const struct {
+    uint64_t     us;
+    const char  *le;
+} shared_buckets[PPROF_SHARED_BUCKETS - 1] = {
+    { 1000, "0.001" }, { 5000, "0.005" }, { 10000, "0.01" },
+    { 50000, "0.05" }, { 100000, "0.1" }, { 250000, "0.25" },
+    { 500000, "0.5" }, { 1000000, "1" }
+};
+
+
+size_t
+pprof_metrics_bucket(uint64_t us)
+{
+    size_t  b;
+
+    for (b = 0; b < PPROF_SHARED_BUCKETS - 1; b++) {
+        if (us <= shared_buckets[b].us) {
+            break;
+        }
+    }
+
+    return b;
+}
+
+
+/* Series at 0 too: a scraper sees that Redis is used before it fails. */
+static void
+shared_render(out_t *o, const pprof_metrics_t *m)
+{
+    size_t    k, b;
+    uint64_t  count;
+
+    family(o, "pprof_shared_state_errors_total", "counter",
+           "Capture admissions that Redis did not answer, by kind.");
+
+    for (k = 0; k < PPROF_SHARED_KINDS; k++) {
+        put(o, "pprof_shared_state_errors_total{kind=\"%s\"} %llu\n",
+            shared_kinds[k], (unsigned long long) m->shared_errors[k]);
+    }
+
+    family(o, "pprof_shared_state_latency_seconds", "histogram",
+           "Time a capture admission waited on Redis.");
+
+    count = 0;
+
+    for (b = 0; b < PPROF_SHARED_BUCKETS; b++) {
+        count += m->shared_latency[b];
+
+        put(o, "pprof_shared_state_latency_seconds_bucket{le=\"%s\"} %llu\n",
+            b < PPROF_SHARED_BUCKETS - 1 ? shared_buckets[b].le : "+Inf",
+            (unsigned long long) count);
+    }
+
+    put(o, "pprof_shared_state_latency_seconds_sum %llu.%06llu\n",
+        (unsigned long long) (m->shared_latency_us / 1000000),
+        (unsigned long long) (m->shared_latency_us % 1000000));
+    put(o, "pprof_shared_state_latency_seconds_count %llu\n",
+        (unsigned long long) count);
+}
+
+
 size_t
 pprof_metrics_render(char *buf, size_t cap, const pprof_metrics_t *m)
 {
@@ -100,6 +166,10 @@ pprof_metrics_render(char *buf, size_t cap, const pprof_metrics_t *m)
            m->audit_write_errors_total);
     single(&o, "pprof_zone_used_bytes", "gauge",
            "Bytes of the pprof_zone in use.", m->zone_used_bytes);
+
+    if (m->shared) {
+        shared_render(&o, m);
+    }
 
     return o.full ? 0 : cap - o.left;
 }

@@ -94,6 +94,18 @@ size_t pprof_denial_challenge(char *buf, size_t cap, const char *challenge,
  * requests is indexed by class (PPROF_CLASS_COUNT: no endpoint), decision
  * (0 allow, 1 deny) and reason; series that are zero are left out.
  */
+/* Why an admission through Redis (pprof_shared_state) got no answer. */
+typedef enum {
+    PPROF_SHARED_TIMEOUT = 0,
+    PPROF_SHARED_CONNECT,
+    PPROF_SHARED_PROTOCOL,
+    PPROF_SHARED_AUTH,
+    PPROF_SHARED_KINDS
+} pprof_shared_kind_t;
+
+/* The latency histogram's buckets: .001 .005 .01 .05 .1 .25 .5 1, +Inf. */
+#define PPROF_SHARED_BUCKETS  9
+
 typedef struct {
     uint64_t  requests[PPROF_CLASS_COUNT + 1][2][PPROF_REASON_COUNT];
     uint64_t  captures_in_flight;
@@ -101,7 +113,17 @@ typedef struct {
     uint64_t  audit_records_total;
     uint64_t  audit_write_errors_total;
     uint64_t  zone_used_bytes;
+
+    /* Only with shared set: the admissions asked of Redis. */
+    int       shared;
+    uint64_t  shared_errors[PPROF_SHARED_KINDS];
+    uint64_t  shared_latency[PPROF_SHARED_BUCKETS];  /* per bucket, not
+                                                       cumulative */
+    uint64_t  shared_latency_us;                     /* their sum */
 } pprof_metrics_t;
+
+/* The bucket an admission of us microseconds is counted in. */
+size_t pprof_metrics_bucket(uint64_t us);
 
 #define PPROF_METRICS_MAX  32768
 

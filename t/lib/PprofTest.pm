@@ -69,9 +69,11 @@ sub new {
 
     my $root = abs_path(File::Spec->catdir(dirname(abs_path(__FILE__)), '..', '..'));
 
-    # within => $t, name => 'front': a second nginx (a front proxy) in a
-    # subdirectory of $t's, naming the same ports as $t, so that each
-    # config can name the other's listeners and the Go target.
+    # within => $t, name => 'front': a second nginx (a front proxy, or
+    # another gateway of a fleet) in a subdirectory of $t's, naming the
+    # same ports as $t, so that each config can name the other's
+    # listeners and the Go target. workers => N: write_config's
+    # worker_processes (default 2).
     my $within = $opts{within};
     my $keep = $ENV{PPROF_TEST_KEEP} ? 1 : 0;
     my $dir;
@@ -95,6 +97,7 @@ sub new {
         module_path => $ENV{PPROF_MODULE} || "$root/build/ngx_http_pprof_module.so",
         target_bin  => $ENV{PPROF_TARGET} || "$root/build/pprof-target",
         ports       => $within ? $within->{ports} : {},
+        workers     => $opts{workers} // 2,
         owner_pid   => $$,   # forked children must not clean up
     }, $class;
 
@@ -394,6 +397,48 @@ sub start_stub {
     return $self;
 }
 
+# start_redis(name => 'redis', args => [...]): a redis-server of Debian's
+# on port(name), loopback only and without persistence, stopped with the
+# test.  Returns its port.
+sub start_redis {
+    my ($self, %opts) = @_;
+    my $name = $opts{name} // 'redis';
+    die "start_redis(): $name already running\n" if $self->{redis}{$name};
+
+    my $port = $self->port($name);
+    my @cmd = ('/usr/bin/redis-server', '--port', $port, '--bind', '127.0.0.1',
+        '--save', '', '--appendonly', 'no', '--dir', $self->{dir},
+        '--logfile', $self->path("$name.log"), @{ $opts{args} || [] });
+
+    my $pid = fork // die "fork: $!";
+    _exec_child({}, @cmd) if $pid == 0;
+    $self->{redis}{$name} = $pid;
+
+    my $deadline = time + 10;
+    until (_port_open($port)) {
+        die "redis-server $name did not listen on $port within 10s\n"
+            if time > $deadline || waitpid($pid, WNOHANG) == $pid;
+        sleep 0.02;
+    }
+    return $port;
+}
+
+sub stop_redis {
+    my ($self, $name) = @_;
+    my $pid = delete $self->{redis}{$name // 'redis'} or return;
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    return;
+}
+
+# redis_cli($name, @args): redis-cli's output for one command.
+sub redis_cli {
+    my ($self, $name, @args) = @_;
+    my (undef, $out) = $self->_capture({}, '/usr/bin/redis-cli', '-p',
+        $self->port($name), @args);
+    return $out;
+}
+
 sub stop_stubs {
     my ($self) = @_;
     for my $pid (@{ delete $self->{stub_pids} || [] }) {
@@ -476,7 +521,7 @@ sub write_config {
         qw(client_body proxy fastcgi uwsgi scgi);
 
     my $conf = <<"EOF";
-${load}worker_processes 2;
+${load}worker_processes $self->{workers};
 pid $dir/nginx.pid;
 error_log $dir/error.log info;
 
@@ -579,7 +624,7 @@ sub run {
 
 # reload(): `nginx -s reload` by signal: HUP to the master, then waits until
 # the new workers have started and the old ones have let go of the listening
-# sockets (or dies after 10s).
+# sockets (or dies after 10s). Counts the workers write_config asked for.
 sub reload {
     my ($self) = @_;
     my $pid = $self->{nginx_pid} or die "reload(): nginx is not running\n";
@@ -588,8 +633,9 @@ sub reload {
     my $leaving = $count->(qr/gracefully shutting down/);
     kill 'HUP', $pid;
     my $deadline = time + 10;
-    while ($count->(qr/start worker process/) < $started + 2
-        || $count->(qr/gracefully shutting down/) < $leaving + 2)
+    my $n = $self->{workers};
+    while ($count->(qr/start worker process/) < $started + $n
+        || $count->(qr/gracefully shutting down/) < $leaving + $n)
     {
         die "reload(): no new generation of workers within 10s\n--- error.log:\n"
             . $self->_error_log_text if time > $deadline;
@@ -963,6 +1009,7 @@ sub _shutdown {
     eval { $self->stop };
     eval { $self->stop_target };
     eval { $self->stop_stubs };
+    eval { $self->stop_redis($_) } for keys %{ $self->{redis} || {} };
     return;
 }
 

@@ -266,6 +266,60 @@ metrics(void **state)
 }
 
 
+/* pprof_shared_state's series: there at 0, the histogram cumulative. */
+static void
+shared_metrics(void **state)
+{
+    static pprof_metrics_t  m;
+    char                    buf[PPROF_METRICS_MAX];
+
+    (void) state;
+
+    memset(&m, 0, sizeof(m));
+    assert_true(pprof_metrics_render(buf, sizeof(buf), &m) > 0);
+    assert_null(strstr(buf, "pprof_shared_state"));
+
+    m.shared = 1;
+    assert_true(pprof_metrics_render(buf, sizeof(buf), &m) > 0);
+    assert_non_null(strstr(buf,
+        "\npprof_shared_state_errors_total{kind=\"timeout\"} 0\n"
+        "pprof_shared_state_errors_total{kind=\"connect\"} 0\n"
+        "pprof_shared_state_errors_total{kind=\"protocol\"} 0\n"
+        "pprof_shared_state_errors_total{kind=\"auth\"} 0\n"));
+    assert_non_null(strstr(buf,
+        "\npprof_shared_state_latency_seconds_bucket{le=\"+Inf\"} 0\n"
+        "pprof_shared_state_latency_seconds_sum 0.000000\n"
+        "pprof_shared_state_latency_seconds_count 0\n"));
+    assert_non_null(strstr(buf,
+        "# TYPE pprof_shared_state_latency_seconds histogram\n"));
+
+    /* 1 ms is in le=0.001; 1.001 ms is not; past 1 s only +Inf */
+    assert_int_equal(pprof_metrics_bucket(0), 0);
+    assert_int_equal(pprof_metrics_bucket(1000), 0);
+    assert_int_equal(pprof_metrics_bucket(1001), 1);
+    assert_int_equal(pprof_metrics_bucket(250000), 5);
+    assert_int_equal(pprof_metrics_bucket(1000000), 7);
+    assert_int_equal(pprof_metrics_bucket(1000001), 8);
+
+    m.shared_errors[PPROF_SHARED_AUTH] = 3;
+    m.shared_latency[pprof_metrics_bucket(800)]++;
+    m.shared_latency[pprof_metrics_bucket(30000)]++;
+    m.shared_latency[pprof_metrics_bucket(2000000)]++;
+    m.shared_latency_us = 800 + 30000 + 2000000;
+
+    assert_true(pprof_metrics_render(buf, sizeof(buf), &m) > 0);
+    assert_non_null(strstr(buf,
+        "pprof_shared_state_errors_total{kind=\"auth\"} 3\n"));
+    assert_non_null(strstr(buf,
+        "pprof_shared_state_latency_seconds_bucket{le=\"0.001\"} 1\n"
+        "pprof_shared_state_latency_seconds_bucket{le=\"0.005\"} 1\n"
+        "pprof_shared_state_latency_seconds_bucket{le=\"0.01\"} 1\n"
+        "pprof_shared_state_latency_seconds_bucket{le=\"0.05\"} 2\n"));
+    assert_non_null(strstr(buf,
+        "pprof_shared_state_latency_seconds_bucket{le=\"1\"} 2\n"
+        "pprof_shared_state_latency_seconds_bucket{le=\"+Inf\"} 3\n"
+        "pprof_shared_state_latency_seconds_sum 2.030800\n"
+        "pprof_shared_state_latency_seconds_count 3\n"));
 /*
  * One target's windows of two lengths: a capture granted through one is
  * counted in the other, and each forgets it once it has left.
@@ -379,6 +433,7 @@ main(void)
         cmocka_unit_test(budget_windows),
         cmocka_unit_test(target),
         cmocka_unit_test(metrics),
+        cmocka_unit_test(shared_metrics),
         cmocka_unit_test(read_timeout),
     };
 
