@@ -399,6 +399,14 @@ refused('Redis stopped, backing off', 'connect', 0.2);
 is(get_as($t, '/debug/pprof/cmdline')->{status}, 200, 'Redis stopped: cmdline is served');
 is(get_as($t, '/debug/pprof/heap')->{status}, 200, 'Redis stopped: a snapshot is served');
 
+# A dry run forwards what Redis's absence would refuse, and says so.
+run_gateway("pprof_shared_state redis://127.0.0.1:$redis timeout=300ms;",
+    'pprof_enforce off;');
+is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
+    'dry run: the capture is forwarded without Redis');
+like($t->error_log, qr/dry run, would deny: shared_state_unavailable/,
+    'dry run: the would-be denial is logged');
+
 # open: decided on the gateway's own state, and said so.
 run_gateway("pprof_shared_state redis://127.0.0.1:$redis timeout=300ms;",
     'pprof_shared_failure open;');
