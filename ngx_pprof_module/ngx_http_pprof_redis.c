@@ -649,12 +649,20 @@ ngx_http_pprof_redis_reply(redisAsyncContext *ac, void *r, void *data)
     long long                 v[NGX_HTTP_PPROF_REDIS_INTS];
 
     sh = ac->data;
-    sh->outstanding--;
 
-    /* hiredis is freeing the link: every call still out is told so. */
+    /*
+     * hiredis is freeing the link: every call still out is told so.  When
+     * hiredis drops it on its own (end of file, a protocol error), it has
+     * given back the socket first (ngx_http_pprof_redis_cleanup), and the
+     * link's state is no longer this context's.
+     */
     if (reply == NULL) {
-        if (sh->state == NGX_HTTP_PPROF_REDIS_UP) {
-            sh->state = NGX_HTTP_PPROF_REDIS_DYING;
+        if (ac == sh->ac) {
+            sh->outstanding--;
+
+            if (sh->state == NGX_HTTP_PPROF_REDIS_UP) {
+                sh->state = NGX_HTTP_PPROF_REDIS_DYING;
+            }
         }
 
         kind = sh->kind;
@@ -672,6 +680,8 @@ ngx_http_pprof_redis_reply(redisAsyncContext *ac, void *r, void *data)
                    kind, NULL, 0);
         return;
     }
+
+    sh->outstanding--;
 
     /*
      * Bytes after the last reply asked for: nothing a Redis sends, and

@@ -314,6 +314,21 @@ sub fake_redis {
     push @FAKES, $pid;
 }
 
+# An ACL user ("USER PASSWORD") and a database of its own.
+$t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', 'ACL', 'SETUSER', 'gw29',
+    'on', '>user-secret-29', '~*', '+@all');
+$t->write_file('user.pass', "gw29 user-secret-29\r\n");
+run_gateway("pprof_shared_state redis://127.0.0.1:$redis/3 "
+    . "password_file=user.pass prefix=db3:;");
+{
+    my $bg = capture_in_background($t, '/debug/pprof/profile?seconds=1');
+    sleep 0.5;
+    my $keys = $t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', '-n', 3,
+        'KEYS', 'db3:*');
+    like($keys, qr/slots:profile/, 'ACL user: the lease is in database 3');
+    like($bg->(), qr/^200 - /, 'ACL user: the capture was admitted');
+}
+
 run_gateway("pprof_shared_state redis://127.0.0.1:$redis "
     . "password_file=wrong.pass timeout=300ms;");
 refused('wrong password', 'auth', 1.0);
@@ -384,6 +399,14 @@ refused('Redis stopped, backing off', 'connect', 0.2);
 is(get_as($t, '/debug/pprof/cmdline')->{status}, 200, 'Redis stopped: cmdline is served');
 is(get_as($t, '/debug/pprof/heap')->{status}, 200, 'Redis stopped: a snapshot is served');
 
+# A dry run forwards what Redis's absence would refuse, and says so.
+run_gateway("pprof_shared_state redis://127.0.0.1:$redis timeout=300ms;",
+    'pprof_enforce off;');
+is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
+    'dry run: the capture is forwarded without Redis');
+like($t->error_log, qr/dry run, would deny: shared_state_unavailable/,
+    'dry run: the would-be denial is logged');
+
 # open: decided on the gateway's own state, and said so.
 run_gateway("pprof_shared_state redis://127.0.0.1:$redis timeout=300ms;",
     'pprof_shared_failure open;');
@@ -394,9 +417,9 @@ like($t->error_log, qr/shared state unavailable, decided on this gateway's own s
 
 $t->stop;
 
-unlike($t->read_file('error.log'), qr/\Q$SECRET\E|not-the-password/,
+unlike($t->read_file('error.log'), qr/\Q$SECRET\E|not-the-password|user-secret-29/,
     'no password in error.log');
-unlike($t->read_file('audit.log'), qr/\Q$SECRET\E|not-the-password/,
+unlike($t->read_file('audit.log'), qr/\Q$SECRET\E|not-the-password|user-secret-29/,
     'no password in the audit log');
 
 $t->done_testing_checks;
