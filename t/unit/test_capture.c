@@ -320,6 +320,9 @@ shared_metrics(void **state)
         "pprof_shared_state_latency_seconds_bucket{le=\"+Inf\"} 3\n"
         "pprof_shared_state_latency_seconds_sum 2.030800\n"
         "pprof_shared_state_latency_seconds_count 3\n"));
+}
+
+
 /*
  * One target's windows of two lengths: a capture granted through one is
  * counted in the other, and each forgets it once it has left.
