@@ -54,6 +54,7 @@ cleanup() {
     wait 2>/dev/null || true
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' \
     --appendonly no --daemonize no --dir "$dir" \
@@ -260,7 +261,7 @@ for conns in 1 16; do
         for loc in slot full; do
             for name in local redis; do
                 read -r rps p50 p99 bad wcpu rcpu upc calls wait errs \
-                    < <(run "$name" "$loc" "$conns")
+                    <<< "$(run "$name" "$loc" "$conns")"
                 echo "$conns $name $loc $rps $p50 $p99 $wcpu $rcpu $upc $wait" \
                     >> "$results"
                 if [ "$conns" = 1 ]; then
