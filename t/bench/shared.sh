@@ -150,7 +150,7 @@ ready() {
         && curl -sf "http://127.0.0.1:${gw_port[redis]}/status" >/dev/null \
         && curl -sf "http://127.0.0.1:$standin_port/" >/dev/null
 }
-for i in $(seq 50); do
+for _ in $(seq 50); do
     ready && break
     sleep 0.1
 done
@@ -240,9 +240,8 @@ echo
 echo "pprof_shared_state: profile?seconds=1 to a return-200 stand-in;" \
     "one gateway worker,"
 echo "Redis $(redis-server --version | awk '{ print $3 }' | tr -d v=) on" \
-    "loopback; $(nproc) cores, load average" \
-    "$(cut -d' ' -f1-3 /proc/loadavg) (shared with wrk and Redis);" \
-    "${duration}s a run"
+    "loopback; $(nproc) cores for wrk, the stand-in, the gateway and Redis"
+echo "(load average before: $(cut -d' ' -f1-3 /proc/loadavg)); ${duration}s a run"
 
 # Each run's line goes to the screen as it comes, and to results for the
 # summary: the mean of the rounds.
@@ -257,7 +256,7 @@ for conns in 1 16; do
             "throughput, 16 conns" adm/s "worker us/adm" "Redis us/adm" \
             "EVALSHA us" calls/adm "Redis wait us"
     fi
-    for round in 1 2; do
+    for _ in 1 2; do
         for loc in slot full; do
             for name in local redis; do
                 read -r rps p50 p99 bad wcpu rcpu upc calls wait errs \
