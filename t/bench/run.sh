@@ -3,7 +3,8 @@
 # the Go target with and without the module in front (wrk, loopback, plain
 # HTTP so that TLS cost does not hide the difference), then the three
 # mTLS gateways of configs.sh side by side: plain proxying, the stock
-# secure config, and the module.
+# secure config, and the module; last, shared.sh: what a capture's
+# admission through Redis (pprof_shared_state) costs.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -219,3 +220,6 @@ for path in /ok /authz/debug/pprof/cmdline /authz-audit/debug/pprof/cmdline \
             /ok /authz/debug/pprof/cmdline /authz-audit/debug/pprof/cmdline; do
     measure "$path" "http://127.0.0.1:$gw_port$path"
 done
+
+# Its own gateways, stand-in target and Redis.
+bash "$root/t/bench/shared.sh"
