@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# SPEC §13 across a fleet: three nginx gateways share one Redis
+# Capture admission across a fleet: three nginx gateways share one Redis
 # (pprof_shared_state, with a password) and one Go target. One capture of
 # an endpoint runs at a time across the fleet, a rate and a budget hold
 # across gateways, Redis's keys carry the prefix and the target, and each

@@ -1,9 +1,10 @@
 #!/usr/bin/perl
 
-# SPEC §13 when Redis fails. Two gateways share one Redis (an ACL user)
-# and one target: "gc" with pprof_shared_failure closed and one worker, "go"
-# with open. Both wait 1 s for Redis: long enough that a worker blocked on
-# it could not pass for one that serves others meanwhile.
+# Capture admission through Redis, when Redis fails. Two gateways share
+# one Redis (an ACL user) and one target: "gc" with pprof_shared_failure
+# closed and one worker, "go" with open. Both wait 1 s for Redis: long
+# enough that a worker blocked on it could not pass for one that serves
+# others meanwhile.
 # - Redis stopped: gc refuses captures at once with 503
 #   shared_state_unavailable and still serves cmdline and snapshots; go
 #   allows them, audited "shared": "unavailable".
