@@ -140,6 +140,10 @@ for my $try (1, 2) {
     like($a->{retry_after} // '', qr/^[1-9]\d*$/, '... with Retry-After');
     ok($a->{elapsed} < 1.5, sprintf('... within about the timeout (%.3f s)', $a->{elapsed}));
 }
+$rec = decision($gc, $a->{audit_id});
+is("$rec->{decision} $rec->{reason}", 'deny shared_state_unavailable',
+    'the closed gateway audits the denial');
+is($rec->{shared}, 'unavailable', '... with "shared": "unavailable": Redis did not decide');
 is(scalar(upstream_profiles()), 0, 'no capture reached the target');
 is(ask($gc, '/debug/pprof/cmdline'), '200 -', 'cmdline is still served');
 is(ask($gc, '/debug/pprof/heap'), '200 -', 'so are snapshots');
