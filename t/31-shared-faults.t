@@ -1,10 +1,12 @@
 #!/usr/bin/perl
 
 # Capture admission through Redis, when Redis fails. Two gateways share
-# one Redis (an ACL user) and one target: "gc" with pprof_shared_failure
-# closed and one worker, "go" with open. Both wait 1 s for Redis: long
-# enough that a worker blocked on it could not pass for one that serves
-# others meanwhile.
+# one Redis and one target: "gc" with pprof_shared_failure closed and one
+# worker, "go" with open. Both wait 1 s for Redis: long enough that a
+# worker blocked on it could not pass for one that serves others
+# meanwhile. Their Redis user has exactly the rights of the ACL line in
+# docs/fleet.md, read from there; a capture after SCRIPT FLUSH (the
+# script sent whole, by EVAL) works with them.
 # - Redis stopped: gc refuses captures at once with 503
 #   shared_state_unavailable and still serves cmdline and snapshots; go
 #   allows them, audited "shared": "unavailable".
@@ -20,6 +22,7 @@
 use strict;
 use warnings;
 
+use Digest::SHA qw(sha256_hex);
 use JSON::PP;
 use POSIX ();
 use Sys::Hostname qw(hostname);
@@ -31,7 +34,15 @@ use PprofRedis qw(start_redis fleet_gateway spawn_get collect poll_until);
 my $PASSWORD = 'faults-pw-51c2e8';
 
 my $t = PprofTest->new;
-my $redis = start_redis($t, user => 'gw', user_password => $PASSWORD);
+
+# The gateways' user has exactly the rights of docs/fleet.md's ACL line;
+# the default user, with a password of its own, is the rig's.
+my ($acl) = $t->read_file($t->root . '/docs/fleet.md')
+    =~ /^\s*user pprof (on #<sha256 of the password> .*)$/m;
+ok($acl, "docs/fleet.md's ACL line") or BAIL_OUT('no ACL line in docs/fleet.md');
+$acl =~ s/#<sha256 of the password>/'#' . sha256_hex($PASSWORD)/e;
+my $redis = start_redis($t, user => 'pprof', user_password => $PASSWORD,
+    acl => [split ' ', $acl], password => 'faults-admin-9e04d1');
 $t->start_target;
 my $pass_file = $redis->password_file;
 
@@ -122,6 +133,15 @@ is($a->{status}, 200, 'a capture through the closed gateway');
 my $rec = decision($gc, $a->{audit_id});
 is($rec->{shared}, 'ok', '... decided on Redis');
 is($rec->{gateway}, lc hostname(), 'without pprof_gateway_id, the gateway is the host name');
+
+sub eval_calls {
+    return $redis->cli(qw(INFO commandstats)) =~ /^cmdstat_eval:calls=(\d+),/m ? $1 : 0;
+}
+$redis->cli(qw(SCRIPT FLUSH));
+my $evals = eval_calls();
+is(ask($gc, '/debug/pprof/heap?seconds=1'), '200 -',
+    'with the script flushed, the documented ACL user still captures');
+is(eval_calls() - $evals, 1, '... having sent the script whole, once (EVAL)');
 
 # --- Redis stopped ---------------------------------------------------------------
 
