@@ -71,7 +71,9 @@ server {
 CONF
 }
 
-my $gc = fleet_gateway($t, 'gc', gateway_conf('GC', <<"CONF"), workers => 1);
+# gc logs at debug (Debian's nginx has --with-debug): the password must
+# not show there either.
+my $gc = fleet_gateway($t, 'gc', gateway_conf('GC', <<"CONF"), workers => 1, log_level => 'debug');
 pprof_shared_state redis://127.0.0.1:%%PORT_REDIS%% password_file=$pass_file timeout=1s;
 pprof_shared_failure closed;
 CONF
@@ -274,6 +276,7 @@ ok($back, 'and its end gives the slot back to the fleet at once')
 
 # --- the end -----------------------------------------------------------------------------------
 
+like($gc->error_log, qr/\[debug\] /, 'gc logged at debug');
 for my $gw ($gc, $go) {
     unlike($gw->error_log . $gw->read_file('audit.jsonl'), qr/\Q$PASSWORD\E/,
         "$port{$gw}: the Redis password is in no log");
