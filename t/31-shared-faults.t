@@ -211,6 +211,8 @@ sub redis_answers {
 # Sleeps long enough that the capture's 1 s timeout ends more than 1 s
 # before Redis wakes, on a slow machine too.
 my $SLEEP = 5;
+my %before = map { ($_ => status_value($gc, "pprof_shared_state_latency_seconds_$_") // 0) }
+    'bucket{le="0.5"}', 'bucket{le="+Inf"}', 'count', 'sum';
 my $slept = time;
 my $sleeper = fork // die "fork: $!";
 if ($sleeper == 0) {
@@ -233,6 +235,14 @@ is("$a->{status} $a->{reason}", '503 shared_state_unavailable', 'the capture: 50
 ok($a->{elapsed} >= 0.8 && $a->{elapsed} < 2.5,
     sprintf('... once the timeout is over (%.3f s)', $a->{elapsed}));
 ok(time < $slept + $SLEEP, sprintf('both while Redis still slept (%.2f s of %d)', time - $slept, $SLEEP));
+my %after = map { ($_ => status_value($gc, "pprof_shared_state_latency_seconds_$_") // 0) }
+    keys %before;
+my %delta = map { ($_ => $after{$_} - $before{$_}) } keys %before;
+is($delta{count}, 1, 'the latency histogram counts the timed-out admission');
+is($delta{'bucket{le="+Inf"}'}, 1, '... under le="+Inf"');
+is($delta{'bucket{le="0.5"}'}, 0, '... and not under le="0.5": it took the timeout');
+ok($delta{sum} >= 0.95 && $delta{sum} < 2.5,
+    sprintf('... the sum grew by about the timeout (%.3f s)', $delta{sum}));
 waitpid($sleeper, 0);
 is($?, 0, "DEBUG SLEEP $SLEEP ran");
 ok((status_value($gc, 'pprof_shared_state_errors_total{kind="timeout"}') // 0) >= 1,
