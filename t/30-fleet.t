@@ -97,7 +97,26 @@ sub decisions {
     return \%by_id;
 }
 
+# Scripts Redis ran: EVALSHA but those refused NOSCRIPT, and EVAL.
+sub script_runs {
+    my $stats = $redis->cli(qw(INFO commandstats));
+    my %n;
+    while ($stats =~ /^cmdstat_(evalsha|eval):calls=(\d+),.*failed_calls=(\d+)/mg) {
+        $n{$1} = { calls => $2, failed => $3 };
+    }
+    return ($n{evalsha}{calls} // 0) - ($n{evalsha}{failed} // 0) + ($n{eval}{calls} // 0);
+}
+
+sub admissions {
+    my ($i) = @_;
+    my $body = $gw[$i - 1]->get("g$i", '/status', tls => 0)->{body};
+    return $body =~ /^pprof_shared_state_latency_seconds_count (\d+)$/m ? $1 : die $body;
+}
+
 # --- one capture of an endpoint across the fleet -------------------------------
+
+my @admitted = map { admissions($_) } 1 .. 3;
+my $runs = script_runs();
 
 $t->clear_upstream;
 my @spawned = map { spawn_get($gw[$_ % 3], 'g' . ($_ % 3 + 1),
@@ -119,6 +138,19 @@ is(upstream('/debug/pprof/profile'), 1, "the target's request log: one profile")
 my $winner = @ok ? $ok[0] % 3 + 1 : 1;
 my $winner_id = @ok ? $res[$ok[0]]{audit_id} : '';
 my $other = $winner % 3 + 1;
+
+# The local slot serialises each gateway's captures: its own requests
+# wait for no Redis while one of them holds it, and Redis runs the script
+# once per admission, and once for the winner's release.
+my @asked = map { admissions($_) - $admitted[$_ - 1] } 1 .. 3;
+is($asked[$winner - 1], 1, "the winner's gateway asked Redis once for its three captures")
+    or diag(explain \@asked);
+my $asked = 0;
+$asked += $_ for @asked;
+my ($ran, $got) = poll_until($asked + 1, 2, sub { script_runs() - $runs });
+ok($ran, "Redis ran the script once per admission ($asked), and once to release")
+    or diag("script runs: $got, admissions: @asked");
+
 # Released as the response ends: a moment after the client has it, and
 # long before its lease would end.
 my ($next, $last) = poll_until('200 -', 1,
