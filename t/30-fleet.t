@@ -97,9 +97,25 @@ sub decisions {
     return \%by_id;
 }
 
+# Redis's own view: commands through redis-cli, counted (each is a
+# connection of its own), the gateways' connections, and the script runs.
+my $cli_calls = 0;
+sub rcli {
+    $cli_calls++;
+    return $redis->cli(@_);
+}
+
+sub gateway_clients {
+    return grep { !/ cmd=client\|list / } split /\n/, rcli(qw(CLIENT LIST));
+}
+
+sub connections_received {
+    return rcli(qw(INFO stats)) =~ /^total_connections_received:(\d+)/m ? $1 : die 'INFO stats';
+}
+
 # Scripts Redis ran: EVALSHA but those refused NOSCRIPT, and EVAL.
 sub script_runs {
-    my $stats = $redis->cli(qw(INFO commandstats));
+    my $stats = rcli(qw(INFO commandstats));
     my %n;
     while ($stats =~ /^cmdstat_(evalsha|eval):calls=(\d+),.*failed_calls=(\d+)/mg) {
         $n{$1} = { calls => $2, failed => $3 };
@@ -115,6 +131,12 @@ sub admissions {
 
 # --- one capture of an endpoint across the fleet -------------------------------
 
+sleep 0.3;                    # time for a gateway that connects at start
+my @early = gateway_clients();
+is(scalar @early, 0, 'before any capture, no gateway is connected to Redis')
+    or diag(explain \@early);
+my $received = connections_received();
+my $calls_then = $cli_calls;
 my @admitted = map { admissions($_) } 1 .. 3;
 my $runs = script_runs();
 
@@ -123,7 +145,7 @@ my @spawned = map { spawn_get($gw[$_ % 3], 'g' . ($_ % 3 + 1),
     '/debug/pprof/profile?seconds=3', 'X-User' => "u$_") } 0 .. 8;
 my $deadline = time + 2;
 sleep 0.05 until upstream('/debug/pprof/profile') || time > $deadline;
-my @running = $redis->keys('fleet:{app}*');
+my @running = grep { length } split /\n/, rcli('KEYS', 'fleet:{app}*');
 my @res = map { collect($_) } @spawned;
 my @ok = grep { $res[$_]{status} == 200 } 0 .. 8;
 my @busy = grep { "$_->{status} $_->{reason}" eq '429 capture_busy' } @res;
@@ -190,6 +212,16 @@ is(upstream('/debug/pprof/heap'), 2, 'the target saw the two granted captures on
 
 my @cmdline = map { ask_full($_, '/debug/pprof/cmdline', 'ucmd') } 1 .. 3;
 is_deeply([map { $_->{status} } @cmdline], [200, 200, 200], 'cmdline through each gateway');
+
+# --- Redis's connections ---------------------------------------------------------------
+
+# One connection per worker, kept: after all the captures above, each of
+# the three gateways' two workers connected at most once.
+my @clients = gateway_clients();
+ok(@clients >= 3 && @clients <= 6, 'each gateway connected, at most one connection per worker ('
+    . scalar(@clients) . ')') or diag(explain \@clients);
+my $made = connections_received() - $received - ($cli_calls - $calls_then);
+is($made, scalar @clients, 'and made no other: none closed and reconnected');
 
 # --- Redis's keys ---------------------------------------------------------------------
 
