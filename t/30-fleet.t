@@ -175,7 +175,7 @@ ok($ran, "Redis ran the script once per admission ($asked), and once to release"
 
 # Released as the response ends: a moment after the client has it, and
 # long before its lease would end.
-my ($next, $last) = poll_until('200 -', 1,
+my ($next, $last) = poll_until('200 -', 3,
     sub { ask($other, '/debug/pprof/profile?seconds=1', 'ulater') });
 ok($next, 'once it ended, another gateway runs the next capture at once')
     or diag("last answer: $last");
