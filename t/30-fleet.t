@@ -4,7 +4,10 @@
 # (pprof_shared_state, with a password) and one Go target. One capture of
 # an endpoint runs at a time across the fleet, a rate and a budget hold
 # across gateways, Redis's keys carry the prefix and the target, and each
-# gateway's audit log verifies and names its gateway.
+# gateway's audit log verifies and names its gateway. Redis runs the
+# script once per admission, the gateway's local slot taken first (the
+# winner's gateway asks once for its three requests), and each worker
+# connects once, at its first capture.
 
 use strict;
 use warnings;

@@ -8,16 +8,19 @@
 # docs/fleet.md, read from there; a capture after SCRIPT FLUSH (the
 # script sent whole, by EVAL) works with them.
 # - Redis stopped: gc refuses captures at once with 503
-#   shared_state_unavailable and still serves cmdline and snapshots; go
-#   allows them, audited "shared": "unavailable".
+#   shared_state_unavailable, audited "shared": "unavailable", and still
+#   serves cmdline and snapshots; go allows them, audited the same.
 # - Redis restarted (empty, its script cache too): captures work again,
 #   nginx untouched.
-# - Redis asleep (DEBUG SLEEP 5): a capture is answered within the timeout,
-#   and a cmdline on the same worker at once: the event loop never waits.
+# - Redis asleep (DEBUG SLEEP 5, seen unanswering a PING before the
+#   capture is sent): a capture is answered within the timeout, and a
+#   cmdline on the same worker at once: the event loop never waits. The
+#   latency histogram counts the timeout above le="0.5".
 # - A worker killed mid-capture: its lease holds the slot across the fleet
 #   until seconds + 15 s after the capture began, and no longer.
 # - A reload while a shared slot is held: the slot stays held and the
 #   capture completes.
+# - gc logs at debug; no log holds the Redis password.
 
 use strict;
 use warnings;
@@ -222,6 +225,7 @@ if ($sleeper == 0) {
 my $asleep;
 until ($asleep || time > $slept + 2) {
     $asleep = !redis_answers();
+    sleep 0.01 unless $asleep;
 }
 ok($asleep, sprintf('Redis is asleep (a PING unanswered %.2f s after DEBUG SLEEP)', time - $slept))
     or BAIL_OUT('Redis never fell asleep');
