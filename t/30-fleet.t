@@ -1,10 +1,13 @@
 #!/usr/bin/perl
 
-# SPEC §13 across a fleet: three nginx gateways share one Redis
+# Capture admission across a fleet: three nginx gateways share one Redis
 # (pprof_shared_state, with a password) and one Go target. One capture of
 # an endpoint runs at a time across the fleet, a rate and a budget hold
 # across gateways, Redis's keys carry the prefix and the target, and each
-# gateway's audit log verifies and names its gateway.
+# gateway's audit log verifies and names its gateway. Redis runs the
+# script once per admission, the gateway's local slot taken first (the
+# winner's gateway asks once for its three requests), and each worker
+# connects once, at its first capture.
 
 use strict;
 use warnings;
@@ -97,14 +100,55 @@ sub decisions {
     return \%by_id;
 }
 
+# Redis's own view: commands through redis-cli, counted (each is a
+# connection of its own), the gateways' connections, and the script runs.
+my $cli_calls = 0;
+sub rcli {
+    $cli_calls++;
+    return $redis->cli(@_);
+}
+
+sub gateway_clients {
+    return grep { !/ cmd=client\|list / } split /\n/, rcli(qw(CLIENT LIST));
+}
+
+sub connections_received {
+    return rcli(qw(INFO stats)) =~ /^total_connections_received:(\d+)/m ? $1 : die 'INFO stats';
+}
+
+# Scripts Redis ran: EVALSHA but those refused NOSCRIPT, and EVAL.
+sub script_runs {
+    my $stats = rcli(qw(INFO commandstats));
+    my %n;
+    while ($stats =~ /^cmdstat_(evalsha|eval):calls=(\d+),.*failed_calls=(\d+)/mg) {
+        $n{$1} = { calls => $2, failed => $3 };
+    }
+    return ($n{evalsha}{calls} // 0) - ($n{evalsha}{failed} // 0) + ($n{eval}{calls} // 0);
+}
+
+sub admissions {
+    my ($i) = @_;
+    my $body = $gw[$i - 1]->get("g$i", '/status', tls => 0)->{body};
+    return $body =~ /^pprof_shared_state_latency_seconds_count (\d+)$/m ? $1 : die $body;
+}
+
 # --- one capture of an endpoint across the fleet -------------------------------
+
+sleep 0.3;                    # time for a gateway that connects at start
+my @early = gateway_clients();
+is(scalar @early, 0, 'before any capture, no gateway is connected to Redis')
+    or diag(explain \@early);
+my $received = connections_received();
+my $calls_then = $cli_calls;
+my @admitted = map { admissions($_) } 1 .. 3;
+my $runs = script_runs();
 
 $t->clear_upstream;
 my @spawned = map { spawn_get($gw[$_ % 3], 'g' . ($_ % 3 + 1),
     '/debug/pprof/profile?seconds=3', 'X-User' => "u$_") } 0 .. 8;
 my $deadline = time + 2;
 sleep 0.05 until upstream('/debug/pprof/profile') || time > $deadline;
-my @running = $redis->keys('fleet:{app}*');
+my @running = grep { length } split /\n/, rcli('KEYS', 'fleet:{app}*');
 my @res = map { collect($_) } @spawned;
 my @ok = grep { $res[$_]{status} == 200 } 0 .. 8;
 my @busy = grep { "$_->{status} $_->{reason}" eq '429 capture_busy' } @res;
@@ -119,9 +163,22 @@ is(upstream('/debug/pprof/profile'), 1, "the target's request log: one profile")
 my $winner = @ok ? $ok[0] % 3 + 1 : 1;
 my $winner_id = @ok ? $res[$ok[0]]{audit_id} : '';
 my $other = $winner % 3 + 1;
+
+# The local slot serialises each gateway's captures: its own requests
+# wait for no Redis while one of them holds it, and Redis runs the script
+# once per admission, and once for the winner's release.
+my @asked = map { admissions($_) - $admitted[$_ - 1] } 1 .. 3;
+is($asked[$winner - 1], 1, "the winner's gateway asked Redis once for its three captures")
+    or diag(explain \@asked);
+my $asked = 0;
+$asked += $_ for @asked;
+my ($ran, $got) = poll_until($asked + 1, 2, sub { script_runs() - $runs });
+ok($ran, "Redis ran the script once per admission ($asked), and once to release")
+    or diag("script runs: $got, admissions: @asked");
+
 # Released as the response ends: a moment after the client has it, and
 # long before its lease would end.
-my ($next, $last) = poll_until('200 -', 1,
+my ($next, $last) = poll_until('200 -', 3,
     sub { ask($other, '/debug/pprof/profile?seconds=1', 'ulater') });
 ok($next, 'once it ended, another gateway runs the next capture at once')
     or diag("last answer: $last");
@@ -158,6 +215,16 @@ is(upstream('/debug/pprof/heap'), 2, 'the target saw the two granted captures on
 
 my @cmdline = map { ask_full($_, '/debug/pprof/cmdline', 'ucmd') } 1 .. 3;
 is_deeply([map { $_->{status} } @cmdline], [200, 200, 200], 'cmdline through each gateway');
+
+# --- Redis's connections ---------------------------------------------------------------
+
+# One connection per worker, kept: after all the captures above, each of
+# the three gateways' two workers connected at most once.
+my @clients = gateway_clients();
+ok(@clients >= 3 && @clients <= 6, 'each gateway connected, at most one connection per worker ('
+    . scalar(@clients) . ')') or diag(explain \@clients);
+my $made = connections_received() - $received - ($cli_calls - $calls_then);
+is($made, scalar @clients, 'and made no other: none closed and reconnected');
 
 # --- Redis's keys ---------------------------------------------------------------------
 

@@ -20,6 +20,9 @@ package PprofRedis;
 #   user => NAME, user_password => PW
 #                     an ACL user with every right; the default user is
 #                     then off, so only NAME can get in
+#   acl => [RULES]    with user: NAME gets these ACL rules instead (its
+#                     password among them), and the default user stays,
+#                     with password, for the rig's own commands
 #   args => [...]     more redis-server options
 # It writes password_file(): the line pprof_shared_state's password_file
 # takes for these credentials (PW, or NAME PW), or none without any.
@@ -71,6 +74,8 @@ sub start_redis {
     }
     die "start_redis(): user needs user_password\n"
         if defined $opts{user} && !defined $opts{user_password};
+    die "start_redis(): acl needs user and password\n"
+        if $opts{acl} && !(defined $opts{user} && defined $opts{password});
 
     my $name = $opts{name} // 'redis';
     my $self = bless {
@@ -81,6 +86,7 @@ sub start_redis {
         password  => $opts{password},
         user      => $opts{user},
         user_pw   => $opts{user_password},
+        acl       => $opts{acl},
         args      => $opts{args} || [],
         owner_pid => $$,
     }, __PACKAGE__;
@@ -125,9 +131,12 @@ sub _start {
         '--dir', $self->{dir}, '--logfile', "$self->{dir}/redis.log",
         '--enable-debug-command', 'local');
     push @cmd, '--requirepass', $self->{password} if defined $self->{password};
-    push @cmd, '--user', 'default', 'off',
-        '--user', $self->{user}, 'on', ">$self->{user_pw}", '~*', '&*', '+@all'
-        if defined $self->{user};
+    if ($self->{acl}) {
+        push @cmd, '--user', $self->{user}, @{ $self->{acl} };
+    } elsif (defined $self->{user}) {
+        push @cmd, '--user', 'default', 'off',
+            '--user', $self->{user}, 'on', ">$self->{user_pw}", '~*', '&*', '+@all';
+    }
     push @cmd, @{ $self->{args} };
 
     my $pid = fork // die "fork: $!";
@@ -213,7 +222,7 @@ sub cli {
 sub cli_status {
     my ($self, @args) = @_;
     my @auth;
-    if (defined $self->{user}) {
+    if (defined $self->{user} && !$self->{acl}) {
         @auth = ('--user', $self->{user}, '--pass', $self->{user_pw});
     } elsif (defined $self->{password}) {
         @auth = ('--pass', $self->{password});

@@ -73,7 +73,8 @@ sub new {
     # another gateway of a fleet) in a subdirectory of $t's, naming the
     # same ports as $t, so that each config can name the other's
     # listeners and the Go target. workers => N: write_config's
-    # worker_processes (default 2).
+    # worker_processes (default 2); log_level => LEVEL: its error_log's
+    # (default info).
     my $within = $opts{within};
     my $keep = $ENV{PPROF_TEST_KEEP} ? 1 : 0;
     my $dir;
@@ -98,6 +99,7 @@ sub new {
         target_bin  => $ENV{PPROF_TARGET} || "$root/build/pprof-target",
         ports       => $within ? $within->{ports} : {},
         workers     => $opts{workers} // 2,
+        log_level   => $opts{log_level} // 'info',
         owner_pid   => $$,   # forked children must not clean up
     }, $class;
 
@@ -523,7 +525,7 @@ sub write_config {
     my $conf = <<"EOF";
 ${load}worker_processes $self->{workers};
 pid $dir/nginx.pid;
-error_log $dir/error.log info;
+error_log $dir/error.log $self->{log_level};
 
 events {
     worker_connections 256;
