@@ -6,7 +6,8 @@
 # mid-command, one that speaks garbage, another program's key of the wrong
 # type, Redis stopped.  Each gets a clear answer within about the timeout,
 # and the worker keeps serving other requests meanwhile.  The password is
-# never logged.
+# never logged.  A location's own state and a pprof_target value that
+# names it are apart in Redis too.
 
 use strict;
 use warnings;
@@ -24,6 +25,7 @@ END { kill 'KILL', @FAKES if @FAKES; }
 
 my $t = PprofTest->new;
 $t->start_target;
+$t->start_target(name => 'svcb');
 my $redis = $t->start_redis(args => ['--requirepass', $SECRET,
     '--enable-debug-command', 'local']);
 $t->write_file('redis.pass', "$SECRET  \n# comment lines are not read\n");
@@ -49,6 +51,12 @@ server {
     location /debug/pprof/ {
         pprof on;
         proxy_pass http://%%TARGET%%;
+    }
+    location /hdr/debug/pprof/ {
+        pprof on;
+        pprof_prefix /hdr/debug/pprof/;
+        pprof_target \$http_x_target;
+        proxy_pass http://127.0.0.1:%%PORT_SVCB%%/debug/pprof/;
     }
     location = /status { pprof_status; }
 }
@@ -183,6 +191,25 @@ is(scalar(grep { $_->{path} eq '/debug/pprof/profile' } $t->upstream_requests), 
     'two captures reached the target');
 
 like(get_as($t, '/debug/pprof/cmdline')->{status}, qr/^200$/, 'cmdline is served');
+
+###############################################################################
+# A location's own state is not a pprof_target value's, even one that
+# spells the location's name (server and location) or its key's marker
+
+{
+    my $own = capture_in_background($t, '/debug/pprof/profile?seconds=2');
+    sleep 0.7;
+    my @keys = grep { length } split /\n/, $t->redis_cli('redis', '-a', $SECRET,
+        '--no-auth-warning', 'KEYS', 't29:*');
+    ok((grep { $_ eq 't29:{@localhost%20/debug/pprof/}:slots:profile' } @keys),
+        "the location's own lease is under its own key") or diag("keys: @keys");
+    for my $name ('localhost /debug/pprof/', '@localhost /debug/pprof/') {
+        my $r = $t->get('http', '/hdr/debug/pprof/profile?seconds=1', tls => 0,
+            headers => { 'X-User' => 'u2', 'X-Target' => $name });
+        is(answer($r), '200 -', "pprof_target \"$name\": not the location's slot");
+    }
+    like($own->(), qr/^200 - /, "the location's own capture ran meanwhile");
+}
 
 ###############################################################################
 # A client that goes away while its capture waits on Redis leaves no lease
