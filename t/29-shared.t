@@ -17,6 +17,7 @@ use POSIX ();
 use Time::HiRes qw(sleep time);
 use Test::More;
 use PprofTest;
+use PprofRedis qw(start_redis);
 
 my $SECRET = 'correct-horse-battery-staple-29';
 
@@ -26,8 +27,8 @@ END { kill 'KILL', @FAKES if @FAKES; }
 my $t = PprofTest->new;
 $t->start_target;
 $t->start_target(name => 'svcb');
-my $redis = $t->start_redis(args => ['--requirepass', $SECRET,
-    '--enable-debug-command', 'local']);
+my $redis = start_redis($t, password => $SECRET);
+my $redis_url = $redis->url;
 $t->write_file('redis.pass', "$SECRET  \n# comment lines are not read\n");
 $t->write_file('wrong.pass', "not-the-password\n");
 
@@ -107,7 +108,7 @@ sub capture_in_background {
 ###############################################################################
 # nginx -t
 
-$t->config_is(gateway_conf("pprof_shared_state redis://127.0.0.1:$redis "
+$t->config_is(gateway_conf("pprof_shared_state $redis_url "
         . "password_file=redis.pass timeout=300ms prefix=t29:;"),
     undef, 'a complete pprof_shared_state');
 
@@ -150,14 +151,14 @@ $t->config_is(gateway_conf('pprof_shared_failure maybe;'),
 ###############################################################################
 # Admitted through Redis; a second gateway sees the slot taken
 
-$t->write_config(gateway_conf("pprof_shared_state redis://127.0.0.1:$redis "
+$t->write_config(gateway_conf("pprof_shared_state $redis_url "
     . "password_file=redis.pass timeout=300ms prefix=t29:;"));
 $t->run;
 
 my $other = PprofTest->new(within => $t, name => 'gw2');
 $other->write_file('redis.pass', "$SECRET\n");
 {
-    my $conf = gateway_conf("pprof_shared_state redis://127.0.0.1:$redis "
+    my $conf = gateway_conf("pprof_shared_state $redis_url "
         . "password_file=redis.pass timeout=2s prefix=t29:;");
     $conf =~ s/%%PORT_HTTP%%/%%PORT_HTTP2%%/;
     $other->write_config($conf);
@@ -169,8 +170,7 @@ is(metric($t, 'pprof_shared_state_latency_seconds_count'), 0,
 
 my $first = capture_in_background($t, '/debug/pprof/profile?seconds=2');
 sleep 0.7;
-my @keys = grep { length } split /\n/, $t->redis_cli('redis', '-a', $SECRET,
-    '--no-auth-warning', 'KEYS', 't29:*');
+my @keys = $redis->keys('t29:*');
 ok((grep { /slots/ } @keys), 'the running capture holds a lease in Redis')
     or diag("keys: @keys");
 
@@ -199,8 +199,7 @@ like(get_as($t, '/debug/pprof/cmdline')->{status}, qr/^200$/, 'cmdline is served
 {
     my $own = capture_in_background($t, '/debug/pprof/profile?seconds=2');
     sleep 0.7;
-    my @keys = grep { length } split /\n/, $t->redis_cli('redis', '-a', $SECRET,
-        '--no-auth-warning', 'KEYS', 't29:*');
+    my @keys = $redis->keys('t29:*');
     ok((grep { $_ eq 't29:{@localhost%20/debug/pprof/}:slots:profile' } @keys),
         "the location's own lease is under its own key") or diag("keys: @keys");
     for my $name ('localhost /debug/pprof/', '@localhost /debug/pprof/') {
@@ -217,7 +216,7 @@ like(get_as($t, '/debug/pprof/cmdline')->{status}, qr/^200$/, 'cmdline is served
 {
     my $sleeper = fork // die "fork: $!";
     if ($sleeper == 0) {
-        $t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', 'DEBUG', 'SLEEP', '0.15');
+        $redis->cli('DEBUG', 'SLEEP', '0.15');
         POSIX::_exit(0);
     }
     sleep 0.1;
@@ -237,7 +236,7 @@ like(get_as($t, '/debug/pprof/cmdline')->{status}, qr/^200$/, 'cmdline is served
 {
     my $sleeper = fork // die "fork: $!";
     if ($sleeper == 0) {
-        $t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', 'DEBUG', 'SLEEP', '1.5');
+        $redis->cli('DEBUG', 'SLEEP', '1.5');
         POSIX::_exit(0);
     }
     sleep 0.4;
@@ -271,7 +270,7 @@ like(get_as($t, '/debug/pprof/cmdline')->{status}, qr/^200$/, 'cmdline is served
 }
 
 # Redis forgot the script (a restart): EVAL once, then EVALSHA again.
-$t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', 'SCRIPT', 'FLUSH');
+$redis->cli('SCRIPT', 'FLUSH');
 is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
     'after SCRIPT FLUSH: admitted');
 is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
@@ -342,21 +341,19 @@ sub fake_redis {
 }
 
 # An ACL user ("USER PASSWORD") and a database of its own.
-$t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', 'ACL', 'SETUSER', 'gw29',
-    'on', '>user-secret-29', '~*', '+@all');
+$redis->cli('ACL', 'SETUSER', 'gw29', 'on', '>user-secret-29', '~*', '+@all');
 $t->write_file('user.pass', "gw29 user-secret-29\r\n");
-run_gateway("pprof_shared_state redis://127.0.0.1:$redis/3 "
+run_gateway("pprof_shared_state $redis_url/3 "
     . "password_file=user.pass prefix=db3:;");
 {
     my $bg = capture_in_background($t, '/debug/pprof/profile?seconds=1');
     sleep 0.5;
-    my $keys = $t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', '-n', 3,
-        'KEYS', 'db3:*');
+    my $keys = $redis->cli('-n', 3, 'KEYS', 'db3:*');
     like($keys, qr/slots:profile/, 'ACL user: the lease is in database 3');
     like($bg->(), qr/^200 - /, 'ACL user: the capture was admitted');
 }
 
-run_gateway("pprof_shared_state redis://127.0.0.1:$redis "
+run_gateway("pprof_shared_state $redis_url "
     . "password_file=wrong.pass timeout=300ms;");
 refused('wrong password', 'auth', 1.0);
 like($t->error_log, qr/refused the password of password_file: WRONGPASS/,
@@ -404,30 +401,29 @@ refused('more replies than asked', 'protocol', 1.0);
 is(get_as($t, '/debug/pprof/cmdline')->{status}, 200, 'more replies than asked: the worker lives');
 
 # Another program's key where the script keeps its slots.
-run_gateway("pprof_shared_state redis://127.0.0.1:$redis "
+run_gateway("pprof_shared_state $redis_url "
     . "password_file=redis.pass timeout=2s prefix=t29:;");
 my $running = capture_in_background($t, '/debug/pprof/profile?seconds=1');
 sleep 0.5;
-my ($slots) = grep { /slots:profile/ } split /\n/, $t->redis_cli('redis', '-a', $SECRET,
-    '--no-auth-warning', 'KEYS', 't29:*');
+my ($slots) = grep { /slots:profile/ } $redis->keys('t29:*');
 ok($slots, 'the slots key is known');
 $running->();
-$t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', 'DEL', $slots);
-$t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', 'SET', $slots, 'not ours');
+$redis->cli('DEL', $slots);
+$redis->cli('SET', $slots, 'not ours');
 refused('a key of the wrong type', 'protocol', 1.0);
-$t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', 'DEL', $slots);
+$redis->cli('DEL', $slots);
 is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
     'the key gone, captures are admitted again');
 
 # Redis stopped: refused at once, and then fast while backing off.
-$t->stop_redis('redis');
+$redis->stop;
 refused('Redis stopped', 'connect', 1.0);
 refused('Redis stopped, backing off', 'connect', 0.2);
 is(get_as($t, '/debug/pprof/cmdline')->{status}, 200, 'Redis stopped: cmdline is served');
 is(get_as($t, '/debug/pprof/heap')->{status}, 200, 'Redis stopped: a snapshot is served');
 
 # A dry run forwards what Redis's absence would refuse, and says so.
-run_gateway("pprof_shared_state redis://127.0.0.1:$redis timeout=300ms;",
+run_gateway("pprof_shared_state $redis_url timeout=300ms;",
     'pprof_enforce off;');
 is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
     'dry run: the capture is forwarded without Redis');
@@ -435,7 +431,7 @@ like($t->error_log, qr/dry run, would deny: shared_state_unavailable/,
     'dry run: the would-be denial is logged');
 
 # open: decided on the gateway's own state, and said so.
-run_gateway("pprof_shared_state redis://127.0.0.1:$redis timeout=300ms;",
+run_gateway("pprof_shared_state $redis_url timeout=300ms;",
     'pprof_shared_failure open;');
 is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
     'open: the capture is allowed without Redis');
