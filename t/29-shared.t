@@ -13,6 +13,7 @@ use strict;
 use warnings;
 
 use IO::Socket::INET;
+use JSON::PP;
 use POSIX ();
 use Time::HiRes qw(sleep time);
 use Test::More;
@@ -211,25 +212,34 @@ like(get_as($t, '/debug/pprof/cmdline')->{status}, qr/^200$/, 'cmdline is served
 }
 
 ###############################################################################
-# A client that goes away while its capture waits on Redis leaves no lease
+# A client that goes away while its capture waits on Redis.  Its reads
+# stay blocked meanwhile, so the request is not cut short: it is decided
+# on Redis's answer and audited, then the proxy finds the client gone
+# before it asks the target, and the lease goes back with the request.
 
 {
     my $sleeper = fork // die "fork: $!";
     if ($sleeper == 0) {
-        $redis->cli('DEBUG', 'SLEEP', '0.15');
+        $redis->cli('DEBUG', 'SLEEP', '0.25');
         POSIX::_exit(0);
     }
     sleep 0.1;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port('http'))
         or die "connect: $!";
     print $s "GET /debug/pprof/profile?seconds=1 HTTP/1.1\r\nHost: localhost\r\n"
-        . "X-User: u1\r\nConnection: close\r\n\r\n";
+        . "X-User: u-left\r\nConnection: close\r\n\r\n";
     close $s;
     waitpid($sleeper, 0);
-    sleep 1.6;
+    sleep 0.3;
     $r = $other->get('http2', '/debug/pprof/profile?seconds=1', tls => 0,
         headers => { 'X-User' => 'u2' });
     is(answer($r), '200 -', 'a client gone while waiting: its lease was given back');
+    my %records = map { $_->{stage} => $_ } grep { $_->{identity} eq 'u-left' }
+        map { decode_json($_) } split /\n/, $t->read_file('audit.log');
+    is(join(' ', map { $_ // '-' } @{ $records{decision} || {} }{qw(decision reason shared)}),
+        'allow ok ok', 'a client gone while waiting: decided on Redis, audited');
+    is($records{response} && $records{response}{status}, 499,
+        'a client gone while waiting: its response record says 499');
 }
 
 # An admission that timed out leaves no lease, even if Redis runs it late.
@@ -414,6 +424,39 @@ refused('a key of the wrong type', 'protocol', 1.0);
 $redis->cli('DEL', $slots);
 is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
     'the key gone, captures are admitted again');
+
+# A request that ends while its admission waits on Redis.  Its client's
+# reads stay blocked meanwhile, so a client that leaves does not end it;
+# a worker's shutdown timeout after a reload does.  Redis's answer then
+# comes for nobody, and the lease it holds is given back.
+$t->stop;
+{
+    my $conf = $t->write_config(gateway_conf("pprof_shared_state $redis_url "
+        . "password_file=redis.pass timeout=5s prefix=t29:;"));
+    $conf =~ s/^(worker_processes 2;)/$1\nworker_shutdown_timeout 300ms;/m;
+    $t->write_whole_config($conf);
+    $t->run;
+
+    my $sleeper = fork // die "fork: $!";
+    if ($sleeper == 0) {
+        $redis->cli('DEBUG', 'SLEEP', '2');
+        POSIX::_exit(0);
+    }
+    sleep 0.2;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port('http'))
+        or die "connect: $!";
+    print $s "GET /debug/pprof/profile?seconds=1 HTTP/1.1\r\nHost: localhost\r\n"
+        . "X-User: u-gone\r\nConnection: close\r\n\r\n";
+    close $s;
+    sleep 0.2;
+    $t->reload;
+    waitpid($sleeper, 0);
+    sleep 0.5;
+    is(join(' ', grep { /slots/ } $redis->keys('t29:*')), '',
+        'a request gone before its answer: the lease was given back');
+    is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
+        'a request gone before its answer: the next capture is admitted');
+}
 
 # Redis stopped: refused at once, and then fast while backing off.
 $redis->stop;
