@@ -80,6 +80,18 @@ typedef struct {
 /* pprof_shared_state: the Redis link of each worker (its own file). */
 typedef struct ngx_http_pprof_shared_s  ngx_http_pprof_shared_t;
 
+/* pprof_shared_state's settings, as its directive read them. */
+typedef struct {
+    ngx_str_t                     url;          /* as written: no secret */
+    char                          host[NGX_SOCKADDR_STRLEN + 1];
+    int                           port;
+    ngx_str_t                     db;           /* empty: no SELECT */
+    ngx_str_t                     user;         /* empty: the default */
+    ngx_str_t                     password;     /* empty: no AUTH */
+    ngx_msec_t                    timeout;
+    ngx_str_t                     prefix;
+} ngx_http_pprof_redis_conf_t;
+
 /*
  * A command on the link, in memory of its owner's that outlives any
  * request: done runs once, with NGX_OK and the reply's integers, NGX_ERROR
@@ -315,6 +327,8 @@ ngx_int_t ngx_http_pprof_zone_share(ngx_http_pprof_hold_t *hold, void *lease);
 
 char *ngx_http_pprof_shared_state(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_http_pprof_shared_t *ngx_http_pprof_redis_create(ngx_conf_t *cf,
+    ngx_http_pprof_redis_conf_t *conf);
 ngx_msec_t ngx_http_pprof_redis_timeout(ngx_http_pprof_shared_t *sh);
 pprof_str_t ngx_http_pprof_redis_prefix(ngx_http_pprof_shared_t *sh);
 ngx_int_t ngx_http_pprof_redis_send(ngx_http_pprof_shared_t *sh,

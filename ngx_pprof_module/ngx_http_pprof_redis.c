@@ -6,8 +6,9 @@
  * says of each failure what kind it was.
  *
  * Nothing here blocks a worker: the address was resolved when the
- * configuration was read, so hiredis connects to a numeric address without
- * a lookup, and every exchange is bounded by a timer.
+ * configuration was read (ngx_http_pprof_shared_state.c), so hiredis
+ * connects to a numeric address without a lookup, and every exchange is
+ * bounded by a timer.
  */
 
 #include "ngx_http_pprof_module.h"
@@ -34,18 +35,9 @@
 /* Releases waiting for a link; a lease ends by itself after that. */
 #define NGX_HTTP_PPROF_QUEUE_MAX      64
 
-#define NGX_HTTP_PPROF_PASSWORD_MAX   1024
-
 
 struct ngx_http_pprof_shared_s {
-    ngx_str_t                     url;          /* as written: no secret */
-    char                          host[NGX_SOCKADDR_STRLEN + 1];
-    int                           port;
-    ngx_str_t                     db;           /* empty: no SELECT */
-    ngx_str_t                     user;         /* empty: the default */
-    ngx_str_t                     password;     /* empty: no AUTH */
-    ngx_msec_t                    timeout;
-    ngx_str_t                     prefix;
+    ngx_http_pprof_redis_conf_t   conf;
 
     /* The worker's link; every worker has its own copy of this. */
     redisAsyncContext            *ac;
@@ -68,10 +60,6 @@ struct ngx_http_pprof_shared_s {
 };
 
 
-static char *ngx_http_pprof_redis_url(ngx_conf_t *cf,
-    ngx_http_pprof_shared_t *sh, ngx_str_t *url);
-static char *ngx_http_pprof_redis_password(ngx_conf_t *cf,
-    ngx_http_pprof_shared_t *sh, ngx_str_t *name);
 static ngx_int_t ngx_http_pprof_redis_connect(ngx_http_pprof_shared_t *sh);
 static void ngx_http_pprof_redis_handshake(ngx_http_pprof_shared_t *sh);
 static void ngx_http_pprof_redis_greeted(ngx_http_pprof_redis_call_t *call,
@@ -104,99 +92,18 @@ static u_char *ngx_http_pprof_redis_text(u_char *buf, size_t cap,
     const char *s, size_t len);
 
 
-/*
- * pprof_shared_state redis://HOST[:PORT][/DB] [password_file=FILE]
- *     [timeout=TIME] [prefix=STRING]
- */
-char *
-ngx_http_pprof_shared_state(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+/* pprof_shared_state's link, down until a worker first needs it. */
+ngx_http_pprof_shared_t *
+ngx_http_pprof_redis_create(ngx_conf_t *cf, ngx_http_pprof_redis_conf_t *conf)
 {
-    ngx_http_pprof_main_conf_t *pmcf = conf;
-
-    u_char                   *p;
-    ngx_str_t                *value, s;
-    ngx_int_t                 ms;
-    ngx_uint_t                i;
     ngx_http_pprof_shared_t  *sh;
-
-    if (pmcf->shared) {
-        return "is duplicate";
-    }
 
     sh = ngx_pcalloc(cf->pool, sizeof(ngx_http_pprof_shared_t));
     if (sh == NULL) {
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
-    value = cf->args->elts;
-
-    if (ngx_http_pprof_redis_url(cf, sh, &value[1]) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    sh->timeout = 200;
-    ngx_str_set(&sh->prefix, "pprof:");
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "password_file=", 14) == 0) {
-            s.data = value[i].data + 14;
-            s.len = value[i].len - 14;
-
-            if (ngx_http_pprof_redis_password(cf, sh, &s) != NGX_CONF_OK) {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-
-            ms = ngx_parse_time(&s, 0);
-
-            if (ms == NGX_ERROR || ms < 1 || ms > 60000) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "pprof_shared_state: \"%V\" is not a "
-                                   "time from 1ms to 60s", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            sh->timeout = (ngx_msec_t) ms;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
-            s.data = value[i].data + 7;
-            s.len = value[i].len - 7;
-
-            /* A target's keys hold it between braces, for Redis Cluster. */
-            for (p = s.data; p < s.data + s.len; p++) {
-                if (*p <= ' ' || *p >= 0x7f || *p == '{' || *p == '}') {
-                    break;
-                }
-            }
-
-            if (s.len == 0 || s.len > 64 || p != s.data + s.len) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "pprof_shared_state: \"%V\" needs 1 to "
-                                   "64 printable characters without "
-                                   "spaces or braces", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            sh->prefix = s;
-            continue;
-        }
-
-        /* Not echoed: it may be a password written in the wrong place. */
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "pprof_shared_state: parameter %ui is none of "
-                           "password_file=, timeout=, prefix=", i);
-        return NGX_CONF_ERROR;
-    }
-
+    sh->conf = *conf;
     sh->backoff = NGX_HTTP_PPROF_BACKOFF_MIN;
     sh->log = &cf->cycle->new_log;
     sh->timer.handler = ngx_http_pprof_redis_tick;
@@ -204,230 +111,14 @@ ngx_http_pprof_shared_state(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     sh->timer.log = sh->log;
     ngx_queue_init(&sh->queued);
 
-    pmcf->shared = sh;
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * The host is resolved here, in the master, once: a worker must not wait
- * on DNS, and hiredis would look a name up with a blocking getaddrinfo().
- */
-static char *
-ngx_http_pprof_redis_url(ngx_conf_t *cf, ngx_http_pprof_shared_t *sh,
-    ngx_str_t *url)
-{
-    u_char     *p, *last, *slash;
-    size_t      len;
-    ngx_url_t   u;
-
-    if (ngx_strlchr(url->data, url->data + url->len, '@')) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "pprof_shared_state: the URL holds a user or "
-                           "password; put them in password_file= instead");
-        return NGX_CONF_ERROR;
-    }
-
-    if (url->len >= 9 && ngx_strncasecmp(url->data, (u_char *) "rediss://", 9)
-                         == 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "pprof_shared_state \"%V\": this build's hiredis "
-                           "has no TLS; use redis:// on loopback, or to a "
-                           "local TLS tunnel", url);
-        return NGX_CONF_ERROR;
-    }
-
-    if (url->len < 9
-        || ngx_strncasecmp(url->data, (u_char *) "redis://", 8) != 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "pprof_shared_state \"%V\" is not a "
-                           "redis://HOST:PORT[/DB] URL", url);
-        return NGX_CONF_ERROR;
-    }
-
-    sh->url = *url;
-
-    p = url->data + 8;
-    last = url->data + url->len;
-
-    slash = ngx_strlchr(p, last, '/');
-
-    if (slash) {
-        sh->db.data = slash + 1;
-        sh->db.len = last - slash - 1;
-
-        if (sh->db.len == 0 || sh->db.len > 6
-            || ngx_atoi(sh->db.data, sh->db.len) == NGX_ERROR)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "pprof_shared_state \"%V\": the database "
-                               "after \"/\" is not a number", url);
-            return NGX_CONF_ERROR;
-        }
-
-        /* SELECT 0 is what a new connection has anyway. */
-        if (ngx_atoi(sh->db.data, sh->db.len) == 0) {
-            sh->db.len = 0;
-        }
-
-        last = slash;
-    }
-
-    ngx_memzero(&u, sizeof(ngx_url_t));
-
-    u.url.data = p;
-    u.url.len = last - p;
-    u.default_port = 6379;
-
-    if (u.url.len == 0 || ngx_parse_url(cf->pool, &u) != NGX_OK
-        || u.naddrs == 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "pprof_shared_state \"%V\": %s", url,
-                           u.err ? u.err : "no host, or it has no address");
-        return NGX_CONF_ERROR;
-    }
-
-    if (u.family != AF_INET && u.family != AF_INET6) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "pprof_shared_state \"%V\": only a TCP address "
-                           "is supported", url);
-        return NGX_CONF_ERROR;
-    }
-
-    if (u.naddrs > 1) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "pprof_shared_state \"%V\": the host has %ui "
-                           "addresses, only the first is used", url,
-                           u.naddrs);
-    }
-
-    len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
-                        (u_char *) sh->host, NGX_SOCKADDR_STRLEN, 0);
-    sh->host[len] = '\0';
-    sh->port = ngx_inet_get_port(u.addrs[0].sockaddr);
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * The first line, trailing whitespace removed: "PASSWORD", or "USER
- * PASSWORD" for an ACL user.  No message names what the file holds.
- */
-static char *
-ngx_http_pprof_redis_password(ngx_conf_t *cf, ngx_http_pprof_shared_t *sh,
-    ngx_str_t *name)
-{
-    char       *rv;
-    u_char     *p, *end, *space;
-    ssize_t     n;
-    ngx_fd_t    fd;
-    ngx_str_t   path;
-    u_char      buf[NGX_HTTP_PPROF_PASSWORD_MAX];
-
-    path = *name;
-
-    if (path.len == 0
-        || ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "pprof_shared_state: password_file= names no "
-                           "file");
-        return NGX_CONF_ERROR;
-    }
-
-    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "pprof_shared_state: cannot open password_file "
-                           "\"%V\"", &path);
-        return NGX_CONF_ERROR;
-    }
-
-    n = ngx_read_fd(fd, buf, sizeof(buf));
-
-    if (n == -1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "pprof_shared_state: cannot read password_file "
-                           "\"%V\"", &path);
-    }
-
-    (void) ngx_close_file(fd);
-
-    rv = NGX_CONF_ERROR;
-
-    if (n == -1) {
-        goto done;
-    }
-
-    end = ngx_strlchr(buf, buf + n, '\n');
-
-    if (end == NULL) {
-        if (n == (ssize_t) sizeof(buf)) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "pprof_shared_state: the first line of "
-                               "password_file \"%V\" is longer than %uz "
-                               "bytes", &path, sizeof(buf) - 1);
-            goto done;
-        }
-
-        end = buf + n;
-    }
-
-    while (end > buf && (end[-1] == ' ' || end[-1] == '\t'
-                         || end[-1] == '\r'))
-    {
-        end--;
-    }
-
-    space = ngx_strlchr(buf, end, ' ');
-    p = space ? space + 1 : buf;
-
-    if (end == buf || p == end || space == buf) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "pprof_shared_state: the first line of "
-                           "password_file \"%V\" holds no password, or "
-                           "not as \"PASSWORD\" or \"USER PASSWORD\"", &path);
-        goto done;
-    }
-
-    if (space) {
-        sh->user.len = space - buf;
-        sh->user.data = ngx_pnalloc(cf->pool, sh->user.len);
-        if (sh->user.data == NULL) {
-            goto done;
-        }
-
-        ngx_memcpy(sh->user.data, buf, sh->user.len);
-    }
-
-    sh->password.len = end - p;
-    sh->password.data = ngx_pnalloc(cf->pool, sh->password.len);
-    if (sh->password.data == NULL) {
-        goto done;
-    }
-
-    ngx_memcpy(sh->password.data, p, sh->password.len);
-
-    rv = NGX_CONF_OK;
-
-done:
-
-    ngx_explicit_memzero(buf, sizeof(buf));
-
-    return rv;
+    return sh;
 }
 
 
 ngx_msec_t
 ngx_http_pprof_redis_timeout(ngx_http_pprof_shared_t *sh)
 {
-    return sh->timeout;
+    return sh->conf.timeout;
 }
 
 
@@ -436,8 +127,8 @@ ngx_http_pprof_redis_prefix(ngx_http_pprof_shared_t *sh)
 {
     pprof_str_t  prefix;
 
-    prefix.data = sh->prefix.data;
-    prefix.len = sh->prefix.len;
+    prefix.data = sh->conf.prefix.data;
+    prefix.len = sh->conf.prefix.len;
 
     return prefix;
 }
@@ -497,12 +188,12 @@ ngx_http_pprof_redis_connect(ngx_http_pprof_shared_t *sh)
     redisAsyncContext  *ac;
 
     /* A numeric address: hiredis's getaddrinfo() does not look it up. */
-    ac = redisAsyncConnect(sh->host, sh->port);
+    ac = redisAsyncConnect(sh->conf.host, sh->conf.port);
 
     if (ac == NULL || ac->err) {
         ngx_log_error(NGX_LOG_ERR, sh->log, 0,
                       "pprof_shared_state: cannot connect to %V: %s",
-                      &sh->url, ac ? ac->errstr : "no memory");
+                      &sh->conf.url, ac ? ac->errstr : "no memory");
         goto failed;
     }
 
@@ -563,34 +254,34 @@ ngx_http_pprof_redis_handshake(ngx_http_pprof_shared_t *sh)
 {
     pprof_shared_cmd_t  *cmd;
 
-    if (sh->password.len) {
+    if (sh->conf.password.len) {
         cmd = &sh->auth.cmd;
 
         cmd->argc = 0;
         cmd->argv[cmd->argc] = "AUTH";
         cmd->argvlen[cmd->argc++] = 4;
 
-        if (sh->user.len) {
-            cmd->argv[cmd->argc] = (const char *) sh->user.data;
-            cmd->argvlen[cmd->argc++] = sh->user.len;
+        if (sh->conf.user.len) {
+            cmd->argv[cmd->argc] = (const char *) sh->conf.user.data;
+            cmd->argvlen[cmd->argc++] = sh->conf.user.len;
         }
 
-        cmd->argv[cmd->argc] = (const char *) sh->password.data;
-        cmd->argvlen[cmd->argc++] = sh->password.len;
+        cmd->argv[cmd->argc] = (const char *) sh->conf.password.data;
+        cmd->argvlen[cmd->argc++] = sh->conf.password.len;
 
         sh->auth.done = ngx_http_pprof_redis_greeted;
         sh->auth.data = sh;
         (void) ngx_http_pprof_redis_issue(sh, &sh->auth);
     }
 
-    if (sh->db.len) {
+    if (sh->conf.db.len) {
         cmd = &sh->select.cmd;
 
         cmd->argc = 2;
         cmd->argv[0] = "SELECT";
         cmd->argvlen[0] = 6;
-        cmd->argv[1] = (const char *) sh->db.data;
-        cmd->argvlen[1] = sh->db.len;
+        cmd->argv[1] = (const char *) sh->conf.db.data;
+        cmd->argvlen[1] = sh->conf.db.len;
 
         sh->select.done = ngx_http_pprof_redis_greeted;
         sh->select.data = sh;
@@ -630,7 +321,7 @@ ngx_http_pprof_redis_issue(ngx_http_pprof_shared_t *sh,
 
     /* The link answers in time, or is dropped: a silent Redis wedges none. */
     if (sh->outstanding++ == 0) {
-        ngx_http_pprof_redis_arm(sh, sh->timeout, 0);
+        ngx_http_pprof_redis_arm(sh, sh->conf.timeout, 0);
     }
 
     return NGX_OK;
@@ -691,7 +382,7 @@ ngx_http_pprof_redis_reply(redisAsyncContext *ac, void *r, void *data)
     if (ac->replies.head == NULL && ac->c.reader->pos < ac->c.reader->len) {
         ngx_log_error(NGX_LOG_ERR, sh->log, 0,
                       "pprof_shared_state: %V sent more than was asked",
-                      &sh->url);
+                      &sh->conf.url);
         ngx_http_pprof_redis_drop(sh, PPROF_SHARED_PROTOCOL);
         call->done(call, NGX_ERROR, PPROF_SHARED_PROTOCOL, NULL, 0);
         return;
@@ -699,7 +390,7 @@ ngx_http_pprof_redis_reply(redisAsyncContext *ac, void *r, void *data)
 
     if (sh->state == NGX_HTTP_PPROF_REDIS_UP) {
         if (sh->outstanding) {
-            ngx_http_pprof_redis_arm(sh, sh->timeout, 0);
+            ngx_http_pprof_redis_arm(sh, sh->conf.timeout, 0);
 
         } else if (sh->timer.timer_set) {
             ngx_del_timer(&sh->timer);
@@ -756,7 +447,7 @@ protocol:
     ngx_log_error(NGX_LOG_ERR, sh->log, 0,
                   "pprof_shared_state: %V answered a reply of type %d, not "
                   "integers: is another program writing keys with prefix "
-                  "\"%V\"?", &sh->url, reply->type, &sh->prefix);
+                  "\"%V\"?", &sh->conf.url, reply->type, &sh->conf.prefix);
 
     call->done(call, NGX_ERROR, PPROF_SHARED_PROTOCOL, NULL, 0);
 }
@@ -799,11 +490,11 @@ ngx_http_pprof_redis_refused(ngx_http_pprof_shared_t *sh,
     if (call == &sh->auth) {
         ngx_log_error(NGX_LOG_ERR, sh->log, 0,
                       "pprof_shared_state: %V refused the password of "
-                      "password_file: %*s", &sh->url, last - text, text);
+                      "password_file: %*s", &sh->conf.url, last - text, text);
 
     } else {
         ngx_log_error(NGX_LOG_ERR, sh->log, 0,
-                      "pprof_shared_state: %V refused %*s: %*s", &sh->url,
+                      "pprof_shared_state: %V refused %*s: %*s", &sh->conf.url,
                       call->cmd.argvlen[0], call->cmd.argv[0],
                       last - text, text);
     }
@@ -831,7 +522,7 @@ ngx_http_pprof_redis_connected(const redisAsyncContext *ac, int status)
     /* hiredis frees the link next: its calls are told then. */
     ngx_log_error(NGX_LOG_ERR, sh->log, 0,
                   "pprof_shared_state: cannot connect to %V: %s",
-                  &sh->url, ac->errstr);
+                  &sh->conf.url, ac->errstr);
 }
 
 
@@ -871,7 +562,7 @@ ngx_http_pprof_redis_read(ngx_event_t *rev)
     if ((sh->ac->c.flags & REDIS_CONNECTED) && sh->ac->replies.head == NULL) {
         ngx_log_error(NGX_LOG_INFO, sh->log, 0,
                       "pprof_shared_state: %V closed or spoke on an idle "
-                      "link", &sh->url);
+                      "link", &sh->conf.url);
         ngx_http_pprof_redis_drop(sh, NGX_HTTP_PPROF_REDIS_IDLE);
         return;
     }
@@ -993,7 +684,7 @@ ngx_http_pprof_redis_cleanup(void *data)
     {
         ngx_log_error(NGX_LOG_ERR, sh->log, 0,
                       "pprof_shared_state: lost the link to %V: %s",
-                      &sh->url, sh->ac->errstr);
+                      &sh->conf.url, sh->ac->errstr);
     }
 
     if (c->read->active) {
@@ -1111,7 +802,8 @@ ngx_http_pprof_redis_tick(ngx_event_t *ev)
         if (!sh->broken) {
             ngx_log_error(NGX_LOG_ERR, sh->log, 0,
                           "pprof_shared_state: %V answered nothing in %Mms, "
-                          "the link is dropped", &sh->url, sh->timeout);
+                          "the link is dropped", &sh->conf.url,
+                          sh->conf.timeout);
         }
 
         ngx_http_pprof_redis_drop(sh, sh->broken ? PPROF_SHARED_CONNECT

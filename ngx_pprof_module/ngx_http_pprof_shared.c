@@ -24,6 +24,7 @@ typedef struct {
     ngx_http_pprof_wait_t        *wait;         /* NULL: nobody waits */
     unsigned                      admit:1;      /* 0: a release */
     unsigned                      evaled:1;     /* sent again as EVAL */
+    unsigned                      own:1;        /* the location's target */
     uint64_t                      capture_ms;
     pprof_str_t                   endpoint;
     pprof_str_t                   target;
@@ -205,23 +206,26 @@ failed:
 }
 
 
-/* Copies of what a release needs, the owner token among them. */
+/*
+ * Copies of what a release needs, the owner token among them.  The target
+ * is named by now: decide_start set it, and stages 1-6 refused an empty
+ * value.  Whether it is the location's own keeps the two kinds' keys apart.
+ */
 static ngx_http_pprof_exchange_t *
 ngx_http_pprof_shared_exchange(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
 {
     u_char                      *p;
-    ngx_str_t                    target, gateway;
+    ngx_str_t                    gateway;
     ngx_http_pprof_exchange_t   *x;
     ngx_http_pprof_main_conf_t  *pmcf;
 
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
 
-    target = ctx->target.len ? ctx->target : plcf->zone_key;
     gateway = pmcf->gateway_id.len ? pmcf->gateway_id : ngx_cycle->hostname;
 
     x = ngx_alloc(sizeof(ngx_http_pprof_exchange_t)
-                  + ctx->decision.endpoint.name.len + target.len
+                  + ctx->decision.endpoint.name.len + ctx->target.len
                   + gateway.len + 1 + PPROF_AUDIT_ID_LEN,
                   r->connection->log);
     if (x == NULL) {
@@ -232,6 +236,7 @@ ngx_http_pprof_shared_exchange(ngx_http_request_t *r,
 
     x->sh = pmcf->shared;
     x->admit = 1;
+    x->own = (plcf->target == NULL);
     x->call.done = ngx_http_pprof_shared_answered;
     x->call.data = x;
     x->capture_ms = ctx->decision.params.seconds_us / 1000;
@@ -243,8 +248,8 @@ ngx_http_pprof_shared_exchange(ngx_http_request_t *r,
     p = ngx_cpymem(p, ctx->decision.endpoint.name.data, x->endpoint.len);
 
     x->target.data = p;
-    x->target.len = target.len;
-    p = ngx_cpymem(p, target.data, target.len);
+    x->target.len = ctx->target.len;
+    p = ngx_cpymem(p, ctx->target.data, ctx->target.len);
 
     x->token.data = p;
     p = ngx_cpymem(p, gateway.data, gateway.len);
@@ -263,6 +268,7 @@ ngx_http_pprof_shared_key(ngx_http_pprof_exchange_t *x,
     key->prefix = ngx_http_pprof_redis_prefix(x->sh);
     key->target = x->target;
     key->token = x->token;
+    key->own = x->own;
 }
 
 

@@ -624,11 +624,18 @@ extern const char  pprof_shared_script[];
 
 int pprof_shared_script_sha1(char sha1[PPROF_SHARED_SHA1_HEX + 1]);
 
-/* Whose keys: the prefix of every key, the target, the lease's owner. */
+/*
+ * Whose keys: the prefix of every key, the target, the lease's owner.  A
+ * location without pprof_target is its own target, named by its server
+ * and location: own keeps its keys apart from every pprof_target value,
+ * "{@<location>}" where a value is "{<value>}" (a leading '@' escaped).
+ */
 typedef struct {
     pprof_str_t  prefix;                 /* e.g. "pprof:" */
-    pprof_str_t  target;                 /* pprof_target's value */
+    pprof_str_t  target;                 /* pprof_target's value, or the
+                                            location's own name */
     pprof_str_t  token;                  /* the gateway id and audit id */
+    int          own;                    /* target is a location's own */
 } pprof_shared_key_t;
 
 /*

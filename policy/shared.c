@@ -8,7 +8,9 @@
  *   <prefix>{<target>}:budget:<window ms>        capture ms per slice
  *
  * The braces are Redis Cluster's hash tag: a target's keys share a slot,
- * so that one script may touch them all.
+ * so that one script may touch them all.  A location's own target is
+ * "@" and its name, and a pprof_target value's leading '@' is escaped, so
+ * that no value names a location's own state.
  */
 
 #include <stdio.h>
@@ -32,6 +34,10 @@
 /* Lua's numbers are doubles: integers are exact below 2^53. */
 #define SHARED_NUMBER_MAX  ((uint64_t) 1 << 53)
 
+/* How a part is escaped. */
+#define SHARED_COLON  1                  /* ':' stays, as in the prefix */
+#define SHARED_AT     2                  /* a leading '@' does not */
+
 
 typedef struct {
     pprof_shared_cmd_t  *cmd;
@@ -48,8 +54,10 @@ static void shared_static(shared_writer_t *w, const char *s, size_t len);
 static void shared_bytes(shared_writer_t *w, const void *data, size_t len);
 static void shared_number(shared_writer_t *w, uint64_t n);
 static void shared_number_arg(shared_writer_t *w, uint64_t n);
-static void shared_escape(shared_writer_t *w, pprof_str_t s, int colon);
-static void shared_part(shared_writer_t *w, pprof_str_t s, size_t max);
+static int shared_plain(pprof_str_t s, size_t i, int how);
+static void shared_escape(shared_writer_t *w, pprof_str_t s, int how);
+static void shared_part(shared_writer_t *w, pprof_str_t s, size_t max,
+    int how);
 static void shared_key(shared_writer_t *w, const pprof_shared_key_t *key,
     const char *kind);
 static void shared_head(shared_writer_t *w, pprof_shared_cmd_t *cmd,
@@ -105,17 +113,17 @@ pprof_shared_admit_cmd(const pprof_pipeline_conf_t *conf,
     shared_key(&w, key, "rate:");
     shared_arg(&w, pprof_class_name(d->endpoint.cls));
     shared_arg(&w, ":");
-    shared_part(&w, d->identity, SHARED_IDENTITY_MAX);
+    shared_part(&w, d->identity, SHARED_IDENTITY_MAX, 0);
     shared_end(&w);
 
     shared_begin(&w);
     shared_key(&w, key, "slots:");
-    shared_part(&w, d->endpoint.name, SHARED_ENDPOINT_MAX);
+    shared_part(&w, d->endpoint.name, SHARED_ENDPOINT_MAX, 0);
     shared_end(&w);
 
     shared_begin(&w);
     shared_key(&w, key, "tomb:");
-    shared_part(&w, key->token, SHARED_OWNER_MAX);
+    shared_part(&w, key->token, SHARED_OWNER_MAX, 0);
     shared_end(&w);
 
     shared_begin(&w);
@@ -127,7 +135,7 @@ pprof_shared_admit_cmd(const pprof_pipeline_conf_t *conf,
     shared_static(&w, conf->enforce ? "1" : "0", 1);
 
     shared_begin(&w);
-    shared_part(&w, key->token, SHARED_OWNER_MAX);
+    shared_part(&w, key->token, SHARED_OWNER_MAX, 0);
     shared_end(&w);
 
     shared_number_arg(&w, rate->rate);
@@ -161,18 +169,18 @@ pprof_shared_release_cmd(pprof_str_t endpoint, uint64_t capture_ms,
 
     shared_begin(&w);
     shared_key(&w, key, "slots:");
-    shared_part(&w, endpoint, SHARED_ENDPOINT_MAX);
+    shared_part(&w, endpoint, SHARED_ENDPOINT_MAX, 0);
     shared_end(&w);
 
     shared_begin(&w);
     shared_key(&w, key, "tomb:");
-    shared_part(&w, key->token, SHARED_OWNER_MAX);
+    shared_part(&w, key->token, SHARED_OWNER_MAX, 0);
     shared_end(&w);
 
     shared_static(&w, "release", 7);
 
     shared_begin(&w);
-    shared_part(&w, key->token, SHARED_OWNER_MAX);
+    shared_part(&w, key->token, SHARED_OWNER_MAX, 0);
     shared_end(&w);
 
     /* As long as the lease an admission in flight could still take. */
@@ -285,20 +293,23 @@ shared_number_arg(shared_writer_t *w, uint64_t n)
 
 
 /*
- * '%', the hash tag's braces, the separator ':' (unless colon) and every
- * byte outside printable ASCII become %XX, so that two different values
- * never write the same key.
+ * '%', the hash tag's braces, the separator ':' (unless SHARED_COLON), a
+ * leading '@' (with SHARED_AT) and every byte outside printable ASCII
+ * become %XX, so that two different values never write the same key.
  */
 static int
-shared_plain(unsigned char c, int colon)
+shared_plain(pprof_str_t s, size_t i, int how)
 {
+    unsigned char  c = s.data[i];
+
     return c > 0x20 && c < 0x7f && c != '%' && c != '{' && c != '}'
-           && (colon || c != ':');
+           && (c != ':' || (how & SHARED_COLON))
+           && (c != '@' || i != 0 || !(how & SHARED_AT));
 }
 
 
 static void
-shared_escape(shared_writer_t *w, pprof_str_t s, int colon)
+shared_escape(shared_writer_t *w, pprof_str_t s, int how)
 {
     static const char  hex[] = "0123456789ABCDEF";
 
@@ -309,7 +320,7 @@ shared_escape(shared_writer_t *w, pprof_str_t s, int colon)
     for (i = 0; i < s.len; i++) {
         c = s.data[i];
 
-        if (shared_plain(c, colon)) {
+        if (shared_plain(s, i, how)) {
             shared_bytes(w, &c, 1);
             continue;
         }
@@ -324,7 +335,7 @@ shared_escape(shared_writer_t *w, pprof_str_t s, int colon)
 
 /* One part of a key: escaped, or "%#" and its SHA-256 when too long. */
 static void
-shared_part(shared_writer_t *w, pprof_str_t s, size_t max)
+shared_part(shared_writer_t *w, pprof_str_t s, size_t max, int how)
 {
     static const char  hex[] = "0123456789abcdef";
 
@@ -335,11 +346,11 @@ shared_part(shared_writer_t *w, pprof_str_t s, size_t max)
 
     len = 0;
     for (i = 0; i < s.len && len <= max; i++) {
-        len += shared_plain(s.data[i], 0) ? 1 : 3;
+        len += shared_plain(s, i, how) ? 1 : 3;
     }
 
     if (len <= max) {
-        shared_escape(w, s, 0);
+        shared_escape(w, s, how);
         return;
     }
 
@@ -360,14 +371,22 @@ shared_part(shared_writer_t *w, pprof_str_t s, size_t max)
 }
 
 
-/* <prefix>{<target>}:<kind> */
+/* <prefix>{<target>}:<kind>, or <prefix>{@<location>}:<kind> */
 static void
 shared_key(shared_writer_t *w, const pprof_shared_key_t *key,
     const char *kind)
 {
-    shared_escape(w, key->prefix, 1);
-    shared_arg(w, "{");
-    shared_part(w, key->target, SHARED_TARGET_MAX);
+    shared_escape(w, key->prefix, SHARED_COLON);
+
+    if (key->own) {
+        shared_arg(w, "{@");
+        shared_part(w, key->target, SHARED_TARGET_MAX, 0);
+
+    } else {
+        shared_arg(w, "{");
+        shared_part(w, key->target, SHARED_TARGET_MAX, SHARED_AT);
+    }
+
     shared_arg(w, "}:");
     shared_arg(w, kind);
 }

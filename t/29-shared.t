@@ -6,16 +6,19 @@
 # mid-command, one that speaks garbage, another program's key of the wrong
 # type, Redis stopped.  Each gets a clear answer within about the timeout,
 # and the worker keeps serving other requests meanwhile.  The password is
-# never logged.
+# never logged.  A location's own state and a pprof_target value that
+# names it are apart in Redis too.
 
 use strict;
 use warnings;
 
 use IO::Socket::INET;
+use JSON::PP;
 use POSIX ();
 use Time::HiRes qw(sleep time);
 use Test::More;
 use PprofTest;
+use PprofRedis qw(start_redis);
 
 my $SECRET = 'correct-horse-battery-staple-29';
 
@@ -24,8 +27,9 @@ END { kill 'KILL', @FAKES if @FAKES; }
 
 my $t = PprofTest->new;
 $t->start_target;
-my $redis = $t->start_redis(args => ['--requirepass', $SECRET,
-    '--enable-debug-command', 'local']);
+$t->start_target(name => 'svcb');
+my $redis = start_redis($t, password => $SECRET);
+my $redis_url = $redis->url;
 $t->write_file('redis.pass', "$SECRET  \n# comment lines are not read\n");
 $t->write_file('wrong.pass', "not-the-password\n");
 
@@ -49,6 +53,12 @@ server {
     location /debug/pprof/ {
         pprof on;
         proxy_pass http://%%TARGET%%;
+    }
+    location /hdr/debug/pprof/ {
+        pprof on;
+        pprof_prefix /hdr/debug/pprof/;
+        pprof_target \$http_x_target;
+        proxy_pass http://127.0.0.1:%%PORT_SVCB%%/debug/pprof/;
     }
     location = /status { pprof_status; }
 }
@@ -99,7 +109,7 @@ sub capture_in_background {
 ###############################################################################
 # nginx -t
 
-$t->config_is(gateway_conf("pprof_shared_state redis://127.0.0.1:$redis "
+$t->config_is(gateway_conf("pprof_shared_state $redis_url "
         . "password_file=redis.pass timeout=300ms prefix=t29:;"),
     undef, 'a complete pprof_shared_state');
 
@@ -142,14 +152,14 @@ $t->config_is(gateway_conf('pprof_shared_failure maybe;'),
 ###############################################################################
 # Admitted through Redis; a second gateway sees the slot taken
 
-$t->write_config(gateway_conf("pprof_shared_state redis://127.0.0.1:$redis "
+$t->write_config(gateway_conf("pprof_shared_state $redis_url "
     . "password_file=redis.pass timeout=300ms prefix=t29:;"));
 $t->run;
 
 my $other = PprofTest->new(within => $t, name => 'gw2');
 $other->write_file('redis.pass', "$SECRET\n");
 {
-    my $conf = gateway_conf("pprof_shared_state redis://127.0.0.1:$redis "
+    my $conf = gateway_conf("pprof_shared_state $redis_url "
         . "password_file=redis.pass timeout=2s prefix=t29:;");
     $conf =~ s/%%PORT_HTTP%%/%%PORT_HTTP2%%/;
     $other->write_config($conf);
@@ -161,8 +171,7 @@ is(metric($t, 'pprof_shared_state_latency_seconds_count'), 0,
 
 my $first = capture_in_background($t, '/debug/pprof/profile?seconds=2');
 sleep 0.7;
-my @keys = grep { length } split /\n/, $t->redis_cli('redis', '-a', $SECRET,
-    '--no-auth-warning', 'KEYS', 't29:*');
+my @keys = $redis->keys('t29:*');
 ok((grep { /slots/ } @keys), 'the running capture holds a lease in Redis')
     or diag("keys: @keys");
 
@@ -185,32 +194,59 @@ is(scalar(grep { $_->{path} eq '/debug/pprof/profile' } $t->upstream_requests), 
 like(get_as($t, '/debug/pprof/cmdline')->{status}, qr/^200$/, 'cmdline is served');
 
 ###############################################################################
-# A client that goes away while its capture waits on Redis leaves no lease
+# A location's own state is not a pprof_target value's, even one that
+# spells the location's name (server and location) or its key's marker
+
+{
+    my $own = capture_in_background($t, '/debug/pprof/profile?seconds=2');
+    sleep 0.7;
+    my @keys = $redis->keys('t29:*');
+    ok((grep { $_ eq 't29:{@localhost%20/debug/pprof/}:slots:profile' } @keys),
+        "the location's own lease is under its own key") or diag("keys: @keys");
+    for my $name ('localhost /debug/pprof/', '@localhost /debug/pprof/') {
+        my $r = $t->get('http', '/hdr/debug/pprof/profile?seconds=1', tls => 0,
+            headers => { 'X-User' => 'u2', 'X-Target' => $name });
+        is(answer($r), '200 -', "pprof_target \"$name\": not the location's slot");
+    }
+    like($own->(), qr/^200 - /, "the location's own capture ran meanwhile");
+}
+
+###############################################################################
+# A client that goes away while its capture waits on Redis.  Its reads
+# stay blocked meanwhile, so the request is not cut short: it is decided
+# on Redis's answer and audited, then the proxy finds the client gone
+# before it asks the target, and the lease goes back with the request.
 
 {
     my $sleeper = fork // die "fork: $!";
     if ($sleeper == 0) {
-        $t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', 'DEBUG', 'SLEEP', '0.15');
+        $redis->cli('DEBUG', 'SLEEP', '0.25');
         POSIX::_exit(0);
     }
     sleep 0.1;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port('http'))
         or die "connect: $!";
     print $s "GET /debug/pprof/profile?seconds=1 HTTP/1.1\r\nHost: localhost\r\n"
-        . "X-User: u1\r\nConnection: close\r\n\r\n";
+        . "X-User: u-left\r\nConnection: close\r\n\r\n";
     close $s;
     waitpid($sleeper, 0);
-    sleep 1.6;
+    sleep 0.3;
     $r = $other->get('http2', '/debug/pprof/profile?seconds=1', tls => 0,
         headers => { 'X-User' => 'u2' });
     is(answer($r), '200 -', 'a client gone while waiting: its lease was given back');
+    my %records = map { $_->{stage} => $_ } grep { $_->{identity} eq 'u-left' }
+        map { decode_json($_) } split /\n/, $t->read_file('audit.log');
+    is(join(' ', map { $_ // '-' } @{ $records{decision} || {} }{qw(decision reason shared)}),
+        'allow ok ok', 'a client gone while waiting: decided on Redis, audited');
+    is($records{response} && $records{response}{status}, 499,
+        'a client gone while waiting: its response record says 499');
 }
 
 # An admission that timed out leaves no lease, even if Redis runs it late.
 {
     my $sleeper = fork // die "fork: $!";
     if ($sleeper == 0) {
-        $t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', 'DEBUG', 'SLEEP', '1.5');
+        $redis->cli('DEBUG', 'SLEEP', '1.5');
         POSIX::_exit(0);
     }
     sleep 0.4;
@@ -244,7 +280,7 @@ like(get_as($t, '/debug/pprof/cmdline')->{status}, qr/^200$/, 'cmdline is served
 }
 
 # Redis forgot the script (a restart): EVAL once, then EVALSHA again.
-$t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', 'SCRIPT', 'FLUSH');
+$redis->cli('SCRIPT', 'FLUSH');
 is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
     'after SCRIPT FLUSH: admitted');
 is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
@@ -315,21 +351,19 @@ sub fake_redis {
 }
 
 # An ACL user ("USER PASSWORD") and a database of its own.
-$t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', 'ACL', 'SETUSER', 'gw29',
-    'on', '>user-secret-29', '~*', '+@all');
+$redis->cli('ACL', 'SETUSER', 'gw29', 'on', '>user-secret-29', '~*', '+@all');
 $t->write_file('user.pass', "gw29 user-secret-29\r\n");
-run_gateway("pprof_shared_state redis://127.0.0.1:$redis/3 "
+run_gateway("pprof_shared_state $redis_url/3 "
     . "password_file=user.pass prefix=db3:;");
 {
     my $bg = capture_in_background($t, '/debug/pprof/profile?seconds=1');
     sleep 0.5;
-    my $keys = $t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', '-n', 3,
-        'KEYS', 'db3:*');
+    my $keys = $redis->cli('-n', 3, 'KEYS', 'db3:*');
     like($keys, qr/slots:profile/, 'ACL user: the lease is in database 3');
     like($bg->(), qr/^200 - /, 'ACL user: the capture was admitted');
 }
 
-run_gateway("pprof_shared_state redis://127.0.0.1:$redis "
+run_gateway("pprof_shared_state $redis_url "
     . "password_file=wrong.pass timeout=300ms;");
 refused('wrong password', 'auth', 1.0);
 like($t->error_log, qr/refused the password of password_file: WRONGPASS/,
@@ -377,30 +411,62 @@ refused('more replies than asked', 'protocol', 1.0);
 is(get_as($t, '/debug/pprof/cmdline')->{status}, 200, 'more replies than asked: the worker lives');
 
 # Another program's key where the script keeps its slots.
-run_gateway("pprof_shared_state redis://127.0.0.1:$redis "
+run_gateway("pprof_shared_state $redis_url "
     . "password_file=redis.pass timeout=2s prefix=t29:;");
 my $running = capture_in_background($t, '/debug/pprof/profile?seconds=1');
 sleep 0.5;
-my ($slots) = grep { /slots:profile/ } split /\n/, $t->redis_cli('redis', '-a', $SECRET,
-    '--no-auth-warning', 'KEYS', 't29:*');
+my ($slots) = grep { /slots:profile/ } $redis->keys('t29:*');
 ok($slots, 'the slots key is known');
 $running->();
-$t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', 'DEL', $slots);
-$t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', 'SET', $slots, 'not ours');
+$redis->cli('DEL', $slots);
+$redis->cli('SET', $slots, 'not ours');
 refused('a key of the wrong type', 'protocol', 1.0);
-$t->redis_cli('redis', '-a', $SECRET, '--no-auth-warning', 'DEL', $slots);
+$redis->cli('DEL', $slots);
 is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
     'the key gone, captures are admitted again');
 
+# A request that ends while its admission waits on Redis.  Its client's
+# reads stay blocked meanwhile, so a client that leaves does not end it;
+# a worker's shutdown timeout after a reload does.  Redis's answer then
+# comes for nobody, and the lease it holds is given back.
+$t->stop;
+{
+    my $conf = $t->write_config(gateway_conf("pprof_shared_state $redis_url "
+        . "password_file=redis.pass timeout=5s prefix=t29:;"));
+    $conf =~ s/^(worker_processes 2;)/$1\nworker_shutdown_timeout 300ms;/m;
+    $t->write_whole_config($conf);
+    $t->run;
+
+    my $sleeper = fork // die "fork: $!";
+    if ($sleeper == 0) {
+        $redis->cli('DEBUG', 'SLEEP', '2');
+        POSIX::_exit(0);
+    }
+    sleep 0.2;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port('http'))
+        or die "connect: $!";
+    print $s "GET /debug/pprof/profile?seconds=1 HTTP/1.1\r\nHost: localhost\r\n"
+        . "X-User: u-gone\r\nConnection: close\r\n\r\n";
+    close $s;
+    sleep 0.2;
+    $t->reload;
+    waitpid($sleeper, 0);
+    sleep 0.5;
+    is(join(' ', grep { /slots/ } $redis->keys('t29:*')), '',
+        'a request gone before its answer: the lease was given back');
+    is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
+        'a request gone before its answer: the next capture is admitted');
+}
+
 # Redis stopped: refused at once, and then fast while backing off.
-$t->stop_redis('redis');
+$redis->stop;
 refused('Redis stopped', 'connect', 1.0);
 refused('Redis stopped, backing off', 'connect', 0.2);
 is(get_as($t, '/debug/pprof/cmdline')->{status}, 200, 'Redis stopped: cmdline is served');
 is(get_as($t, '/debug/pprof/heap')->{status}, 200, 'Redis stopped: a snapshot is served');
 
 # A dry run forwards what Redis's absence would refuse, and says so.
-run_gateway("pprof_shared_state redis://127.0.0.1:$redis timeout=300ms;",
+run_gateway("pprof_shared_state $redis_url timeout=300ms;",
     'pprof_enforce off;');
 is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
     'dry run: the capture is forwarded without Redis');
@@ -408,7 +474,7 @@ like($t->error_log, qr/dry run, would deny: shared_state_unavailable/,
     'dry run: the would-be denial is logged');
 
 # open: decided on the gateway's own state, and said so.
-run_gateway("pprof_shared_state redis://127.0.0.1:$redis timeout=300ms;",
+run_gateway("pprof_shared_state $redis_url timeout=300ms;",
     'pprof_shared_failure open;');
 is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
     'open: the capture is allowed without Redis');

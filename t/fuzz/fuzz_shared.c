@@ -4,12 +4,14 @@
  *
  * Input: the key prefix as a field; two values A and B, each a repeated
  * field (see fz_repeated); the endpoint as a field; then eight 64-bit
- * integers, a reply.  A and B each serve as the target, the identity and
- * the owner of one admission.  Asserts that with a prefix of up to 64
- * bytes the command always fits; that every key is printable ASCII with
- * exactly one brace pair, the target's, closed before the first ':' that
- * follows; that the two admissions' keys, and owners, are equal exactly
- * when A and B are; and that a reply accepted is one the script could
+ * integers, a reply; then a byte whose bits 0 and 1 make A's and B's
+ * target a location's own.  A and B each serve as the target, the
+ * identity and the owner of one admission.  Asserts that with a prefix of
+ * up to 64 bytes the command always fits; that every key is printable
+ * ASCII with exactly one brace pair, the target's, closed before the
+ * first ':' that follows; that the two admissions' keys are equal exactly
+ * when A and B are and both or neither are a location's own, their owners
+ * exactly when A and B are; and that a reply accepted is one the script could
  * give: retries only with denials, a lease only with a granted slot, and
  * one whenever every stage granted.
  */
@@ -66,7 +68,7 @@ check_key(const char *key, size_t len, size_t *tag_at, size_t *tag_len)
 
 
 static int
-admit(pprof_str_t prefix, pprof_str_t value, pprof_str_t endpoint,
+admit(pprof_str_t prefix, pprof_str_t value, int own, pprof_str_t endpoint,
     pprof_shared_cmd_t *cmd)
 {
     pprof_decision_t       d;
@@ -89,6 +91,7 @@ admit(pprof_str_t prefix, pprof_str_t value, pprof_str_t endpoint,
     key.prefix = prefix;
     key.target = value;
     key.token = value;
+    key.own = own;
 
     return pprof_shared_admit_cmd(&conf, &d, &key,
                                   "0123456789abcdef0123456789abcdef01234567",
@@ -138,7 +141,8 @@ check_answer(fz_t *in)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int                 i, same, rc;
+    int                 i, same, same_key, rc;
+    uint8_t             own;
     fz_t                in = { data, size };
     size_t              at[2], len[2], k;
     pprof_str_t         prefix, a, b, endpoint;
@@ -155,12 +159,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         endpoint.len = 7;
     }
 
-    rc = admit(prefix, a, endpoint, &ca);
+    check_answer(&in);
+    own = fz_u8(&in);
+
+    rc = admit(prefix, a, own & 1, endpoint, &ca);
     FZ_CHECK(rc == 0 || rc == -1);
     FZ_CHECK(rc == 0 || a.len == 0 || prefix.len > 64);
 
-    if (rc == 0 && admit(prefix, b, endpoint, &cb) == 0) {
+    if (rc == 0 && admit(prefix, b, (own >> 1) & 1, endpoint, &cb) == 0) {
         same = a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
+        same_key = same && (own & 1) == ((own >> 1) & 1);
 
         for (i = 3; i <= 6; i++) {
             for (k = 0; k < 2; k++) {
@@ -173,16 +181,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FZ_CHECK((len[0] == len[1]
                       && memcmp(ca.argv[i] + at[0], cb.argv[i] + at[1],
                                 len[0]) == 0)
-                     == same);
+                     == same_key);
 
             /* The budget's key is the target's; the others tell A too. */
-            FZ_CHECK(arg_equal(&ca, &cb, i) == same);
+            FZ_CHECK(arg_equal(&ca, &cb, i) == same_key);
         }
 
         FZ_CHECK(arg_equal(&ca, &cb, 9) == same);           /* the owner */
     }
-
-    check_answer(&in);
 
     return 0;
 }

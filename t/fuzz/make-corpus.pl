@@ -439,7 +439,8 @@ seed('authz', $_->[0], $_->[1]) for @az;
 
 
 # shared: prefix field, A and B repeated, endpoint field, then a reply of
-# eight little-endian 64-bit integers (a first 0 reads as the magic).
+# eight little-endian 64-bit integers (a first 0 reads as the magic), then
+# a byte whose bits 0 and 1 make A and B a location's own target.
 my $magic = 1347441201;
 sub reply { return pack('q<8', @_); }
 my @sh = (
@@ -455,9 +456,13 @@ my @sh = (
                      reply($magic, 0, 0, 1, 4294967296, 0, 0, 0) ],
     [ longest     => "\x01" x 64, rep('}', 255), rep('}', 254), ':' x 128,
                      reply($magic, 1, 3, 1, 12, 1, 50, 1) ],
+    [ own         => 'pprof:', rep('srv /debug/pprof/'), rep('srv /debug/pprof/'),
+                     'profile', reply($magic, 0, 0, 0, 0, 0, 0, 1), "\x01" ],
+    [ own_marker  => 'pprof:', rep('@srv'), rep('srv'), 'profile',
+                     reply($magic, 0, 0, 0, 0, 0, 0, 1), "\x02" ],
 );
 seed('shared', $_->[0], field($_->[1]) . $_->[2] . $_->[3] . field($_->[4])
-                        . $_->[5]) for @sh;
+                        . $_->[5] . ($_->[6] // '')) for @sh;
 
 
 remove_tree($out);

@@ -399,48 +399,6 @@ sub start_stub {
     return $self;
 }
 
-# start_redis(name => 'redis', args => [...]): a redis-server of Debian's
-# on port(name), loopback only and without persistence, stopped with the
-# test.  Returns its port.
-sub start_redis {
-    my ($self, %opts) = @_;
-    my $name = $opts{name} // 'redis';
-    die "start_redis(): $name already running\n" if $self->{redis}{$name};
-
-    my $port = $self->port($name);
-    my @cmd = ('/usr/bin/redis-server', '--port', $port, '--bind', '127.0.0.1',
-        '--save', '', '--appendonly', 'no', '--dir', $self->{dir},
-        '--logfile', $self->path("$name.log"), @{ $opts{args} || [] });
-
-    my $pid = fork // die "fork: $!";
-    _exec_child({}, @cmd) if $pid == 0;
-    $self->{redis}{$name} = $pid;
-
-    my $deadline = time + 10;
-    until (_port_open($port)) {
-        die "redis-server $name did not listen on $port within 10s\n"
-            if time > $deadline || waitpid($pid, WNOHANG) == $pid;
-        sleep 0.02;
-    }
-    return $port;
-}
-
-sub stop_redis {
-    my ($self, $name) = @_;
-    my $pid = delete $self->{redis}{$name // 'redis'} or return;
-    kill 'KILL', $pid;
-    waitpid($pid, 0);
-    return;
-}
-
-# redis_cli($name, @args): redis-cli's output for one command.
-sub redis_cli {
-    my ($self, $name, @args) = @_;
-    my (undef, $out) = $self->_capture({}, '/usr/bin/redis-cli', '-p',
-        $self->port($name), @args);
-    return $out;
-}
-
 sub stop_stubs {
     my ($self) = @_;
     for my $pid (@{ delete $self->{stub_pids} || [] }) {
@@ -1011,7 +969,6 @@ sub _shutdown {
     eval { $self->stop };
     eval { $self->stop_target };
     eval { $self->stop_stubs };
-    eval { $self->stop_redis($_) } for keys %{ $self->{redis} || {} };
     return;
 }
 

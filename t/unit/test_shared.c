@@ -208,6 +208,7 @@ static const pprof_shared_key_t  key = {
     { (const unsigned char *) "pprof:", 6 },
     { (const unsigned char *) "svc-a", 5 },
     { (const unsigned char *) "gw1-0123", 8 },
+    0,
 };
 
 #define SHA1  "0123456789abcdef0123456789abcdef01234567"
@@ -331,21 +332,29 @@ release_argv(void **state)
 }
 
 
-/* The slots key of a target and endpoint, as a NUL-terminated string. */
+/* The slots key of k's and endpoint, as a NUL-terminated string. */
+static void
+slots_key_of(const pprof_shared_key_t *k, char *out, size_t cap)
+{
+    pprof_shared_cmd_t  cmd;
+
+    assert_int_equal(pprof_shared_release_cmd(S("profile"), 1000, k, SHA1,
+                                              &cmd), 0);
+    assert_true(cmd.argvlen[3] < cap);
+    memcpy(out, cmd.argv[3], cmd.argvlen[3]);
+    out[cmd.argvlen[3]] = '\0';
+}
+
+
 static void
 slots_key(pprof_str_t target, pprof_str_t token, char *out, size_t cap)
 {
-    pprof_shared_cmd_t  cmd;
     pprof_shared_key_t  k = key;
 
     k.target = target;
     k.token = token;
 
-    assert_int_equal(pprof_shared_release_cmd(S("profile"), 1000, &k, SHA1,
-                                              &cmd), 0);
-    assert_true(cmd.argvlen[3] < cap);
-    memcpy(out, cmd.argv[3], cmd.argvlen[3]);
-    out[cmd.argvlen[3]] = '\0';
+    slots_key_of(&k, out, cap);
 }
 
 
@@ -432,6 +441,92 @@ key_hashing(void **state)
     memset(big, 0xff, sizeof(big));
     slots_key(SN((char *) big, 43), S("t"), a, sizeof(a));
     assert_memory_equal(a, "pprof:{%#", 9);
+}
+
+
+/*
+ * A location without pprof_target is its own target, named by its server
+ * and location; no pprof_target value, whatever a variable or a client
+ * put in it, may name that location's state, nor the other way round.
+ */
+static void
+key_own(void **state)
+{
+    char                   a[512], b[512];
+    unsigned char          big[PPROF_TARGET_MAX];
+    pprof_request_t        req;
+    pprof_decision_t       d;
+    pprof_shared_cmd_t     cmd;
+    pprof_shared_key_t     own = key, named = key;
+    pprof_pipeline_conf_t  conf;
+
+    (void) state;
+
+    own.own = 1;
+
+    own.target = S("srv /debug/pprof/");
+    named.target = S("srv /debug/pprof/");
+    slots_key_of(&own, a, sizeof(a));
+    slots_key_of(&named, b, sizeof(b));
+    assert_string_equal(a, "pprof:{@srv%20/debug/pprof/}:slots:profile");
+    assert_string_equal(b, "pprof:{srv%20/debug/pprof/}:slots:profile");
+
+    /* A value that copies the marker has it escaped. */
+    named.target = S("@srv /debug/pprof/");
+    slots_key_of(&named, b, sizeof(b));
+    assert_string_equal(b, "pprof:{%40srv%20/debug/pprof/}:slots:profile");
+    assert_string_not_equal(a, b);
+
+    /* Only in first place: elsewhere '@' is a plain byte, as before. */
+    named.target = S("a@b");
+    slots_key_of(&named, b, sizeof(b));
+    assert_string_equal(b, "pprof:{a@b}:slots:profile");
+
+    own.target = S("@x");
+    slots_key_of(&own, a, sizeof(a));
+    assert_string_equal(a, "pprof:{@@x}:slots:profile");
+    named.target = S("@@x");
+    slots_key_of(&named, b, sizeof(b));
+    assert_string_equal(b, "pprof:{%40@x}:slots:profile");
+
+    /* Hashed names keep the marker outside the hash. */
+    memset(big, 'x', sizeof(big));
+    own.target = SN((char *) big, 129);
+    named.target = SN((char *) big, 129);
+    slots_key_of(&own, a, sizeof(a));
+    slots_key_of(&named, b, sizeof(b));
+    assert_memory_equal(a, "pprof:{@%#", 10);
+    assert_memory_equal(b, "pprof:{%#", 9);
+    assert_string_equal(a + 8, b + 7);
+
+    /* 126 bytes after an escaped '@' are 129: hashed, not the location. */
+    big[0] = '@';
+    named.target = SN((char *) big, 127);
+    own.target = SN((char *) big + 1, 126);
+    slots_key_of(&named, b, sizeof(b));
+    slots_key_of(&own, a, sizeof(a));
+    assert_memory_equal(b, "pprof:{%#", 9);
+    assert_memory_equal(a, "pprof:{@xxx", 11);
+
+    /* Every key of an admission, and of its release, carries the marker. */
+    capture(&conf, &req, &d);
+    own.target = S("svc-a");
+    assert_int_equal(pprof_shared_admit_cmd(&conf, &d, &own, SHA1, &cmd), 0);
+    assert_arg(&cmd, 3, "pprof:{@svc-a}:rate:capture:alice");
+    assert_arg(&cmd, 4, "pprof:{@svc-a}:slots:profile");
+    assert_arg(&cmd, 5, "pprof:{@svc-a}:tomb:gw1-0123");
+    assert_arg(&cmd, 6, "pprof:{@svc-a}:budget:3600000");
+
+    assert_int_equal(pprof_shared_release_cmd(S("trace"), 5000, &own, SHA1,
+                                              &cmd), 0);
+    assert_arg(&cmd, 3, "pprof:{@svc-a}:slots:trace");
+    assert_arg(&cmd, 4, "pprof:{@svc-a}:tomb:gw1-0123");
+
+    /* An empty name is still nothing to ask, own or not. */
+    own.target = S("");
+    assert_int_equal(pprof_shared_admit_cmd(&conf, &d, &own, SHA1, &cmd), -1);
+    assert_int_equal(pprof_shared_release_cmd(S("trace"), 5000, &own, SHA1,
+                                              &cmd), -1);
 }
 
 
@@ -986,6 +1081,7 @@ main(void)
         cmocka_unit_test(release_argv),
         cmocka_unit_test(key_escaping),
         cmocka_unit_test(key_hashing),
+        cmocka_unit_test(key_own),
         cmocka_unit_test(cmd_bounds),
         cmocka_unit_test(answer_valid),
         cmocka_unit_test(answer_hostile),
