@@ -731,14 +731,22 @@ ngx_http_pprof_redis_cleanup(void *data)
 }
 
 
-/* What waited for a link goes out on this one, oldest first. */
+/*
+ * What waited for a link goes out on this one, oldest first.  A call that
+ * hiredis refuses may queue itself again at the tail: the pass stops at
+ * the calls it started with.
+ */
 static void
 ngx_http_pprof_redis_flush(ngx_http_pprof_shared_t *sh)
 {
+    ngx_uint_t                    n;
     ngx_queue_t                  *q;
     ngx_http_pprof_redis_call_t  *call;
 
-    while (sh->nqueued && sh->state == NGX_HTTP_PPROF_REDIS_UP) {
+    for (n = sh->nqueued;
+         n && sh->nqueued && sh->state == NGX_HTTP_PPROF_REDIS_UP;
+         n--)
+    {
         q = ngx_queue_head(&sh->queued);
         ngx_queue_remove(q);
         sh->nqueued--;
