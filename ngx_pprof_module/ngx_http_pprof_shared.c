@@ -282,57 +282,71 @@ ngx_http_pprof_shared_answered(ngx_http_pprof_redis_call_t *call,
 {
     ngx_http_pprof_exchange_t *x = call->data;
 
-    const char             *err;
-    pprof_shared_answer_t   answer;
-    ngx_http_pprof_wait_t  *w;
+    const char               *err;
+    pprof_shared_answer_t     answer;
+    ngx_http_pprof_wait_t    *w;
+    pprof_shared_outcome_t    outcome;
 
     w = x->wait;
     ngx_memzero(&answer, sizeof(pprof_shared_answer_t));
 
-    /* Redis lost the script (a restart, SCRIPT FLUSH): its text, once. */
-    if (rc == NGX_DECLINED) {
+    switch (rc) {
+
+    case NGX_OK:
+        outcome = PPROF_SHARED_ANSWERED;
+        break;
+
+    case NGX_DECLINED:
+        /* Redis lost the script (a restart, SCRIPT FLUSH): its text, once. */
         if (w && !x->evaled && ngx_http_pprof_shared_again(x) == NGX_OK) {
             return;
         }
 
-        /* The script did not run. */
-        rc = NGX_ABORT;
+        outcome = PPROF_SHARED_NOSCRIPT;
         kind = PPROF_SHARED_PROTOCOL;
+        break;
+
+    case NGX_ABORT:
+        outcome = PPROF_SHARED_UNSENT;
+        break;
+
+    default:
+        outcome = PPROF_SHARED_FAILED;
     }
 
-    if (rc == NGX_OK && pprof_shared_answer(v, n, &answer, &err) != 0) {
+    if (outcome == PPROF_SHARED_ANSWERED
+        && pprof_shared_answer(v, n, &answer, &err) != 0)
+    {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "pprof_shared_state: not the script's answer (%s): is "
                       "another program writing keys with this prefix?", err);
-        rc = NGX_ERROR;
+        outcome = PPROF_SHARED_FAILED;
         kind = PPROF_SHARED_PROTOCOL;
     }
 
     if (w) {
         w->x = NULL;
-        w->kind = (rc == NGX_OK) ? -1 : (ngx_int_t) kind;
+        w->kind = (outcome == PPROF_SHARED_ANSWERED) ? -1 : (ngx_int_t) kind;
 
-        if (rc == NGX_OK) {
+        if (outcome == PPROF_SHARED_ANSWERED) {
             w->answer = answer;
         }
     }
 
     /*
-     * An answer nobody waits for may hold a lease; so may a lost reply, or
-     * a script that failed half-way.  Without the password, or never sent,
-     * the script did not run.
+     * A lease the script may hold is the waiting request's, if the script
+     * answered it; otherwise (nobody waits, or the script failed or was not
+     * heard) it is given back at once.
      */
-    if (rc == NGX_OK && answer.leased && w) {
+    if (!pprof_shared_may_hold(outcome, &answer)) {
+        ngx_free(x);
+
+    } else if (outcome == PPROF_SHARED_ANSWERED && w) {
         w->lease = x;
         x->wait = NULL;
 
-    } else if ((rc == NGX_OK && answer.leased)
-               || (rc == NGX_ERROR && kind != PPROF_SHARED_AUTH))
-    {
-        ngx_http_pprof_shared_give_back(x);
-
     } else {
-        ngx_free(x);
+        ngx_http_pprof_shared_give_back(x);
     }
 
     if (w == NULL) {

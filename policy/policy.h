@@ -688,6 +688,29 @@ int pprof_shared_answer(const long long *v, size_t n,
     pprof_shared_answer_t *a, const char **err);
 
 /*
+ * What became of an admission sent to Redis, as the link saw it.  Only
+ * where Redis certainly did not run the script is it sure to hold no
+ * lease: never written, or refused as an unknown script.  Any other
+ * failure (an error reply, a lost or late reply, a reply not the
+ * script's) may follow a script that ran, whole or half-way.
+ */
+typedef enum {
+    PPROF_SHARED_UNSENT = 0,             /* never written to Redis */
+    PPROF_SHARED_NOSCRIPT,               /* Redis did not know the script */
+    PPROF_SHARED_FAILED,                 /* written, no answer of the
+                                            script's came back */
+    PPROF_SHARED_ANSWERED                /* the script's answer, a */
+} pprof_shared_outcome_t;
+
+/*
+ * Whether the admission's token may hold a lease, which a release must then
+ * give back (or, answered with a lease, the response's end).  A release
+ * where none is held is harmless: it leaves a tombstone.
+ */
+int pprof_shared_may_hold(pprof_shared_outcome_t outcome,
+    const pprof_shared_answer_t *a);
+
+/*
  * The pipeline's store for a shared capture.  The local store's slot is
  * taken first (pprof_pipeline_reserve), so a gateway serialises its own
  * captures and Redis sees one call per admission; then Redis's verdicts,

@@ -473,3 +473,22 @@ pprof_shared_answer(const long long *v, size_t n, pprof_shared_answer_t *a,
 
     return 0;
 }
+
+
+int
+pprof_shared_may_hold(pprof_shared_outcome_t outcome,
+    const pprof_shared_answer_t *a)
+{
+    switch (outcome) {
+
+    case PPROF_SHARED_UNSENT:
+    case PPROF_SHARED_NOSCRIPT:
+        return 0;
+
+    case PPROF_SHARED_ANSWERED:
+        return a != NULL && a->leased;
+
+    default:
+        return 1;
+    }
+}

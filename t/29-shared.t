@@ -359,6 +359,30 @@ refused('wrong password', 'auth', 1.0);
 like($t->error_log, qr/refused the password of password_file: WRONGPASS/,
     'wrong password: said so in error.log');
 
+# A refused AUTH holds back what follows it: Redis would run the script as
+# its default user (no password configured, or an ACL user's wrong
+# password while the default user is on) and keep a lease nobody gives
+# back, for every gateway of the fleet to find busy.
+my $open = start_redis($t, name => 'open');
+$open->cli('ACL', 'SETUSER', 'gw29', 'on', '>user-secret-29', '~*', '+@all');
+$t->write_file('wronguser.pass', "gw29 not-the-password\n");
+# Another gateway has loaded the script: EVALSHA would run it.
+run_gateway('pprof_shared_state ' . $open->url . ' prefix=t29warm:;');
+is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
+    'no password: a capture loads the script');
+for my $case (['redis.pass', 'AUTH without a password configured'],
+    ['wronguser.pass', 'an ACL user\'s wrong password'])
+{
+    my ($file, $name) = @$case;
+    run_gateway('pprof_shared_state ' . $open->url
+        . " password_file=$file timeout=300ms prefix=t29open:;");
+    refused($name, 'auth', 1.0);
+    refused("$name, again", 'auth', 1.0);
+    is(join(' ', $open->keys('t29open:*')), '',
+        "$name: the script did not run, no lease is held");
+}
+$open->stop;
+
 fake_redis('silent', 'silent');
 run_gateway('pprof_shared_state redis://127.0.0.1:%%PORT_SILENT%% timeout=300ms;');
 {

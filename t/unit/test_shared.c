@@ -697,6 +697,37 @@ answer_hostile(void **state)
 }
 
 
+/*
+ * Only what Redis certainly did not run holds no lease: every failure
+ * after the command went out (an error reply such as a refused password,
+ * a lost or late reply, garbage) may follow a script that ran.
+ */
+static void
+may_hold(void **state)
+{
+    pprof_shared_answer_t  a;
+
+    (void) state;
+
+    memset(&a, 0, sizeof(a));
+
+    assert_int_equal(pprof_shared_may_hold(PPROF_SHARED_UNSENT, NULL), 0);
+    assert_int_equal(pprof_shared_may_hold(PPROF_SHARED_NOSCRIPT, NULL), 0);
+    assert_int_equal(pprof_shared_may_hold(PPROF_SHARED_FAILED, NULL), 1);
+    assert_int_equal(pprof_shared_may_hold(PPROF_SHARED_FAILED, &a), 1);
+
+    a.slot = PPROF_CAPTURE_BUSY;
+    assert_int_equal(pprof_shared_may_hold(PPROF_SHARED_ANSWERED, &a), 0);
+
+    a.slot = PPROF_OK;
+    a.leased = 1;
+    assert_int_equal(pprof_shared_may_hold(PPROF_SHARED_ANSWERED, &a), 1);
+    assert_int_equal(pprof_shared_may_hold(PPROF_SHARED_ANSWERED, NULL), 0);
+    assert_int_equal(pprof_shared_may_hold((pprof_shared_outcome_t) 99, &a),
+                     1);
+}
+
+
 static pprof_shared_answer_t
 answer(const long long v[8])
 {
@@ -1085,6 +1116,7 @@ main(void)
         cmocka_unit_test(cmd_bounds),
         cmocka_unit_test(answer_valid),
         cmocka_unit_test(answer_hostile),
+        cmocka_unit_test(may_hold),
         cmocka_unit_test(replay_granted),
         cmocka_unit_test(replay_denied),
         cmocka_unit_test(reserve_busy),
