@@ -100,6 +100,9 @@ ngx_http_pprof_shared_decide(ngx_http_request_t *r,
                                       &w->store);
     }
 
+    /* Answering a proxy's check, the gateway's own slot is a lease too. */
+    w->store.leases = ctx->authz;
+
     w->r = r;
     w->req = *req;
     w->kind = -1;
@@ -540,13 +543,13 @@ ngx_http_pprof_shared_finish(ngx_http_request_t *r,
 
     if (w->kind < 0) {
         /* The fleet's lease ends with the gateway's slot, or now. */
-        if (w->lease
-            && ngx_http_pprof_zone_share(ctx->hold, w->lease) != NGX_OK)
-        {
-            ngx_http_pprof_shared_give_back(w->lease);
-        }
+        if (w->lease && !ctx->authz) {
+            if (ngx_http_pprof_zone_share(ctx->hold, w->lease) != NGX_OK) {
+                ngx_http_pprof_shared_give_back(w->lease);
+            }
 
-        w->lease = NULL;
+            w->lease = NULL;
+        }
         w->ss.answer = &w->answer;
         ctx->shared = NGX_HTTP_PPROF_SHARED_OK;
 
@@ -573,6 +576,21 @@ ngx_http_pprof_shared_finish(ngx_http_request_t *r,
     /* A capture that will not run gives the fleet's lease back now. */
     if (!ahead) {
         ngx_http_pprof_zone_release(ctx);
+    }
+
+    /*
+     * Answering a proxy's check, no response ends the capture: the fleet's
+     * lease runs to its expiry, as the gateway's own slot does.
+     */
+    if (w->lease) {
+        if (ahead) {
+            ngx_free(w->lease);
+
+        } else {
+            ngx_http_pprof_shared_give_back(w->lease);
+        }
+
+        w->lease = NULL;
     }
 
     return ahead;
