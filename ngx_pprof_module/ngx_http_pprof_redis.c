@@ -796,7 +796,9 @@ ngx_http_pprof_redis_cleanup(void *data)
 
     kind = sh->kind;
 
-    if (kind == NGX_HTTP_PPROF_REDIS_LOST || kind == NGX_HTTP_PPROF_REDIS_IDLE) {
+    if (kind == NGX_HTTP_PPROF_REDIS_LOST
+        || kind == NGX_HTTP_PPROF_REDIS_IDLE)
+    {
         kind = PPROF_SHARED_CONNECT;
     }
 
