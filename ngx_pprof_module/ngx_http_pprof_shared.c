@@ -54,7 +54,7 @@ static ngx_http_pprof_exchange_t *ngx_http_pprof_shared_exchange(
     ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     ngx_http_pprof_ctx_t *ctx);
 static void ngx_http_pprof_shared_key(ngx_http_pprof_exchange_t *x,
-    pprof_shared_key_t *key);
+    ngx_http_request_t *r, pprof_shared_key_t *key);
 static void ngx_http_pprof_shared_answered(ngx_http_pprof_redis_call_t *call,
     ngx_int_t rc, ngx_uint_t kind, const long long *v, size_t n);
 static ngx_int_t ngx_http_pprof_shared_again(ngx_http_pprof_exchange_t *x);
@@ -152,7 +152,7 @@ ngx_http_pprof_shared_ask(ngx_http_request_t *r,
         goto failed;
     }
 
-    ngx_http_pprof_shared_key(x, &key);
+    ngx_http_pprof_shared_key(x, r, &key);
 
     if (pprof_shared_admit_cmd(&plcf->pipeline, &ctx->decision, &key, sha1,
                                &x->call.cmd)
@@ -264,14 +264,25 @@ ngx_http_pprof_shared_exchange(ngx_http_request_t *r,
 }
 
 
+/* An admission's key (r set) names every budget window length too. */
 static void
-ngx_http_pprof_shared_key(ngx_http_pprof_exchange_t *x,
+ngx_http_pprof_shared_key(ngx_http_pprof_exchange_t *x, ngx_http_request_t *r,
     pprof_shared_key_t *key)
 {
+    ngx_http_pprof_main_conf_t  *pmcf;
+
     key->prefix = ngx_http_pprof_redis_prefix(x->sh);
     key->target = x->target;
     key->token = x->token;
     key->own = x->own;
+    key->windows = NULL;
+    key->nwindows = 0;
+
+    if (r) {
+        pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
+        key->windows = pmcf->budget_windows.elts;
+        key->nwindows = pmcf->budget_windows.nelts;
+    }
 }
 
 
@@ -375,7 +386,7 @@ ngx_http_pprof_shared_again(ngx_http_pprof_exchange_t *x)
 
     x->evaled = 1;
 
-    ngx_http_pprof_shared_key(x, &key);
+    ngx_http_pprof_shared_key(x, x->admit ? x->wait->r : NULL, &key);
 
     if (x->admit) {
         plcf = ngx_http_get_module_loc_conf(x->wait->r, ngx_http_pprof_module);
@@ -418,7 +429,7 @@ ngx_http_pprof_shared_give_back(ngx_http_pprof_exchange_t *x)
     x->call.done = ngx_http_pprof_shared_released;
     x->call.expires = ngx_current_msec + x->capture_ms + PPROF_LEASE_MARGIN;
 
-    ngx_http_pprof_shared_key(x, &key);
+    ngx_http_pprof_shared_key(x, NULL, &key);
 
     if (sha1 == NULL
         || pprof_shared_release_cmd(x->endpoint, x->capture_ms, &key, sha1,
