@@ -129,6 +129,22 @@ ngx_http_pprof_redis_timeout(ngx_http_pprof_shared_t *sh)
 }
 
 
+/* How long until a link is tried again; 0 when not backing off. */
+ngx_msec_t
+ngx_http_pprof_redis_backoff(ngx_http_pprof_shared_t *sh)
+{
+    ngx_msec_int_t  wait;
+
+    if (sh->state != NGX_HTTP_PPROF_REDIS_DOWN) {
+        return 0;
+    }
+
+    wait = (ngx_msec_int_t) (sh->retry_at - ngx_current_msec);
+
+    return wait > 0 ? (ngx_msec_t) wait : 0;
+}
+
+
 pprof_str_t
 ngx_http_pprof_redis_prefix(ngx_http_pprof_shared_t *sh)
 {

@@ -63,6 +63,8 @@ static void ngx_http_pprof_shared_released(ngx_http_pprof_redis_call_t *call,
     ngx_int_t rc, ngx_uint_t kind, const long long *v, size_t n);
 static void ngx_http_pprof_shared_wake(ngx_event_t *ev);
 static void ngx_http_pprof_shared_cleanup(void *data);
+static void ngx_http_pprof_shared_why(ngx_http_pprof_shared_t *sh,
+    ngx_int_t kind, char *buf, size_t cap);
 static const char *ngx_http_pprof_shared_sha1(void);
 static int64_t ngx_http_pprof_shared_usec(void);
 
@@ -534,6 +536,7 @@ ngx_int_t
 ngx_http_pprof_shared_finish(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
 {
+    char                         why[64];
     ngx_uint_t                   ahead;
     ngx_http_pprof_wait_t       *w;
     ngx_http_pprof_main_conf_t  *pmcf;
@@ -573,11 +576,19 @@ ngx_http_pprof_shared_finish(ngx_http_request_t *r,
         pprof_pipeline_unshared(&plcf->pipeline, &w->req, &w->ss,
                                 pmcf->shared_failure, &ctx->decision);
 
+        ngx_http_pprof_shared_why(pmcf->shared, w->kind, why, sizeof(why));
+
+        /* The client and the decision's log line are told why. */
+        if (ctx->decision.reason == PPROF_SHARED_STATE_UNAVAILABLE) {
+            ngx_cpystrn((u_char *) ctx->decision.detail, (u_char *) why,
+                        sizeof(ctx->decision.detail));
+        }
+
         if (pmcf->shared_failure) {
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "pprof: shared state unavailable, decided on this "
-                          "gateway's own state (pprof_shared_failure open), "
-                          "audit id %s", ctx->audit_id);
+                          "pprof: shared state unavailable (%s), decided on "
+                          "this gateway's own state (pprof_shared_failure "
+                          "open), audit id %s", why, ctx->audit_id);
         }
     }
 
@@ -631,6 +642,45 @@ ngx_http_pprof_shared_cleanup(void *data)
     if (w->wake.posted) {
         ngx_delete_posted_event(&w->wake);
     }
+}
+
+
+/* Why Redis decided nothing, in words; never a password. */
+static void
+ngx_http_pprof_shared_why(ngx_http_pprof_shared_t *sh, ngx_int_t kind,
+    char *buf, size_t cap)
+{
+    u_char      *last;
+    ngx_msec_t   wait;
+
+    switch (kind) {
+
+    case PPROF_SHARED_TIMEOUT:
+        last = ngx_snprintf((u_char *) buf, cap - 1,
+                            "Redis did not answer within %Mms",
+                            ngx_http_pprof_redis_timeout(sh));
+        break;
+
+    case PPROF_SHARED_AUTH:
+        last = ngx_cpymem(buf, "Redis refused the password",
+                          sizeof("Redis refused the password") - 1);
+        break;
+
+    case PPROF_SHARED_PROTOCOL:
+        last = ngx_cpymem(buf, "Redis's answer was not the script's",
+                          sizeof("Redis's answer was not the script's") - 1);
+        break;
+
+    default:
+        wait = ngx_http_pprof_redis_backoff(sh);
+        last = wait ? ngx_snprintf((u_char *) buf, cap - 1,
+                                   "Redis is unreachable (retrying in %Mms)",
+                                   wait)
+                    : ngx_cpymem(buf, "Redis is unreachable",
+                                 sizeof("Redis is unreachable") - 1);
+    }
+
+    *last = '\0';
 }
 
 

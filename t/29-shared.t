@@ -299,12 +299,23 @@ sub run_gateway {
     $t->run;
 }
 
+# What the client is told of each kind of failure.
+my %WHY = (
+    auth     => qr/; Redis refused the password \(audit id/,
+    timeout  => qr/; Redis did not answer within \d+ms \(audit id/,
+    connect  => qr/; Redis is unreachable(?: \(retrying in \d+ms\))? \(audit id/,
+    protocol => qr/; Redis's answer was not the script's \(audit id/,
+);
+
 sub refused {
     my ($name, $kind, $max) = @_;
     my $start = time;
     my $r = get_as($t, '/debug/pprof/profile?seconds=1');
     my $took = time - $start;
     is(answer($r), '503 shared_state_unavailable', "$name: 503 shared_state_unavailable");
+    like($r->{body}, $WHY{$kind}, "$name: the client is told why");
+    unlike($r->{body}, qr/\Q$SECRET\E|not-the-password|user-secret-29/,
+        "$name: and not the password");
     is($r->{headers}{'retry-after'}, '1', "$name: Retry-After");
     ok($took < $max, sprintf("%s: answered in %.2fs", $name, $took));
     cmp_ok(metric($t, "pprof_shared_state_errors_total{kind=\"$kind\"}"), '>=', 1,
@@ -377,7 +388,7 @@ for my $case (['redis.pass', 'AUTH without a password configured'],
     run_gateway('pprof_shared_state ' . $open->url
         . " password_file=$file timeout=300ms prefix=t29open:;");
     refused($name, 'auth', 1.0);
-    refused("$name, again", 'auth', 1.0);
+    refused("$name, again (backing off)", 'connect', 1.0);
     is(join(' ', $open->keys('t29open:*')), '',
         "$name: the script did not run, no lease is held");
 }
@@ -459,7 +470,7 @@ run_gateway("pprof_shared_state $redis_url timeout=300ms;",
     'pprof_shared_failure open;');
 is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
     'open: the capture is allowed without Redis');
-like($t->error_log, qr/shared state unavailable, decided on this gateway's own state/,
+like($t->error_log, qr/shared state unavailable \(Redis is unreachable\b.*\), decided on this gateway's own state/,
     'open: said so in error.log');
 
 $t->stop;
