@@ -78,47 +78,54 @@ ngx_http_pprof_shared_decide(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
     pprof_request_t *req)
 {
+    pprof_shared_store_t     ss;
     ngx_http_pprof_wait_t   *w;
     ngx_http_pprof_store_t   store;
 
-    w = ngx_pcalloc(r->pool, sizeof(ngx_http_pprof_wait_t));
-
-    if (w == NULL) {
-        if (ngx_http_pprof_decide_start(r, plcf, ctx, &store, req) == NGX_OK) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "pprof: internal_error: no memory to ask Redis, "
-                          "audit id %s", ctx->audit_id);
-            ctx->decision.reason = PPROF_INTERNAL_ERROR;
-        }
-
+    if (ngx_http_pprof_decide_start(r, plcf, ctx, &store, req) != NGX_OK
+        || !pprof_pipeline_check(&plcf->pipeline, req, &ctx->decision))
+    {
         return ngx_http_pprof_decided(r, plcf, ctx, &ngx_http_pprof_zone_ops,
                                       &store);
     }
 
-    if (ngx_http_pprof_decide_start(r, plcf, ctx, &w->store, req) != NGX_OK
-        || !pprof_pipeline_check(&plcf->pipeline, req, &ctx->decision))
-    {
-        return ngx_http_pprof_decided(r, plcf, ctx, &ngx_http_pprof_zone_ops,
-                                      &w->store);
+    /* Answering a proxy's check, the gateway's own slot is a lease too. */
+    store.leases = ctx->authz;
+
+    ngx_memzero(&ss, sizeof(pprof_shared_store_t));
+    ss.local = &ngx_http_pprof_zone_ops;
+    ss.local_store = &store;
+
+    /* Other classes, and a capture this gateway's own slot refuses. */
+    if (!pprof_pipeline_reserve(&plcf->pipeline, req, &ss, &ctx->decision)) {
+        return ngx_http_pprof_decided(r, plcf, ctx, &pprof_shared_store_ops,
+                                      &ss);
     }
 
-    /* Answering a proxy's check, the gateway's own slot is a lease too. */
-    w->store.leases = ctx->authz;
+    /* Only a capture that asks Redis waits. */
+    w = ngx_pcalloc(r->pool, sizeof(ngx_http_pprof_wait_t));
+
+    if (w == NULL) {
+        snprintf(ctx->decision.error, sizeof(ctx->decision.error),
+                 "no memory to ask Redis");
+
+        /* The slot reserved goes back as the replay of a refusal gives it. */
+        pprof_pipeline_unshared(&plcf->pipeline, req, &ss, 0,
+                                &ctx->decision);
+        ctx->decision.reason = PPROF_INTERNAL_ERROR;
+        ctx->decision.detail[0] = '\0';
+
+        return ngx_http_pprof_decided(r, plcf, ctx, &pprof_shared_store_ops,
+                                      &ss);
+    }
 
     w->r = r;
     w->req = *req;
     w->kind = -1;
     w->start = -1;
-    w->ss.local = &ngx_http_pprof_zone_ops;
+    w->store = store;
+    w->ss = ss;
     w->ss.local_store = &w->store;
-
-    /* Other classes, and a capture this gateway's own slot refuses. */
-    if (!pprof_pipeline_reserve(&plcf->pipeline, &w->req, &w->ss,
-                                &ctx->decision))
-    {
-        return ngx_http_pprof_decided(r, plcf, ctx, &pprof_shared_store_ops,
-                                      &w->ss);
-    }
 
     ctx->wait = w;
 
@@ -227,7 +234,7 @@ ngx_http_pprof_shared_exchange(ngx_http_request_t *r,
 
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
 
-    gateway = pmcf->gateway_id.len ? pmcf->gateway_id : ngx_cycle->hostname;
+    gateway = pmcf->gateway_id;
 
     x = ngx_alloc(sizeof(ngx_http_pprof_exchange_t)
                   + ctx->decision.endpoint.name.len + ctx->target.len
