@@ -26,6 +26,9 @@ static ngx_int_t ngx_http_pprof_authz_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pprof_check_read(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
     pprof_request_t *req);
+static ngx_int_t ngx_http_pprof_authz_answer(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
+    ngx_uint_t ahead);
 static ngx_int_t ngx_http_pprof_allow(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx);
 
@@ -141,13 +144,19 @@ ngx_http_pprof_authz_prefix(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * A capture admitted through Redis waits for its answer: the handler
+ * keeps the request with NGX_DONE, as reading a body does, and nginx runs
+ * the content phase, and this handler, again once the answer came.
+ */
 static ngx_int_t
 ngx_http_pprof_authz_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                   rc;
-    pprof_request_t             req;
-    ngx_http_pprof_ctx_t       *ctx;
-    ngx_http_pprof_loc_conf_t  *plcf;
+    ngx_int_t                    rc;
+    pprof_request_t              req;
+    ngx_http_pprof_ctx_t        *ctx;
+    ngx_http_pprof_loc_conf_t   *plcf;
+    ngx_http_pprof_main_conf_t  *pmcf;
 
     /*
      * auth_request, SSI or mirror in this nginx: the subrequest carries the
@@ -166,6 +175,24 @@ ngx_http_pprof_authz_handler(ngx_http_request_t *r)
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_pprof_module);
+
+    if (ctx) {
+        /* Decided already: nothing is answered twice. */
+        if (ctx->wait == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = ngx_http_pprof_shared_finish(r, plcf, ctx);
+
+        if (rc == NGX_AGAIN) {
+            r->main->count++;
+            return NGX_DONE;
+        }
+
+        return ngx_http_pprof_authz_answer(r, plcf, ctx, rc);
+    }
+
     ctx = ngx_http_pprof_ctx_create(r, plcf);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -182,8 +209,33 @@ ngx_http_pprof_authz_handler(ngx_http_request_t *r)
         req.read = PPROF_INTERNAL_ERROR;
     }
 
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
+
     /* Stage 8's slot is a lease: no proxy says when the response ends. */
-    if (!ngx_http_pprof_decide(r, plcf, ctx, &req, 1)) {
+    if (pmcf->shared) {
+        rc = ngx_http_pprof_shared_decide(r, plcf, ctx, &req);
+
+        if (rc == NGX_AGAIN) {
+            r->main->count++;
+            return NGX_DONE;
+        }
+
+    } else {
+        rc = ngx_http_pprof_decide(r, plcf, ctx, &req, 1);
+    }
+
+    return ngx_http_pprof_authz_answer(r, plcf, ctx, rc);
+}
+
+
+static ngx_int_t
+ngx_http_pprof_authz_answer(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
+    ngx_uint_t ahead)
+{
+    ngx_int_t  rc;
+
+    if (!ahead) {
         /*
          * The denial finalizes the request itself, as a phase handler
          * must, and the content phase finalizes it once more on NGX_DONE:

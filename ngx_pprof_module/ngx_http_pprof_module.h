@@ -330,6 +330,7 @@ char *ngx_http_pprof_shared_state(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_http_pprof_shared_t *ngx_http_pprof_redis_create(ngx_conf_t *cf,
     ngx_http_pprof_redis_conf_t *conf);
 ngx_msec_t ngx_http_pprof_redis_timeout(ngx_http_pprof_shared_t *sh);
+ngx_msec_t ngx_http_pprof_redis_backoff(ngx_http_pprof_shared_t *sh);
 pprof_str_t ngx_http_pprof_redis_prefix(ngx_http_pprof_shared_t *sh);
 ngx_int_t ngx_http_pprof_redis_send(ngx_http_pprof_shared_t *sh,
     ngx_http_pprof_redis_call_t *call, ngx_uint_t queue);

@@ -53,6 +53,10 @@ struct ngx_http_pprof_shared_s {
                                                    down: connect again */
     ngx_queue_t                   queued;       /* calls for the next link */
     ngx_uint_t                    nqueued;
+    ngx_queue_t                   held;         /* calls until the
+                                                   handshake's end */
+    ngx_uint_t                    greeting;     /* handshake replies
+                                                   awaited */
     ngx_log_t                    *log;
 
     ngx_http_pprof_redis_call_t   auth;         /* the handshake */
@@ -64,6 +68,8 @@ static ngx_int_t ngx_http_pprof_redis_connect(ngx_http_pprof_shared_t *sh);
 static void ngx_http_pprof_redis_handshake(ngx_http_pprof_shared_t *sh);
 static void ngx_http_pprof_redis_greeted(ngx_http_pprof_redis_call_t *call,
     ngx_int_t rc, ngx_uint_t kind, const long long *v, size_t n);
+static ngx_int_t ngx_http_pprof_redis_put(ngx_http_pprof_shared_t *sh,
+    ngx_http_pprof_redis_call_t *call);
 static ngx_int_t ngx_http_pprof_redis_issue(ngx_http_pprof_shared_t *sh,
     ngx_http_pprof_redis_call_t *call);
 static void ngx_http_pprof_redis_reply(redisAsyncContext *ac, void *r,
@@ -110,6 +116,7 @@ ngx_http_pprof_redis_create(ngx_conf_t *cf, ngx_http_pprof_redis_conf_t *conf)
     sh->timer.data = sh;
     sh->timer.log = sh->log;
     ngx_queue_init(&sh->queued);
+    ngx_queue_init(&sh->held);
 
     return sh;
 }
@@ -119,6 +126,22 @@ ngx_msec_t
 ngx_http_pprof_redis_timeout(ngx_http_pprof_shared_t *sh)
 {
     return sh->conf.timeout;
+}
+
+
+/* How long until a link is tried again; 0 when not backing off. */
+ngx_msec_t
+ngx_http_pprof_redis_backoff(ngx_http_pprof_shared_t *sh)
+{
+    ngx_msec_int_t  wait;
+
+    if (sh->state != NGX_HTTP_PPROF_REDIS_DOWN) {
+        return 0;
+    }
+
+    wait = (ngx_msec_int_t) (sh->retry_at - ngx_current_msec);
+
+    return wait > 0 ? (ngx_msec_t) wait : 0;
 }
 
 
@@ -156,7 +179,7 @@ ngx_http_pprof_redis_send(ngx_http_pprof_shared_t *sh,
     }
 
     if (sh->state == NGX_HTTP_PPROF_REDIS_UP
-        && ngx_http_pprof_redis_issue(sh, call) == NGX_OK)
+        && ngx_http_pprof_redis_put(sh, call) == NGX_OK)
     {
         return NGX_OK;
     }
@@ -178,8 +201,8 @@ ngx_http_pprof_redis_send(ngx_http_pprof_shared_t *sh,
 
 /*
  * The link's commands go out in order on one connection: AUTH and SELECT
- * first, then whatever waited for a link, then the caller's.  hiredis
- * keeps them until the connect completes.
+ * first, then, once both said OK, whatever waited for a link and the
+ * callers'.  hiredis keeps them until the connect completes.
  */
 static ngx_int_t
 ngx_http_pprof_redis_connect(ngx_http_pprof_shared_t *sh)
@@ -249,10 +272,17 @@ failed:
 }
 
 
+/*
+ * Nothing else goes out before the handshake's replies: a script sent
+ * behind a refused AUTH or SELECT would run as Redis's default user, or
+ * in database 0, and take a lease nobody meant.
+ */
 static void
 ngx_http_pprof_redis_handshake(ngx_http_pprof_shared_t *sh)
 {
     pprof_shared_cmd_t  *cmd;
+
+    sh->greeting = 0;
 
     if (sh->conf.password.len) {
         cmd = &sh->auth.cmd;
@@ -271,7 +301,13 @@ ngx_http_pprof_redis_handshake(ngx_http_pprof_shared_t *sh)
 
         sh->auth.done = ngx_http_pprof_redis_greeted;
         sh->auth.data = sh;
-        (void) ngx_http_pprof_redis_issue(sh, &sh->auth);
+
+        if (ngx_http_pprof_redis_issue(sh, &sh->auth) != NGX_OK) {
+            ngx_http_pprof_redis_drop(sh, PPROF_SHARED_CONNECT);
+            return;
+        }
+
+        sh->greeting++;
     }
 
     if (sh->conf.db.len) {
@@ -285,22 +321,65 @@ ngx_http_pprof_redis_handshake(ngx_http_pprof_shared_t *sh)
 
         sh->select.done = ngx_http_pprof_redis_greeted;
         sh->select.data = sh;
-        (void) ngx_http_pprof_redis_issue(sh, &sh->select);
+
+        if (ngx_http_pprof_redis_issue(sh, &sh->select) != NGX_OK) {
+            ngx_http_pprof_redis_drop(sh, PPROF_SHARED_CONNECT);
+            return;
+        }
+
+        sh->greeting++;
     }
 }
 
 
-/* A refused handshake leaves a link no command can use. */
+/*
+ * A refused handshake leaves a link no command can use: what it held is
+ * failed unsent when the link goes (ngx_http_pprof_redis_cleanup).  An
+ * accepted one lets the held calls out, oldest first.
+ */
 static void
 ngx_http_pprof_redis_greeted(ngx_http_pprof_redis_call_t *call, ngx_int_t rc,
     ngx_uint_t kind, const long long *v, size_t n)
 {
     ngx_http_pprof_shared_t *sh = call->data;
 
+    ngx_queue_t                  *q;
+    ngx_http_pprof_redis_call_t  *held;
+
     if (rc != NGX_OK) {
         ngx_http_pprof_redis_drop(sh, call == &sh->auth ? PPROF_SHARED_AUTH
                                                         : PPROF_SHARED_PROTOCOL);
+        return;
     }
+
+    if (sh->state != NGX_HTTP_PPROF_REDIS_UP || --sh->greeting) {
+        return;
+    }
+
+    while (!ngx_queue_empty(&sh->held)) {
+        q = ngx_queue_head(&sh->held);
+        ngx_queue_remove(q);
+
+        held = ngx_queue_data(q, ngx_http_pprof_redis_call_t, queue);
+
+        if (ngx_http_pprof_redis_issue(sh, held) != NGX_OK) {
+            ngx_http_pprof_redis_fail(held, PPROF_SHARED_CONNECT);
+        }
+    }
+}
+
+
+/* A call goes out now, or after the handshake's replies. */
+static ngx_int_t
+ngx_http_pprof_redis_put(ngx_http_pprof_shared_t *sh,
+    ngx_http_pprof_redis_call_t *call)
+{
+    if (sh->greeting) {
+        ngx_queue_insert_tail(&sh->held, &call->queue);
+        return NGX_OK;
+    }
+
+    return ngx_http_pprof_redis_issue(sh, call);
 }
 
 
@@ -671,7 +750,10 @@ ngx_http_pprof_redis_cleanup(void *data)
 {
     ngx_http_pprof_shared_t *sh = data;
 
-    ngx_connection_t  *c;
+    ngx_uint_t                    kind;
+    ngx_queue_t                  *q;
+    ngx_connection_t             *c;
+    ngx_http_pprof_redis_call_t  *call;
 
     c = sh->c;
 
@@ -725,20 +807,47 @@ ngx_http_pprof_redis_cleanup(void *data)
         sh->backoff = ngx_min(sh->backoff * 2, NGX_HTTP_PPROF_BACKOFF_MAX);
     }
 
+    /* Held for a handshake that did not end well: never sent. */
+    sh->greeting = 0;
+
+    kind = sh->kind;
+
+    if (kind == NGX_HTTP_PPROF_REDIS_LOST
+        || kind == NGX_HTTP_PPROF_REDIS_IDLE)
+    {
+        kind = PPROF_SHARED_CONNECT;
+    }
+
+    while (!ngx_queue_empty(&sh->held)) {
+        q = ngx_queue_head(&sh->held);
+        ngx_queue_remove(q);
+
+        call = ngx_queue_data(q, ngx_http_pprof_redis_call_t, queue);
+        ngx_http_pprof_redis_fail(call, kind);
+    }
+
     if (sh->nqueued && !sh->exiting) {
         ngx_http_pprof_redis_retry(sh);
     }
 }
 
 
-/* What waited for a link goes out on this one, oldest first. */
+/*
+ * What waited for a link goes out on this one, oldest first.  A call that
+ * hiredis refuses may queue itself again at the tail: the pass stops at
+ * the calls it started with.
+ */
 static void
 ngx_http_pprof_redis_flush(ngx_http_pprof_shared_t *sh)
 {
+    ngx_uint_t                    n;
     ngx_queue_t                  *q;
     ngx_http_pprof_redis_call_t  *call;
 
-    while (sh->nqueued && sh->state == NGX_HTTP_PPROF_REDIS_UP) {
+    for (n = sh->nqueued;
+         n && sh->nqueued && sh->state == NGX_HTTP_PPROF_REDIS_UP;
+         n--)
+    {
         q = ngx_queue_head(&sh->queued);
         ngx_queue_remove(q);
         sh->nqueued--;
@@ -746,7 +855,7 @@ ngx_http_pprof_redis_flush(ngx_http_pprof_shared_t *sh)
         call = ngx_queue_data(q, ngx_http_pprof_redis_call_t, queue);
 
         if ((ngx_msec_int_t) (call->expires - ngx_current_msec) <= 0
-            || ngx_http_pprof_redis_issue(sh, call) != NGX_OK)
+            || ngx_http_pprof_redis_put(sh, call) != NGX_OK)
         {
             ngx_http_pprof_redis_fail(call, PPROF_SHARED_CONNECT);
         }

@@ -54,7 +54,7 @@ static ngx_http_pprof_exchange_t *ngx_http_pprof_shared_exchange(
     ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     ngx_http_pprof_ctx_t *ctx);
 static void ngx_http_pprof_shared_key(ngx_http_pprof_exchange_t *x,
-    pprof_shared_key_t *key);
+    ngx_http_request_t *r, pprof_shared_key_t *key);
 static void ngx_http_pprof_shared_answered(ngx_http_pprof_redis_call_t *call,
     ngx_int_t rc, ngx_uint_t kind, const long long *v, size_t n);
 static ngx_int_t ngx_http_pprof_shared_again(ngx_http_pprof_exchange_t *x);
@@ -63,6 +63,8 @@ static void ngx_http_pprof_shared_released(ngx_http_pprof_redis_call_t *call,
     ngx_int_t rc, ngx_uint_t kind, const long long *v, size_t n);
 static void ngx_http_pprof_shared_wake(ngx_event_t *ev);
 static void ngx_http_pprof_shared_cleanup(void *data);
+static void ngx_http_pprof_shared_why(ngx_http_pprof_shared_t *sh,
+    ngx_int_t kind, char *buf, size_t cap);
 static const char *ngx_http_pprof_shared_sha1(void);
 static int64_t ngx_http_pprof_shared_usec(void);
 
@@ -76,44 +78,54 @@ ngx_http_pprof_shared_decide(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
     pprof_request_t *req)
 {
+    pprof_shared_store_t     ss;
     ngx_http_pprof_wait_t   *w;
     ngx_http_pprof_store_t   store;
 
-    w = ngx_pcalloc(r->pool, sizeof(ngx_http_pprof_wait_t));
-
-    if (w == NULL) {
-        if (ngx_http_pprof_decide_start(r, plcf, ctx, &store, req) == NGX_OK) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "pprof: internal_error: no memory to ask Redis, "
-                          "audit id %s", ctx->audit_id);
-            ctx->decision.reason = PPROF_INTERNAL_ERROR;
-        }
-
+    if (ngx_http_pprof_decide_start(r, plcf, ctx, &store, req) != NGX_OK
+        || !pprof_pipeline_check(&plcf->pipeline, req, &ctx->decision))
+    {
         return ngx_http_pprof_decided(r, plcf, ctx, &ngx_http_pprof_zone_ops,
                                       &store);
     }
 
-    if (ngx_http_pprof_decide_start(r, plcf, ctx, &w->store, req) != NGX_OK
-        || !pprof_pipeline_check(&plcf->pipeline, req, &ctx->decision))
-    {
-        return ngx_http_pprof_decided(r, plcf, ctx, &ngx_http_pprof_zone_ops,
-                                      &w->store);
+    /* Answering a proxy's check, the gateway's own slot is a lease too. */
+    store.leases = ctx->authz;
+
+    ngx_memzero(&ss, sizeof(pprof_shared_store_t));
+    ss.local = &ngx_http_pprof_zone_ops;
+    ss.local_store = &store;
+
+    /* Other classes, and a capture this gateway's own slot refuses. */
+    if (!pprof_pipeline_reserve(&plcf->pipeline, req, &ss, &ctx->decision)) {
+        return ngx_http_pprof_decided(r, plcf, ctx, &pprof_shared_store_ops,
+                                      &ss);
+    }
+
+    /* Only a capture that asks Redis waits. */
+    w = ngx_pcalloc(r->pool, sizeof(ngx_http_pprof_wait_t));
+
+    if (w == NULL) {
+        snprintf(ctx->decision.error, sizeof(ctx->decision.error),
+                 "no memory to ask Redis");
+
+        /* The slot reserved goes back as the replay of a refusal gives it. */
+        pprof_pipeline_unshared(&plcf->pipeline, req, &ss, 0,
+                                &ctx->decision);
+        ctx->decision.reason = PPROF_INTERNAL_ERROR;
+        ctx->decision.detail[0] = '\0';
+
+        return ngx_http_pprof_decided(r, plcf, ctx, &pprof_shared_store_ops,
+                                      &ss);
     }
 
     w->r = r;
     w->req = *req;
     w->kind = -1;
     w->start = -1;
-    w->ss.local = &ngx_http_pprof_zone_ops;
+    w->store = store;
+    w->ss = ss;
     w->ss.local_store = &w->store;
-
-    /* Other classes, and a capture this gateway's own slot refuses. */
-    if (!pprof_pipeline_reserve(&plcf->pipeline, &w->req, &w->ss,
-                                &ctx->decision))
-    {
-        return ngx_http_pprof_decided(r, plcf, ctx, &pprof_shared_store_ops,
-                                      &w->ss);
-    }
 
     ctx->wait = w;
 
@@ -149,7 +161,7 @@ ngx_http_pprof_shared_ask(ngx_http_request_t *r,
         goto failed;
     }
 
-    ngx_http_pprof_shared_key(x, &key);
+    ngx_http_pprof_shared_key(x, r, &key);
 
     if (pprof_shared_admit_cmd(&plcf->pipeline, &ctx->decision, &key, sha1,
                                &x->call.cmd)
@@ -222,7 +234,7 @@ ngx_http_pprof_shared_exchange(ngx_http_request_t *r,
 
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
 
-    gateway = pmcf->gateway_id.len ? pmcf->gateway_id : ngx_cycle->hostname;
+    gateway = pmcf->gateway_id;
 
     x = ngx_alloc(sizeof(ngx_http_pprof_exchange_t)
                   + ctx->decision.endpoint.name.len + ctx->target.len
@@ -261,14 +273,25 @@ ngx_http_pprof_shared_exchange(ngx_http_request_t *r,
 }
 
 
+/* An admission's key (r set) names every budget window length too. */
 static void
-ngx_http_pprof_shared_key(ngx_http_pprof_exchange_t *x,
+ngx_http_pprof_shared_key(ngx_http_pprof_exchange_t *x, ngx_http_request_t *r,
     pprof_shared_key_t *key)
 {
+    ngx_http_pprof_main_conf_t  *pmcf;
+
     key->prefix = ngx_http_pprof_redis_prefix(x->sh);
     key->target = x->target;
     key->token = x->token;
     key->own = x->own;
+    key->windows = NULL;
+    key->nwindows = 0;
+
+    if (r) {
+        pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
+        key->windows = pmcf->budget_windows.elts;
+        key->nwindows = pmcf->budget_windows.nelts;
+    }
 }
 
 
@@ -282,57 +305,71 @@ ngx_http_pprof_shared_answered(ngx_http_pprof_redis_call_t *call,
 {
     ngx_http_pprof_exchange_t *x = call->data;
 
-    const char             *err;
-    pprof_shared_answer_t   answer;
-    ngx_http_pprof_wait_t  *w;
+    const char               *err;
+    pprof_shared_answer_t     answer;
+    ngx_http_pprof_wait_t    *w;
+    pprof_shared_outcome_t    outcome;
 
     w = x->wait;
     ngx_memzero(&answer, sizeof(pprof_shared_answer_t));
 
-    /* Redis lost the script (a restart, SCRIPT FLUSH): its text, once. */
-    if (rc == NGX_DECLINED) {
+    switch (rc) {
+
+    case NGX_OK:
+        outcome = PPROF_SHARED_ANSWERED;
+        break;
+
+    case NGX_DECLINED:
+        /* Redis lost the script (a restart, SCRIPT FLUSH): its text, once. */
         if (w && !x->evaled && ngx_http_pprof_shared_again(x) == NGX_OK) {
             return;
         }
 
-        /* The script did not run. */
-        rc = NGX_ABORT;
+        outcome = PPROF_SHARED_NOSCRIPT;
         kind = PPROF_SHARED_PROTOCOL;
+        break;
+
+    case NGX_ABORT:
+        outcome = PPROF_SHARED_UNSENT;
+        break;
+
+    default:
+        outcome = PPROF_SHARED_FAILED;
     }
 
-    if (rc == NGX_OK && pprof_shared_answer(v, n, &answer, &err) != 0) {
+    if (outcome == PPROF_SHARED_ANSWERED
+        && pprof_shared_answer(v, n, &answer, &err) != 0)
+    {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "pprof_shared_state: not the script's answer (%s): is "
                       "another program writing keys with this prefix?", err);
-        rc = NGX_ERROR;
+        outcome = PPROF_SHARED_FAILED;
         kind = PPROF_SHARED_PROTOCOL;
     }
 
     if (w) {
         w->x = NULL;
-        w->kind = (rc == NGX_OK) ? -1 : (ngx_int_t) kind;
+        w->kind = (outcome == PPROF_SHARED_ANSWERED) ? -1 : (ngx_int_t) kind;
 
-        if (rc == NGX_OK) {
+        if (outcome == PPROF_SHARED_ANSWERED) {
             w->answer = answer;
         }
     }
 
     /*
-     * An answer nobody waits for may hold a lease; so may a lost reply, or
-     * a script that failed half-way.  Without the password, or never sent,
-     * the script did not run.
+     * A lease the script may hold is the waiting request's, if the script
+     * answered it; otherwise (nobody waits, or the script failed or was not
+     * heard) it is given back at once.
      */
-    if (rc == NGX_OK && answer.leased && w) {
+    if (!pprof_shared_may_hold(outcome, &answer)) {
+        ngx_free(x);
+
+    } else if (outcome == PPROF_SHARED_ANSWERED && w) {
         w->lease = x;
         x->wait = NULL;
 
-    } else if ((rc == NGX_OK && answer.leased)
-               || (rc == NGX_ERROR && kind != PPROF_SHARED_AUTH))
-    {
-        ngx_http_pprof_shared_give_back(x);
-
     } else {
-        ngx_free(x);
+        ngx_http_pprof_shared_give_back(x);
     }
 
     if (w == NULL) {
@@ -358,7 +395,7 @@ ngx_http_pprof_shared_again(ngx_http_pprof_exchange_t *x)
 
     x->evaled = 1;
 
-    ngx_http_pprof_shared_key(x, &key);
+    ngx_http_pprof_shared_key(x, x->admit ? x->wait->r : NULL, &key);
 
     if (x->admit) {
         plcf = ngx_http_get_module_loc_conf(x->wait->r, ngx_http_pprof_module);
@@ -401,7 +438,7 @@ ngx_http_pprof_shared_give_back(ngx_http_pprof_exchange_t *x)
     x->call.done = ngx_http_pprof_shared_released;
     x->call.expires = ngx_current_msec + x->capture_ms + PPROF_LEASE_MARGIN;
 
-    ngx_http_pprof_shared_key(x, &key);
+    ngx_http_pprof_shared_key(x, NULL, &key);
 
     if (sha1 == NULL
         || pprof_shared_release_cmd(x->endpoint, x->capture_ms, &key, sha1,
@@ -506,6 +543,7 @@ ngx_int_t
 ngx_http_pprof_shared_finish(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
 {
+    char                         why[64];
     ngx_uint_t                   ahead;
     ngx_http_pprof_wait_t       *w;
     ngx_http_pprof_main_conf_t  *pmcf;
@@ -526,13 +564,13 @@ ngx_http_pprof_shared_finish(ngx_http_request_t *r,
 
     if (w->kind < 0) {
         /* The fleet's lease ends with the gateway's slot, or now. */
-        if (w->lease
-            && ngx_http_pprof_zone_share(ctx->hold, w->lease) != NGX_OK)
-        {
-            ngx_http_pprof_shared_give_back(w->lease);
-        }
+        if (w->lease && !ctx->authz) {
+            if (ngx_http_pprof_zone_share(ctx->hold, w->lease) != NGX_OK) {
+                ngx_http_pprof_shared_give_back(w->lease);
+            }
 
-        w->lease = NULL;
+            w->lease = NULL;
+        }
         w->ss.answer = &w->answer;
         ctx->shared = NGX_HTTP_PPROF_SHARED_OK;
 
@@ -545,11 +583,19 @@ ngx_http_pprof_shared_finish(ngx_http_request_t *r,
         pprof_pipeline_unshared(&plcf->pipeline, &w->req, &w->ss,
                                 pmcf->shared_failure, &ctx->decision);
 
+        ngx_http_pprof_shared_why(pmcf->shared, w->kind, why, sizeof(why));
+
+        /* The client and the decision's log line are told why. */
+        if (ctx->decision.reason == PPROF_SHARED_STATE_UNAVAILABLE) {
+            ngx_cpystrn((u_char *) ctx->decision.detail, (u_char *) why,
+                        sizeof(ctx->decision.detail));
+        }
+
         if (pmcf->shared_failure) {
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "pprof: shared state unavailable, decided on this "
-                          "gateway's own state (pprof_shared_failure open), "
-                          "audit id %s", ctx->audit_id);
+                          "pprof: shared state unavailable (%s), decided on "
+                          "this gateway's own state (pprof_shared_failure "
+                          "open), audit id %s", why, ctx->audit_id);
         }
     }
 
@@ -559,6 +605,21 @@ ngx_http_pprof_shared_finish(ngx_http_request_t *r,
     /* A capture that will not run gives the fleet's lease back now. */
     if (!ahead) {
         ngx_http_pprof_zone_release(ctx);
+    }
+
+    /*
+     * Answering a proxy's check, no response ends the capture: the fleet's
+     * lease runs to its expiry, as the gateway's own slot does.
+     */
+    if (w->lease) {
+        if (ahead) {
+            ngx_free(w->lease);
+
+        } else {
+            ngx_http_pprof_shared_give_back(w->lease);
+        }
+
+        w->lease = NULL;
     }
 
     return ahead;
@@ -588,6 +649,45 @@ ngx_http_pprof_shared_cleanup(void *data)
     if (w->wake.posted) {
         ngx_delete_posted_event(&w->wake);
     }
+}
+
+
+/* Why Redis decided nothing, in words; never a password. */
+static void
+ngx_http_pprof_shared_why(ngx_http_pprof_shared_t *sh, ngx_int_t kind,
+    char *buf, size_t cap)
+{
+    u_char      *last;
+    ngx_msec_t   wait;
+
+    switch (kind) {
+
+    case PPROF_SHARED_TIMEOUT:
+        last = ngx_snprintf((u_char *) buf, cap - 1,
+                            "Redis did not answer within %Mms",
+                            ngx_http_pprof_redis_timeout(sh));
+        break;
+
+    case PPROF_SHARED_AUTH:
+        last = ngx_cpymem(buf, "Redis refused the password",
+                          sizeof("Redis refused the password") - 1);
+        break;
+
+    case PPROF_SHARED_PROTOCOL:
+        last = ngx_cpymem(buf, "Redis's answer was not the script's",
+                          sizeof("Redis's answer was not the script's") - 1);
+        break;
+
+    default:
+        wait = ngx_http_pprof_redis_backoff(sh);
+        last = wait ? ngx_snprintf((u_char *) buf, cap - 1,
+                                   "Redis is unreachable (retrying in %Mms)",
+                                   wait)
+                    : ngx_cpymem(buf, "Redis is unreachable",
+                                 sizeof("Redis is unreachable") - 1);
+    }
+
+    *last = '\0';
 }
 
 

@@ -91,7 +91,8 @@ static ngx_int_t ngx_http_pprof_key(ngx_http_request_t *r, ngx_str_t *key,
 static ngx_int_t ngx_http_pprof_target_key(ngx_http_pprof_store_t *store,
     ngx_str_t *key, u_char kind, u_char *part, size_t len);
 static ngx_http_pprof_budget_node_t *ngx_http_pprof_window(
-    ngx_http_pprof_store_t *store, uint64_t window, uint64_t now);
+    ngx_http_pprof_store_t *store, uint64_t window, uint64_t now,
+    ngx_uint_t create);
 static void ngx_http_pprof_release(void *data);
 static void ngx_http_pprof_slots_free(ngx_http_pprof_hold_t *hold,
     uint64_t lease);
@@ -535,7 +536,9 @@ ngx_http_pprof_zone_give_back(void *data, pprof_str_t endpoint,
  * the location's limit.  Locations of one target may count over windows of
  * different lengths: a capture granted through one is counted in the
  * target's window of every length the configuration has, so each location
- * sees every capture of its target within its own window.
+ * sees every capture of its target within its own window.  Every window's
+ * node is found first, so that a full zone fails the capture before
+ * anything is charged.
  */
 static pprof_reason_t
 ngx_http_pprof_zone_budget(void *data, const pprof_budget_t *budget,
@@ -544,12 +547,27 @@ ngx_http_pprof_zone_budget(void *data, const pprof_budget_t *budget,
     ngx_http_pprof_store_t *store = data;
 
     uint64_t                       *window;
-    ngx_uint_t                      i;
+    ngx_uint_t                      i, create;
     pprof_reason_t                  rc;
     ngx_http_pprof_budget_node_t   *bn;
     ngx_http_pprof_main_conf_t     *pmcf;
 
-    bn = ngx_http_pprof_window(store, budget->window, now);
+    pmcf = ngx_http_get_module_main_conf(store->r, ngx_http_pprof_module);
+    window = pmcf->budget_windows.elts;
+
+    /*
+     * Made where missing, then found again: making one may have evicted
+     * another, still empty, that an earlier step made.
+     */
+    for (create = 2; create--; /* void */) {
+        for (i = 0; i < pmcf->budget_windows.nelts; i++) {
+            if (ngx_http_pprof_window(store, window[i], now, create) == NULL) {
+                return PPROF_INTERNAL_ERROR;
+            }
+        }
+    }
+
+    bn = ngx_http_pprof_window(store, budget->window, now, 1);
     if (bn == NULL) {
         return PPROF_INTERNAL_ERROR;
     }
@@ -559,16 +577,13 @@ ngx_http_pprof_zone_budget(void *data, const pprof_budget_t *budget,
         return rc;
     }
 
-    /* Charged, the windows already found hold a capture: none is evicted. */
-    pmcf = ngx_http_get_module_main_conf(store->r, ngx_http_pprof_module);
-    window = pmcf->budget_windows.elts;
-
+    /* Charged, the windows found hold a capture: none is evicted now. */
     for (i = 0; i < pmcf->budget_windows.nelts; i++) {
         if (window[i] == budget->window) {
             continue;
         }
 
-        bn = ngx_http_pprof_window(store, window[i], now);
+        bn = ngx_http_pprof_window(store, window[i], now, 0);
         if (bn == NULL) {
             return PPROF_INTERNAL_ERROR;
         }
@@ -580,9 +595,10 @@ ngx_http_pprof_zone_budget(void *data, const pprof_budget_t *budget,
 }
 
 
+/* The window's node; with create, made when missing. */
 static ngx_http_pprof_budget_node_t *
 ngx_http_pprof_window(ngx_http_pprof_store_t *store, uint64_t window,
-    uint64_t now)
+    uint64_t now, ngx_uint_t create)
 {
     ngx_str_t                      key;
     ngx_http_pprof_node_t         *pn;
@@ -595,9 +611,12 @@ ngx_http_pprof_window(ngx_http_pprof_store_t *store, uint64_t window,
         return NULL;
     }
 
-    pn = ngx_http_pprof_node(store->r, store->zone, &key,
-                             NGX_HTTP_PPROF_NODE_BUDGET,
-                             sizeof(ngx_http_pprof_budget_node_t), now);
+    pn = create ? ngx_http_pprof_node(store->r, store->zone, &key,
+                                      NGX_HTTP_PPROF_NODE_BUDGET,
+                                      sizeof(ngx_http_pprof_budget_node_t),
+                                      now)
+                : ngx_http_pprof_lookup(store->zone, &key,
+                                        ngx_crc32_short(key.data, key.len));
     if (pn == NULL) {
         return NULL;
     }

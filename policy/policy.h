@@ -608,8 +608,8 @@ int pprof_pipeline_audited(const pprof_pipeline_conf_t *conf,
  */
 
 /* A Redis command as hiredis's redisAsyncCommandArgv takes it. */
-#define PPROF_SHARED_ARGV_MAX  24
-#define PPROF_SHARED_BUF_MAX   2048
+#define PPROF_SHARED_ARGV_MAX  40
+#define PPROF_SHARED_BUF_MAX   4096
 
 typedef struct {
     int          argc;
@@ -636,15 +636,24 @@ typedef struct {
                                             location's own name */
     pprof_str_t  token;                  /* the gateway id and audit id */
     int          own;                    /* target is a location's own */
+    const uint64_t  *windows;            /* every budget window length
+                                            configured, ms: a capture is
+                                            charged to each */
+    size_t           nwindows;
 } pprof_shared_key_t;
 
 /*
  * The admission of one capture that passed stages 1-6 (d after
  * pprof_pipeline_check), as EVALSHA sha1 or, with sha1 NULL, as EVAL of
- * the script's text.  0, or -1 when it does not fit (or has no target, or
- * a concurrency of 0).  argv points into cmd->buf and at the script's
+ * the script's text.  The budget is judged in the location's own window
+ * and, granted, charged to the target's window of every length in
+ * key->windows too, as the local zone does.  0, or -1 when it does not fit
+ * (more than PPROF_SHARED_WINDOWS_MAX other lengths, no target, or a
+ * concurrency of 0).  argv points into cmd->buf and at the script's
  * text: hand cmd to hiredis before it is copied or reused.
  */
+#define PPROF_SHARED_WINDOWS_MAX  10
+
 int pprof_shared_admit_cmd(const pprof_pipeline_conf_t *conf,
     const pprof_decision_t *d, const pprof_shared_key_t *key,
     const char *sha1, pprof_shared_cmd_t *cmd);
@@ -686,6 +695,29 @@ typedef struct {
  */
 int pprof_shared_answer(const long long *v, size_t n,
     pprof_shared_answer_t *a, const char **err);
+
+/*
+ * What became of an admission sent to Redis, as the link saw it.  Only
+ * where Redis certainly did not run the script is it sure to hold no
+ * lease: never written, or refused as an unknown script.  Any other
+ * failure (an error reply, a lost or late reply, a reply not the
+ * script's) may follow a script that ran, whole or half-way.
+ */
+typedef enum {
+    PPROF_SHARED_UNSENT = 0,             /* never written to Redis */
+    PPROF_SHARED_NOSCRIPT,               /* Redis did not know the script */
+    PPROF_SHARED_FAILED,                 /* written, no answer of the
+                                            script's came back */
+    PPROF_SHARED_ANSWERED                /* the script's answer, a */
+} pprof_shared_outcome_t;
+
+/*
+ * Whether the admission's token may hold a lease, which a release must then
+ * give back (or, answered with a lease, the response's end).  A release
+ * where none is held is harmless: it leaves a tombstone.
+ */
+int pprof_shared_may_hold(pprof_shared_outcome_t outcome,
+    const pprof_shared_answer_t *a);
 
 /*
  * The pipeline's store for a shared capture.  The local store's slot is

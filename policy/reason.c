@@ -37,7 +37,7 @@ static const struct {
     [PPROF_BUDGET_EXHAUSTED] = { "budget_exhausted", 429,
         "the capture time budget is used up" },
     [PPROF_SHARED_STATE_UNAVAILABLE] = { "shared_state_unavailable", 503,
-        "the fleet's shared capture state did not answer in time" },
+        "the fleet's shared capture state is unavailable" },
     [PPROF_AUDIT_UNAVAILABLE] = { "audit_unavailable", 503,
         "the audit record could not be written" },
     [PPROF_INTERNAL_ERROR] = { "internal_error", 500,

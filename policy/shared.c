@@ -5,7 +5,8 @@
  *   <prefix>{<target>}:rate:<class>:<identity>   the identity's bucket
  *   <prefix>{<target>}:slots:<endpoint>          leases, owner -> times
  *   <prefix>{<target>}:tomb:<owner>              a release came first
- *   <prefix>{<target>}:budget:<window ms>        capture ms per slice
+ *   <prefix>{<target>}:budget:<window ms>        capture ms per slice,
+ *                                                one per window length
  *
  * The braces are Redis Cluster's hash tag: a target's keys share a slot,
  * so that one script may touch them all.  A location's own target is
@@ -96,6 +97,7 @@ pprof_shared_admit_cmd(const pprof_pipeline_conf_t *conf,
     const pprof_decision_t *d, const pprof_shared_key_t *key,
     const char *sha1, pprof_shared_cmd_t *cmd)
 {
+    size_t               i, others;
     uint64_t             capture_ms;
     shared_writer_t      w;
     const pprof_rate_t  *rate;
@@ -107,7 +109,20 @@ pprof_shared_admit_cmd(const pprof_pipeline_conf_t *conf,
     rate = &conf->rates[d->endpoint.cls];
     capture_ms = d->params.seconds_us / 1000;
 
-    shared_head(&w, cmd, sha1, 4);
+    /* The budget's other windows: none when this location has no budget. */
+    others = 0;
+
+    if (conf->budget.limit) {
+        for (i = 0; i < key->nwindows; i++) {
+            others += (key->windows[i] != conf->budget.window);
+        }
+    }
+
+    if (others > PPROF_SHARED_WINDOWS_MAX) {
+        return -1;
+    }
+
+    shared_head(&w, cmd, sha1, 4 + (int) others);
 
     shared_begin(&w);
     shared_key(&w, key, "rate:");
@@ -131,6 +146,15 @@ pprof_shared_admit_cmd(const pprof_pipeline_conf_t *conf,
     shared_number(&w, conf->budget.window);
     shared_end(&w);
 
+    for (i = 0; others && i < key->nwindows; i++) {
+        if (key->windows[i] != conf->budget.window) {
+            shared_begin(&w);
+            shared_key(&w, key, "budget:");
+            shared_number(&w, key->windows[i]);
+            shared_end(&w);
+        }
+    }
+
     shared_static(&w, "admit", 5);
     shared_static(&w, conf->enforce ? "1" : "0", 1);
 
@@ -150,6 +174,12 @@ pprof_shared_admit_cmd(const pprof_pipeline_conf_t *conf,
     shared_number_arg(&w, conf->budget.window);
     shared_number_arg(&w, PPROF_BUDGET_BUCKETS);
     shared_number_arg(&w, PPROF_LEASE_MARGIN);
+
+    for (i = 0; others && i < key->nwindows; i++) {
+        if (key->windows[i] != conf->budget.window) {
+            shared_number_arg(&w, key->windows[i]);
+        }
+    }
 
     if (conf->concurrency == 0 || key->target.len == 0) {
         w.failed = 1;
@@ -472,4 +502,23 @@ pprof_shared_answer(const long long *v, size_t n, pprof_shared_answer_t *a,
     a->leased = (int) v[7];
 
     return 0;
+}
+
+
+int
+pprof_shared_may_hold(pprof_shared_outcome_t outcome,
+    const pprof_shared_answer_t *a)
+{
+    switch (outcome) {
+
+    case PPROF_SHARED_UNSENT:
+    case PPROF_SHARED_NOSCRIPT:
+        return 0;
+
+    case PPROF_SHARED_ANSWERED:
+        return a != NULL && a->leased;
+
+    default:
+        return 1;
+    }
 }

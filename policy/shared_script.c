@@ -7,11 +7,14 @@
  *
  * Calls (KEYS and ARGV as policy/shared.c writes them):
  *
- *   admit    KEYS rate, slots, tomb, budget
+ *   admit    KEYS rate, slots, tomb, budget, budget of each other window
+ *                 length of the target
  *            ARGV "admit", enforce, owner, rate (milli-requests per s),
  *                 burst, concurrency, capture ms, held (1: the lease is
  *                 never given back, it is waited for to its expiry),
- *                 budget limit ms, budget window ms, buckets, margin ms
+ *                 budget limit ms, budget window ms, buckets, margin ms,
+ *                 each other window's length ms (judged by none, charged
+ *                 the capture too)
  *            reply {magic, rate, rate retry, slot, slot retry, budget,
  *                   budget retry, leased}: 0 granted (or not asked), 1
  *                   denied with a retry in whole seconds >= 1
@@ -39,12 +42,14 @@ const char  pprof_shared_script[] =
 "local t = redis.call('TIME')\n"
 "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 "\n"
+"-- Only what int() writes: no sign, point, exponent, space or hex, which\n"
+"-- tonumber() takes and HINCRBY refuses after other keys were written.\n"
 "local function num(v, what)\n"
-"  local n = tonumber(v)\n"
-"  if n == nil or n < 0 or n ~= math.floor(n) then\n"
+"  if type(v) ~= 'string' or not string.match(v, '^%d+$')\n"
+"     or #v > 16 or tonumber(v) > 9007199254740991 then\n"
 "    error('pprof: ' .. what .. ' is not ours')\n"
 "  end\n"
-"  return n\n"
+"  return tonumber(v)\n"
 "end\n"
 "\n"
 "local function int(n)\n"
@@ -108,11 +113,21 @@ const char  pprof_shared_script[] =
 "end\n"
 "local slots = leases(KEYS[2])\n"
 "local tomb = redis.call('EXISTS', KEYS[3])\n"
-"local used = {}\n"
-"if limit > 0 then\n"
-"  local all = redis.call('HGETALL', KEYS[4])\n"
+"local function slices(key)\n"
+"  local all = redis.call('HGETALL', key)\n"
+"  local u = {}\n"
 "  for i = 1, #all, 2 do\n"
-"    used[num(all[i], 'a budget')] = num(all[i + 1], 'a budget')\n"
+"    u[num(all[i], 'a budget')] = num(all[i + 1], 'a budget')\n"
+"  end\n"
+"  return u\n"
+"end\n"
+"local used = {}\n"
+"local windows = {}\n"
+"if limit > 0 then\n"
+"  used = slices(KEYS[4])\n"
+"  for i = 5, #KEYS do\n"
+"    windows[#windows + 1] = { key = KEYS[i], window = tonumber(ARGV[i + 8]),\n"
+"                              used = slices(KEYS[i]) }\n"
 "  end\n"
 "end\n"
 "\n"
@@ -222,12 +237,25 @@ const char  pprof_shared_script[] =
 "  reply[8] = 1\n"
 "end\n"
 "\n"
-"if take_budget then\n"
-"  for epoch, _ in pairs(used) do\n"
-"    if epoch < oldest then redis.call('HDEL', KEYS[4], int(epoch)) end\n"
+"-- Charged to the window of every length, as the gateway's zone does.\n"
+"local function charge(key, window, slices)\n"
+"  local w = math.floor(window / buckets)\n"
+"  if w == 0 then w = 1 end\n"
+"  local c = math.floor(now / w)\n"
+"  local o = 0\n"
+"  if c >= buckets - 1 then o = c - (buckets - 1) end\n"
+"  for epoch, _ in pairs(slices) do\n"
+"    if epoch < o then redis.call('HDEL', key, int(epoch)) end\n"
 "  end\n"
-"  redis.call('HINCRBY', KEYS[4], int(current), int(duration))\n"
-"  redis.call('PEXPIRE', KEYS[4], int((current + buckets) * width - now))\n"
+"  redis.call('HINCRBY', key, int(c), int(duration))\n"
+"  redis.call('PEXPIRE', key, int((c + buckets) * w - now))\n"
+"end\n"
+"\n"
+"if take_budget then\n"
+"  charge(KEYS[4], window, used)\n"
+"  for _, other in ipairs(windows) do\n"
+"    charge(other.key, other.window, other.used)\n"
+"  end\n"
 "end\n"
 "\n"
 "return reply\n";

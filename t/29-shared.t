@@ -309,12 +309,23 @@ sub run_gateway {
     $t->run;
 }
 
+# What the client is told of each kind of failure.
+my %WHY = (
+    auth     => qr/; Redis refused the password \(audit id/,
+    timeout  => qr/; Redis did not answer within \d+ms \(audit id/,
+    connect  => qr/; Redis is unreachable(?: \(retrying in \d+ms\))? \(audit id/,
+    protocol => qr/; Redis's answer was not the script's \(audit id/,
+);
+
 sub refused {
     my ($name, $kind, $max) = @_;
     my $start = time;
     my $r = get_as($t, '/debug/pprof/profile?seconds=1');
     my $took = time - $start;
     is(answer($r), '503 shared_state_unavailable', "$name: 503 shared_state_unavailable");
+    like($r->{body}, $WHY{$kind}, "$name: the client is told why");
+    unlike($r->{body}, qr/\Q$SECRET\E|not-the-password|user-secret-29/,
+        "$name: and not the password");
     is($r->{headers}{'retry-after'}, '1', "$name: Retry-After");
     ok($took < $max, sprintf("%s: answered in %.2fs", $name, $took));
     cmp_ok(metric($t, "pprof_shared_state_errors_total{kind=\"$kind\"}"), '>=', 1,
@@ -368,6 +379,30 @@ run_gateway("pprof_shared_state $redis_url "
 refused('wrong password', 'auth', 1.0);
 like($t->error_log, qr/refused the password of password_file: WRONGPASS/,
     'wrong password: said so in error.log');
+
+# A refused AUTH holds back what follows it: Redis would run the script as
+# its default user (no password configured, or an ACL user's wrong
+# password while the default user is on) and keep a lease nobody gives
+# back, for every gateway of the fleet to find busy.
+my $open = start_redis($t, name => 'open');
+$open->cli('ACL', 'SETUSER', 'gw29', 'on', '>user-secret-29', '~*', '+@all');
+$t->write_file('wronguser.pass', "gw29 not-the-password\n");
+# Another gateway has loaded the script: EVALSHA would run it.
+run_gateway('pprof_shared_state ' . $open->url . ' prefix=t29warm:;');
+is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
+    'no password: a capture loads the script');
+for my $case (['redis.pass', 'AUTH without a password configured'],
+    ['wronguser.pass', 'an ACL user\'s wrong password'])
+{
+    my ($file, $name) = @$case;
+    run_gateway('pprof_shared_state ' . $open->url
+        . " password_file=$file timeout=300ms prefix=t29open:;");
+    refused($name, 'auth', 1.0);
+    refused("$name, again (backing off)", 'connect', 1.0);
+    is(join(' ', $open->keys('t29open:*')), '',
+        "$name: the script did not run, no lease is held");
+}
+$open->stop;
 
 fake_redis('silent', 'silent');
 run_gateway('pprof_shared_state redis://127.0.0.1:%%PORT_SILENT%% timeout=300ms;');
@@ -478,7 +513,7 @@ run_gateway("pprof_shared_state $redis_url timeout=300ms;",
     'pprof_shared_failure open;');
 is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
     'open: the capture is allowed without Redis');
-like($t->error_log, qr/shared state unavailable, decided on this gateway's own state/,
+like($t->error_log, qr/shared state unavailable \(Redis is unreachable\b.*\), decided on this gateway's own state/,
     'open: said so in error.log');
 
 $t->stop;

@@ -92,6 +92,8 @@ admit(pprof_str_t prefix, pprof_str_t value, int own, pprof_str_t endpoint,
     key.target = value;
     key.token = value;
     key.own = own;
+    key.windows = NULL;
+    key.nwindows = 0;
 
     return pprof_shared_admit_cmd(&conf, &d, &key,
                                   "0123456789abcdef0123456789abcdef01234567",

@@ -208,7 +208,7 @@ static const pprof_shared_key_t  key = {
     { (const unsigned char *) "pprof:", 6 },
     { (const unsigned char *) "svc-a", 5 },
     { (const unsigned char *) "gw1-0123", 8 },
-    0,
+    0, NULL, 0
 };
 
 #define SHA1  "0123456789abcdef0123456789abcdef01234567"
@@ -288,6 +288,32 @@ admit_argv(void **state)
     assert_arg(&cmd, 16, "3600000");
     assert_arg(&cmd, 17, "60");
     assert_arg(&cmd, 18, "15000");
+
+    /* Other window lengths: a key and a length each, the own one once. */
+    {
+        pprof_shared_key_t     k = key;
+        static const uint64_t  windows[] = { 86400000, 3600000, 600000 };
+
+        k.windows = windows;
+        k.nwindows = 3;
+        assert_int_equal(pprof_shared_admit_cmd(&conf, &d, &k, SHA1, &cmd),
+                         0);
+        assert_int_equal(cmd.argc, 23);
+        assert_arg(&cmd, 2, "6");
+        assert_arg(&cmd, 6, "pprof:{svc-a}:budget:3600000");
+        assert_arg(&cmd, 7, "pprof:{svc-a}:budget:86400000");
+        assert_arg(&cmd, 8, "pprof:{svc-a}:budget:600000");
+        assert_arg(&cmd, 20, "15000");
+        assert_arg(&cmd, 21, "86400000");
+        assert_arg(&cmd, 22, "600000");
+
+        /* A location without a budget charges none. */
+        conf.budget.limit = 0;
+        assert_int_equal(pprof_shared_admit_cmd(&conf, &d, &k, SHA1, &cmd),
+                         0);
+        assert_int_equal(cmd.argc, 19);
+        conf.budget.limit = 100000;
+    }
 
     /* A dry run, answering a proxy's check: the lease is held to expiry. */
     conf.enforce = 0;
@@ -557,6 +583,7 @@ cmd_bounds(void **state)
     d.identity = SN(huge, 100000);
     d.endpoint.name = SN((char *) name, sizeof(name));
 
+    memset(&k, 0, sizeof(k));
     k.prefix = SN(huge, 64);
     k.target = SN((char *) target, sizeof(target));
     k.token = SN(huge, 1000);
@@ -571,14 +598,34 @@ cmd_bounds(void **state)
                                               SHA1, &cmd), 0);
 
     /* Everything in the buffer, or -1. */
-    memset(huge, 'p', 1000);
-    k.prefix = SN(huge, 600);
+    memset(huge, 'p', 2100);
+    k.prefix = SN(huge, 1100);
     assert_int_equal(pprof_shared_admit_cmd(&conf, &d, &k, SHA1, &cmd), -1);
     assert_int_equal(pprof_shared_release_cmd(d.endpoint.name, 1000, &k,
                                               SHA1, &cmd), 0);
-    k.prefix = SN(huge, 1000);
+    k.prefix = SN(huge, 2100);
     assert_int_equal(pprof_shared_release_cmd(d.endpoint.name, 1000, &k,
                                               SHA1, &cmd), -1);
+
+    /* More window lengths than a command takes. */
+    {
+        uint64_t  windows[PPROF_SHARED_WINDOWS_MAX + 2];
+
+        k.prefix = S("p:");
+        for (i = 0; i < PPROF_SHARED_WINDOWS_MAX + 2; i++) {
+            windows[i] = 1000 * (i + 1);
+        }
+
+        windows[0] = conf.budget.window;
+        k.windows = windows;
+        k.nwindows = PPROF_SHARED_WINDOWS_MAX + 1;
+        assert_int_equal(pprof_shared_admit_cmd(&conf, &d, &k, SHA1, &cmd),
+                         0);
+        k.nwindows = PPROF_SHARED_WINDOWS_MAX + 2;
+        assert_int_equal(pprof_shared_admit_cmd(&conf, &d, &k, SHA1, &cmd),
+                         -1);
+        k.nwindows = 0;
+    }
 
     /* Numbers that Lua's doubles could not hold exactly. */
     k.prefix = S("p:");
@@ -694,6 +741,37 @@ answer_hostile(void **state)
         assert_int_equal(pprof_shared_answer(max, 8, &a, &err), 0);
         assert_int_equal(a.slot_retry, 4294967295ULL);
     }
+}
+
+
+/*
+ * Only what Redis certainly did not run holds no lease: every failure
+ * after the command went out (an error reply such as a refused password,
+ * a lost or late reply, garbage) may follow a script that ran.
+ */
+static void
+may_hold(void **state)
+{
+    pprof_shared_answer_t  a;
+
+    (void) state;
+
+    memset(&a, 0, sizeof(a));
+
+    assert_int_equal(pprof_shared_may_hold(PPROF_SHARED_UNSENT, NULL), 0);
+    assert_int_equal(pprof_shared_may_hold(PPROF_SHARED_NOSCRIPT, NULL), 0);
+    assert_int_equal(pprof_shared_may_hold(PPROF_SHARED_FAILED, NULL), 1);
+    assert_int_equal(pprof_shared_may_hold(PPROF_SHARED_FAILED, &a), 1);
+
+    a.slot = PPROF_CAPTURE_BUSY;
+    assert_int_equal(pprof_shared_may_hold(PPROF_SHARED_ANSWERED, &a), 0);
+
+    a.slot = PPROF_OK;
+    a.leased = 1;
+    assert_int_equal(pprof_shared_may_hold(PPROF_SHARED_ANSWERED, &a), 1);
+    assert_int_equal(pprof_shared_may_hold(PPROF_SHARED_ANSWERED, NULL), 0);
+    assert_int_equal(pprof_shared_may_hold((pprof_shared_outcome_t) 99, &a),
+                     1);
 }
 
 
@@ -1085,6 +1163,7 @@ main(void)
         cmocka_unit_test(cmd_bounds),
         cmocka_unit_test(answer_valid),
         cmocka_unit_test(answer_hostile),
+        cmocka_unit_test(may_hold),
         cmocka_unit_test(replay_granted),
         cmocka_unit_test(replay_denied),
         cmocka_unit_test(reserve_busy),

@@ -249,13 +249,17 @@ send_cmd(pprof_shared_cmd_t *cmd, int (*build)(const admission_t *ad,
 static int
 build_admit(const admission_t *ad, const char *sha, pprof_shared_cmd_t *cmd)
 {
+    size_t  i;
+
     if (pprof_shared_admit_cmd(&ad->conf, &ad->d, &ad->key, sha, cmd) != 0) {
         return -1;
     }
 
+    /* ARGV[12], after EVALSHA, the SHA-1, the key count and the keys. */
     if (ad->margin) {
-        cmd->argv[cmd->argc - 1] = ad->margin;
-        cmd->argvlen[cmd->argc - 1] = strlen(ad->margin);
+        i = 3 + (size_t) atoi(cmd->argv[2]) + 11;
+        cmd->argv[i] = ad->margin;
+        cmd->argvlen[i] = strlen(ad->margin);
     }
 
     return 0;
@@ -714,6 +718,66 @@ budget(void **state)
 }
 
 
+/*
+ * Two locations of one target count over an hour and a day: a capture
+ * granted through either is charged to both windows, as the gateway's
+ * zone does, and each location judges by its own window only.
+ */
+static void
+budget_windows(void **state)
+{
+    admission_t            hour, day;
+    pprof_shared_answer_t  a;
+
+    static const uint64_t  windows[] = { 3600000, 86400000 };
+
+    (void) state;
+
+    admission(&hour, "svc", "gw-1", 30000);
+    hour.conf.concurrency = 100;
+    hour.conf.budget.limit = 100000;
+    hour.conf.budget.window = 3600000;
+    hour.key.windows = windows;
+    hour.key.nwindows = 2;
+
+    day = hour;
+    day.conf.budget.limit = 60000;
+    day.conf.budget.window = 86400000;
+
+    /* Through the hour's location: charged to the day's window too. */
+    a = admit(&hour);
+    assert_granted(a);
+    assert_int_equal(integer("HLEN %s", "pprof:{svc}:budget:86400000"), 1);
+    assert_in_range(integer("PTTL %s", "pprof:{svc}:budget:86400000"),
+                    86400000 - 1440000, 86400000);
+
+    /* The day's 60 s hold one more 30 s capture, not two. */
+    day.key.token = S("gw-2");
+    a = admit(&day);
+    assert_granted(a);
+    day.key.token = S("gw-3");
+    a = admit(&day);
+    assert_int_equal(a.budget, PPROF_BUDGET_EXHAUSTED);
+
+    /* The hour's 100 s, charged 60 s, still hold a capture. */
+    hour.key.token = S("gw-4");
+    a = admit(&hour);
+    assert_granted(a);
+
+    /* Without other lengths, nothing but the location's own window. */
+    admission(&hour, "alone", "gw-1", 30000);
+    hour.conf.concurrency = 100;
+    hour.conf.budget.limit = 100000;
+    hour.conf.budget.window = 3600000;
+    hour.key.windows = windows;
+    hour.key.nwindows = 1;
+    a = admit(&hour);
+    assert_granted(a);
+    assert_int_equal(integer("EXISTS %s", "pprof:{alone}:budget:86400000"),
+                     0);
+}
+
+
 static void
 dry_run(void **state)
 {
@@ -797,6 +861,14 @@ foreign_keys(void **state)
         { "SADD %s x", "pprof:{svc}:budget:3600000" },
         { "HSET %s 12 x", "pprof:{svc}:budget:3600000" },
         { "HSET %s x 12", "pprof:{svc}:budget:3600000" },
+
+        /* Numbers to Lua's tonumber(), not to HINCRBY: after a write. */
+        { "HSET %s 12 5.0", "pprof:{svc}:budget:3600000" },
+        { "HSET %s 12 0x10", "pprof:{svc}:budget:3600000" },
+        { "HSET %s 1e3 12", "pprof:{svc}:budget:3600000" },
+        { "HSET %s 12 99999999999999999999", "pprof:{svc}:budget:3600000" },
+        { "HSET %s excess 0x10 last 1", "pprof:{svc}:rate:capture:alice" },
+        { "HSET %s excess 1000 last 1.5", "pprof:{svc}:rate:capture:alice" },
     };
 
     (void) state;
@@ -849,6 +921,7 @@ main(void)
         cmocka_unit_test_setup(release_by_owner, flush),
         cmocka_unit_test_setup(tombstone, flush),
         cmocka_unit_test_setup(budget, flush),
+        cmocka_unit_test_setup(budget_windows, flush),
         cmocka_unit_test_setup(dry_run, flush),
         cmocka_unit_test_setup(foreign_keys, flush),
     };
