@@ -620,6 +620,11 @@ ngx_http_pprof_audit_response(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_pprof_module);
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
 
+    /* Ended while it waited for Redis: decided now, and so recorded. */
+    if (ctx && ctx->wait) {
+        ngx_http_pprof_shared_ended(r, plcf, ctx);
+    }
+
     if (ctx == NULL || !ctx->forwarded || ctx->body_sha == NULL
         || plcf->audit_log == NULL)
     {

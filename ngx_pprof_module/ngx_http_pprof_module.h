@@ -342,6 +342,8 @@ ngx_int_t ngx_http_pprof_shared_decide(ngx_http_request_t *r,
     pprof_request_t *req);
 ngx_int_t ngx_http_pprof_shared_finish(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
+void ngx_http_pprof_shared_ended(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 void ngx_http_pprof_shared_release(void *lease);
 
 char *ngx_http_pprof_audit_log(ngx_conf_t *cf, ngx_command_t *cmd,

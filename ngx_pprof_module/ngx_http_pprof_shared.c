@@ -15,6 +15,13 @@
 
 
 /*
+ * Beside pprof_shared_kind_t's, why a wait ended without an answer: the
+ * request itself ended.  Not an error of Redis, so not counted as one.
+ */
+#define NGX_HTTP_PPROF_SHARED_ENDED  PPROF_SHARED_KINDS
+
+
+/*
  * One command of a capture's: its admission, then possibly its release.
  * Its key's parts are copied, for it may outlive the request.
  */
@@ -38,7 +45,9 @@ struct ngx_http_pprof_wait_s {
     ngx_http_pprof_exchange_t    *x;            /* in flight, or NULL */
     ngx_http_pprof_exchange_t    *lease;        /* the script took one */
     ngx_event_t                   wake;         /* timeout, or the answer */
-    ngx_int_t                     kind;         /* -1: answered */
+    ngx_int_t                     kind;         /* -1: answered, or
+                                                   pprof_shared_kind_t, or
+                                                   ..._SHARED_ENDED */
     int64_t                       start;        /* us; -1: never sent */
     pprof_request_t               req;
     ngx_http_pprof_store_t        store;
@@ -544,7 +553,7 @@ ngx_http_pprof_shared_finish(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
 {
     char                         why[64];
-    ngx_uint_t                   ahead;
+    ngx_uint_t                   open, ahead;
     ngx_http_pprof_wait_t       *w;
     ngx_http_pprof_main_conf_t  *pmcf;
 
@@ -580,8 +589,12 @@ ngx_http_pprof_shared_finish(ngx_http_request_t *r,
     } else {
         ctx->shared = NGX_HTTP_PPROF_SHARED_UNAVAILABLE;
 
-        pprof_pipeline_unshared(&plcf->pipeline, &w->req, &w->ss,
-                                pmcf->shared_failure, &ctx->decision);
+        /* A request that ended goes nowhere: no local decision for it. */
+        open = pmcf->shared_failure
+               && w->kind != NGX_HTTP_PPROF_SHARED_ENDED;
+
+        pprof_pipeline_unshared(&plcf->pipeline, &w->req, &w->ss, open,
+                                &ctx->decision);
 
         ngx_http_pprof_shared_why(pmcf->shared, w->kind, why, sizeof(why));
 
@@ -591,7 +604,7 @@ ngx_http_pprof_shared_finish(ngx_http_request_t *r,
                         sizeof(ctx->decision.detail));
         }
 
-        if (pmcf->shared_failure) {
+        if (open) {
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "pprof: shared state unavailable (%s), decided on "
                           "this gateway's own state (pprof_shared_failure "
@@ -623,6 +636,33 @@ ngx_http_pprof_shared_finish(ngx_http_request_t *r,
     }
 
     return ahead;
+}
+
+
+/*
+ * The request ends while it waits for Redis (worker_shutdown_timeout
+ * after a reload): it is decided now, as refused, so that it too leaves a
+ * decision record.  An answer still to come is nobody's, and gives its
+ * lease back when it comes.
+ */
+void
+ngx_http_pprof_shared_ended(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx)
+{
+    ngx_http_pprof_wait_t  *w;
+
+    w = ctx->wait;
+
+    if (w->x) {
+        w->x->wait = NULL;
+        w->x = NULL;
+        w->kind = NGX_HTTP_PPROF_SHARED_ENDED;
+        w->start = -1;
+    }
+
+    if (ngx_http_pprof_shared_finish(r, plcf, ctx) == 1) {
+        ngx_http_pprof_zone_release(ctx);
+    }
 }
 
 
@@ -671,6 +711,12 @@ ngx_http_pprof_shared_why(ngx_http_pprof_shared_t *sh, ngx_int_t kind,
     case PPROF_SHARED_AUTH:
         last = ngx_cpymem(buf, "Redis refused the password",
                           sizeof("Redis refused the password") - 1);
+        break;
+
+    case NGX_HTTP_PPROF_SHARED_ENDED:
+        last = ngx_cpymem(buf, "the request ended before Redis answered",
+                          sizeof("the request ended before Redis answered")
+                          - 1);
         break;
 
     case PPROF_SHARED_PROTOCOL:

@@ -491,6 +491,13 @@ $t->stop;
         'a request gone before its answer: the lease was given back');
     is(answer(get_as($t, '/debug/pprof/profile?seconds=1')), '200 -',
         'a request gone before its answer: the next capture is admitted');
+    my @gone = grep { $_->{identity} eq 'u-gone' }
+        map { decode_json($_) } split /\n/, $t->read_file('audit.log');
+    is(join(' ', map { join('/', map { $_ // '-' } @$_{qw(stage decision reason shared)}) } @gone),
+        'decision/deny/shared_state_unavailable/unavailable',
+        'a request gone before its answer: its decision record, refused');
+    like($t->error_log, qr/shared_state_unavailable: the request ended before Redis answered/,
+        '... and the log line says why');
 }
 
 # Redis stopped: refused at once, and then fast while backing off.
