@@ -163,18 +163,7 @@ sub stop {
     my ($self) = @_;
     return unless $self->{owner_pid} == $$;
     my $pid = delete $self->{pid} or return $self->{status};
-    kill 'TERM', $pid;
-    my $deadline = time + 10;
-    while (waitpid($pid, WNOHANG) == 0) {
-        if (time > $deadline) {
-            Test::More::diag("caddy $pid ignored TERM for 10s, sending KILL");
-            kill 'KILL', $pid;
-            waitpid($pid, 0);
-            last;
-        }
-        sleep 0.02;
-    }
-    $self->{status} = $?;
+    $self->{status} = PprofTest::reap($pid, 'caddy');
     delete $LIVE{"$self"};
     return $self->{status};
 }

@@ -186,16 +186,7 @@ sub stop {
     my ($self) = @_;
     return unless $self->{owner_pid} == $$;
     my $pid = delete $self->{pid} or return;
-    kill 'TERM', $pid;
-    my $deadline = time + 10;
-    while (waitpid($pid, WNOHANG) == 0) {
-        if (time > $deadline) {
-            kill 'KILL', $pid;
-            waitpid($pid, 0);
-            last;
-        }
-        sleep 0.02;
-    }
+    PprofTest::reap($pid, 'redis-server');
     return $self;
 }
 

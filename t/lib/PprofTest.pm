@@ -411,17 +411,26 @@ sub stop_stubs {
 sub stop_target {
     my ($self) = @_;
     my $pid = delete $self->{target_pid} or return;
+    reap($pid, 'target');
+    return;
+}
+
+# reap($pid, $name): TERM, then KILL if the process is still there after
+# 10 s (said with diag); returns its wait status.
+sub reap {
+    my ($pid, $name) = @_;
     kill 'TERM', $pid;
     my $deadline = time + 10;
     while (waitpid($pid, WNOHANG) == 0) {
         if (time > $deadline) {
+            Test::More::diag("$name $pid ignored TERM for 10s, sending KILL");
             kill 'KILL', $pid;
             waitpid($pid, 0);
             last;
         }
         sleep 0.02;
     }
-    return;
+    return $?;
 }
 
 # Requests the target has received, oldest first, as decoded JSON hashes:
