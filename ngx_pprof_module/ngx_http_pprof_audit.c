@@ -479,7 +479,8 @@ ngx_http_pprof_audit_init(ngx_conf_t *cf)
 
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pprof_module);
 
-    if (pmcf->audit_logs.nelts == 0) {
+    /* A request that ends waiting on Redis is decided there, too. */
+    if (pmcf->audit_logs.nelts == 0 && pmcf->shared == NULL) {
         return NGX_OK;
     }
 

@@ -257,7 +257,8 @@ ngx_http_pprof_redis_connect(ngx_http_pprof_shared_t *sh)
     ngx_http_pprof_redis_handshake(sh);
     ngx_http_pprof_redis_flush(sh);
 
-    return NGX_OK;
+    /* The handshake's own failure may have dropped the link already. */
+    return sh->state == NGX_HTTP_PPROF_REDIS_UP ? NGX_OK : NGX_ERROR;
 
 failed:
 

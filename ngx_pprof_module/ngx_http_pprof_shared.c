@@ -643,7 +643,8 @@ ngx_http_pprof_shared_finish(ngx_http_request_t *r,
  * The request ends while it waits for Redis (worker_shutdown_timeout
  * after a reload): it is decided now, as refused, so that it too leaves a
  * decision record.  An answer still to come is nobody's, and gives its
- * lease back when it comes.
+ * lease back when it comes; one that came and was not replayed yet gives
+ * it back now.
  */
 void
 ngx_http_pprof_shared_ended(ngx_http_request_t *r,
@@ -656,9 +657,16 @@ ngx_http_pprof_shared_ended(ngx_http_request_t *r,
     if (w->x) {
         w->x->wait = NULL;
         w->x = NULL;
-        w->kind = NGX_HTTP_PPROF_SHARED_ENDED;
         w->start = -1;
     }
+
+    /* An answer that came but was not yet replayed is nobody's too. */
+    if (w->lease) {
+        ngx_http_pprof_shared_give_back(w->lease);
+        w->lease = NULL;
+    }
+
+    w->kind = NGX_HTTP_PPROF_SHARED_ENDED;
 
     if (ngx_http_pprof_shared_finish(r, plcf, ctx) == 1) {
         ngx_http_pprof_zone_release(ctx);

@@ -82,9 +82,15 @@ ngx_http_pprof_shared_state(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             s.data = value[i].data + 7;
             s.len = value[i].len - 7;
 
-            /* A target's keys hold it between braces, for Redis Cluster. */
+            /*
+             * A target's keys hold it between braces, for Redis Cluster;
+             * a '%' would be escaped, and a command's room is reckoned
+             * with the prefix as written.
+             */
             for (p = s.data; p < s.data + s.len; p++) {
-                if (*p <= ' ' || *p >= 0x7f || *p == '{' || *p == '}') {
+                if (*p <= ' ' || *p >= 0x7f || *p == '{' || *p == '}'
+                    || *p == '%')
+                {
                     break;
                 }
             }
@@ -93,7 +99,7 @@ ngx_http_pprof_shared_state(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "pprof_shared_state: \"%V\" needs 1 to "
                                    "64 printable characters without "
-                                   "spaces or braces", &value[i]);
+                                   "spaces, braces or %%", &value[i]);
                 return NGX_CONF_ERROR;
             }
 

@@ -567,7 +567,7 @@ ngx_http_pprof_zone_budget(void *data, const pprof_budget_t *budget,
         }
     }
 
-    bn = ngx_http_pprof_window(store, budget->window, now, 1);
+    bn = ngx_http_pprof_window(store, budget->window, now, 0);
     if (bn == NULL) {
         return PPROF_INTERNAL_ERROR;
     }
@@ -1262,6 +1262,17 @@ ngx_http_pprof_budget_window(ngx_conf_t *cf, ngx_http_pprof_loc_conf_t *conf)
         if (window[i] == conf->budget.window) {
             return NGX_CONF_OK;
         }
+    }
+
+    /* A capture is charged to every length: their number is bounded. */
+    if (pmcf->budget_windows.nelts > PPROF_SHARED_WINDOWS_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pprof_capture_budget: more than %d window "
+                           "lengths in one configuration; every capture "
+                           "is charged to each, so use at most %d",
+                           PPROF_SHARED_WINDOWS_MAX + 1,
+                           PPROF_SHARED_WINDOWS_MAX + 1);
+        return NGX_CONF_ERROR;
     }
 
     window = ngx_array_push(&pmcf->budget_windows);

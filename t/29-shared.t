@@ -142,7 +142,19 @@ unlike($out, qr/\Q$SECRET\E/, 'the password file is not echoed');
 $t->config_is(gateway_conf('pprof_shared_state redis://127.0.0.1:1 timeout=0;'),
     qr/"timeout=0" is not a time from 1ms to 60s/, 'timeout=0');
 $t->config_is(gateway_conf('pprof_shared_state redis://127.0.0.1:1 "prefix=a{b}";'),
-    qr/without spaces or braces/, 'a prefix with a brace');
+    qr/without spaces, braces or %/, 'a prefix with a brace');
+$t->config_is(gateway_conf('pprof_shared_state redis://127.0.0.1:1 prefix=a%b;'),
+    qr/without spaces, braces or %/, 'a prefix with a %, which would be escaped');
+{
+    # Each capture is charged to every window length: twelve are refused.
+    my $locations = join '', map {
+        "    location /w$_/ { pprof on; pprof_prefix /w$_/; "
+        . "pprof_capture_budget 10s per ${_}m; proxy_pass http://127.0.0.1:1; }\n"
+    } 1 .. 12;
+    $t->config_is(gateway_conf('pprof_shared_state redis://127.0.0.1:1;',
+            "server {\n    listen 127.0.0.1:%%PORT_HTTP2%%;\n$locations}"),
+        qr/more than 11 window lengths in one configuration/, 'twelve budget windows');
+}
 $t->config_is(gateway_conf("pprof_shared_state redis://127.0.0.1:1;\n"
         . "pprof_shared_state redis://127.0.0.1:2;"),
     qr/"pprof_shared_state" directive is duplicate/, 'two of them');

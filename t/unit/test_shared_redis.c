@@ -865,6 +865,7 @@ foreign_keys(void **state)
         /* Numbers to Lua's tonumber(), not to HINCRBY: after a write. */
         { "HSET %s 12 5.0", "pprof:{svc}:budget:3600000" },
         { "HSET %s 12 0x10", "pprof:{svc}:budget:3600000" },
+        { "HSET %s 12 007", "pprof:{svc}:budget:3600000" },
         { "HSET %s 1e3 12", "pprof:{svc}:budget:3600000" },
         { "HSET %s 12 99999999999999999999", "pprof:{svc}:budget:3600000" },
         { "HSET %s excess 0x10 last 1", "pprof:{svc}:rate:capture:alice" },
