@@ -544,9 +544,7 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
         goto failed;
     }
 
-    if (status == NGX_HTTP_TOO_MANY_REQUESTS
-        || ctx->decision.reason == PPROF_SHARED_STATE_UNAVAILABLE)
-    {
+    if (pprof_reason_retries(ctx->decision.reason)) {
         value.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
         if (value.data == NULL) {
             goto failed;

@@ -394,9 +394,7 @@ pipeline_detail(pprof_decision_t *d, pprof_reason_t rc, const char *detail)
 static void
 pipeline_denied(pprof_decision_t *d, pprof_reason_t rc, uint64_t retry_after)
 {
-    if (pprof_reason_status(rc) != 429
-        && rc != PPROF_SHARED_STATE_UNAVAILABLE)
-    {
+    if (!pprof_reason_retries(rc)) {
         return;
     }
 

@@ -43,6 +43,9 @@ const char *pprof_reason_name(pprof_reason_t reason);
 const char *pprof_reason_message(pprof_reason_t reason);
 int pprof_reason_status(pprof_reason_t reason);
 
+/* Whether its denial carries Retry-After: the 429s, and shared state's 503. */
+int pprof_reason_retries(pprof_reason_t reason);
+
 
 /* ASCII for protocol text; lit is lowercase. */
 int pprof_hex_value(int c);                /* -1 for a byte that is none */

@@ -10,6 +10,7 @@ static const struct {
     const char  *name;
     int          status;
     const char  *message;
+    int          retry;         /* the denial says when to come back */
 } reasons[PPROF_REASON_COUNT] = {
     [PPROF_OK] = { "ok", 200, "allowed" },
     [PPROF_UNKNOWN_ENDPOINT] = { "unknown_endpoint", 404,
@@ -31,13 +32,13 @@ static const struct {
     [PPROF_BAD_PARAMETER] = { "bad_parameter", 400,
         "a parameter is outside what this endpoint accepts" },
     [PPROF_RATE_LIMITED] = { "rate_limited", 429,
-        "too many requests of this class" },
+        "too many requests of this class", 1 },
     [PPROF_CAPTURE_BUSY] = { "capture_busy", 429,
-        "a capture of this endpoint is already running" },
+        "a capture of this endpoint is already running", 1 },
     [PPROF_BUDGET_EXHAUSTED] = { "budget_exhausted", 429,
-        "the capture time budget is used up" },
+        "the capture time budget is used up", 1 },
     [PPROF_SHARED_STATE_UNAVAILABLE] = { "shared_state_unavailable", 503,
-        "the fleet's shared capture state is unavailable" },
+        "the fleet's shared capture state is unavailable", 1 },
     [PPROF_AUDIT_UNAVAILABLE] = { "audit_unavailable", 503,
         "the audit record could not be written" },
     [PPROF_INTERNAL_ERROR] = { "internal_error", 500,
@@ -80,6 +81,13 @@ int
 pprof_reason_status(pprof_reason_t reason)
 {
     return reasons[checked(reason)].status;
+}
+
+
+int
+pprof_reason_retries(pprof_reason_t reason)
+{
+    return reasons[checked(reason)].retry;
 }
 
 

@@ -199,6 +199,8 @@ permission_words(void **state)
 static void
 reasons(void **state)
 {
+    pprof_reason_t  r;
+
     (void) state;
 
     assert_string_equal(pprof_reason_name(PPROF_UNKNOWN_ENDPOINT),
@@ -211,6 +213,15 @@ reasons(void **state)
     assert_int_equal(pprof_reason_status(PPROF_FORBIDDEN), 403);
     assert_int_equal(pprof_reason_status(PPROF_BAD_PARAMETER), 400);
     assert_int_equal(pprof_reason_status(PPROF_AUDIT_UNAVAILABLE), 503);
+    assert_int_equal(pprof_reason_status(PPROF_SHARED_STATE_UNAVAILABLE), 503);
+
+    /* Retry-After: every 429 and shared state's 503, no other denial. */
+    for (r = PPROF_OK; r < PPROF_REASON_COUNT; r++) {
+        assert_int_equal(pprof_reason_retries(r),
+                         pprof_reason_status(r) == 429
+                         || r == PPROF_SHARED_STATE_UNAVAILABLE);
+    }
+    assert_false(pprof_reason_retries((pprof_reason_t) 999));
     assert_string_equal(pprof_reason_name((pprof_reason_t) 999),
                         "internal_error");
 
