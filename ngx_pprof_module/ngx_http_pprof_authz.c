@@ -152,11 +152,10 @@ ngx_http_pprof_authz_prefix(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_pprof_authz_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                    rc;
-    pprof_request_t              req;
-    ngx_http_pprof_ctx_t        *ctx;
-    ngx_http_pprof_loc_conf_t   *plcf;
-    ngx_http_pprof_main_conf_t  *pmcf;
+    ngx_int_t                   rc;
+    pprof_request_t             req;
+    ngx_http_pprof_ctx_t       *ctx;
+    ngx_http_pprof_loc_conf_t  *plcf;
 
     /*
      * auth_request, SSI or mirror in this nginx: the subrequest carries the
@@ -209,19 +208,12 @@ ngx_http_pprof_authz_handler(ngx_http_request_t *r)
         req.read = PPROF_INTERNAL_ERROR;
     }
 
-    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
+    /* Stage 8's slot is a lease (ctx->authz): no response ends it. */
+    rc = ngx_http_pprof_decide(r, plcf, ctx, &req);
 
-    /* Stage 8's slot is a lease: no proxy says when the response ends. */
-    if (pmcf->shared) {
-        rc = ngx_http_pprof_shared_decide(r, plcf, ctx, &req);
-
-        if (rc == NGX_AGAIN) {
-            r->main->count++;
-            return NGX_DONE;
-        }
-
-    } else {
-        rc = ngx_http_pprof_decide(r, plcf, ctx, &req, 1);
+    if (rc == NGX_AGAIN) {
+        r->main->count++;
+        return NGX_DONE;
     }
 
     return ngx_http_pprof_authz_answer(r, plcf, ctx, rc);

@@ -32,11 +32,10 @@ static ngx_str_t  ngx_http_pprof_json_type = ngx_string("application/json");
 ngx_int_t
 ngx_http_pprof_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                    rc;
-    pprof_request_t              req;
-    ngx_http_pprof_ctx_t        *ctx;
-    ngx_http_pprof_loc_conf_t   *plcf;
-    ngx_http_pprof_main_conf_t  *pmcf;
+    ngx_int_t                   rc;
+    pprof_request_t             req;
+    ngx_http_pprof_ctx_t       *ctx;
+    ngx_http_pprof_loc_conf_t  *plcf;
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
 
@@ -67,20 +66,10 @@ ngx_http_pprof_handler(ngx_http_request_t *r)
 
     ngx_http_pprof_facts(r, &req);
 
-    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
+    rc = ngx_http_pprof_decide(r, plcf, ctx, &req);
 
-    if (pmcf->shared) {
-        rc = ngx_http_pprof_shared_decide(r, plcf, ctx, &req);
-
-        if (rc == NGX_AGAIN) {
-            return NGX_AGAIN;
-        }
-
-    } else {
-        rc = ngx_http_pprof_decide(r, plcf, ctx, &req, 0);
-    }
-
-    return ngx_http_pprof_proceed(r, plcf, ctx, rc);
+    return (rc == NGX_AGAIN) ? NGX_AGAIN
+                             : ngx_http_pprof_proceed(r, plcf, ctx, rc);
 }
 
 
@@ -132,19 +121,25 @@ ngx_http_pprof_ctx_create(ngx_http_request_t *r,
 
 
 /*
- * Both modes: the pipeline against the zone, the decision's log line,
- * stage 10 and the counters.  Returns whether the request goes ahead.
- * leases: no response will end a capture, its slot expires instead.
+ * Both modes: the pipeline against the zone, or through Redis when
+ * pprof_shared_state is set; the decision's log line, stage 10 and the
+ * counters.  Returns whether the request goes ahead, or NGX_AGAIN while
+ * it waits for Redis.
  */
-ngx_uint_t
+ngx_int_t
 ngx_http_pprof_decide(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
-    ngx_http_pprof_ctx_t *ctx, pprof_request_t *req, ngx_uint_t leases)
+    ngx_http_pprof_ctx_t *ctx, pprof_request_t *req)
 {
-    ngx_http_pprof_store_t  store;
+    ngx_http_pprof_store_t       store;
+    ngx_http_pprof_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pprof_module);
+
+    if (pmcf->shared) {
+        return ngx_http_pprof_shared_decide(r, plcf, ctx, req);
+    }
 
     if (ngx_http_pprof_decide_start(r, plcf, ctx, &store, req) == NGX_OK) {
-        store.leases = leases ? 1 : 0;
-
         pprof_pipeline_decide(&plcf->pipeline, req, &ngx_http_pprof_zone_ops,
                               &store, &ctx->decision);
     }

@@ -301,9 +301,9 @@ ngx_int_t ngx_http_pprof_zone_default(ngx_conf_t *cf);
 ngx_http_pprof_ctx_t *ngx_http_pprof_ctx_create(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf);
 void ngx_http_pprof_facts(ngx_http_request_t *r, pprof_request_t *req);
-ngx_uint_t ngx_http_pprof_decide(ngx_http_request_t *r,
+ngx_int_t ngx_http_pprof_decide(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
-    pprof_request_t *req, ngx_uint_t leases);
+    pprof_request_t *req);
 ngx_int_t ngx_http_pprof_decide_start(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
     ngx_http_pprof_store_t *store, pprof_request_t *req);

@@ -98,9 +98,6 @@ ngx_http_pprof_shared_decide(ngx_http_request_t *r,
                                       &store);
     }
 
-    /* Answering a proxy's check, the gateway's own slot is a lease too. */
-    store.leases = ctx->authz;
-
     ngx_memzero(&ss, sizeof(pprof_shared_store_t));
     ss.local = &ngx_http_pprof_zone_ops;
     ss.local_store = &store;

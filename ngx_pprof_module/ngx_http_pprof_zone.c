@@ -375,7 +375,9 @@ ngx_http_pprof_zone_store(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
     store->zone = pmcf->shm_zone->data;
     store->hold = NULL;
     store->now = ngx_http_pprof_now();
-    store->leases = 0;
+
+    /* A proxy's check has no response to end a capture: its slot expires. */
+    store->leases = ctx->authz;
 }
 
 
