@@ -344,7 +344,7 @@ ngx_int_t ngx_http_pprof_shared_finish(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 void ngx_http_pprof_shared_ended(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
-void ngx_http_pprof_shared_release(void *lease);
+void ngx_http_pprof_shared_release(void *lease, ngx_uint_t settle);
 
 char *ngx_http_pprof_audit_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

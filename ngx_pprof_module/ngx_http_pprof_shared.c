@@ -487,10 +487,15 @@ ngx_http_pprof_shared_released(ngx_http_pprof_redis_call_t *call,
 }
 
 
-/* From the zone, when the gateway's slot of this capture is given back. */
+/*
+ * From the zone, when the gateway's slot of this capture is given back;
+ * settle: the capture's response did not complete.
+ */
 void
-ngx_http_pprof_shared_release(void *lease)
+ngx_http_pprof_shared_release(void *lease, ngx_uint_t settle)
 {
+    (void) settle;
+
     ngx_http_pprof_shared_give_back(lease);
 }
 

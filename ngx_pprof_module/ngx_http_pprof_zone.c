@@ -94,8 +94,10 @@ static ngx_http_pprof_budget_node_t *ngx_http_pprof_window(
     ngx_http_pprof_store_t *store, uint64_t window, uint64_t now,
     ngx_uint_t create);
 static void ngx_http_pprof_release(void *data);
+static void ngx_http_pprof_give_back(ngx_http_pprof_hold_t *hold,
+    ngx_uint_t settle);
 static void ngx_http_pprof_slots_free(ngx_http_pprof_hold_t *hold,
-    uint64_t lease);
+    uint64_t lease, ngx_uint_t settle);
 static void ngx_http_pprof_zone_lock(void *data);
 static void ngx_http_pprof_zone_unlock(void *data);
 static pprof_reason_t ngx_http_pprof_zone_rate(void *data, pprof_class_t cls,
@@ -529,7 +531,7 @@ ngx_http_pprof_zone_give_back(void *data, pprof_str_t endpoint,
 
     (void) endpoint;
 
-    ngx_http_pprof_slots_free(store->hold, lease);
+    ngx_http_pprof_slots_free(store->hold, lease, 0);
 }
 
 
@@ -630,26 +632,38 @@ ngx_http_pprof_window(ngx_http_pprof_store_t *store, uint64_t window,
 }
 
 
-/* The target is done with the capture: the slot is free for the next. */
+/*
+ * The target is done with the capture (its response is complete, or the
+ * capture never reached it): the slot is free for the next.
+ */
 void
 ngx_http_pprof_zone_release(ngx_http_pprof_ctx_t *ctx)
 {
     if (ctx->hold) {
-        ngx_http_pprof_release(ctx->hold);
+        ngx_http_pprof_give_back(ctx->hold, 0);
     }
 }
 
 
+/*
+ * The request ended otherwise, its upstream connection closed: the target
+ * may still be profiling until it notices, so the slot settles first.
+ */
 static void
 ngx_http_pprof_release(void *data)
 {
-    ngx_http_pprof_hold_t *hold = data;
+    ngx_http_pprof_give_back(data, 1);
+}
 
+
+static void
+ngx_http_pprof_give_back(ngx_http_pprof_hold_t *hold, ngx_uint_t settle)
+{
     void  *shared;
 
     if (hold->lease) {
         ngx_shmtx_lock(&hold->zone->shpool->mutex);
-        ngx_http_pprof_slots_free(hold, hold->lease);
+        ngx_http_pprof_slots_free(hold, hold->lease, settle);
         ngx_shmtx_unlock(&hold->zone->shpool->mutex);
     }
 
@@ -657,7 +671,7 @@ ngx_http_pprof_release(void *data)
     if (hold->shared) {
         shared = hold->shared;
         hold->shared = NULL;
-        ngx_http_pprof_shared_release(shared);
+        ngx_http_pprof_shared_release(shared, settle);
     }
 }
 
@@ -679,19 +693,28 @@ ngx_http_pprof_zone_share(ngx_http_pprof_hold_t *hold, void *lease)
 }
 
 
-/* The lock is held. */
+/* The lock is held.  A settling lease stays in flight until it expires. */
 static void
-ngx_http_pprof_slots_free(ngx_http_pprof_hold_t *hold, uint64_t lease)
+ngx_http_pprof_slots_free(ngx_http_pprof_hold_t *hold, uint64_t lease,
+    ngx_uint_t settle)
 {
+    size_t                  n;
+    pprof_lease_t          *slots;
     ngx_http_pprof_node_t  *pn;
 
     /* Looked up again: an expired lease may have let the node go. */
     pn = ngx_http_pprof_lookup(hold->zone, &hold->key, hold->hash);
 
-    if (pn && pprof_slots_release(ngx_http_pprof_payload(pn),
-                                  pn->payload / sizeof(pprof_lease_t), lease))
-    {
-        hold->zone->sh->in_flight--;
+    if (pn) {
+        slots = ngx_http_pprof_payload(pn);
+        n = pn->payload / sizeof(pprof_lease_t);
+
+        if (settle) {
+            (void) pprof_slots_settle(slots, n, lease, ngx_http_pprof_now());
+
+        } else if (pprof_slots_release(slots, n, lease)) {
+            hold->zone->sh->in_flight--;
+        }
     }
 
     hold->lease = 0;

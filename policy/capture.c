@@ -281,6 +281,32 @@ pprof_slots_release(pprof_lease_t *slots, size_t n, uint64_t id)
 }
 
 
+int
+pprof_slots_settle(pprof_lease_t *slots, size_t n, uint64_t id, uint64_t now)
+{
+    size_t    i;
+    uint64_t  until;
+
+    until = now + PPROF_CAPTURE_SETTLE;
+
+    for (i = 0; id && i < n; i++) {
+        if (slots[i].id == id) {
+            if (until < slots[i].expires) {
+                slots[i].expires = until;
+            }
+
+            if (until < slots[i].ends) {
+                slots[i].ends = until;
+            }
+
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 size_t
 pprof_slots_live(const pprof_lease_t *slots, size_t n)
 {

@@ -371,6 +371,18 @@ pprof_reason_t pprof_slots_lease(pprof_lease_t *slots, size_t n,
 /* 1 when the lease was held (and is now free), 0 otherwise. */
 int pprof_slots_release(pprof_lease_t *slots, size_t n, uint64_t id);
 
+/*
+ * A capture whose response did not complete (the client left, the
+ * upstream failed) may still run at the target, which stops only once it
+ * notices the closed connection: its lease ends PPROF_CAPTURE_SETTLE ms
+ * from now, not at once, nor later than it would have.  1 when the lease
+ * was held.
+ */
+#define PPROF_CAPTURE_SETTLE  1000   /* ms */
+
+int pprof_slots_settle(pprof_lease_t *slots, size_t n, uint64_t id,
+    uint64_t now);
+
 size_t pprof_slots_live(const pprof_lease_t *slots, size_t n);
 
 

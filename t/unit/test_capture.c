@@ -195,6 +195,47 @@ leases(void **state)
 }
 
 
+/*
+ * A capture given up before its response was complete holds its slot for
+ * the target to stop, then frees it; never longer than it would have.
+ */
+static void
+settle(void **state)
+{
+    pprof_lease_t  s[2];
+    uint64_t       retry = 0, t = 5000000;
+
+    (void) state;
+
+    memset(s, 0, sizeof(s));
+
+    assert_int_equal(pprof_slots_acquire(s, 1, t, 5000, 51, &retry), PPROF_OK);
+    assert_false(pprof_slots_settle(s, 1, 99, t + 500));
+    assert_false(pprof_slots_settle(s, 1, 0, t + 500));
+    assert_true(pprof_slots_settle(s, 1, 51, t + 500));
+
+    /* Taken, and told to come back when the target has settled. */
+    assert_int_equal(pprof_slots_acquire(s, 1, t + 500, 1000, 52, &retry),
+                     PPROF_CAPTURE_BUSY);
+    assert_int_equal(retry, 1);
+
+    assert_int_equal(pprof_slots_expire(s, 1, t + 500 + PPROF_CAPTURE_SETTLE
+                                              - 1), 0);
+    assert_int_equal(pprof_slots_expire(s, 1, t + 500 + PPROF_CAPTURE_SETTLE),
+                     1);
+    assert_int_equal(pprof_slots_acquire(s, 1, t + 1500, 1000, 53, &retry),
+                     PPROF_OK);
+
+    /* Settling after the capture's end never extends the lease. */
+    memset(s, 0, sizeof(s));
+    assert_int_equal(pprof_slots_acquire(s, 2, t, 1000, 54, &retry), PPROF_OK);
+    assert_true(pprof_slots_settle(s, 2, 54,
+                                   t + 1000 + PPROF_LEASE_MARGIN - 10));
+    assert_int_equal(s[0].expires, t + 1000 + PPROF_LEASE_MARGIN);
+    assert_int_equal(s[0].ends, t + 1000);
+}
+
+
 static void
 budget(void **state)
 {
@@ -432,6 +473,7 @@ main(void)
         cmocka_unit_test(rate_bucket),
         cmocka_unit_test(slots),
         cmocka_unit_test(leases),
+        cmocka_unit_test(settle),
         cmocka_unit_test(budget),
         cmocka_unit_test(budget_windows),
         cmocka_unit_test(target),
