@@ -414,7 +414,7 @@ ngx_http_pprof_shared_again(ngx_http_pprof_exchange_t *x)
             return NGX_ERROR;
         }
 
-    } else if (pprof_shared_release_cmd(x->endpoint, x->capture_ms, &key,
+    } else if (pprof_shared_release_cmd(x->endpoint, x->capture_ms, 0, &key,
                                         NULL, &x->call.cmd)
                != 0)
     {
@@ -447,8 +447,8 @@ ngx_http_pprof_shared_give_back(ngx_http_pprof_exchange_t *x)
     ngx_http_pprof_shared_key(x, NULL, &key);
 
     if (sha1 == NULL
-        || pprof_shared_release_cmd(x->endpoint, x->capture_ms, &key, sha1,
-                                    &x->call.cmd)
+        || pprof_shared_release_cmd(x->endpoint, x->capture_ms, 0, &key,
+                                    sha1, &x->call.cmd)
            != 0
         || ngx_http_pprof_redis_send(x->sh, &x->call, 1) != NGX_OK)
     {

@@ -674,14 +674,19 @@ int pprof_shared_admit_cmd(const pprof_pipeline_conf_t *conf,
     const char *sha1, pprof_shared_cmd_t *cmd);
 
 /*
- * The lease's release, by its owner only.  Its reply is an integer: 1, the
- * lease was freed; 0, the owner held none, and a tombstone now lasts for
- * the lease's length, so that an admission still on its way (one that
- * timed out here, or whose connection dropped) cannot take the slot after.
- * Send it for every admission given up on, as well as at a response's end.
+ * The lease's release, by its owner only.  With settle_ms 0 the lease is
+ * freed; otherwise (a capture whose response did not complete, usually
+ * PPROF_CAPTURE_SETTLE) it ends settle_ms after Redis runs the release,
+ * never later than it would have, and other gateways find the slot busy
+ * until then.  Its reply is an integer: 1, the lease was held; 0, the
+ * owner held none, and a tombstone now lasts for the lease's length, so
+ * that an admission still on its way (one that timed out here, or whose
+ * connection dropped) cannot take the slot after.  Send it for every
+ * admission given up on, as well as at a response's end.
  */
 int pprof_shared_release_cmd(pprof_str_t endpoint, uint64_t capture_ms,
-    const pprof_shared_key_t *key, const char *sha1, pprof_shared_cmd_t *cmd);
+    uint64_t settle_ms, const pprof_shared_key_t *key, const char *sha1,
+    pprof_shared_cmd_t *cmd);
 
 /* The script's answer: each stage's verdict, OK where it was not asked. */
 typedef struct {

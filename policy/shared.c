@@ -191,7 +191,8 @@ pprof_shared_admit_cmd(const pprof_pipeline_conf_t *conf,
 
 int
 pprof_shared_release_cmd(pprof_str_t endpoint, uint64_t capture_ms,
-    const pprof_shared_key_t *key, const char *sha1, pprof_shared_cmd_t *cmd)
+    uint64_t settle_ms, const pprof_shared_key_t *key, const char *sha1,
+    pprof_shared_cmd_t *cmd)
 {
     shared_writer_t  w;
 
@@ -215,6 +216,7 @@ pprof_shared_release_cmd(pprof_str_t endpoint, uint64_t capture_ms,
 
     /* As long as the lease an admission in flight could still take. */
     shared_number_arg(&w, capture_ms + PPROF_LEASE_MARGIN);
+    shared_number_arg(&w, settle_ms);
 
     if (key->target.len == 0 || capture_ms >= SHARED_NUMBER_MAX) {
         w.failed = 1;

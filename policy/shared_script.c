@@ -19,9 +19,13 @@
  *                   budget retry, leased}: 0 granted (or not asked), 1
  *                   denied with a retry in whole seconds >= 1
  *   release  KEYS slots, tomb
- *            ARGV "release", owner, tombstone ms
- *            reply 1: the lease was freed; 0: none was held, a tombstone
- *                  now refuses the owner's admission if it comes later
+ *            ARGV "release", owner, tombstone ms, settle ms (0: the
+ *                 lease is freed now; otherwise it ends that long from
+ *                 now, never later than it would have: the target may
+ *                 still be running the capture given up)
+ *            reply 1: the lease was held (and is freed, or settles); 0:
+ *                  none was held, a tombstone now refuses the owner's
+ *                  admission if it comes later
  *
  * Every key is read before any is written: a key of the wrong type (some
  * other program's) makes the script fail with nothing changed, and Redis
@@ -71,21 +75,42 @@ const char  pprof_shared_script[] =
 "  for i = 1, #all, 2 do\n"
 "    local s, e, x = string.match(all[i + 1], '^(%d+):(%d+):(%d+)$')\n"
 "    if s == nil then error('pprof: a lease is not ours') end\n"
-"    l[#l + 1] = { owner = all[i], starts = tonumber(s),\n"
-"                  ends = tonumber(e), expires = tonumber(x) }\n"
+"    l[#l + 1] = { owner = all[i], starts = num(s, 'a lease'),\n"
+"                  ends = num(e, 'a lease'), expires = num(x, 'a lease') }\n"
 "  end\n"
 "  return l\n"
 "end\n"
 "\n"
 "if op == 'release' then\n"
 "  local owner = ARGV[2]\n"
-"  local v = redis.call('HGET', KEYS[1], owner)\n"
-"  if v then\n"
+"  local settle = num(ARGV[4], 'a settle')\n"
+"  local slots = leases(KEYS[1])\n"
+"  local mine, last = nil, 0\n"
+"  for _, l in ipairs(slots) do\n"
+"    if l.owner == owner then\n"
+"      mine = l\n"
+"    elseif l.expires > last then\n"
+"      last = l.expires\n"
+"    end\n"
+"  end\n"
+"  if mine == nil then\n"
+"    redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])\n"
+"    return 0\n"
+"  end\n"
+"  -- The capture given up may still run at the target: its lease ends\n"
+"  -- once the target has had time to notice, and the others' admissions\n"
+"  -- find it busy until then, and expire it.\n"
+"  local ends = math.min(mine.ends, now + settle)\n"
+"  local expires = math.min(mine.expires, now + settle)\n"
+"  if expires <= now then\n"
 "    redis.call('HDEL', KEYS[1], owner)\n"
 "    return 1\n"
 "  end\n"
-"  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])\n"
-"  return 0\n"
+"  redis.call('HSET', KEYS[1], owner,\n"
+"             int(mine.starts) .. ':' .. int(ends) .. ':' .. int(expires))\n"
+"  -- The hash lasts as long as its last lease, and no longer.\n"
+"  redis.call('PEXPIRE', KEYS[1], int(math.max(expires, last) - now))\n"
+"  return 1\n"
 "end\n"
 "\n"
 "if op ~= 'admit' then\n"

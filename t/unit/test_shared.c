@@ -339,9 +339,9 @@ release_argv(void **state)
 
     (void) state;
 
-    assert_int_equal(pprof_shared_release_cmd(S("trace"), 5000, &key, SHA1,
-                                              &cmd), 0);
-    assert_int_equal(cmd.argc, 8);
+    assert_int_equal(pprof_shared_release_cmd(S("trace"), 5000, 0, &key,
+                                              SHA1, &cmd), 0);
+    assert_int_equal(cmd.argc, 9);
     assert_arg(&cmd, 0, "EVALSHA");
     assert_arg(&cmd, 1, SHA1);
     assert_arg(&cmd, 2, "2");
@@ -350,11 +350,25 @@ release_argv(void **state)
     assert_arg(&cmd, 5, "release");
     assert_arg(&cmd, 6, "gw1-0123");
     assert_arg(&cmd, 7, "20000");              /* the lease's length */
+    assert_arg(&cmd, 8, "0");                  /* freed now */
 
-    assert_int_equal(pprof_shared_release_cmd(S("trace"), 5000, &key, NULL,
-                                              &cmd), 0);
+    /* A capture given up: the lease settles for the target. */
+    assert_int_equal(pprof_shared_release_cmd(S("trace"), 5000,
+                                              PPROF_CAPTURE_SETTLE, &key,
+                                              SHA1, &cmd), 0);
+    assert_int_equal(cmd.argc, 9);
+    assert_arg(&cmd, 5, "release");
+    assert_arg(&cmd, 6, "gw1-0123");
+    assert_arg(&cmd, 7, "20000");
+    assert_arg(&cmd, 8, "1000");
+
+    assert_int_equal(pprof_shared_release_cmd(S("trace"), 5000,
+                                              PPROF_CAPTURE_SETTLE, &key,
+                                              NULL, &cmd), 0);
+    assert_int_equal(cmd.argc, 9);
     assert_arg(&cmd, 0, "EVAL");
     assert_ptr_equal(cmd.argv[1], pprof_shared_script);
+    assert_arg(&cmd, 8, "1000");
 }
 
 
@@ -364,7 +378,7 @@ slots_key_of(const pprof_shared_key_t *k, char *out, size_t cap)
 {
     pprof_shared_cmd_t  cmd;
 
-    assert_int_equal(pprof_shared_release_cmd(S("profile"), 1000, k, SHA1,
+    assert_int_equal(pprof_shared_release_cmd(S("profile"), 1000, 0, k, SHA1,
                                               &cmd), 0);
     assert_true(cmd.argvlen[3] < cap);
     memcpy(out, cmd.argv[3], cmd.argvlen[3]);
@@ -411,7 +425,7 @@ key_escaping(void **state)
         pprof_shared_key_t  k = key;
 
         k.prefix = S("t{en}:");
-        assert_int_equal(pprof_shared_release_cmd(S("profile"), 1000, &k,
+        assert_int_equal(pprof_shared_release_cmd(S("profile"), 1000, 0, &k,
                                                   SHA1, &cmd), 0);
         assert_arg(&cmd, 3, "t%7Ben%7D:{svc-a}:slots:profile");
     }
@@ -422,7 +436,7 @@ key_escaping(void **state)
         pprof_shared_key_t  k = key;
 
         k.token = S("gw:1");
-        assert_int_equal(pprof_shared_release_cmd(S("profile"), 1000, &k,
+        assert_int_equal(pprof_shared_release_cmd(S("profile"), 1000, 0, &k,
                                                   SHA1, &cmd), 0);
         assert_arg(&cmd, 4, "pprof:{svc-a}:tomb:gw%3A1");
         assert_arg(&cmd, 6, "gw%3A1");
@@ -543,7 +557,7 @@ key_own(void **state)
     assert_arg(&cmd, 5, "pprof:{@svc-a}:tomb:gw1-0123");
     assert_arg(&cmd, 6, "pprof:{@svc-a}:budget:3600000");
 
-    assert_int_equal(pprof_shared_release_cmd(S("trace"), 5000, &own, SHA1,
+    assert_int_equal(pprof_shared_release_cmd(S("trace"), 5000, 0, &own, SHA1,
                                               &cmd), 0);
     assert_arg(&cmd, 3, "pprof:{@svc-a}:slots:trace");
     assert_arg(&cmd, 4, "pprof:{@svc-a}:tomb:gw1-0123");
@@ -551,7 +565,7 @@ key_own(void **state)
     /* An empty name is still nothing to ask, own or not. */
     own.target = S("");
     assert_int_equal(pprof_shared_admit_cmd(&conf, &d, &own, SHA1, &cmd), -1);
-    assert_int_equal(pprof_shared_release_cmd(S("trace"), 5000, &own, SHA1,
+    assert_int_equal(pprof_shared_release_cmd(S("trace"), 5000, 0, &own, SHA1,
                                               &cmd), -1);
 }
 
@@ -594,17 +608,17 @@ cmd_bounds(void **state)
         assert_true(cmd.argvlen[i] < 400);
     }
 
-    assert_int_equal(pprof_shared_release_cmd(d.endpoint.name, 1000, &k,
+    assert_int_equal(pprof_shared_release_cmd(d.endpoint.name, 1000, 0, &k,
                                               SHA1, &cmd), 0);
 
     /* Everything in the buffer, or -1. */
     memset(huge, 'p', 2100);
     k.prefix = SN(huge, 1100);
     assert_int_equal(pprof_shared_admit_cmd(&conf, &d, &k, SHA1, &cmd), -1);
-    assert_int_equal(pprof_shared_release_cmd(d.endpoint.name, 1000, &k,
+    assert_int_equal(pprof_shared_release_cmd(d.endpoint.name, 1000, 0, &k,
                                               SHA1, &cmd), 0);
     k.prefix = SN(huge, 2100);
-    assert_int_equal(pprof_shared_release_cmd(d.endpoint.name, 1000, &k,
+    assert_int_equal(pprof_shared_release_cmd(d.endpoint.name, 1000, 0, &k,
                                               SHA1, &cmd), -1);
 
     /* More window lengths than a command takes. */
@@ -634,13 +648,22 @@ cmd_bounds(void **state)
     conf.budget.window = ((uint64_t) 1 << 53) - 1;
     assert_int_equal(pprof_shared_admit_cmd(&conf, &d, &k, SHA1, &cmd), 0);
     assert_int_equal(pprof_shared_release_cmd(d.endpoint.name,
-                                              UINT64_MAX - 1, &k, SHA1, &cmd),
-                     -1);
+                                              UINT64_MAX - 1, 0, &k, SHA1,
+                                              &cmd), -1);
+    assert_int_equal(pprof_shared_release_cmd(d.endpoint.name, 1000,
+                                              ((uint64_t) 1 << 53) - 1, &k,
+                                              SHA1, &cmd), 0);
+    assert_arg(&cmd, 8, "9007199254740991");
+    assert_int_equal(pprof_shared_release_cmd(d.endpoint.name, 1000,
+                                              (uint64_t) 1 << 53, &k, SHA1,
+                                              &cmd), -1);
+    assert_int_equal(pprof_shared_release_cmd(d.endpoint.name, 1000,
+                                              UINT64_MAX, &k, SHA1, &cmd), -1);
 
     /* No target, or no slot to have: nothing to ask. */
     k.target = S("");
     assert_int_equal(pprof_shared_admit_cmd(&conf, &d, &k, SHA1, &cmd), -1);
-    assert_int_equal(pprof_shared_release_cmd(d.endpoint.name, 1000, &k,
+    assert_int_equal(pprof_shared_release_cmd(d.endpoint.name, 1000, 0, &k,
                                               SHA1, &cmd), -1);
     k.target = S("t");
     conf.concurrency = 0;

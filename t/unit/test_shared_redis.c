@@ -203,6 +203,7 @@ typedef struct {
     pprof_decision_t       d;
     pprof_shared_key_t     key;
     const char            *margin;      /* replaces the lease's margin */
+    uint64_t               settle;      /* its release's, ms: 0 frees */
 } admission_t;
 
 
@@ -271,8 +272,8 @@ build_release(const admission_t *ad, const char *sha,
     pprof_shared_cmd_t *cmd)
 {
     return pprof_shared_release_cmd(ad->d.endpoint.name,
-                                    ad->d.params.seconds_us / 1000, &ad->key,
-                                    sha, cmd);
+                                    ad->d.params.seconds_us / 1000,
+                                    ad->settle, &ad->key, sha, cmd);
 }
 
 
@@ -599,6 +600,237 @@ release_by_owner(void **state)
 }
 
 
+/* The owner's lease as the script keeps it; 0 when there is none. */
+static int
+lease_of(const char *key, const char *owner, uint64_t *starts,
+    uint64_t *ends, uint64_t *expires)
+{
+    int          found;
+    redisReply  *r;
+
+    r = command("HGET %s %s", key, owner);
+    found = (r->type == REDIS_REPLY_STRING);
+
+    if (found) {
+        assert_int_equal(sscanf(r->str, "%llu:%llu:%llu",
+                                (unsigned long long *) starts,
+                                (unsigned long long *) ends,
+                                (unsigned long long *) expires), 3);
+    } else {
+        assert_int_equal(r->type, REDIS_REPLY_NIL);
+    }
+
+    freeReplyObject(r);
+
+    return found;
+}
+
+
+/*
+ * A capture given up before its response was complete: its lease is kept
+ * while the target notices, busy with a retry of 1 s to the other
+ * gateways, then expires as any lease does.
+ */
+static void
+settle(void **state)
+{
+    uint64_t               before, after, starts, ends, expires, s0, e0, x0;
+    admission_t            ad;
+    pprof_shared_answer_t  a;
+
+    (void) state;
+
+    admission(&ad, "svc", "gw-1", 5000);
+    a = admit(&ad);
+    assert_granted(a);
+    assert_true(lease_of("pprof:{svc}:slots:profile", "gw-1", &s0, &e0,
+                         &x0));
+
+    before = redis_now();
+    ad.settle = PPROF_CAPTURE_SETTLE;
+    assert_int_equal(release(&ad), 1);
+    after = redis_now();
+
+    /* Still held, by its owner, ending a second from the release. */
+    assert_true(lease_of("pprof:{svc}:slots:profile", "gw-1", &starts, &ends,
+                         &expires));
+    assert_int_equal(starts, s0);
+    assert_in_range(ends, before + PPROF_CAPTURE_SETTLE,
+                    after + PPROF_CAPTURE_SETTLE);
+    assert_int_equal(expires, ends);
+    assert_in_range(integer("PTTL %s", "pprof:{svc}:slots:profile"), 1,
+                    PPROF_CAPTURE_SETTLE);
+    assert_int_equal(integer("EXISTS %s", "pprof:{svc}:tomb:gw-1"), 0);
+
+    /* Busy for the others, until the target has settled. */
+    ad.key.token = S("gw-2");
+    a = admit(&ad);
+    assert_int_equal(a.slot, PPROF_CAPTURE_BUSY);
+    assert_int_equal(a.slot_retry, 1);
+    assert_int_equal(a.leased, 0);
+
+    /* A second release of the same owner (sent again) never lengthens. */
+    ad.key.token = S("gw-1");
+    pause_ms(100);
+    assert_int_equal(release(&ad), 1);
+    assert_true(lease_of("pprof:{svc}:slots:profile", "gw-1", &s0, &e0,
+                         &x0));
+    assert_int_equal(e0, ends);
+    assert_int_equal(x0, expires);
+
+    /* Then free: the next admission expires the lease, and takes one. */
+    pause_ms((long) (expires - redis_now()) + 20);
+    ad.key.token = S("gw-2");
+    a = admit(&ad);
+    assert_granted(a);
+    assert_int_equal(integer("HEXISTS %s %s", "pprof:{svc}:slots:profile",
+                             "gw-1"), 0);
+
+    /* Settle 0 frees at once, as a complete response does. */
+    ad.settle = 0;
+    assert_int_equal(release(&ad), 1);
+    assert_int_equal(integer("EXISTS %s", "pprof:{svc}:slots:profile"), 0);
+}
+
+
+/* A settle cuts a lease short, never lengthens it, ends or expiry. */
+static void
+settle_never_lengthens(void **state)
+{
+    uint64_t               starts, ends, expires, s0, e0, x0, now;
+    admission_t            ad;
+    pprof_shared_answer_t  a;
+
+    (void) state;
+
+    /* A lease that ends sooner than a settle would. */
+    admission(&ad, "short", "gw-1", 0);
+    ad.margin = "300";
+    a = admit(&ad);
+    assert_granted(a);
+    assert_true(lease_of("pprof:{short}:slots:profile", "gw-1", &s0, &e0,
+                         &x0));
+
+    ad.settle = PPROF_CAPTURE_SETTLE;
+    assert_int_equal(release(&ad), 1);
+    assert_true(lease_of("pprof:{short}:slots:profile", "gw-1", &starts,
+                         &ends, &expires));
+    assert_int_equal(ends, e0);
+    assert_int_equal(expires, x0);
+    assert_in_range(integer("PTTL %s", "pprof:{short}:slots:profile"), 1,
+                    300);
+
+    pause_ms(350);
+    ad.key.token = S("gw-2");
+    a = admit(&ad);
+    assert_granted(a);
+
+    /* The capture has ended, its margin not: only the expiry is cut. */
+    admission(&ad, "ended", "gw-1", 500);
+    a = admit(&ad);
+    assert_granted(a);
+    assert_true(lease_of("pprof:{ended}:slots:profile", "gw-1", &s0, &e0,
+                         &x0));
+    ad.settle = PPROF_CAPTURE_SETTLE;
+    now = redis_now();
+    assert_int_equal(release(&ad), 1);
+    assert_true(lease_of("pprof:{ended}:slots:profile", "gw-1", &starts,
+                         &ends, &expires));
+    assert_int_equal(ends, e0);
+    assert_true(expires < x0);
+    assert_in_range(expires, now + PPROF_CAPTURE_SETTLE,
+                    redis_now() + PPROF_CAPTURE_SETTLE);
+
+    /* The longest settle a command carries changes nothing. */
+    admission(&ad, "long", "gw-1", 5000);
+    a = admit(&ad);
+    assert_granted(a);
+    assert_true(lease_of("pprof:{long}:slots:profile", "gw-1", &s0, &e0,
+                         &x0));
+    ad.settle = ((uint64_t) 1 << 53) - 1;
+    assert_int_equal(release(&ad), 1);
+    assert_true(lease_of("pprof:{long}:slots:profile", "gw-1", &starts,
+                         &ends, &expires));
+    assert_int_equal(starts, s0);
+    assert_int_equal(ends, e0);
+    assert_int_equal(expires, x0);
+
+    /* The hash lasts while another lease of it lives. */
+    admission(&ad, "two", "gw-1", 30000);
+    ad.conf.concurrency = 2;
+    a = admit(&ad);
+    assert_granted(a);
+    ad.key.token = S("gw-2");
+    a = admit(&ad);
+    assert_granted(a);
+    assert_true(lease_of("pprof:{two}:slots:profile", "gw-2", &s0, &e0,
+                         &x0));
+    ad.key.token = S("gw-1");
+    ad.settle = PPROF_CAPTURE_SETTLE;
+    assert_int_equal(release(&ad), 1);
+    assert_in_range(integer("PTTL %s", "pprof:{two}:slots:profile"),
+                    44000, 45000);
+    assert_true(lease_of("pprof:{two}:slots:profile", "gw-2", &starts,
+                         &ends, &expires));
+    assert_int_equal(ends, e0);
+    assert_int_equal(expires, x0);
+
+    /* One slot of two settling, the other busy: the retry is the settle. */
+    ad.key.token = S("gw-3");
+    a = admit(&ad);
+    assert_int_equal(a.slot, PPROF_CAPTURE_BUSY);
+    assert_int_equal(a.slot_retry, 1);
+}
+
+
+/* Another owner's settle touches no lease: it leaves a tombstone. */
+static void
+settle_by_other(void **state)
+{
+    uint64_t               starts, ends, expires, s0, e0, x0;
+    admission_t            ad;
+    pprof_shared_answer_t  a;
+
+    (void) state;
+
+    admission(&ad, "svc", "gw-1", 30000);
+    a = admit(&ad);
+    assert_granted(a);
+    assert_true(lease_of("pprof:{svc}:slots:profile", "gw-1", &s0, &e0,
+                         &x0));
+
+    ad.key.token = S("gw-2");
+    ad.settle = PPROF_CAPTURE_SETTLE;
+    assert_int_equal(release(&ad), 0);
+
+    assert_true(lease_of("pprof:{svc}:slots:profile", "gw-1", &starts, &ends,
+                         &expires));
+    assert_int_equal(starts, s0);
+    assert_int_equal(ends, e0);
+    assert_int_equal(expires, x0);
+    assert_int_equal(integer("HLEN %s", "pprof:{svc}:slots:profile"), 1);
+    assert_in_range(integer("PTTL %s", "pprof:{svc}:slots:profile"),
+                    44000, 45000);
+
+    /* The tombstone lasts the lease's length and refuses gw-2 later. */
+    assert_in_range(integer("PTTL %s", "pprof:{svc}:tomb:gw-2"),
+                    44000, 45000);
+    ad.conf.concurrency = 2;
+    a = admit(&ad);
+    assert_int_equal(a.slot, PPROF_CAPTURE_BUSY);
+    assert_int_equal(a.leased, 0);
+    assert_int_equal(integer("HLEN %s", "pprof:{svc}:slots:profile"), 1);
+
+    /* With no hash at all, the same. */
+    admission(&ad, "none", "gw-1", 1000);
+    ad.settle = PPROF_CAPTURE_SETTLE;
+    assert_int_equal(release(&ad), 0);
+    assert_int_equal(integer("EXISTS %s", "pprof:{none}:slots:profile"), 0);
+    assert_in_range(integer("PTTL %s", "pprof:{none}:tomb:gw-1"),
+                    15000, 16000);
+}
+
+
 static void
 tombstone(void **state)
 {
@@ -870,6 +1102,10 @@ foreign_keys(void **state)
         { "HSET %s 12 99999999999999999999", "pprof:{svc}:budget:3600000" },
         { "HSET %s excess 0x10 last 1", "pprof:{svc}:rate:capture:alice" },
         { "HSET %s excess 1000 last 1.5", "pprof:{svc}:rate:capture:alice" },
+
+        /* A lease's numbers are the script's too. */
+        { "HSET %s gw-9 1:2:99999999999999999999",
+          "pprof:{svc}:slots:profile" },
     };
 
     (void) state;
@@ -908,6 +1144,29 @@ foreign_keys(void **state)
         freeReplyObject(r);
         assert_int_equal(integer("DBSIZE"), 1);
     }
+
+    /*
+     * A settle reads every lease before it writes: one not the script's
+     * fails it with nothing changed, the owner's lease and expiry kept.
+     */
+    freeReplyObject(command("FLUSHALL"));
+    freeReplyObject(command("HSET %s gw-1 %s gw-9 %s",
+                            "pprof:{svc}:slots:profile", "1:2:3", "1:2"));
+    freeReplyObject(command("PEXPIRE %s 60000", "pprof:{svc}:slots:profile"));
+    {
+        pprof_shared_cmd_t  cmd;
+
+        admission(&ad, "svc", "gw-1", 30000);
+        ad.settle = PPROF_CAPTURE_SETTLE;
+        assert_int_equal(build_release(&ad, sha1, &cmd), 0);
+        r = send_cmd(&cmd, build_release, &ad);
+        assert_int_equal(r->type, REDIS_REPLY_ERROR);
+        freeReplyObject(r);
+        assert_int_equal(integer("DBSIZE"), 1);
+        assert_int_equal(integer("HLEN %s", "pprof:{svc}:slots:profile"), 2);
+        assert_in_range(integer("PTTL %s", "pprof:{svc}:slots:profile"),
+                        59000, 60000);
+    }
 }
 
 
@@ -920,6 +1179,9 @@ main(void)
         cmocka_unit_test_setup(concurrency, flush),
         cmocka_unit_test_setup(lease_expiry, flush),
         cmocka_unit_test_setup(release_by_owner, flush),
+        cmocka_unit_test_setup(settle, flush),
+        cmocka_unit_test_setup(settle_never_lengthens, flush),
+        cmocka_unit_test_setup(settle_by_other, flush),
         cmocka_unit_test_setup(tombstone, flush),
         cmocka_unit_test_setup(budget, flush),
         cmocka_unit_test_setup(budget_windows, flush),
