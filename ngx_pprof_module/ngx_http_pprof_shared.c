@@ -33,6 +33,7 @@ typedef struct {
     unsigned                      evaled:1;     /* sent again as EVAL */
     unsigned                      own:1;        /* the location's target */
     uint64_t                      capture_ms;
+    uint64_t                      settle_ms;    /* a release's: 0, now */
     pprof_str_t                   endpoint;
     pprof_str_t                   target;
     pprof_str_t                   token;
@@ -414,8 +415,8 @@ ngx_http_pprof_shared_again(ngx_http_pprof_exchange_t *x)
             return NGX_ERROR;
         }
 
-    } else if (pprof_shared_release_cmd(x->endpoint, x->capture_ms, 0, &key,
-                                        NULL, &x->call.cmd)
+    } else if (pprof_shared_release_cmd(x->endpoint, x->capture_ms,
+                                        x->settle_ms, &key, NULL, &x->call.cmd)
                != 0)
     {
         return NGX_ERROR;
@@ -426,9 +427,10 @@ ngx_http_pprof_shared_again(ngx_http_pprof_exchange_t *x)
 
 
 /*
- * The lease's release, by its owner's token, fire and forget.  Without a
- * link it waits for the next, while an admission could still take the
- * lease; the script's tombstone then keeps a late admission from it.
+ * The lease's release, by its owner's token, fire and forget, freeing it
+ * now or, with x->settle_ms, once the target has settled.  Without a link
+ * it waits for the next, while an admission could still take the lease;
+ * the script's tombstone then keeps a late admission from it.
  */
 static void
 ngx_http_pprof_shared_give_back(ngx_http_pprof_exchange_t *x)
@@ -447,8 +449,8 @@ ngx_http_pprof_shared_give_back(ngx_http_pprof_exchange_t *x)
     ngx_http_pprof_shared_key(x, NULL, &key);
 
     if (sha1 == NULL
-        || pprof_shared_release_cmd(x->endpoint, x->capture_ms, 0, &key,
-                                    sha1, &x->call.cmd)
+        || pprof_shared_release_cmd(x->endpoint, x->capture_ms, x->settle_ms,
+                                    &key, sha1, &x->call.cmd)
            != 0
         || ngx_http_pprof_redis_send(x->sh, &x->call, 1) != NGX_OK)
     {
@@ -489,14 +491,18 @@ ngx_http_pprof_shared_released(ngx_http_pprof_redis_call_t *call,
 
 /*
  * From the zone, when the gateway's slot of this capture is given back;
- * settle: the capture's response did not complete.
+ * settle: the capture's response did not complete, and the fleet's lease
+ * settles as the gateway's slot does.  Every other release (an answer
+ * for nobody, a capture that did not go ahead) frees the lease at once.
  */
 void
 ngx_http_pprof_shared_release(void *lease, ngx_uint_t settle)
 {
-    (void) settle;
+    ngx_http_pprof_exchange_t *x = lease;
 
-    ngx_http_pprof_shared_give_back(lease);
+    x->settle_ms = settle ? PPROF_CAPTURE_SETTLE : 0;
+
+    ngx_http_pprof_shared_give_back(x);
 }
 
 
