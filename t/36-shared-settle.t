@@ -12,7 +12,8 @@
 # the target never answers 500 ("cpu profiling already in use") and no
 # 500 reaches a client.  One round has Redis forget the script between
 # the admission and the hang-up: the release, sent again as EVAL, still
-# settles.
+# settles; another has Redis drop the gateways' connections just before
+# the hang-up: the release, sent on a new link, still settles.
 
 use strict;
 use warnings;
@@ -123,6 +124,7 @@ my (@answers, @busy_ids);
 
 for my $round (1 .. $ROUNDS) {
     my $flush = $round == 2;
+    my $drop = $round == 3;
 
     # A's 5 s capture, admitted right after the round before ended with a
     # complete response through B.
@@ -147,6 +149,10 @@ for my $round (1 .. $ROUNDS) {
     }
     $redis->cli('SCRIPT', 'FLUSH') if $flush;
     sleep $sent + 0.5 - time if $sent + 0.5 > time;
+    if ($drop) {
+        print $watch "CLIENT KILL TYPE normal SKIPME yes\r\n";
+        cmp_ok(reply(), '>=', 1, "round $round: Redis dropped the gateways' links");
+    }
     close $s;                            # the client hangs up mid-capture
     my $closed = time;
 
@@ -166,7 +172,8 @@ for my $round (1 .. $ROUNDS) {
         }
     }
     my $seen = time;
-    my $what = $flush ? ' (the script flushed before the release)' : '';
+    my $what = $flush ? ' (the script flushed before the release)'
+        : $drop ? ' (sent on a new link)' : '';
     ok($lease, "round $round: A's lease settles in Redis$what")
         or diag($owner ? 'still the whole lease: ' . encode_json([leases()])
             : 'the lease is gone');
