@@ -205,7 +205,7 @@ do
         next_sample=$(( next_sample + every ))
     fi
     if [ "$t" -ge "$next_reload" ] && [ "$t" -lt "$seconds" ]; then
-        kill -HUP "$master"
+        kill -HUP "$master" 2>/dev/null || true
         echo "$t" >> "$dir/reloads"
         next_reload=$(( next_reload + reload ))
     fi
