@@ -346,8 +346,8 @@ def capture_loop(n, port, identities, seconds, timeout, tally, turn, seed):
     deadline = tally.start + seconds
     snapshot = rng.random() < 0.5
     while time.time() < deadline:
-        ident = identities[next(turn) % len(identities)]
         snapshot = not snapshot
+        ident = identities[next(turn[snapshot]) % len(identities)]
         abort_after = None
         if snapshot:
             cls, path = "heap", "/debug/pprof/heap"
@@ -384,8 +384,10 @@ def run_captures(port, ca, identities_path, loops, seconds, timeout, out):
     for ident in identities:
         ident["ctx"] = tls_context(ca, ident.get("cert"), ident.get("key"))
     tally = Tally()
-    # One rotation for all loops: next() of a count is atomic in CPython.
-    turn = itertools.count()
+    # One rotation for all loops, one for snapshots and one for profiles,
+    # so that each kind comes from every identity whatever the loops'
+    # interleaving; next() of a count is atomic in CPython.
+    turn = {True: itertools.count(), False: itertools.count()}
 
     threads = [threading.Thread(target=capture_loop,
                                 args=(n, port, identities, seconds, timeout,
