@@ -45,6 +45,36 @@ def error_log(path):
     return alerts, counts
 
 
+def unfinished(path):
+    """Requests the audit log shows forwarded (a decision record that
+    allows) but never answered (no response record): the gateway's side
+    of a request left without an answer.  Denials have no response
+    record.  Lines are judged by their bytes, JSON parsed only for the
+    few left, so that millions of cmdline records read quickly."""
+    left = {}
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return []
+    with f:
+        for line in f:
+            i = line.find(b'"audit_id":"')
+            if i < 0:
+                continue
+            aid = line[i + 12:line.find(b'"', i + 12)]
+            if b'"stage":"response"' in line:
+                left.pop(aid, None)
+            elif (b'"stage":"decision"' in line
+                  and b'"decision":"allow"' in line):
+                left[aid] = line
+    out = []
+    for line in left.values():
+        r = json.loads(line)
+        out.append({k: r.get(k) for k in ("ts", "audit_id", "identity",
+                                          "path", "params")})
+    return out
+
+
 def samples(path):
     """{t: [(pid, role, rss_kb, fds)]} in time order."""
     out = {}
@@ -74,6 +104,8 @@ def main():
     stop_problems = read(os.path.join(d, "stop-problems")).splitlines()
     m = re.search(r"(\d+) records.*?, (\d+) checkpoints", verify_out)
     records, checkpoints = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+    no_response = unfinished(os.path.join(d, "audit.jsonl"))
 
     unanswered, go_500, classes = [], [], {}
     missing = [n for n, c in clients.items() if c is None]
@@ -116,6 +148,7 @@ def main():
         "alert_lines": alerts,
         "errors_by_message": errors,
         "unanswered": unanswered,
+        "forwarded_without_response_record": no_response,
         "go_500": go_500,
         "classes": classes,
         "keepalive_closed": sum(c["keepalive_closed"]
@@ -185,6 +218,10 @@ def main():
     p("    (none within %ss, or the connection closed first)" % timeout)
     for u in unanswered:
         p("    " + json.dumps(u, sort_keys=True))
+    p("    the audit log's side: forwarded, no response record: %d" %
+      len(no_response))
+    for r in no_response:
+        p("      " + json.dumps(r, sort_keys=True))
     p("  Go 500s passed through to clients    %d" % gate["go_500_passed_through"])
     for g in go_500:
         p("    " + json.dumps(g, sort_keys=True))
