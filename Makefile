@@ -393,6 +393,15 @@ bench: module target $(PROTO_SRCS)
 bench-cpu: module target
 	bash t/bench/callgrind.sh
 
+# The gateway under mixed load and a reload a minute for SOAK_SECONDS: a
+# benchmark that gates on alerts, unanswered requests and Go's 500s, not
+# part of `make test` (docs/performance.md).
+SOAK_SECONDS ?= 600
+
+.PHONY: soak
+soak: module target tools $(BUILD)/pprof-jwt
+	SOAK_SECONDS=$(SOAK_SECONDS) bash t/bench/soak.sh
+
 # make install [DESTDIR=...] lays the module out as Debian's nginx modules
 # are; make deb packages that tree as Debian's libnginx-mod-* packages are
 # (packaging/deb/, docs/install.md).  The version is VERSION's, with the
