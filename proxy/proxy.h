@@ -185,6 +185,10 @@ typedef struct {
     pprof_str_t          upstream;      /* empty: null */
     pprof_str_t          annotation;    /* SPEC §9's outcome; empty: null */
     int64_t              redacted;      /* SPEC §10's count; -1: null */
+    unsigned             upstream_status;  /* the target's status when the
+                                           gateway answered in its place
+                                           (capture_busy); 0: left out */
+    pprof_str_t          upstream_said;    /* the target's body then */
     /* checkpoint records */
     uint64_t             records;       /* records since the last one */
 } pprof_audit_record_t;
