@@ -12,11 +12,14 @@
 #include "proxy.h"
 
 
-/* runtime/pprof's and runtime's error strings, after serveError's text. */
+/*
+ * serveError's text and the error: runtime/pprof's, and the runtime's, whose
+ * errorString says "runtime error: " first.
+ */
 static const char  cpu_busy[] =
     "Could not enable CPU profiling: cpu profiling already in use";
 static const char  trace_busy[] =
-    "Could not enable tracing: tracing is already enabled";
+    "Could not enable tracing: runtime error: tracing is already enabled";
 
 
 /* The message a capture at ep is refused with; NULL: it never is. */

@@ -437,6 +437,9 @@ pprof_body_action_t pprof_proxy_body_action(const pprof_endpoint_t *ep,
  */
 #define PPROF_BUSY_BODY_MAX  512
 
+/* The 429's detail, after capture_busy's message. */
+#define PPROF_BUSY_DETAIL    "the target refused it"
+
 /*
  * At the upstream's header: whether the body of a response to a capture
  * at ep may be Go's busy answer, and so must be held before anything is

@@ -254,15 +254,15 @@ encode_response(void **state)
     /* The gateway answered for a busy target: what the target said. */
     rec.status = 429;
     rec.upstream_status = 500;
-    rec.upstream_said = S("Could not enable tracing: tracing is already "
-                          "enabled\n\"\\\x01");
+    rec.upstream_said = S("Could not enable tracing: runtime error: "
+                          "tracing is already enabled\n\"\\\x01");
     assert_non_null(strstr(encode(&rec, 2, SHA_EMPTY, NULL),
                            ",\"status\":429,\"bytes\":0,\"sha256\":\""
                            SHA_EMPTY "\",\"duration_ms\":0,"
                            "\"upstream\":null,\"annotation\":null,"
                            "\"redacted\":3,\"upstream_status\":500,"
                            "\"upstream_said\":\"Could not enable tracing: "
-                           "tracing is already enabled\\u000a\\\"\\\\"
+                           "runtime error: tracing is already enabled\\u000a\\\"\\\\"
                            "\\u0001\",\"prev\":"));
 
     /* A decision record never has them. */

@@ -10,7 +10,8 @@
 
 
 #define CPU    "Could not enable CPU profiling: cpu profiling already in use"
-#define TRACE  "Could not enable tracing: tracing is already enabled"
+#define TRACE  "Could not enable tracing: runtime error: tracing is " \
+               "already enabled"
 
 
 static pprof_endpoint_t
