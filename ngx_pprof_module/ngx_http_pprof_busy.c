@@ -176,20 +176,17 @@ ngx_http_pprof_busy_answer(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
 
     ngx_http_pprof_busy_clear(r);
 
-    ctx->decision.reason = reason;
-    ctx->decision.retry_after =
-                           pprof_busy_retry_after(ctx->decision.capture_ms);
-
     if (reason == PPROF_CAPTURE_BUSY) {
-        ngx_cpystrn((u_char *) ctx->decision.detail,
-                    (u_char *) PPROF_BUSY_DETAIL,
-                    sizeof(ctx->decision.detail));
+        pprof_busy_deny(&ctx->decision);
 
         /* Its words are in the audit record, not here. */
         ngx_log_error(plcf->log_level, r->connection->log, 0,
                       "pprof: capture_busy: %s (it answered %ui, already "
-                      "in use), audit id %s", PPROF_BUSY_DETAIL,
+                      "in use), audit id %s", ctx->decision.detail,
                       ctx->upstream_status, ctx->audit_id);
+
+    } else {
+        ctx->decision.reason = reason;
     }
 
     /* Counted again, as the denial the client got. */

@@ -7,6 +7,7 @@
  * cannot make the gateway rewrite other errors.
  */
 
+#include <stdio.h>
 #include <string.h>
 
 #include "proxy.h"
@@ -85,12 +86,18 @@ pprof_busy_answer(const pprof_endpoint_t *ep, unsigned status,
 }
 
 
-uint64_t
-pprof_busy_retry_after(uint64_t capture_ms)
+void
+pprof_busy_deny(pprof_decision_t *d)
 {
     uint64_t  s;
 
-    s = capture_ms / 1000 + (capture_ms % 1000 != 0);
+    s = d->capture_ms / 1000 + (d->capture_ms % 1000 != 0);
 
-    return s ? s : 1;
+    d->reason = PPROF_CAPTURE_BUSY;
+    d->retry_after = s ? s : 1;
+
+    snprintf(d->detail, sizeof(d->detail),
+             "the target refused it; retry after %llu second%s",
+             (unsigned long long) d->retry_after,
+             d->retry_after == 1 ? "" : "s");
 }

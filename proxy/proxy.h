@@ -437,9 +437,6 @@ pprof_body_action_t pprof_proxy_body_action(const pprof_endpoint_t *ep,
  */
 #define PPROF_BUSY_BODY_MAX  512
 
-/* The 429's detail, after capture_busy's message. */
-#define PPROF_BUSY_DETAIL    "the target refused it"
-
 /*
  * At the upstream's header: whether the body of a response to a capture
  * at ep may be Go's busy answer, and so must be held before anything is
@@ -457,11 +454,12 @@ int pprof_busy_answer(const pprof_endpoint_t *ep, unsigned status,
     pprof_str_t go_pprof, pprof_str_t body);
 
 /*
- * Retry-After of that 429, in whole seconds: the capture's own length
- * (capture_ms, rounded up), at least 1.  When the other capture ends is
- * not known here.
+ * Turns d, an admitted capture the target refused so, into the gateway's
+ * capture_busy.  When the other capture ends is not known here: Retry-After
+ * is the capture's own length (d->capture_ms, rounded up, at least 1), and
+ * the detail says it as every 429's does, after "the target refused it".
  */
-uint64_t pprof_busy_retry_after(uint64_t capture_ms);
+void pprof_busy_deny(pprof_decision_t *d);
 
 typedef struct pprof_annotator_s  pprof_annotator_t;
 

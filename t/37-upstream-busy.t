@@ -142,7 +142,8 @@ sub response_record {
 sub busy_ok {
     my ($r, $name, $retry) = @_;
     is($r->{status}, 429, "$name: 429");
-    like($r->{body}, qr/^pprof-gateway: capture_busy: a capture of this endpoint is already running; the target refused it \(audit id [0-9a-f]{32}\)\n\z/,
+    my $after = "retry after $retry second" . ($retry == 1 ? '' : 's');
+    like($r->{body}, qr/^pprof-gateway: capture_busy: a capture of this endpoint is already running; the target refused it; $after \(audit id [0-9a-f]{32}\)\n\z/,
          "$name: the gateway's capture_busy body");
     unlike($r->{body}, qr/Could not enable/, "$name: none of Go's text");
     is($r->{headers}{'retry-after'}, $retry, "$name: Retry-After $retry");
@@ -302,7 +303,7 @@ my $audit_tool = $ENV{PPROF_AUDIT} || $t->root . '/build/pprof-audit';
 $out = `'$audit_tool' verify '${\ $t->path('audit.jsonl')}' 2>&1`;
 is($?, 0, 'pprof-audit verify') or diag($out);
 
-like($t->error_log, qr/\[error\] .* pprof: capture_busy: the target refused it \(it answered 500, already in use\), audit id [0-9a-f]{32} while sending to client,/m,
+like($t->error_log, qr/\[error\] .* pprof: capture_busy: the target refused it; retry after 1 second \(it answered 500, already in use\), audit id [0-9a-f]{32} while sending to client,/m,
      'error.log: the busy answer, at the denial level');
 unlike($t->error_log, qr/Could not enable/, "error.log: none of Go's text");
 

@@ -174,20 +174,45 @@ hostile_bodies(void **state)
 }
 
 
+static uint64_t
+busy_after(uint64_t capture_ms, const char *detail)
+{
+    pprof_decision_t  d;
+
+    memset(&d, 0, sizeof(d));
+    d.reason = PPROF_OK;
+    d.capture_ms = capture_ms;
+    d.retry_after = 99;
+
+    pprof_busy_deny(&d);
+
+    assert_int_equal(d.reason, PPROF_CAPTURE_BUSY);
+    assert_string_equal(d.detail, detail);
+
+    return d.retry_after;
+}
+
+
 static void
 retry_after(void **state)
 {
     (void) state;
 
-    assert_int_equal(pprof_busy_retry_after(0), 1);
-    assert_int_equal(pprof_busy_retry_after(1), 1);
-    assert_int_equal(pprof_busy_retry_after(999), 1);
-    assert_int_equal(pprof_busy_retry_after(1000), 1);
-    assert_int_equal(pprof_busy_retry_after(1001), 2);
-    assert_int_equal(pprof_busy_retry_after(1500), 2);
-    assert_int_equal(pprof_busy_retry_after(30000), 30);
-    assert_int_equal(pprof_busy_retry_after(86400000), 86400);
-    assert_int_equal(pprof_busy_retry_after(UINT64_MAX),
+    /* The capture's own length, rounded up; never 0. */
+    assert_int_equal(busy_after(0, "the target refused it; retry after "
+                                   "1 second"), 1);
+    assert_int_equal(busy_after(1, "the target refused it; retry after "
+                                   "1 second"), 1);
+    assert_int_equal(busy_after(1000, "the target refused it; retry after "
+                                      "1 second"), 1);
+    assert_int_equal(busy_after(1001, "the target refused it; retry after "
+                                      "2 seconds"), 2);
+    assert_int_equal(busy_after(30000, "the target refused it; retry after "
+                                       "30 seconds"), 30);
+    assert_int_equal(busy_after(86400000, "the target refused it; retry "
+                                          "after 86400 seconds"), 86400);
+    assert_int_equal(busy_after(UINT64_MAX, "the target refused it; retry "
+                                "after 18446744073709552 seconds"),
                      UINT64_MAX / 1000 + 1);
 }
 
