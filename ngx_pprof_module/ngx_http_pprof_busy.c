@@ -25,8 +25,11 @@ static ngx_str_t  ngx_http_pprof_go_pprof = ngx_string("X-Go-Pprof");
 ngx_int_t
 ngx_http_pprof_busy_header(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
 {
-    /* A HEAD has no body to tell it by: it passes as it is. */
-    if (r->header_only
+    /*
+     * A HEAD has no body to tell it by: it passes as it is (header_only
+     * is set for it only later, by nginx's header filter).
+     */
+    if (r->header_only || r->method == NGX_HTTP_HEAD
         || !pprof_busy_candidate(&ctx->decision.endpoint,
                                  r->headers_out.status,
                                  ngx_http_pprof_busy_go_pprof(r),
@@ -151,6 +154,11 @@ ngx_http_pprof_busy_body(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
     }
 
     ctx->busy_body->last_buf = 1;
+
+    /* Less than announced, maybe nothing: an empty one must be special. */
+    if (body.len == 0) {
+        ctx->busy_body->temporary = 0;
+    }
 
     out.buf = ctx->busy_body;
     out.next = NULL;

@@ -275,6 +275,14 @@ passes_ok(get_as('/stand/debug/pprof/cmdline', 'X-Case' => 'exact'),
 passes_ok(get_as('/raw/debug/pprof/profile?seconds=1'), $CPU,
           'a chunked 500');
 
+# A HEAD has no body to tell by: its 500 passes, and the request ends.
+$r = $t->get('http', '/stand/debug/pprof/profile?seconds=1', tls => 0,
+             method => 'HEAD', headers => { 'X-User' => 'u1',
+                                            'X-Case' => 'exact' });
+is($r->{status}, 500, 'HEAD: the 500 passes');
+is($r->{body}, '', 'HEAD: no body');
+is($r->{headers}{'content-length'}, length $CPU, 'HEAD: its Content-Length');
+
 # Over the bound the header goes on at once: the body streams. The
 # stand-in sends less than its Content-Length and waits for nginx to give up.
 {
