@@ -660,6 +660,10 @@ ngx_http_pprof_audit_response(ngx_http_request_t *r)
     rec.annotation = ngx_http_pprof_annotation(r, ctx);
     rec.redacted = ctx->redacted;
 
+    rec.upstream_status = ctx->upstream_status;
+    rec.upstream_said.data = ctx->upstream_said.data;
+    rec.upstream_said.len = ctx->upstream_said.len;
+
     (void) ngx_http_pprof_audit_append(pmcf->shm_zone->data, plcf->audit_log,
                                        &rec, pmcf, r->connection->log);
 

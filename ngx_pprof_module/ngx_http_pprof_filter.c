@@ -2,7 +2,8 @@
  * Filters: every response the module touched, allowed or denied, carries
  * the audit id (the upstream cannot supply its own); the body of a
  * forwarded one is annotated or redacted as proxy/ decides, and what
- * reaches the client is hashed for its audit record.
+ * reaches the client is hashed for its audit record.  A capture's answer
+ * that may be the target's "busy" is held first (ngx_http_pprof_busy.c).
  */
 
 #include "ngx_http_pprof_module.h"
@@ -37,15 +38,32 @@ ngx_http_pprof_filter_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_pprof_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t             i;
-    ngx_list_part_t       *part;
-    ngx_table_elt_t       *h;
+    ngx_int_t              rc;
     ngx_http_pprof_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_pprof_module);
     if (ctx == NULL) {
         return ngx_http_next_header_filter(r);
     }
+
+    if (ctx->forwarded && r == r->main) {
+        rc = ngx_http_pprof_busy_header(r, ctx);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    return ngx_http_pprof_header_send(r, ctx);
+}
+
+
+/* The header as it goes out: what the body becomes, and the audit id. */
+ngx_int_t
+ngx_http_pprof_header_send(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
 
     if (ctx->forwarded && r == r->main) {
         ngx_http_pprof_body_action(r, ctx);
@@ -139,7 +157,7 @@ ngx_http_pprof_body_action(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
 static ngx_int_t
 ngx_http_pprof_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    ngx_chain_t           *out, *cl;
+    ngx_chain_t           *cl;
     ngx_http_pprof_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_pprof_module);
@@ -161,6 +179,21 @@ ngx_http_pprof_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             break;
         }
     }
+
+    if (ctx->busy_held) {
+        return ngx_http_pprof_busy_body(r, ctx, in);
+    }
+
+    return ngx_http_pprof_body_out(r, ctx, in);
+}
+
+
+/* A forwarded body, as ctx->body_action says. */
+ngx_int_t
+ngx_http_pprof_body_out(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    ngx_chain_t  *out;
 
     switch (ctx->body_action) {
 
@@ -197,4 +230,46 @@ ngx_http_pprof_body_send(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
     }
 
     return ngx_http_next_body_filter(r, out);
+}
+
+
+/*
+ * Copies b's bytes to the end of into, and marks b as sent so that the
+ * upstream can reuse it; nginx may have spilled it to a temporary file.
+ * NGX_ERROR when into (NULL: none) has no room for them or the file
+ * cannot be read.
+ */
+ngx_int_t
+ngx_http_pprof_buf_take(ngx_buf_t *into, ngx_buf_t *b)
+{
+    off_t    size, offset;
+    ssize_t  n;
+
+    size = ngx_buf_size(b);
+
+    if (size > 0) {
+        if (into == NULL || size > into->end - into->last) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_buf_in_memory(b)) {
+            into->last = ngx_cpymem(into->last, b->pos, size);
+
+        } else {
+            for (offset = b->file_pos; offset < b->file_last; offset += n) {
+                n = ngx_read_file(b->file, into->last,
+                                  (size_t) (b->file_last - offset), offset);
+                if (n <= 0) {
+                    return NGX_ERROR;
+                }
+
+                into->last += n;
+            }
+        }
+    }
+
+    b->pos = b->last;
+    b->file_pos = b->file_last;
+
+    return NGX_OK;
 }

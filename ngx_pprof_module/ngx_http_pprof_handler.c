@@ -490,19 +490,47 @@ ngx_int_t
 ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     ngx_http_pprof_ctx_t *ctx)
 {
-    int           json, status;
-    size_t        len;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_str_t     value;
-    ngx_chain_t   out;
-    pprof_str_t   accept;
-    char          body[PPROF_DENIAL_MAX];
+    ngx_int_t    rc;
+    ngx_chain_t  out;
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
     }
+
+    if (ngx_http_pprof_denial(r, plcf, ctx, &out) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    /* Answered here: no later phase handler may turn this into an allow. */
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+    return NGX_DONE;
+}
+
+
+/*
+ * The denial of ctx->decision.reason: its status and headers set in
+ * r->headers_out, its body in out.  Shared by the access phase and the
+ * filter that answers for a busy target, so that both look the same.
+ * NGX_ERROR, logged, when it cannot be built.
+ */
+ngx_int_t
+ngx_http_pprof_denial(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
+    ngx_http_pprof_ctx_t *ctx, ngx_chain_t *out)
+{
+    int           json, status;
+    size_t        len;
+    ngx_buf_t    *b;
+    ngx_str_t     value;
+    pprof_str_t   accept;
+    char          body[PPROF_DENIAL_MAX];
 
     json = 0;
 #if (NGX_HTTP_HEADERS)
@@ -522,8 +550,20 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
                       "fit in %uz bytes, audit id %s",
                       pprof_reason_name(ctx->decision.reason), sizeof(body),
                       ctx->audit_id);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        goto failed;
+    }
+
+    b->last = ngx_cpymem(b->last, body, len);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out->buf = b;
+    out->next = NULL;
 
     status = pprof_reason_status(ctx->decision.reason);
 
@@ -635,37 +675,15 @@ ngx_http_pprof_deny(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
                                                    ctx->decision.reason);
     }
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
-    }
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        ngx_http_finalize_request(r, NGX_ERROR);
-        return NGX_DONE;
-    }
-
-    b->last = ngx_cpymem(b->last, body, len);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    /* Answered here: no later phase handler may turn this into an allow. */
-    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
-    return NGX_DONE;
+    return NGX_OK;
 
 failed:
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "pprof: internal_error: no memory for the headers of the "
+                  "pprof: internal_error: no memory for the "
                   "%s denial, audit id %s",
                   pprof_reason_name(ctx->decision.reason), ctx->audit_id);
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return NGX_ERROR;
 }
 
 

@@ -257,6 +257,12 @@ typedef struct {
     ngx_int_t             redacted;         /* values replaced; -1: none */
     ngx_buf_t            *cmdline;          /* argv, gathered to redact */
 
+    /* A capture's 500 held until it is told whether the target is busy. */
+    unsigned              busy_held:1;      /* its header not sent yet */
+    ngx_buf_t            *busy_body;        /* its bytes; NULL: failed */
+    ngx_uint_t            upstream_status;  /* when answered in its place */
+    ngx_str_t             upstream_said;
+
     char                  audit_id[PPROF_AUDIT_ID_LEN + 1];
 } ngx_http_pprof_ctx_t;
 
@@ -312,6 +318,9 @@ ngx_uint_t ngx_http_pprof_decided(ngx_http_request_t *r,
     const pprof_store_ops_t *ops, void *store);
 ngx_int_t ngx_http_pprof_deny(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
+ngx_int_t ngx_http_pprof_denial(ngx_http_request_t *r,
+    ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx,
+    ngx_chain_t *out);
 ngx_int_t ngx_http_pprof_add_header(ngx_http_request_t *r, const char *key,
     ngx_str_t *value, ngx_table_elt_t **slot);
 void ngx_http_pprof_zone_store(ngx_http_request_t *r,
@@ -364,8 +373,17 @@ ngx_int_t ngx_http_pprof_add_variables(ngx_conf_t *cf);
 ngx_http_variable_value_t *ngx_http_pprof_upstream_addr(
     ngx_http_request_t *r);
 
+ngx_int_t ngx_http_pprof_header_send(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx);
+ngx_int_t ngx_http_pprof_body_out(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx, ngx_chain_t *in);
 ngx_int_t ngx_http_pprof_body_send(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx, ngx_chain_t *out);
+ngx_int_t ngx_http_pprof_buf_take(ngx_buf_t *into, ngx_buf_t *b);
+ngx_int_t ngx_http_pprof_busy_header(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx);
+ngx_int_t ngx_http_pprof_busy_body(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx, ngx_chain_t *in);
 ngx_int_t ngx_http_pprof_annotate_body(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx, ngx_chain_t *in);
 pprof_str_t ngx_http_pprof_annotation(ngx_http_request_t *r,

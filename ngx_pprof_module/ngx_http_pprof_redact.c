@@ -167,47 +167,20 @@ ngx_http_pprof_redact_body(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
 }
 
 
-/*
- * The buffer is marked as sent once copied, so that the upstream can
- * reuse it; nginx may have spilled it to a temporary file.
- */
+/* argv grows as it comes; ngx_http_pprof_buf_take copies each buffer. */
 static ngx_int_t
 ngx_http_pprof_redact_gather(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx, ngx_buf_t *b)
 {
-    off_t      size, offset;
-    ssize_t    n;
-    ngx_buf_t  *argv;
+    off_t  size;
 
     size = ngx_buf_size(b);
 
-    if (size > 0) {
-        if (ngx_http_pprof_redact_reserve(r, ctx, size) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        argv = ctx->cmdline;
-
-        if (ngx_buf_in_memory(b)) {
-            argv->last = ngx_cpymem(argv->last, b->pos, size);
-
-        } else {
-            for (offset = b->file_pos; offset < b->file_last; offset += n) {
-                n = ngx_read_file(b->file, argv->last,
-                                  (size_t) (b->file_last - offset), offset);
-                if (n <= 0) {
-                    return NGX_ERROR;
-                }
-
-                argv->last += n;
-            }
-        }
+    if (size > 0 && ngx_http_pprof_redact_reserve(r, ctx, size) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    b->pos = b->last;
-    b->file_pos = b->file_last;
-
-    return NGX_OK;
+    return ngx_http_pprof_buf_take(ctx->cmdline, b);
 }
 
 

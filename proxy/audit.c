@@ -60,6 +60,8 @@
 #define CAP_UPSTREAM     512
 #define CAP_ANNOTATION   256
 #define CAP_SHARED       32
+#define CAP_UPSTREAM_SAID  (2 + PPROF_BUSY_BODY_MAX + 64)  /* a line or so
+                                                          of escapes */
 
 /* A gateway id that pprof_audit_gateway_check() took is never cut. */
 #define CAP_GATEWAY      (2 + 2 * PPROF_AUDIT_GATEWAY_MAX)
@@ -687,6 +689,14 @@ pprof_audit_encode(char *buf, size_t cap, const pprof_audit_record_t *rec,
             put_nullable(&o, "annotation", rec->annotation, CAP_ANNOTATION,
                          &cut);
             put_count_or_null(&o, "redacted", rec->redacted, &cut);
+
+            /* The target's own answer, when the gateway answered for it. */
+            if (rec->upstream_status) {
+                put_uint_field(&o, "upstream_status", rec->upstream_status,
+                               &cut);
+                put_field(&o, "upstream_said", rec->upstream_said,
+                          CAP_UPSTREAM_SAID, &cut);
+            }
         }
 
         if (cut) {

@@ -185,6 +185,10 @@ typedef struct {
     pprof_str_t          upstream;      /* empty: null */
     pprof_str_t          annotation;    /* SPEC §9's outcome; empty: null */
     int64_t              redacted;      /* SPEC §10's count; -1: null */
+    unsigned             upstream_status;  /* the target's status when the
+                                           gateway answered in its place
+                                           (capture_busy); 0: left out */
+    pprof_str_t          upstream_said;    /* the target's body then */
     /* checkpoint records */
     uint64_t             records;       /* records since the last one */
 } pprof_audit_record_t;
@@ -422,6 +426,40 @@ typedef enum {
 pprof_body_action_t pprof_proxy_body_action(const pprof_endpoint_t *ep,
     const pprof_params_t *params, int annotate, int redact, int head,
     unsigned status, int encoded, pprof_annotate_reason_t *why);
+
+/*
+ * A target that already runs a CPU profile or a trace (started by a
+ * client that did not come through this gateway, or by the program
+ * itself) answers a new one with Go's 500 and one fixed line.  The
+ * gateway answers that as its own 429 capture_busy; every other response
+ * passes unchanged.  Only a body of at most PPROF_BUSY_BODY_MAX bytes
+ * with a Content-Length is ever held to be told.
+ */
+#define PPROF_BUSY_BODY_MAX  512
+
+/*
+ * At the upstream's header: whether the body of a response to a capture
+ * at ep may be Go's busy answer, and so must be held before anything is
+ * sent.  go_pprof is the X-Go-Pprof header's value (len 0: absent);
+ * content_length -1 when unknown (chunked).
+ */
+int pprof_busy_candidate(const pprof_endpoint_t *ep, unsigned status,
+    pprof_str_t go_pprof, long long content_length);
+
+/*
+ * With the whole body: whether it is exactly Go's "already in use" answer
+ * for ep's kind of capture, the message and at most its newline.
+ */
+int pprof_busy_answer(const pprof_endpoint_t *ep, unsigned status,
+    pprof_str_t go_pprof, pprof_str_t body);
+
+/*
+ * Turns d, an admitted capture the target refused so, into the gateway's
+ * capture_busy.  When the other capture ends is not known here: Retry-After
+ * is the capture's own length (d->capture_ms, rounded up, at least 1), and
+ * the detail says it as every 429's does, after "the target refused it".
+ */
+void pprof_busy_deny(pprof_decision_t *d);
 
 typedef struct pprof_annotator_s  pprof_annotator_t;
 

@@ -250,6 +250,24 @@ encode_response(void **state)
                            SHA_EMPTY "\",\"duration_ms\":0,"
                            "\"upstream\":null,\"annotation\":null,"
                            "\"redacted\":3,\"prev\":"));
+
+    /* The gateway answered for a busy target: what the target said. */
+    rec.status = 429;
+    rec.upstream_status = 500;
+    rec.upstream_said = S("Could not enable tracing: runtime error: "
+                          "tracing is already enabled\n\"\\\x01");
+    assert_non_null(strstr(encode(&rec, 2, SHA_EMPTY, NULL),
+                           ",\"status\":429,\"bytes\":0,\"sha256\":\""
+                           SHA_EMPTY "\",\"duration_ms\":0,"
+                           "\"upstream\":null,\"annotation\":null,"
+                           "\"redacted\":3,\"upstream_status\":500,"
+                           "\"upstream_said\":\"Could not enable tracing: "
+                           "runtime error: tracing is already enabled\\u000a\\\"\\\\"
+                           "\\u0001\",\"prev\":"));
+
+    /* A decision record never has them. */
+    rec.stage = PPROF_AUDIT_DECISION;
+    assert_null(strstr(encode(&rec, 2, SHA_EMPTY, NULL), "upstream_s"));
 }
 
 
@@ -2327,6 +2345,8 @@ encode_worst_record(void **state)
             rec.upstream = s;
             rec.annotation = s;
             rec.redacted = INT64_MAX;
+            rec.upstream_status = UINT32_MAX;
+            rec.upstream_said = s;
 
             /* The longest seq, then the first one for a log of one. */
             len = pprof_audit_encode(buf, sizeof(buf), &rec,
