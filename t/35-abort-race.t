@@ -102,19 +102,33 @@ sub answer {
         $r->{headers}{'retry-after'} // '-', $r->{headers}{'x-worker-pid'} // '-';
 }
 
+# 5 s profiles the target has been sent.
+sub fives {
+    my ($t) = @_;
+    return scalar grep { $_->{raw_query} eq 'seconds=5' } $t->upstream_requests;
+}
+
 # One round.  The slot may still settle from the round before: the 5 s
-# profile itself polls until admitted, which it is once no answer comes
-# within the 0.5 s it runs before its client hangs up.
+# profile itself polls until admitted, which it is once the target has it
+# (it logs a request before serving it) and no answer came; its client
+# hangs up 0.5 s after sending it, or once the target has it if later.
 sub round {
     my ($t) = @_;
     my %r = (busy => []);
     my $next = connect_tls($t);     # ready, so that "at once" is at once
     my $s;
     while (1) {
+        my $before = fives($t);
         $s = connect_tls($t);
         $r{sent} = time;
         ask_profile($s, 5);
-        my $a = answer($t, $s, 0.5) // last;
+        my $a = answer($t, $s, 0.5);
+        while (!defined $a && fives($t) == $before) {
+            die "the 5 s profile neither answered nor at the target\n"
+                if time > $r{sent} + 10;
+            $a = answer($t, $s, 0.05);
+        }
+        last unless defined $a;
         push @{ $r{busy} }, $a;
         close $s;
         die "the 5 s profile never admitted: @{ $r{busy} }\n" if @{ $r{busy} } > 60;
