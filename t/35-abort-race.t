@@ -8,8 +8,10 @@
 # at once", against a gateway of 1 worker and one of 2 (side by side, each
 # with its own target):
 # - no client ever gets a 500;
-# - the profile sent at once is 429 capture_busy, Retry-After 1 (or 200,
-#   had it come after the settle);
+# - the profile sent at once is 429 capture_busy: Retry-After 1 while the
+#   slot settles, the seconds left of the 5 s profile from a worker that
+#   took it before the hang-up was seen (or 200, had it come after the
+#   settle);
 # - at the target (its served log), no two CPU profiles overlap and none
 #   was answered 500.
 # prove -v shows how long the target took to stop after each hang-up.
