@@ -317,10 +317,12 @@ sub client_cert {
 # The Go upstream (t/target)
 
 # start_target(args => [...], name => 'target'): runs the target on
-# port(name), logging requests to <name>.log; returns once the port accepts
-# connections. Go runs one CPU profile per process, so a test that needs
-# two at once starts a second target under another name; that one is
-# stopped with the stubs, and only 'target' is seen by upstream_requests.
+# port(name), logging requests to <name>.log as they arrive and to
+# <name>.served.log as they are served (see served()); returns once the
+# port accepts connections. Go runs one CPU profile per process, so a test
+# that needs two at once starts a second target under another name; that
+# one is stopped with the stubs, and only 'target' is seen by
+# upstream_requests.
 sub start_target {
     my ($self, %opts) = @_;
     my $name = $opts{name} // 'target';
@@ -335,7 +337,8 @@ sub start_target {
     my $port   = $self->port($name);
     my $log    = $self->path("$name.log");
     my $stderr = $self->path("$name.stderr");
-    my @cmd = ($bin, '-listen', "127.0.0.1:$port", '-log', $log, @{ $opts{args} || [] });
+    my @cmd = ($bin, '-listen', "127.0.0.1:$port", '-log', $log,
+        '-served-log', $self->path("$name.served.log"), @{ $opts{args} || [] });
 
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
@@ -452,6 +455,20 @@ sub upstream_requests {
         push @requests, $req;
     }
     return @requests;
+}
+
+# served($name): the requests target $name (default 'target') has served,
+# in the order their handlers returned, as decoded JSON hashes: path,
+# raw_query, status (as the handler answered), start_ns and end_ns (unix
+# nanoseconds: when the handler was called, and when it returned).
+sub served {
+    my ($self, $name) = @_;
+    my $path = $self->path(($name // 'target') . '.served.log');
+    return () unless -e $path;
+    my $json = JSON::PP->new->utf8;
+    return map {
+        eval { $json->decode($_) } // die "bad line in $path: $_\n$@"
+    } grep { length } split /\n/, $self->read_file($path);
 }
 
 sub clear_upstream {

@@ -7,7 +7,10 @@
 //
 // Every request is recorded as one JSON line in the -log file before it is
 // served, so a test can check exactly what nginx forwarded (request line,
-// headers) as soon as it has the response in hand.
+// headers) as soon as it has the response in hand. With -served-log, every
+// request is recorded again in that file once its handler has returned,
+// with its status and when it ran: a test can tell whether two CPU profiles
+// overlapped in this process, and whether Go refused one.
 package main
 
 import (
@@ -80,6 +83,84 @@ func (l *requestLogger) record(r *http.Request) {
 	if _, err := l.file.Write(line); err != nil {
 		log.Printf("writing request log: %v", err)
 	}
+}
+
+// servedRecord is one line of the served log.
+type servedRecord struct {
+	Path     string `json:"path"`
+	RawQuery string `json:"raw_query"`
+	Status   int    `json:"status"`
+	StartNs  int64  `json:"start_ns"` // unix nanoseconds, handler called
+	EndNs    int64  `json:"end_ns"`   // unix nanoseconds, handler returned
+}
+
+// servedLogger wraps a handler and appends a servedRecord per request once
+// the handler has returned: for a CPU profile, once Go has stopped
+// profiling, whether the profile ran its course or its client left.
+type servedLogger struct {
+	mu   sync.Mutex
+	file *os.File
+	next http.Handler
+}
+
+// statusWriter notes the status a handler answers with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int // 0 until the handler writes a header or a byte
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (l *servedLogger) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	l.next.ServeHTTP(sw, r)
+	end := time.Now()
+
+	// A handler that wrote nothing is answered 200 by net/http.
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	line, err := json.Marshal(servedRecord{
+		Path:     r.URL.Path,
+		RawQuery: r.URL.RawQuery,
+		Status:   sw.status,
+		StartNs:  start.UnixNano(),
+		EndNs:    end.UnixNano(),
+	})
+	if err != nil {
+		log.Printf("encoding served record: %v", err)
+		return
+	}
+	line = append(line, '\n')
+
+	// As the request log: one unbuffered Write per line on O_APPEND.
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, err := l.file.Write(line); err != nil {
+		log.Printf("writing served log: %v", err)
+	}
+}
+
+// appendLog opens a log file for appending, as both logs are written.
+func appendLog(path, what string) *os.File {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		log.Fatalf("opening %s: %v", what, err)
+	}
+	return f
 }
 
 // retained keeps some allocations alive so heap profiles show in-use memory.
@@ -165,6 +246,8 @@ func (h *heapOverride) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func main() {
 	listen := flag.String("listen", "127.0.0.1:6060", "address to listen on")
 	logPath := flag.String("log", "", "append one JSON line per request to this file (empty: no log)")
+	servedPath := flag.String("served-log", "",
+		"append one JSON line per request to this file once it is served (empty: no log)")
 	// These two only exist so that /debug/pprof/cmdline has something
 	// sensitive to show; the service never uses them.
 	flag.String("api-token", "", "demo secret (unused; visible in cmdline)")
@@ -194,12 +277,14 @@ func main() {
 		heap = &heapOverride{minBytes: *synthMB << 20, next: http.DefaultServeMux}
 		handler.next = heap
 	}
-	if *logPath != "" {
-		f, err := os.OpenFile(*logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err != nil {
-			log.Fatalf("opening request log: %v", err)
+	if *servedPath != "" {
+		handler.next = &servedLogger{
+			file: appendLog(*servedPath, "served log"),
+			next: handler.next,
 		}
-		handler.file = f
+	}
+	if *logPath != "" {
+		handler.file = appendLog(*logPath, "request log")
 	}
 
 	ln, err := net.Listen("tcp", *listen)
