@@ -21,21 +21,33 @@ static void ngx_http_pprof_busy_clear(ngx_http_request_t *r);
 static ngx_str_t  ngx_http_pprof_go_pprof = ngx_string("X-Go-Pprof");
 
 
-/* NGX_OK: the header is held; NGX_DECLINED: it goes on now. */
+/*
+ * NGX_DECLINED: the header goes on as it is; NGX_OK: it is held; else what
+ * sending the gateway's capture_busy in its place returned.
+ */
 ngx_int_t
 ngx_http_pprof_busy_header(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
 {
-    /*
-     * A HEAD has no body to tell it by: it passes as it is (header_only
-     * is set for it only later, by nginx's header filter).
-     */
-    if (r->header_only || r->method == NGX_HTTP_HEAD
-        || !pprof_busy_candidate(&ctx->decision.endpoint,
-                                 r->headers_out.status,
-                                 ngx_http_pprof_busy_go_pprof(r),
-                                 r->headers_out.content_length_n))
-    {
+    pprof_busy_t  busy;
+
+    if (r->header_only) {
         return NGX_DECLINED;
+    }
+
+    /* header_only is set for a HEAD only later, by nginx's header filter. */
+    busy = pprof_busy_candidate(&ctx->decision.endpoint,
+                                r->headers_out.status,
+                                ngx_http_pprof_busy_go_pprof(r),
+                                r->headers_out.content_length_n,
+                                r->method == NGX_HTTP_HEAD);
+
+    if (busy == PPROF_BUSY_PASS) {
+        return NGX_DECLINED;
+    }
+
+    if (busy == PPROF_BUSY_NOW) {
+        ctx->upstream_status = r->headers_out.status;
+        return ngx_http_pprof_busy_answer(r, ctx, PPROF_CAPTURE_BUSY);
     }
 
     ctx->busy_held = 1;
@@ -169,8 +181,8 @@ ngx_http_pprof_busy_body(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
 
 /*
  * The upstream's header is dropped and the denial of reason sent in its
- * place, as the access phase sends it; the capture never ran, and its
- * slot went back when the upstream's last buffer came.
+ * place, as the access phase sends it.  The capture never ran: its slot
+ * goes back now, as a HEAD's answer brings no last buffer to say so.
  */
 static ngx_int_t
 ngx_http_pprof_busy_answer(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
@@ -182,6 +194,7 @@ ngx_http_pprof_busy_answer(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx,
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pprof_module);
 
+    ngx_http_pprof_zone_release(ctx);
     ngx_http_pprof_busy_clear(r);
 
     if (reason == PPROF_CAPTURE_BUSY) {

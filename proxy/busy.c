@@ -51,13 +51,18 @@ busy_header(const pprof_endpoint_t *ep, unsigned status, pprof_str_t go_pprof)
 }
 
 
-int
+pprof_busy_t
 pprof_busy_candidate(const pprof_endpoint_t *ep, unsigned status,
-    pprof_str_t go_pprof, long long content_length)
+    pprof_str_t go_pprof, long long content_length, int head)
 {
-    return busy_header(ep, status, go_pprof)
-           && content_length > 0
-           && content_length <= PPROF_BUSY_BODY_MAX;
+    if (!busy_header(ep, status, go_pprof)
+        || content_length <= 0
+        || content_length > PPROF_BUSY_BODY_MAX)
+    {
+        return PPROF_BUSY_PASS;
+    }
+
+    return head ? PPROF_BUSY_NOW : PPROF_BUSY_HOLD;
 }
 
 

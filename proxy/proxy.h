@@ -440,11 +440,20 @@ pprof_body_action_t pprof_proxy_body_action(const pprof_endpoint_t *ep,
 /*
  * At the upstream's header: whether the body of a response to a capture
  * at ep may be Go's busy answer, and so must be held before anything is
- * sent.  go_pprof is the X-Go-Pprof header's value (len 0: absent);
- * content_length -1 when unknown (chunked).
+ * sent (PPROF_BUSY_HOLD).  A HEAD's answer has no body to tell it by: its
+ * header, the same as Go's busy answer to a GET, is taken as it
+ * (PPROF_BUSY_NOW), since Go answers these endpoints with no other 500
+ * that carries X-Go-Pprof.  go_pprof is the X-Go-Pprof header's value
+ * (len 0: absent); content_length -1 when unknown (chunked).
  */
-int pprof_busy_candidate(const pprof_endpoint_t *ep, unsigned status,
-    pprof_str_t go_pprof, long long content_length);
+typedef enum {
+    PPROF_BUSY_PASS = 0,
+    PPROF_BUSY_HOLD,
+    PPROF_BUSY_NOW
+} pprof_busy_t;
+
+pprof_busy_t pprof_busy_candidate(const pprof_endpoint_t *ep, unsigned status,
+    pprof_str_t go_pprof, long long content_length, int head);
 
 /*
  * With the whole body: whether it is exactly Go's "already in use" answer

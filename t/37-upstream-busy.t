@@ -201,6 +201,14 @@ is($rec->{upstream_status}, 500, 'audit: the target answered 500');
 is($rec->{upstream_said}, $CPU, 'audit: what the target said');
 is($rec->{bytes}, length $r->{body}, 'audit: the bytes the client got');
 
+# Go answers a HEAD with the busy header and no body: still capture_busy.
+$r = $t->get('http', '/debug/pprof/profile?seconds=1', tls => 0,
+             method => 'HEAD', headers => { 'X-User' => 'u1' });
+is($r->{status}, 429, 'HEAD while the target profiles: 429');
+is($r->{headers}{'retry-after'}, 1, 'HEAD while the target profiles: Retry-After');
+ok(!exists $r->{headers}{'x-content-type-options'},
+   'HEAD while the target profiles: nothing of the target\'s header');
+
 # Retry-After is the capture's own length.
 $r = get_as('/debug/pprof/profile?seconds=3');
 busy_ok($r, 'a 3 s profile while the target profiles', 3);
@@ -275,13 +283,22 @@ passes_ok(get_as('/stand/debug/pprof/cmdline', 'X-Case' => 'exact'),
 passes_ok(get_as('/raw/debug/pprof/profile?seconds=1'), $CPU,
           'a chunked 500');
 
-# A HEAD has no body to tell by: its 500 passes, and the request ends.
+# A HEAD has no body to tell by: Go's header alone is its busy answer.
 $r = $t->get('http', '/stand/debug/pprof/profile?seconds=1', tls => 0,
              method => 'HEAD', headers => { 'X-User' => 'u1',
                                             'X-Case' => 'exact' });
-is($r->{status}, 500, 'HEAD: the 500 passes');
+is($r->{status}, 429, 'HEAD: Go\'s header is answered capture_busy');
 is($r->{body}, '', 'HEAD: no body');
-is($r->{headers}{'content-length'}, length $CPU, 'HEAD: its Content-Length');
+is($r->{headers}{'retry-after'}, 1, 'HEAD: Retry-After');
+$rec = response_record($r->{headers}{'x-pprof-audit-id'});
+is($rec && $rec->{upstream_status}, 500, 'HEAD: audit: the target answered 500');
+is($rec && $rec->{upstream_said}, '', 'HEAD: audit: with no body');
+
+# Without X-Go-Pprof, a HEAD's 500 passes.
+$r = $t->get('http', '/stand/debug/pprof/profile?seconds=1', tls => 0,
+             method => 'HEAD', headers => { 'X-User' => 'u1',
+                                            'X-Case' => 'nohdr' });
+is($r->{status}, 500, 'HEAD without X-Go-Pprof: the 500 passes');
 
 # Over the bound the header goes on at once: the body streams. The
 # stand-in sends less than its Content-Length and waits for nginx to give up.
@@ -305,7 +322,7 @@ is($r->{headers}{'content-length'}, length $CPU, 'HEAD: its Content-Length');
 
 my $status = $t->get('http', '/status', tls => 0)->{body};
 my ($busy) = $status =~ /^pprof_requests_total\{class="capture",decision="deny",reason="capture_busy"\} (\d+)$/m;
-is($busy, 8, 'pprof_requests_total counts each busy answer as capture_busy');
+is($busy, 10, 'pprof_requests_total counts each busy answer as capture_busy');
 
 my $audit_tool = $ENV{PPROF_AUDIT} || $t->root . '/build/pprof-audit';
 $out = `'$audit_tool' verify '${\ $t->path('audit.jsonl')}' 2>&1`;

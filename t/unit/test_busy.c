@@ -33,12 +33,13 @@ static const pprof_str_t  one = { (const unsigned char *) "1", 1 };
 static void
 go_answers(void **state)
 {
-    pprof_endpoint_t  profile, trace;
+    pprof_endpoint_t  profile, trace, heap;
 
     (void) state;
 
     profile = ep(PPROF_EP_PROFILE, PPROF_CLASS_CAPTURE, "profile");
     trace = ep(PPROF_EP_TRACE, PPROF_CLASS_CAPTURE, "trace");
+    heap = ep(PPROF_EP_HEAP, PPROF_CLASS_SNAPSHOT, "heap");
 
     /* As Go 1.19 sends them: serveError's Fprintln adds the newline. */
     assert_true(pprof_busy_answer(&profile, 500, one, S(CPU "\n")));
@@ -53,9 +54,27 @@ go_answers(void **state)
     assert_false(pprof_busy_answer(&trace, 500, one, S(CPU "\n")));
 
     /* Held at the header only with a length that could hold it. */
-    assert_true(pprof_busy_candidate(&profile, 500, one, sizeof(CPU)));
-    assert_true(pprof_busy_candidate(&trace, 500, one, 1));
-    assert_true(pprof_busy_candidate(&trace, 500, one, PPROF_BUSY_BODY_MAX));
+    assert_int_equal(pprof_busy_candidate(&profile, 500, one, sizeof(CPU), 0),
+                     PPROF_BUSY_HOLD);
+    assert_int_equal(pprof_busy_candidate(&trace, 500, one, 1, 0),
+                     PPROF_BUSY_HOLD);
+    assert_int_equal(pprof_busy_candidate(&trace, 500, one,
+                                          PPROF_BUSY_BODY_MAX, 0),
+                     PPROF_BUSY_HOLD);
+
+    /* A HEAD's header is the answer: there is no body to wait for. */
+    assert_int_equal(pprof_busy_candidate(&profile, 500, one, 61, 1),
+                     PPROF_BUSY_NOW);
+    assert_int_equal(pprof_busy_candidate(&trace, 500, one, 68, 1),
+                     PPROF_BUSY_NOW);
+    assert_int_equal(pprof_busy_candidate(&profile, 500, S(""), 61, 1),
+                     PPROF_BUSY_PASS);
+    assert_int_equal(pprof_busy_candidate(&profile, 200, one, 61, 1),
+                     PPROF_BUSY_PASS);
+    assert_int_equal(pprof_busy_candidate(&profile, 500, one, -1, 1),
+                     PPROF_BUSY_PASS);
+    assert_int_equal(pprof_busy_candidate(&heap, 500, one, 61, 1),
+                     PPROF_BUSY_PASS);
 }
 
 
@@ -81,8 +100,8 @@ other_answers(void **state)
     assert_false(pprof_busy_answer(&profile, 500, S("0"), S(CPU "\n")));
     assert_false(pprof_busy_answer(&profile, 500, S("11"), S(CPU "\n")));
     assert_false(pprof_busy_answer(&profile, 500, S("1 "), S(CPU "\n")));
-    assert_false(pprof_busy_candidate(&profile, 500, S(""), 61));
-    assert_false(pprof_busy_candidate(&profile, 502, one, 61));
+    assert_false(pprof_busy_candidate(&profile, 500, S(""), 61, 0));
+    assert_false(pprof_busy_candidate(&profile, 502, one, 61, 0));
 
     /*
      * Not a CPU profile or a trace: a delta profile is a capture, but Go
@@ -93,8 +112,8 @@ other_answers(void **state)
     assert_false(pprof_busy_answer(&custom, 500, one, S(TRACE "\n")));
     assert_false(pprof_busy_answer(&unknown, 500, one, S(CPU "\n")));
     assert_false(pprof_busy_answer(&symbol, 500, one, S(CPU "\n")));
-    assert_false(pprof_busy_candidate(&heap_delta, 500, one, 61));
-    assert_false(pprof_busy_candidate(&heap, 500, one, 61));
+    assert_false(pprof_busy_candidate(&heap_delta, 500, one, 61, 0));
+    assert_false(pprof_busy_candidate(&heap, 500, one, 61, 0));
 
     /* Go's other 500s. */
     assert_false(pprof_busy_answer(&profile, 500, one,
@@ -165,12 +184,12 @@ hostile_bodies(void **state)
                                    SN(cpu, (size_t) -1 / 2)));
 
     /* Lengths that are no length: not held. */
-    assert_false(pprof_busy_candidate(&profile, 500, one, -1));
-    assert_false(pprof_busy_candidate(&profile, 500, one, 0));
+    assert_false(pprof_busy_candidate(&profile, 500, one, -1, 0));
+    assert_false(pprof_busy_candidate(&profile, 500, one, 0, 0));
     assert_false(pprof_busy_candidate(&profile, 500, one,
-                                      PPROF_BUSY_BODY_MAX + 1));
-    assert_false(pprof_busy_candidate(&profile, 500, one, INT64_MAX));
-    assert_false(pprof_busy_candidate(&profile, 500, one, INT64_MIN));
+                                      PPROF_BUSY_BODY_MAX + 1, 0));
+    assert_false(pprof_busy_candidate(&profile, 500, one, INT64_MAX, 0));
+    assert_false(pprof_busy_candidate(&profile, 500, one, INT64_MIN, 0));
 }
 
 
