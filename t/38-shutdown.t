@@ -24,7 +24,7 @@ use Test::More;
 use PprofTest;
 use PprofGateway qw(roles_conf make_identities tls_server);
 
-my $PAUSE = 3;                       # seconds between the two parts
+my $PAUSE = 4;                       # seconds between the two parts
 my $HEAD_PART = 4096;                # proxy_buffer_size below
 
 my $t = PprofTest->new;
@@ -98,10 +98,14 @@ sub leaving {
     return $log =~ /\[notice\] (\d+)#\d+: gracefully shutting down/g;
 }
 
-for my $round (1 .. 2) {
+# Passed through as it comes, and held whole by the redaction filter until
+# the last byte (one argument, argv[0]: nothing to hide).
+my @paths = ('/debug/pprof/goroutine?debug=1', '/debug/pprof/cmdline');
+
+for my $round (1 .. @paths) {
     unlink map { $t->path($_) } qw(asked sent answer);
 
-    my $client = spawn_get('answer', '/debug/pprof/goroutine?debug=1');
+    my $client = spawn_get('answer', $paths[$round - 1]);
     ok(wait_for_file('asked', 10), "round $round: the upstream was asked");
 
     # The first part is with nginx, the rest is $PAUSE seconds away.
