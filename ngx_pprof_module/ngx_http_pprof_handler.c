@@ -19,6 +19,14 @@ static long long ngx_http_pprof_body_length(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pprof_forward(ngx_http_request_t *r,
     ngx_http_pprof_loc_conf_t *plcf, ngx_http_pprof_ctx_t *ctx);
 static ngx_int_t ngx_http_pprof_strip_credentials(ngx_http_request_t *r);
+static ngx_int_t ngx_http_pprof_guard(ngx_http_request_t *r,
+    ngx_http_pprof_ctx_t *ctx);
+static void ngx_http_pprof_guard_handler(ngx_event_t *ev);
+static void ngx_http_pprof_guard_cleanup(void *data);
+
+
+/* How often the guard looks whether the upstream is done, in ms. */
+#define NGX_HTTP_PPROF_GUARD  1000
 
 
 static ngx_str_t  ngx_http_pprof_text_type = ngx_string("text/plain");
@@ -81,10 +89,13 @@ ngx_http_pprof_proceed(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
         return ngx_http_pprof_deny(r, plcf, ctx);
     }
 
-    if (ngx_http_pprof_forward(r, plcf, ctx) != NGX_OK) {
+    if (ngx_http_pprof_forward(r, plcf, ctx) != NGX_OK
+        || ngx_http_pprof_guard(r, ctx) != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "pprof: internal_error: no memory to rewrite the "
-                      "request for forwarding, audit id %s", ctx->audit_id);
+                      "request for forwarding or to guard it, audit id %s",
+                      ctx->audit_id);
         ctx->decision.reason = PPROF_INTERNAL_ERROR;
         return ngx_http_pprof_deny(r, plcf, ctx);
     }
@@ -92,6 +103,62 @@ ngx_http_pprof_proceed(ngx_http_request_t *r, ngx_http_pprof_loc_conf_t *plcf,
     ctx->forwarded = 1;
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * A worker told to quit (at a reload) exits as soon as no timer is left,
+ * whatever its connections are doing.  nginx before 1.23.1 may drop the
+ * read timer of an upstream that is still sending: ngx_readv_chain()
+ * answers NGX_AGAIN without reading, when FIONREAD found nothing more,
+ * and leaves the read event ready, so ngx_event_pipe() deletes the timer
+ * while it waits for the rest.  An old worker whose requests were all in
+ * that state exited at once, logged "open socket ... left in connection"
+ * and cut their responses.  This timer keeps a forwarded request counted
+ * until its upstream is done; nginx's own timers govern what follows.
+ */
+static ngx_int_t
+ngx_http_pprof_guard(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->guard.handler = ngx_http_pprof_guard_handler;
+    ctx->guard.data = r;
+    ctx->guard.log = r->connection->log;
+
+    cln->handler = ngx_http_pprof_guard_cleanup;
+    cln->data = &ctx->guard;
+
+    ngx_add_timer(&ctx->guard, NGX_HTTP_PPROF_GUARD);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_pprof_guard_handler(ngx_event_t *ev)
+{
+    ngx_http_request_t *r = ev->data;
+
+    if (r->upstream && r->upstream->peer.connection) {
+        ngx_add_timer(ev, NGX_HTTP_PPROF_GUARD);
+    }
+}
+
+
+static void
+ngx_http_pprof_guard_cleanup(void *data)
+{
+    ngx_event_t *ev = data;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
 }
 
 

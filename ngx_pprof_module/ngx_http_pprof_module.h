@@ -242,6 +242,8 @@ typedef struct {
     ngx_http_pprof_wait_t  *wait;           /* asking Redis, or NULL */
 
     unsigned              forwarded:1;
+    ngx_event_t           guard;            /* forwarded: the worker waits
+                                               for the upstream */
     EVP_MD_CTX           *body_sha;         /* of the body sent */
     uint64_t              body_bytes;
 
