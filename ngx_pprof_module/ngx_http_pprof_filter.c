@@ -14,6 +14,7 @@ static void ngx_http_pprof_body_action(ngx_http_request_t *r,
     ngx_http_pprof_ctx_t *ctx);
 static ngx_int_t ngx_http_pprof_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_uint_t ngx_http_pprof_target_done(ngx_http_request_t *r);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -175,7 +176,10 @@ ngx_http_pprof_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
      */
     for (cl = in; cl; cl = cl->next) {
         if (cl->buf->last_buf) {
-            ngx_http_pprof_zone_release(ctx);
+            if (ngx_http_pprof_target_done(r)) {
+                ngx_http_pprof_zone_release(ctx);
+            }
+
             break;
         }
     }
@@ -185,6 +189,46 @@ ngx_http_pprof_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     return ngx_http_pprof_body_out(r, ctx, in);
+}
+
+
+/*
+ * Whether the last buffer tells that the target is done: it ends the
+ * target's own response, or nginx's error page for a capture that no try
+ * sent to the target.  nginx's 502 or 504 for one that the target got (it
+ * hung up without an answer, or did not answer in time) tells nothing of
+ * the capture, which may still run there: the slot settles instead, when
+ * the request ends.
+ */
+static ngx_uint_t
+ngx_http_pprof_target_done(ngx_http_request_t *r)
+{
+    ngx_uint_t                  i;
+    ngx_http_upstream_t        *u;
+    ngx_http_upstream_state_t  *state;
+
+    u = r->upstream;
+
+    if (u == NULL || u->header_sent) {
+        return 1;
+    }
+
+    if (u->request_sent) {
+        return 0;
+    }
+
+    /* An earlier try (proxy_next_upstream) may have sent it. */
+    if (r->upstream_states) {
+        state = r->upstream_states->elts;
+
+        for (i = 0; i < r->upstream_states->nelts; i++) {
+            if (state[i].bytes_sent) {
+                return 0;
+            }
+        }
+    }
+
+    return 1;
 }
 
 
