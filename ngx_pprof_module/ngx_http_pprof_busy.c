@@ -30,7 +30,8 @@ ngx_http_pprof_busy_header(ngx_http_request_t *r, ngx_http_pprof_ctx_t *ctx)
 {
     pprof_busy_t  busy;
 
-    if (r->header_only) {
+    /* A dry run changes no answer: the target's goes as it came. */
+    if (r->header_only || !ctx->enforced) {
         return NGX_DECLINED;
     }
 

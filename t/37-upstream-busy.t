@@ -88,6 +88,12 @@ server {
         pprof_prefix /stand/debug/pprof/;
         proxy_pass http://127.0.0.1:%%PORT_STAND%%/debug/pprof/;
     }
+    location /dry/debug/pprof/ {
+        pprof on;
+        pprof_enforce off;
+        pprof_prefix /dry/debug/pprof/;
+        proxy_pass http://127.0.0.1:%%PORT_STAND%%/debug/pprof/;
+    }
     location /raw/debug/pprof/ {
         pprof on;
         pprof_prefix /raw/debug/pprof/;
@@ -282,6 +288,10 @@ passes_ok(get_as('/stand/debug/pprof/cmdline', 'X-Case' => 'exact'),
           $CPU, 'cmdline');
 passes_ok(get_as('/raw/debug/pprof/profile?seconds=1'), $CPU,
           'a chunked 500');
+
+# A dry run changes no answer: the target's own passes, as without it.
+passes_ok(get_as('/dry/debug/pprof/profile?seconds=1', 'X-Case' => 'exact'),
+          $CPU, 'a dry run');
 
 # A HEAD has no body to tell by: Go's header alone is its busy answer.
 $r = $t->get('http', '/stand/debug/pprof/profile?seconds=1', tls => 0,
