@@ -21,7 +21,7 @@ BUILD_PACKAGES = gcc make libssl-dev libpcre2-dev zlib1g-dev \
     $(if $(NGX_DEBIAN),nginx nginx-dev)
 TEST_PACKAGES  := perl openssl ca-certificates curl golang-go \
     libcmocka-dev libio-socket-ssl-perl clang libclang-rt-14-dev caddy \
-    lintian man-db python3-jsonschema redis-server redis-tools
+    lintian man-db python3-jsonschema redis-server redis-tools procps
 DEB_PACKAGES    = $(BUILD_PACKAGES) dpkg-dev $(TEST_PACKAGES)
 
 # Debian builds its nginx with these; the module is built the same way.

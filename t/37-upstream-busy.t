@@ -175,12 +175,17 @@ sub passes_ok {
 # the socket, whose response comes when the capture is over.
 sub direct {
     my ($what) = @_;
+    my $before = () = $t->upstream_requests;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                   PeerPort => $t->port('target'))
         or die "connect: $!";
     print $s "GET /debug/pprof/$what HTTP/1.1\r\nHost: t\r\n"
         . "Connection: close\r\n\r\n";
-    sleep 0.5;                   # Go has started it
+    # The target logs a request as its handler is called: Go starts the
+    # capture right after, however loaded the machine.
+    my $deadline = time + 10;
+    sleep 0.05 while $t->upstream_requests <= $before && time < $deadline;
+    sleep 0.2;
     return $s;
 }
 
@@ -337,6 +342,23 @@ is($busy, 10, 'pprof_requests_total counts each busy answer as capture_busy');
 my $audit_tool = $ENV{PPROF_AUDIT} || $t->root . '/build/pprof-audit';
 $out = `'$audit_tool' verify '${\ $t->path('audit.jsonl')}' 2>&1`;
 is($?, 0, 'pprof-audit verify') or diag($out);
+
+# Every record, upstream_status and upstream_said included, against the
+# published schema (Debian's python3-jsonschema).
+my $schema = $t->root . '/docs/audit.schema.json';
+$out = `/usr/bin/python3 - '$schema' '${\ $t->path('audit.jsonl')}' 2>&1 <<'PY'
+import json, sys
+from jsonschema import Draft202012Validator
+v = Draft202012Validator(json.load(open(sys.argv[1])))
+n = 0
+for n, line in enumerate(open(sys.argv[2], encoding="utf-8"), 1):
+    for e in v.iter_errors(json.loads(line)):
+        print("line %d: %s" % (n, e.message))
+said = sum('"upstream_said"' in l for l in open(sys.argv[2]))
+print("%d records, %d with upstream_said" % (n, said))
+PY`;
+like($out, qr/\A\d+ records, 10 with upstream_said\n\z/,
+     'audit: every record is valid by docs/audit.schema.json') or diag($out);
 
 like($t->error_log, qr/\[error\] .* pprof: capture_busy: the target refused it; retry after 1 second \(it answered 500, already in use\), audit id [0-9a-f]{32} while sending to client,/m,
      'error.log: the busy answer, at the denial level');

@@ -115,9 +115,13 @@ for my $round (1 .. @paths) {
     my @old = leaving($from);
     is(scalar @old, 2, "round $round: both old workers shut down");
 
-    sleep 1;
+    # The idle one goes at once; the other stays while the rest of the
+    # response is still on its way.
+    my $idle = time + $PAUSE - 1.5;
+    sleep 0.05 while grep({ kill 0, $_ } @old) > 1 && time < $idle;
     is(scalar(grep { kill 0, $_ } @old), 1,
         "round $round: the worker with the response in flight waits for it");
+    ok(!-e $t->path('sent'), "round $round: ... before the rest was sent");
 
     waitpid($client, 0);
     my $answer = $t->read_file('answer');

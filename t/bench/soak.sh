@@ -184,7 +184,9 @@ sample() {
         esac
         rss=$(awk '/^VmRSS:/ { print $2 }' /proc/$pid/status 2>/dev/null) \
             || continue
-        fds=$(ls /proc/$pid/fd 2>/dev/null | wc -l)
+        # Gone since its RSS was read (an old worker exiting): under
+        # pipefail, ls's failure would otherwise end the whole soak.
+        fds=$(ls /proc/$pid/fd 2>/dev/null | wc -l) || continue
         echo "$t $pid $role ${rss:-0} $fds" >> "$dir/samples"
     done
 }
