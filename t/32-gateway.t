@@ -175,6 +175,14 @@ is(schema_errors('shared.jsonl'), '', 'schema: "shared" ok and unavailable');
 $t->write_file('shared.jsonl', ($dec =~ s/("enforced":true)/$1,"shared":"maybe"/r) . "\n");
 like(schema_errors('shared.jsonl'), qr/^line 1: /, 'schema: another "shared" is not');
 
+# The records docs/audit.md shows are records the schema accepts.
+open(my $md, '<', "$root/docs/audit.md") or die "docs/audit.md: $!";
+my @examples = map { s/^\s+//r } grep { /^\s+\{"v":1,/ } <$md>;
+close $md;
+cmp_ok(scalar @examples, '>=', 10, 'docs/audit.md: its example records found');
+$t->write_file('examples.jsonl', join('', @examples));
+is(schema_errors('examples.jsonl'), '', 'docs/audit.md: every example is valid by the schema');
+
 # The signature covers the gateway: a closing checkpoint that names
 # another gateway, nothing else changed, is caught.
 my $last_seq = JSON::PP->new->decode($lines[-1])->{seq};
